@@ -1,0 +1,54 @@
+# One static library per folder under src/, named gpucloud_<module>; its sources are globbed so
+# that adding a file needs no CMake edit. Unit tests under tests/unit/<module>/*_test.cc become one
+# binary per module, unit_<module>, labelled "unit".
+
+set(GPUCLOUD_MODULE_TARGETS "" CACHE INTERNAL "")
+
+function(gpucloud_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wno-error=deprecated-declarations)
+endfunction()
+
+function(gpucloud_module name)
+  cmake_parse_arguments(M "" "" "DEPS;LIBS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${name}/*.cc)
+  if(NOT sources)
+    return()
+  endif()
+  add_library(gpucloud_${name} STATIC ${sources})
+  target_include_directories(gpucloud_${name} PUBLIC ${CMAKE_SOURCE_DIR}/src)
+  set(deps "")
+  foreach(dep ${M_DEPS})
+    if(TARGET gpucloud_${dep})
+      list(APPEND deps gpucloud_${dep})
+    endif()
+  endforeach()
+  target_link_libraries(gpucloud_${name} PUBLIC ${deps} Threads::Threads fmt::fmt spdlog::spdlog
+                        PRIVATE ${M_LIBS})
+  target_compile_definitions(gpucloud_${name} PRIVATE GPUCLOUD_PCI_IDS="/usr/share/misc/pci.ids")
+  gpucloud_warnings(gpucloud_${name})
+  set(GPUCLOUD_MODULE_TARGETS ${GPUCLOUD_MODULE_TARGETS} gpucloud_${name} CACHE INTERNAL "")
+  set_property(GLOBAL APPEND PROPERTY GPUCLOUD_MODULES ${name})
+  set_property(GLOBAL PROPERTY GPUCLOUD_MODULE_LIBS_${name} "${M_LIBS}")
+endfunction()
+
+function(gpucloud_unit_tests)
+  get_property(modules GLOBAL PROPERTY GPUCLOUD_MODULES)
+  foreach(name ${modules})
+    file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/${name}/*.cc)
+    if(NOT tests)
+      continue()
+    endif()
+    get_property(libs GLOBAL PROPERTY GPUCLOUD_MODULE_LIBS_${name})
+    add_executable(unit_${name} ${tests})
+    target_link_libraries(unit_${name} PRIVATE gpucloud_${name} ${libs} GTest::gtest GTest::gmock
+                          GTest::gtest_main)
+    target_include_directories(unit_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+    target_compile_definitions(unit_${name} PRIVATE
+      GPUCLOUD_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data"
+      GPUCLOUD_BINARY="$<TARGET_FILE:gpucloud>")
+    add_dependencies(unit_${name} gpucloud)
+    gpucloud_warnings(unit_${name})
+    gtest_discover_tests(unit_${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit
+                         TEST_PREFIX "${name}.")
+  endforeach()
+endfunction()

@@ -1,0 +1,21 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+
+namespace gpucloud::cli {
+namespace {
+int g_exit_code = 0;  // set once by the subcommand that ran; read by main()
+}  // namespace
+
+int exit_code() { return g_exit_code; }
+void set_exit_code(int code) { g_exit_code = code; }
+
+void register_version(CLI::App& app) {
+  app.add_subcommand("version", "print gpucloud's version")->callback([] {
+    std::printf("gpucloud 0.1.0\n");
+  });
+}
+
+void register_commands(CLI::App& app) { register_version(app); }
+
+}  // namespace gpucloud::cli

@@ -1,0 +1,7 @@
+// gpucloud's value types, shared by every module: errors, PCI addresses and devices, device specs
+// (nova's passthrough whitelist), PCI aliases, flavor extra specs and nova's extra-spec operators.
+// This is the only header other modules include from core/.
+#pragma once
+
+#include "core/result.h"
+#include "core/pci.h"
