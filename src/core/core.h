@@ -5,3 +5,6 @@
 
 #include "core/result.h"
 #include "core/pci.h"
+#include "core/device_spec.h"
+#include "core/pci_alias.h"
+#include "core/extra_specs.h"
