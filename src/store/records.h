@@ -1,0 +1,250 @@
+// The rows the store keeps, as plain value types. Included by store/store.h; other modules include
+// store/store.h only. Times are UTC system_clock points; ids are strings where OpenStack's are
+// (UUIDs, flavor ids) and 64-bit integers where nova's are (compute nodes, aggregates, devices).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/core.h"
+
+namespace gpucloud::store {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// ---- identity ----
+
+struct Project {
+  std::string id;  // uuid without dashes, as keystone
+  std::string name;
+  std::string domain_id = "default";
+  std::string description;
+  bool enabled = true;
+  TimePoint created_at{};
+};
+
+struct User {
+  std::string id;
+  std::string name;
+  std::string domain_id = "default";
+  std::string password_hash;  // libsodium crypto_pwhash_str; never a clear password
+  std::string email;
+  std::optional<std::string> default_project_id;
+  bool enabled = true;
+  TimePoint created_at{};
+};
+
+// One user's role on one project. Roles are names: "admin", "member", "reader".
+struct RoleAssignment {
+  std::string user_id;
+  std::string project_id;
+  std::string role;
+  bool operator==(const RoleAssignment&) const = default;
+};
+
+// A keystone token. Only the hash of the token is stored; the token itself goes to the client.
+struct Token {
+  std::string token_hash;  // e.g. hex SHA-256 of the token
+  std::string user_id;
+  std::string project_id;          // scope; empty for an unscoped token
+  std::vector<std::string> roles;  // role names at issue time
+  TimePoint issued_at{};
+  TimePoint expires_at{};
+  bool revoked = false;
+};
+
+struct KeyPair {
+  std::string user_id;
+  std::string name;
+  std::string public_key;
+  std::string fingerprint;
+  std::string type = "ssh";
+  TimePoint created_at{};
+};
+
+// ---- compute catalogue ----
+
+struct Flavor {
+  std::string id;  // nova flavor ids are strings ("1".."5" in the seed)
+  std::string name;
+  int vcpus = 1;
+  int64_t memory_mb = 512;
+  int64_t root_gb = 0;
+  int64_t ephemeral_gb = 0;
+  int64_t swap_mb = 0;
+  double rxtx_factor = 1.0;
+  bool is_public = true;
+  bool disabled = false;
+  std::string description;
+  std::map<std::string, std::string> extra_specs;  // filled by get/list
+  TimePoint created_at{};
+};
+
+enum class ImageStatus { kQueued, kSaving, kActive, kKilled, kDeleted, kPendingDelete, kImporting };
+enum class ImageVisibility { kPublic, kPrivate, kShared, kCommunity };
+const char* to_string(ImageStatus s);      // glance spelling: "queued", "pending_delete", ...
+const char* to_string(ImageVisibility v);  // "public", "private", "shared", "community"
+Result<ImageStatus> parse_image_status(std::string_view text);
+Result<ImageVisibility> parse_image_visibility(std::string_view text);
+
+struct Image {
+  std::string id;  // uuid
+  std::string name;
+  std::string owner;  // project id
+  ImageStatus status = ImageStatus::kQueued;
+  ImageVisibility visibility = ImageVisibility::kShared;
+  std::string disk_format;       // "raw", "qcow2", ... empty until set
+  std::string container_format;  // "bare", ...
+  std::optional<int64_t> size;
+  std::optional<int64_t> virtual_size;
+  std::string checksum;      // md5 hex, glance's legacy checksum
+  std::string os_hash_algo;  // "sha512"
+  std::string os_hash_value;
+  std::string location;  // where the data lives, e.g. a file path under the data directory
+  int64_t min_disk = 0;  // GB
+  int64_t min_ram = 0;   // MB
+  bool is_protected = false;
+  bool os_hidden = false;
+  std::map<std::string, std::string> properties;  // custom properties (image_type, service_url...)
+  std::vector<std::string> tags;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+struct Aggregate {
+  int64_t id = 0;
+  std::string uuid;
+  std::string name;
+  std::optional<std::string> availability_zone;
+  std::map<std::string, std::string> metadata;  // without availability_zone (kept above)
+  std::vector<std::string> hosts;               // compute host names
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// One hypervisor: nova's compute node and compute service in one row.
+struct ComputeHost {
+  int64_t id = 0;  // pci_devices.compute_node_id
+  std::string uuid;
+  std::string name;  // host name == hypervisor_hostname
+  std::string hypervisor_type = "QEMU";
+  int vcpus = 0;
+  int64_t memory_mb = 0;
+  int64_t disk_gb = 0;
+  int vcpus_used = 0;  // maintained by claims; never set by callers of upsert
+  int64_t memory_mb_used = 0;
+  int64_t disk_gb_used = 0;
+  int reserved_host_cpus = 0;
+  int64_t reserved_host_memory_mb = 0;
+  int64_t reserved_host_disk_mb = 0;
+  double cpu_allocation_ratio = 16.0;  // nova's historic defaults
+  double ram_allocation_ratio = 1.5;
+  double disk_allocation_ratio = 1.0;
+  std::optional<TimePoint> heartbeat_at;  // last agent report; scheduler decides "up" from it
+  bool enabled = true;
+  std::string disabled_reason;
+  bool forced_down = false;
+  std::string doctor_status;             // last `host doctor` summary text from the agent
+  std::string capabilities_json = "{}";  // for ComputeCapabilitiesFilter (cpu_info etc.)
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// ---- instances ----
+
+// The server status nova shows; the finer vm_state/task_state are kept beside it.
+enum class ServerStatus { kBuild, kActive, kError, kShutoff, kDeleted };
+const char* to_string(ServerStatus s);  // "BUILD", "ACTIVE", "ERROR", "SHUTOFF", "DELETED"
+Result<ServerStatus> parse_server_status(std::string_view text);
+
+enum class Readiness { kWaiting, kReady, kTimedOut };
+const char* to_string(Readiness r);  // "waiting", "ready", "timed_out"
+Result<Readiness> parse_readiness(std::string_view text);
+
+// nova's power_state integers.
+enum class PowerState { kNoState = 0, kRunning = 1, kPaused = 3, kShutdown = 4, kCrashed = 6 };
+
+struct InstanceFault {
+  int code = 500;
+  std::string message;  // shown by `nova show`
+  std::string details;
+  TimePoint created_at{};
+};
+
+struct Instance {
+  std::string uuid;
+  std::string name;
+  std::string project_id;
+  std::string user_id;
+  std::string flavor_id;
+  std::string image_id;
+  std::string availability_zone;
+  std::optional<std::string> host;  // set once scheduled
+  ServerStatus status = ServerStatus::kBuild;
+  std::string vm_state = "building";                     // nova vm_states
+  std::optional<std::string> task_state = "scheduling";  // nova task_states; nullopt == None
+  PowerState power_state = PowerState::kNoState;
+  std::optional<InstanceFault> fault;
+  std::string request_spec_json = "{}";  // flavor snapshot, image props, alias requests...
+  Readiness readiness = Readiness::kWaiting;
+  std::string readiness_error;  // last probe error
+  std::optional<TimePoint> readiness_at;
+  std::string ip_address;  // probed by readiness checks; empty until known
+  std::map<std::string, std::string> metadata;
+  std::string user_data;  // base64 as the API received it
+  bool config_drive = false;
+  std::string key_name;
+  std::string reservation_id;  // shared by one multi-create request
+  int launch_index = 0;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+  std::optional<TimePoint> launched_at;
+  std::optional<TimePoint> deleted_at;
+};
+
+// ---- PCI devices (nova's pci_devices table) ----
+
+enum class PciDeviceStatus { kAvailable, kClaimed, kAllocated, kRemoved, kUnavailable };
+const char* to_string(PciDeviceStatus s);  // nova's spelling: "available", "claimed", ...
+Result<PciDeviceStatus> parse_pci_device_status(std::string_view text);
+
+struct PciDeviceRecord {
+  int64_t id = 0;
+  int64_t compute_node_id = 0;
+  PciAddress address;
+  VendorId vendor_id;
+  ProductId product_id;
+  PciDeviceType dev_type = PciDeviceType::kPci;
+  std::string dev_id;  // "pci_0000_0a_00_1"
+  PciDeviceStatus status = PciDeviceStatus::kAvailable;
+  std::optional<std::string> instance_uuid;
+  std::optional<std::string> request_id;
+  std::optional<int> numa_node;
+  std::string label;  // "label_10de_11bf"
+  std::optional<PciAddress> parent_addr;
+  std::string extra_info = "{}";  // JSON text
+  std::string uuid;
+  TimePoint created_at{};
+  std::optional<TimePoint> updated_at;
+  std::optional<TimePoint> deleted_at;
+  int64_t deleted = 0;  // nova: 0 while live, the row id once soft-deleted
+};
+
+// One status transition of one device, written in the same transaction as the transition.
+struct PciDeviceEvent {
+  int64_t id = 0;
+  int64_t device_id = 0;
+  int64_t compute_node_id = 0;
+  PciAddress address;
+  std::optional<PciDeviceStatus> from_status;  // nullopt: the device appeared
+  PciDeviceStatus to_status = PciDeviceStatus::kAvailable;
+  std::optional<std::string> instance_uuid;
+  std::optional<std::string> request_id;
+  TimePoint at{};
+};
+
+}  // namespace gpucloud::store
