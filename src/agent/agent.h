@@ -1,0 +1,8 @@
+// The agent: what runs on each KVM host. It discovers the host's PCI devices from sysfs, applies
+// the device specs and aliases to them, and checks (host doctor) whether passthrough can work.
+// This is the only header other modules include from agent/.
+#pragma once
+
+#include "agent/host_doctor.h"
+#include "agent/pci_discovery.h"
+#include "agent/pci_ids.h"
