@@ -4,5 +4,6 @@
 #pragma once
 
 #include "agent/host_doctor.h"
+#include "agent/pci_config.h"
 #include "agent/pci_discovery.h"
 #include "agent/pci_ids.h"

@@ -27,9 +27,12 @@ std::optional<std::vector<std::string>> read_cpu_flags(const fs::path& cpuinfo) 
   return flags;
 }
 
-std::optional<int> count_iommu_groups(const fs::path& dir) {
+std::optional<int> count_iommu_groups(const fs::path& sysfs) {
   std::error_code ec;
-  // With the IOMMU off the folder exists and is empty; on some kernels it is absent.
+  // Without <sysfs>/kernel we are not looking at a sysfs at all: cannot tell. With the IOMMU off
+  // the groups folder is empty, or absent on kernels built without IOMMU support.
+  if (!fs::is_directory(sysfs / "kernel", ec)) return std::nullopt;
+  const fs::path dir = sysfs / "kernel" / "iommu_groups";
   if (!fs::exists(dir, ec)) return ec ? std::nullopt : std::optional<int>(0);
   fs::directory_iterator it(dir, ec);
   if (ec) return std::nullopt;
@@ -58,7 +61,7 @@ HostSnapshot take_host_snapshot(const HostRoots& roots, const std::vector<Device
   s.dev_kvm = fs::exists(roots.dev / "kvm", ec);
   s.cpu_flags = read_cpu_flags(roots.proc / "cpuinfo");
   s.kernel_cmdline = read_sysfs_text(roots.proc / "cmdline");
-  s.iommu_group_count = count_iommu_groups(roots.sysfs / "kernel" / "iommu_groups");
+  s.iommu_group_count = count_iommu_groups(roots.sysfs);
   return s;
 }
 
