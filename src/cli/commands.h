@@ -11,7 +11,13 @@ void register_commands(CLI::App& app);
 int exit_code();
 void set_exit_code(int code);
 
+// The subcommand `name` of `app` (e.g. "pci", "host"), created on first use, so that several
+// files can add commands under it ("pci discover", "host doctor", ...).
+CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::string& description);
+
 // Registration functions, one per subcommand file.
 void register_version(CLI::App& app);
+void register_pci_discover(CLI::App& app);  // pci_discover.cc
+void register_host_doctor(CLI::App& app);   // host_doctor.cc
 
 }  // namespace gpucloud::cli
