@@ -28,6 +28,7 @@ void register_commands(CLI::App& app) {
   register_version(app);
   register_pci_discover(app);
   register_host_doctor(app);
+  register_config_check(app);
 }
 
 }  // namespace gpucloud::cli

@@ -19,5 +19,6 @@ CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::st
 void register_version(CLI::App& app);
 void register_pci_discover(CLI::App& app);  // pci_discover.cc
 void register_host_doctor(CLI::App& app);   // host_doctor.cc
+void register_config_check(CLI::App& app);  // config_check.cc
 
 }  // namespace gpucloud::cli

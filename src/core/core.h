@@ -8,3 +8,4 @@
 #include "core/device_spec.h"
 #include "core/pci_alias.h"
 #include "core/extra_specs.h"
+#include "core/database_url.h"

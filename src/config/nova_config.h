@@ -1,0 +1,52 @@
+// nova.conf as gpucloud understands it: PCI aliases and device specs (legacy [DEFAULT] names as
+// the seed uses them, and [pci]), SPICE, scheduler filters, allocation ratios, host, database.
+// Several files merge in order (nova.conf, then nova-compute.conf) with oslo.config's rules.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/ini.h"
+#include "core/core.h"
+
+namespace gpucloud::config {
+
+// A value together with the place it was set ("file:line"; empty file = nova's default).
+template <typename T>
+struct Located {
+  T value;
+  Location where;
+};
+
+struct NovaConfig {
+  AliasTable aliases;                             // [pci] alias, [DEFAULT] pci_alias
+  std::vector<Located<DeviceSpec>> device_specs;  // [pci] device_spec and its old names
+  std::vector<Located<std::string>> enabled_filters;
+  std::vector<Located<std::string>> available_filters;
+  bool spice_enabled = false;  // [spice] enabled, nova's default False
+  // Effective ratios: the option if set and non-zero, else initial_*_allocation_ratio (nova's
+  // defaults 4.0, 1.0, 1.0 since 2023.1; Zed, in Debian 12, had 16.0, 1.5, 1.0).
+  double cpu_allocation_ratio = 4.0;
+  double ram_allocation_ratio = 1.0;
+  double disk_allocation_ratio = 1.0;
+  std::optional<Located<std::string>> host;  // unset: nova uses the machine's hostname
+  std::optional<Located<DatabaseUrl>> database;
+  int max_attempts = 3;
+  // Every problem found, in file order per option; an empty list (or only warnings) = usable.
+  std::vector<Problem> problems;
+
+  bool has_errors() const;
+};
+
+// Reads the files (already parsed, in order); the IniFiles' own problems are included.
+NovaConfig load_nova_config(const std::vector<IniFile>& files);
+
+// nova's filter class names (current and the seed era's, e.g. RetryFilter, RamFilter).
+const std::vector<std::string_view>& nova_filter_names();
+bool is_nova_filter(std::string_view name);
+// Filters removed from nova (still accepted, since the seed's configuration names them).
+bool is_legacy_nova_filter(std::string_view name);
+
+}  // namespace gpucloud::config
