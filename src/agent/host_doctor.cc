@@ -66,7 +66,7 @@ void check_iommu(const HostSnapshot& s, std::vector<Finding>& out) {
   } else if (*s.iommu_group_count > 0) {
     out.push_back(
         {Severity::kOk, "iommu", "host",
-         fmt::format("the IOMMU is on: {} IOMMU groups; {}", *s.iommu_group_count, cmdline_note),
+         fmt::format("the IOMMU is on: {} IOMMU group(s); {}", *s.iommu_group_count, cmdline_note),
          ""});
   } else {
     out.push_back({Severity::kError, "iommu", "host",
