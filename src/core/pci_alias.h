@@ -2,6 +2,7 @@
 // alias name (`pci_passthrough:alias=K2_Grid:1`); the alias says which devices qualify.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,12 +23,18 @@ struct PciAlias {
   std::optional<ProductId> product_id;  // nullopt: any
   std::optional<PciDeviceType> device_type;
   NumaPolicy numa_policy = NumaPolicy::kLegacy;
+  // nova's schema allows "capability_type": "pci". nova then compares it with the device's pool,
+  // which only has it when the device spec tags the device so: such an alias matches only devices
+  // whose device spec carries the tag capability_type=pci.
+  std::optional<std::string> capability_type;
 
   // Parses one JSON object: {"name": "K2_Grid", "vendor_id": "10de", "product_id": "11bf"}.
   // Unknown fields are errors, as in nova's alias schema.
   static Result<PciAlias> parse(std::string_view json_object);
 
   bool matches(const PciDevice& device) const;
+  // The same, with the tags of the device spec that admitted the device (for capability_type).
+  bool matches(const PciDevice& device, const std::map<std::string, std::string>& spec_tags) const;
   std::string describe() const;  // one line for `gpucloud config check`
 };
 
