@@ -1,0 +1,145 @@
+// Fitting PCI requests to a host's pools, following nova's pci/stats.py (apply_requests and
+// _filter_pools): requests are applied in order, each taking devices from the pools that match
+// its alias, that are not PFs it did not ask for, and that suit its NUMA affinity policy.
+//
+// One simplification, documented: nova checks NUMA affinity in NUMATopologyFilter, where the
+// guest's cells are fitted to host cells first. gpucloud folds that into PciPassthroughFilter and
+// takes, as the guest's cells, the `numa_nodes` host nodes with the most free matching devices,
+// which gives the same pass/fail for the PCI part. A guest without a NUMA topology ignores the
+// policy, as in nova.
+#include <algorithm>
+
+#include "scheduler/scheduler_impl.h"
+
+namespace gpucloud::scheduler {
+namespace {
+
+bool asks_for_pf(const PciRequest& request) {
+  for (const auto& spec : request.specs) {
+    if (spec.device_type == PciDeviceType::kPf) return true;
+  }
+  return false;
+}
+
+// Indexes of pools usable for `request` in the order devices should be taken from them, or empty.
+std::vector<size_t> usable_pools(const HostState& host, const RequestSpec& spec,
+                                 const PciRequest& request, const std::vector<int>& free) {
+  std::vector<size_t> pools;
+  int available = 0;
+  const bool pf_ok = asks_for_pf(request);
+  for (size_t i = 0; i < host.pci_pools.size(); ++i) {
+    const auto& sample = host.pci_pools[i].sample;
+    if (free[i] == 0 || !request.matches(sample)) continue;
+    // nova's _filter_pools_for_unrequested_pfs: keep PFs for those who ask for them.
+    if (sample.dev_type == PciDeviceType::kPf && !pf_ok) continue;
+    pools.push_back(i);
+    available += free[i];
+  }
+  if (available < request.count) return {};
+  if (!spec.numa_nodes) return pools;
+
+  // The guest's cells: the host NUMA nodes with the most free matching devices.
+  std::map<int, int> per_node;
+  for (size_t i : pools) {
+    if (host.pci_pools[i].sample.numa_node)
+      per_node[*host.pci_pools[i].sample.numa_node] += free[i];
+  }
+  std::vector<std::pair<int, int>> nodes(per_node.begin(), per_node.end());
+  std::stable_sort(nodes.begin(), nodes.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::set<int> cells;
+  for (size_t k = 0; k < nodes.size() && static_cast<int>(k) < *spec.numa_nodes; ++k) {
+    cells.insert(nodes[k].first);
+  }
+  auto in_cells = [&](size_t i) {
+    const auto& n = host.pci_pools[i].sample.numa_node;
+    return n && cells.count(*n) > 0;
+  };
+  auto sum = [&](const std::vector<size_t>& v) {
+    int s = 0;
+    for (size_t i : v) s += free[i];
+    return s;
+  };
+
+  std::vector<size_t> strict;
+  for (size_t i : pools) {
+    if (in_cells(i)) strict.push_back(i);
+  }
+  const NumaPolicy policy = request.numa_policy;
+  if (policy == NumaPolicy::kRequired || sum(strict) >= request.count) {
+    return sum(strict) >= request.count ? strict : std::vector<size_t>{};
+  }
+  // nova needs socket information for `socket`; gpucloud's host states carry none, and nova
+  // without it ("No socket information in host NUMA cell(s)") fits nothing.
+  if (policy == NumaPolicy::kSocket) return {};
+  // legacy also accepts devices whose NUMA node is unknown.
+  std::vector<size_t> loose;
+  for (size_t i : pools) {
+    if (in_cells(i) || !host.pci_pools[i].sample.numa_node) loose.push_back(i);
+  }
+  if (policy == NumaPolicy::kLegacy || sum(loose) >= request.count) {
+    return sum(loose) >= request.count ? loose : std::vector<size_t>{};
+  }
+  // preferred: anything, affine pools first.
+  std::stable_partition(pools.begin(), pools.end(), in_cells);
+  return pools;
+}
+
+}  // namespace
+
+std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
+                                                        const RequestSpec& request,
+                                                        const PciRequest** shortfall) {
+  std::vector<PciAddress> chosen;
+  if (request.pci_requests.empty()) return chosen;
+  std::vector<int> free;
+  free.reserve(host.pci_pools.size());
+  for (const auto& pool : host.pci_pools) free.push_back(pool.free);
+  // Devices already taken by an earlier request of this instance, per pool (devices are taken
+  // from the front of each pool's available ones).
+  std::vector<int> taken(host.pci_pools.size(), 0);
+
+  for (const auto& pci : request.pci_requests) {
+    auto pools = usable_pools(host, request, pci, free);
+    if (pools.empty()) {
+      if (shortfall) *shortfall = &pci;
+      return std::nullopt;
+    }
+    int need = pci.count;
+    for (size_t i : pools) {
+      const auto& pool = host.pci_pools[i];
+      int skip = taken[i];
+      for (const auto& dev : pool.devices) {
+        if (need == 0 || free[i] == 0) break;
+        if (dev.status != PciDeviceStatus::kAvailable) continue;
+        if (skip > 0) {
+          --skip;
+          continue;
+        }
+        chosen.push_back(dev.address);
+        --free[i];
+        ++taken[i];
+        --need;
+      }
+      if (need == 0) break;
+    }
+  }
+  return chosen;
+}
+
+std::pair<int, int> count_matching_devices(const HostState& host, const PciRequest& request) {
+  int free = 0;
+  int total = 0;
+  const bool pf_ok = asks_for_pf(request);
+  for (const auto& pool : host.pci_pools) {
+    if (!request.matches(pool.sample)) continue;
+    if (pool.sample.dev_type == PciDeviceType::kPf && !pf_ok) continue;
+    free += pool.free;
+    for (const auto& dev : pool.devices) {
+      if (dev.status != PciDeviceStatus::kRemoved) ++total;
+    }
+  }
+  return {free, total};
+}
+
+}  // namespace gpucloud::scheduler

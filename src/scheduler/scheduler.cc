@@ -1,0 +1,130 @@
+// select(): nova's filter scheduler loop. For each instance: filter every host, weigh the ones
+// that passed, take the best and up to max_attempts - 1 alternates, then consume the chosen
+// host's resources so that the next instance of the same request sees them taken (nova's
+// consume_from_request).
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include "scheduler/scheduler_impl.h"
+
+namespace gpucloud::scheduler {
+
+Result<Scheduler> Scheduler::create(SchedulerOptions options, const FilterRegistry& registry) {
+  if (options.max_attempts < 1) {
+    return Error::invalid("max_attempts: " + std::to_string(options.max_attempts) +
+                          " is less than 1");
+  }
+  auto filters = registry.create(options.enabled_filters, options);
+  if (!filters.ok()) return filters.error();
+  Scheduler s;
+  s.options_ = std::move(options);
+  for (auto& f : filters.value()) {
+    s.filter_names_.push_back(f->name());
+    s.filters_.push_back(std::move(f));
+  }
+  return s;
+}
+
+std::vector<std::string> Selection::selected() const {
+  std::vector<std::string> out;
+  for (const auto& c : candidates) {
+    if (!c.empty()) out.push_back(c.front().host);
+  }
+  return out;
+}
+
+Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSpec& request,
+                            bool explain) const {
+  Selection sel;
+  if (Status st = check_request(request); !st.ok()) {
+    sel.request_error = st.error().message;
+    sel.fault = st.error().message;
+    for (const auto& h : hosts) sel.hosts.push_back({h.name, false, {}, std::nullopt, {}});
+    return sel;
+  }
+  // Hosts changed by earlier instances of this request; the caller's states stay untouched.
+  std::unordered_map<size_t, HostState> consumed;
+  auto state = [&](size_t i) -> const HostState& {
+    auto it = consumed.find(i);
+    return it == consumed.end() ? hosts[i] : it->second;
+  };
+  auto report = [&](size_t i) {
+    const HostState& h = state(i);
+    HostReport r{h.name, true, {}, std::nullopt, {}};
+    for (const auto& f : filters_) {
+      Verdict v = f->filter(h, request);
+      if (!v.passed) r.passed = false;
+      r.filters.push_back({f->name(), std::move(v)});
+    }
+    return r;
+  };
+
+  for (int inst = 0; inst < request.num_instances; ++inst) {
+    const bool full = explain && inst == 0;
+    std::vector<HostReport> reports;
+    std::vector<size_t> passed;
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      bool ok;
+      if (full) {
+        reports.push_back(report(i));
+        ok = reports.back().passed;
+      } else {
+        const HostState& h = state(i);
+        ok = std::all_of(filters_.begin(), filters_.end(),
+                         [&](const auto& f) { return f->passes(h, request); });
+      }
+      if (ok) passed.push_back(i);
+    }
+    if (passed.empty()) {
+      if (!full) {
+        for (size_t i = 0; i < hosts.size(); ++i) reports.push_back(report(i));
+      }
+      std::vector<const HostState*> ptrs;
+      for (size_t i = 0; i < hosts.size(); ++i) ptrs.push_back(&state(i));
+      sel.fault = summarize_fault(reports, ptrs, request, inst);
+      if (inst == 0) sel.hosts = std::move(reports);
+      return sel;
+    }
+
+    std::vector<const HostState*> ptrs;
+    ptrs.reserve(passed.size());
+    for (size_t i : passed) ptrs.push_back(&state(i));
+    std::vector<std::vector<std::pair<std::string, double>>> scores;
+    std::vector<double> weights = weigh_hosts(ptrs, request, options_, full ? &scores : nullptr);
+    if (full) {
+      for (size_t k = 0; k < passed.size(); ++k) {
+        reports[passed[k]].weight = weights[k];
+        reports[passed[k]].weigher_scores = std::move(scores[k]);
+      }
+      sel.hosts = std::move(reports);
+    }
+
+    // Best first; equal weights by host name so that a decision can be reproduced (nova picks
+    // at random among the best host_subset_size hosts, 1 by default).
+    std::vector<size_t> order(passed.size());
+    std::iota(order.begin(), order.end(), 0);
+    size_t k = std::min(order.size(), static_cast<size_t>(options_.max_attempts));
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](size_t a, size_t b) {
+      if (weights[a] != weights[b]) return weights[a] > weights[b];
+      return ptrs[a]->name < ptrs[b]->name;
+    });
+    std::vector<Placement> candidates;
+    for (size_t j = 0; j < k; ++j) {
+      const HostState& h = *ptrs[order[j]];
+      auto devices = fit_pci_requests(h, request);
+      candidates.push_back(
+          {h.name, devices.value_or(std::vector<PciAddress>{}), request.requested()});
+    }
+    size_t chosen = passed[order[0]];
+    if (inst + 1 < request.num_instances) {
+      auto it = consumed.find(chosen);
+      if (it == consumed.end()) it = consumed.emplace(chosen, hosts[chosen]).first;
+      consume(it->second, candidates.front());
+    }
+    sel.candidates.push_back(std::move(candidates));
+  }
+  return sel;
+}
+
+}  // namespace gpucloud::scheduler

@@ -1,0 +1,317 @@
+// The filter scheduler: picks hosts for a request with nova's filter and weigher semantics
+// (AggregateInstanceExtraSpecsFilter, PciPassthroughFilter, ...), explains every verdict, and
+// claims the chosen host through a Claimer so that a lost race moves on to the next host.
+// Pure: host states and the request come in as values, so everything here runs without a database.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/core.h"
+
+namespace gpucloud::scheduler {
+
+// ---------------------------------------------------------------------------------------------
+// Host state
+
+// nova's PciDevice.status values that matter for scheduling: only kAvailable can be handed out.
+enum class PciDeviceStatus { kAvailable, kClaimed, kAllocated, kUnavailable, kRemoved };
+const char* to_string(PciDeviceStatus s);
+Result<PciDeviceStatus> parse_pci_device_status(std::string_view text);
+
+struct PciDeviceState {
+  PciAddress address;
+  PciDeviceStatus status = PciDeviceStatus::kAvailable;
+};
+
+// nova's PciDeviceStats pool: the devices of one host that share vendor, product, NUMA node and
+// device type. `sample` carries those four for alias matching; `free` counts kAvailable devices.
+struct PciPool {
+  PciDevice sample;
+  std::vector<PciDeviceState> devices;
+  int free = 0;
+  int total() const { return static_cast<int>(devices.size()); }
+};
+
+struct Resources {
+  int64_t vcpus = 0;
+  int64_t memory_mb = 0;
+  int64_t disk_gb = 0;
+};
+
+// One (architecture, hypervisor type, vm mode) triple a host can run, as ImagePropertiesFilter
+// compares them. Lower case, canonical (nova's canonicalize()).
+struct SupportedInstance {
+  std::string arch;
+  std::string hv_type;
+  std::string vm_mode;
+};
+
+struct HostState {
+  std::string name;
+  std::vector<std::string> aggregates;  // names, in the order given; for explanations
+  // Metadata of all the host's aggregates: key -> every value (nova's
+  // aggregate_metadata_get_by_host). An aggregate's availability zone is its
+  // `availability_zone` key, as in nova.
+  std::map<std::string, std::set<std::string>, std::less<>> aggregate_metadata;
+  Resources total;
+  Resources used;
+  // nova's initial_*_allocation_ratio defaults since 2023.1 (as config/nova_config.h).
+  double cpu_allocation_ratio = 4.0;
+  double ram_allocation_ratio = 1.0;
+  double disk_allocation_ratio = 1.0;
+  bool enabled = true;          // nova: service not disabled
+  std::string disabled_reason;  // shown by ComputeFilter
+  bool heartbeat_fresh = true;  // nova: servicegroup says the service is up
+  bool doctor_ok = true;        // `gpucloud host doctor` passed (IOMMU, vfio-pci)
+  // ComputeCapabilitiesFilter's view of the host: nested nova attributes flattened with ':'
+  // ("hypervisor_type", "cpu_info:arch"), values as nova prints them (str()).
+  std::map<std::string, std::string, std::less<>> capabilities;
+  std::vector<SupportedInstance> supported_instances;
+  std::optional<int64_t> hypervisor_version;  // nova's integer form: 6000000 for 6.0.0
+  std::vector<PciPool> pci_pools;
+
+  // Adds one device to the pool with its vendor/product/NUMA node/type, creating it if needed.
+  void add_pci_device(const PciDevice& device, PciDeviceStatus status);
+  int free_pci_devices() const;
+  int64_t free_ram_mb() const { return total.memory_mb - used.memory_mb; }
+  // Capacity under the allocation ratios minus what is used (placement's view).
+  Resources headroom() const;
+  bool fits(const Resources& wanted) const;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+// One alias of `pci_passthrough:alias`, resolved against the configured aliases (nova's
+// InstancePCIRequest).
+struct PciRequest {
+  std::string alias;
+  int count = 1;
+  std::vector<PciAlias> specs;  // any of them matches (entries sharing the name)
+  NumaPolicy numa_policy = NumaPolicy::kLegacy;
+  bool matches(const PciDevice& device) const;
+  // "1 K2_Grid (10de:11bf)"; with `adjective` "free": "1 free K2_Grid (10de:11bf)".
+  std::string describe(std::string_view adjective = "") const;
+};
+
+struct FlavorSpec {
+  std::string name;
+  int64_t vcpus = 1;
+  int64_t memory_mb = 512;
+  int64_t root_gb = 0;
+  int64_t ephemeral_gb = 0;
+  int64_t swap_mb = 0;
+  std::map<std::string, std::string> extra_specs;
+};
+
+struct ImageMeta {
+  int64_t min_disk_gb = 0;
+  int64_t min_ram_mb = 0;
+  std::map<std::string, std::string> properties;
+};
+
+struct RequestSpec {
+  FlavorSpec flavor;
+  FlavorExtraSpecs extra_specs;  // flavor.extra_specs parsed
+  ImageMeta image;
+  std::string availability_zone;  // empty: any
+  int num_instances = 1;
+  std::vector<PciRequest> pci_requests;
+  // Host NUMA nodes the guest spans (hw:numa_nodes, or 1 for hw:cpu_policy=dedicated); nullopt
+  // when the guest has no NUMA topology, which is when nova ignores PCI NUMA affinity.
+  std::optional<int> numa_nodes;
+
+  Resources requested() const;  // per instance; disk = root + ephemeral + swap rounded up to GB
+};
+
+// Builds the request the way nova's API does: parses the extra specs, resolves
+// pci_passthrough:alias against `aliases` (unknown alias: error naming it), takes the NUMA policy
+// from hw:pci_numa_affinity_policy / hw_pci_numa_affinity_policy over the alias's.
+Result<RequestSpec> make_request_spec(FlavorSpec flavor, ImageMeta image,
+                                      std::string availability_zone, int num_instances,
+                                      const AliasTable& aliases);
+
+// Checks that do not depend on a host and that nova makes before scheduling (compute API) or at
+// spawn (libvirt driver): image min_ram/min_disk against the flavor, hw_video_ram against
+// hw_video:ram_max_mb. A failure means no host can ever take the request.
+Status check_request(const RequestSpec& request);
+
+// ---------------------------------------------------------------------------------------------
+// Options (filled from nova.conf by the CLI/server)
+
+struct SchedulerOptions {
+  // [filter_scheduler] enabled_filters; the legacy [DEFAULT] scheduler_default_filters maps here.
+  std::vector<std::string> enabled_filters = {
+      "ComputeFilter", "ComputeCapabilitiesFilter", "ImagePropertiesFilter",
+      "ServerGroupAntiAffinityFilter", "ServerGroupAffinityFilter"};
+  AliasTable aliases;
+  std::string default_availability_zone = "nova";
+  // For host states that do not carry their own (scenarios); nova.conf's effective ratios.
+  double cpu_allocation_ratio = 4.0;
+  double ram_allocation_ratio = 1.0;
+  double disk_allocation_ratio = 1.0;
+  double ram_weight_multiplier = 1.0;
+  double pci_weight_multiplier = 1.0;
+  int max_attempts = 3;  // [scheduler] max_attempts
+};
+
+// ---------------------------------------------------------------------------------------------
+// Filters: plugins behind one interface, created by name.
+
+struct Verdict {
+  bool passed = true;
+  std::string reason;  // why the host failed, in words a user understands; empty on pass
+  static Verdict pass() { return {}; }
+  static Verdict fail(std::string why) { return {false, std::move(why)}; }
+};
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  virtual const std::string& name() const = 0;
+  virtual Verdict filter(const HostState& host, const RequestSpec& request) const = 0;
+  // The hot path when nobody reads the reason; filters override it to skip building strings.
+  virtual bool passes(const HostState& host, const RequestSpec& request) const {
+    return filter(host, request).passed;
+  }
+};
+
+using FilterFactory = std::function<std::unique_ptr<Filter>(const SchedulerOptions&)>;
+
+class FilterRegistry {
+ public:
+  // Every filter gpucloud knows, including nova's legacy names (RamFilter, CoreFilter, DiskFilter
+  // map onto resource fit; RetryFilter is a no-op because nova removed it).
+  static FilterRegistry builtin();
+
+  void add(std::string name, FilterFactory factory);
+  // In the given order; an unknown name is an error naming it and listing the known ones.
+  Result<std::vector<std::unique_ptr<Filter>>> create(const std::vector<std::string>& names,
+                                                      const SchedulerOptions& options) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<std::pair<std::string, FilterFactory>> factories_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Selection
+
+struct FilterVerdict {
+  std::string filter;
+  Verdict verdict;
+};
+
+struct HostReport {
+  std::string host;
+  bool passed = false;
+  std::vector<FilterVerdict> filters;  // every enabled filter, in order (explain mode)
+  std::optional<double> weight;        // passed hosts only
+  std::vector<std::pair<std::string, double>> weigher_scores;  // multiplier * normalized
+};
+
+// Where one instance goes: the host, the exact PCI devices, the resources to claim.
+struct Placement {
+  std::string host;
+  std::vector<PciAddress> pci_devices;
+  Resources resources;
+};
+
+struct Selection {
+  std::vector<HostReport> hosts;  // first instance's view, hosts in input order
+  // Per instance: candidate placements, best first (the chosen one plus up to max_attempts - 1
+  // alternates, as nova returns them).
+  std::vector<std::vector<Placement>> candidates;
+  std::string request_error;  // check_request failed; no host was considered
+  std::string fault;          // empty when every instance has a host
+  bool ok() const { return fault.empty(); }
+  std::vector<std::string> selected() const;  // the chosen host per instance
+};
+
+enum class ClaimResult { kClaimed, kLostRace };
+
+// Takes a placement for real (the store: a transaction that re-checks the devices are still
+// free). kLostRace when someone else got there first; an Error ends scheduling.
+class Claimer {
+ public:
+  virtual ~Claimer() = default;
+  virtual Result<ClaimResult> claim(const Placement& placement) = 0;
+};
+
+struct ScheduleOutcome {
+  std::vector<Placement> claimed;  // one per instance that got a host
+  std::string fault;               // empty on success; the instance's fault message otherwise
+  int attempts = 0;                // claims tried, all instances together
+  bool ok() const { return fault.empty(); }
+};
+
+class Scheduler {
+ public:
+  static Result<Scheduler> create(SchedulerOptions options,
+                                  const FilterRegistry& registry = FilterRegistry::builtin());
+
+  // explain: run every filter on every host and keep all verdicts and weights. Without it, a host
+  // stops at its first failing filter and no reasons are built (the fault is still explained).
+  Selection select(const std::vector<HostState>& hosts, const RequestSpec& request,
+                   bool explain = true) const;
+
+  // select(), then claim instance by instance, trying candidates in weight order; a lost race
+  // moves on to the next candidate, at most max_attempts claims per instance.
+  ScheduleOutcome schedule_and_claim(const std::vector<HostState>& hosts,
+                                     const RequestSpec& request, Claimer& claimer) const;
+
+  const SchedulerOptions& options() const { return options_; }
+  const std::vector<std::string>& filter_names() const { return filter_names_; }
+
+ private:
+  Scheduler() = default;
+  SchedulerOptions options_;
+  std::vector<std::shared_ptr<const Filter>> filters_;
+  std::vector<std::string> filter_names_;
+};
+
+// Claims against host states held in memory, under a mutex: the reference for what the store's
+// claim must do, used by tests, benchmarks and `scheduler explain`.
+class InMemoryClaimer : public Claimer {
+ public:
+  explicit InMemoryClaimer(std::vector<HostState> hosts) : hosts_(std::move(hosts)) {}
+  Result<ClaimResult> claim(const Placement& placement) override;
+  std::vector<HostState> snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<HostState> hosts_;
+};
+
+// Applies a placement to a host state (devices -> claimed, resources used). Returns false and
+// changes nothing when a device is no longer available or the resources no longer fit.
+bool consume(HostState& host, const Placement& placement);
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios and explanations (`gpucloud scheduler explain`)
+
+struct Scenario {
+  std::vector<HostState> hosts;
+  RequestSpec request;
+};
+
+// The JSON described in docs/scheduler.md. Errors name the field: "hosts[1].pci_devices[0].
+// vendor_id: 'zz' is not 4 hex digits". Unknown fields are ignored; missing optional ones take
+// nova's defaults.
+Result<Scenario> parse_scenario(std::string_view json, const SchedulerOptions& options);
+
+std::string explain_text(const Scheduler& scheduler, const Scenario& scenario,
+                         const Selection& selection);
+std::string explain_json(const Scheduler& scheduler, const Scenario& scenario,
+                         const Selection& selection);
+
+}  // namespace gpucloud::scheduler

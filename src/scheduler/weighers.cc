@@ -1,0 +1,83 @@
+// Weighers: RAMWeigher (spread by free RAM) and PCIWeigher (keep PCI hosts free), weighed the
+// way nova's weights.py does it.
+#include <algorithm>
+#include <cstdlib>
+
+#include "scheduler/scheduler_impl.h"
+
+namespace gpucloud::scheduler {
+namespace {
+
+// nova's PCIWeigher.MAX_DEVS.
+constexpr int kMaxPciDevs = 100;
+
+// nova (scheduler/utils.py get_weight_multiplier): an aggregate's metadata key of the same name
+// overrides the configured multiplier; with several values the smallest wins; a value that is
+// not a number is ignored (nova logs a warning and uses the configured one).
+double multiplier(const HostState& host, std::string_view key, double configured) {
+  auto it = host.aggregate_metadata.find(key);
+  if (it == host.aggregate_metadata.end() || it->second.empty()) return configured;
+  double best = 0;
+  bool first = true;
+  for (const auto& v : it->second) {
+    char* end = nullptr;
+    double d = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0') return configured;
+    best = first ? d : std::min(best, d);
+    first = false;
+  }
+  return best;
+}
+
+struct WeigherDef {
+  const char* name;
+  std::string_view multiplier_key;
+  double SchedulerOptions::*configured;
+  std::optional<double> minval;
+  double (*raw)(const HostState&, const RequestSpec&);
+};
+
+// RAMWeigher: more free RAM wins (spreading); clamped at 0, which is also the normalization floor.
+double ram_raw(const HostState& h, const RequestSpec&) {
+  return static_cast<double>(std::max<int64_t>(0, h.free_ram_mb()));
+}
+
+// PCIWeigher: fewer free PCI devices wins, whatever the request. For a GPU request (only GPU
+// hosts pass) that stacks GPUs onto the fullest GPU host; for any other request hosts without
+// PCI devices weigh most, so GPU hosts stay free for GPU requests.
+double pci_raw(const HostState& h, const RequestSpec&) {
+  return kMaxPciDevs - std::min(h.free_pci_devices(), kMaxPciDevs - 1);
+}
+
+const WeigherDef kWeighers[] = {
+    {"RAMWeigher", "ram_weight_multiplier", &SchedulerOptions::ram_weight_multiplier, 0.0, ram_raw},
+    {"PCIWeigher", "pci_weight_multiplier", &SchedulerOptions::pci_weight_multiplier, std::nullopt,
+     pci_raw},
+};
+
+}  // namespace
+
+std::vector<double> weigh_hosts(const std::vector<const HostState*>& hosts,
+                                const RequestSpec& request, const SchedulerOptions& options,
+                                std::vector<std::vector<std::pair<std::string, double>>>* scores) {
+  std::vector<double> total(hosts.size(), 0.0);
+  if (scores) scores->assign(hosts.size(), {});
+  // nova does not weigh a single host at all: its weight stays 0.
+  if (hosts.size() <= 1) return total;
+  std::vector<double> raw(hosts.size());
+  for (const auto& w : kWeighers) {
+    for (size_t i = 0; i < hosts.size(); ++i) raw[i] = w.raw(*hosts[i], request);
+    double lo = w.minval ? *w.minval : *std::min_element(raw.begin(), raw.end());
+    double hi = *std::max_element(raw.begin(), raw.end());
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      // nova's normalize(): every value equal -> all 0.
+      double normalized = hi == lo ? 0.0 : (raw[i] - lo) / (hi - lo);
+      double score = multiplier(*hosts[i], w.multiplier_key, options.*(w.configured)) * normalized;
+      total[i] += score;
+      if (scores) (*scores)[i].emplace_back(w.name, score);
+    }
+  }
+  return total;
+}
+
+}  // namespace gpucloud::scheduler
