@@ -16,6 +16,8 @@ const char* to_string(ErrorCode code) {
       return "forbidden";
     case ErrorCode::kUnavailable:
       return "unavailable";
+    case ErrorCode::kPayloadTooLarge:
+      return "payload too large";
     case ErrorCode::kInternal:
       return "internal error";
   }

@@ -16,6 +16,7 @@ enum class ErrorCode {
   kUnauthorized,     // no or bad credentials (401)
   kForbidden,        // authenticated but not allowed (403)
   kUnavailable,      // a dependency (database, hypervisor) cannot be reached (503)
+  kPayloadTooLarge,  // a request body over the limit (413)
   kInternal,         // a bug or an unexpected failure (500)
 };
 

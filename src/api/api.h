@@ -1,0 +1,73 @@
+// The HTTP API: Identity v3, Compute v2.1 and Image v2 in the shapes the real openstack, nova and
+// glance clients speak, plus /metrics and the portal's static files, over one cpp-httplib server.
+// Every call is authenticated (Keystone-style tokens) and authorised by the policy table.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "store/store.h"
+
+namespace gpucloud::api {
+
+struct ServerOptions {
+  std::string listen_host = "127.0.0.1";
+  int port = 0;               // 0: pick a free port (see ApiServer::port())
+  std::string public_url;     // advertised in the catalog; default http(s)://host:port
+  std::string tls_cert_file;  // TLS when both are set
+  std::string tls_key_file;
+  std::string data_dir;                                   // image data lives under data_dir/images
+  std::string web_root;                                   // portal files; empty: no portal
+  std::chrono::seconds token_ttl{std::chrono::hours(1)};  // keystone's default expiration
+  size_t max_json_body = 1 << 20;                         // larger JSON bodies get 413
+  int threads = 8;
+};
+
+// What the API needs from the rest of gpucloud. The server owns none of it.
+struct ServerDeps {
+  store::Store* store = nullptr;
+  // The configuration the server runs with (aliases for extra-spec validation, filters...).
+  // A pointer that the reload logic may swap; read through current_config().
+  std::shared_ptr<const config::NovaConfig> nova_config;
+};
+
+class ApiServer {
+ public:
+  static Result<std::unique_ptr<ApiServer>> create(ServerDeps deps, ServerOptions options);
+  ~ApiServer();
+
+  // Binds and serves on background threads; returns once the socket listens.
+  Status start();
+  void stop();
+  int port() const;
+  std::string base_url() const;  // e.g. http://127.0.0.1:5000
+
+  struct Impl;
+
+ private:
+  explicit ApiServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Identity bootstrap (what `keystone-manage bootstrap` does): the roles admin/member/reader,
+// a project and an admin user with that password (hashed with Argon2id). Idempotent: an existing
+// user keeps its password unless `reset_password`.
+struct BootstrapResult {
+  std::string project_id;
+  std::string user_id;
+};
+Result<BootstrapResult> bootstrap_identity(store::Store& store, const std::string& project_name,
+                                           const std::string& user_name,
+                                           const std::string& password,
+                                           bool reset_password = false);
+
+// Creates a user with a role on a project (creating the project if needed); for `up`'s demo
+// users and for tests.
+Result<std::string> ensure_user(store::Store& store, const std::string& project_name,
+                                const std::string& user_name, const std::string& password,
+                                const std::string& role);
+
+}  // namespace gpucloud::api

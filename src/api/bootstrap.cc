@@ -1,0 +1,67 @@
+// Identity bootstrap: what `keystone-manage bootstrap` does for a new cloud.
+#include <chrono>
+
+#include "api/identity_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+Result<store::Project> ensure_project(store::Store& st, const std::string& name) {
+  auto p = st.find_project_by_name(name, "default");
+  if (p.ok()) return p;
+  if (p.error().code != ErrorCode::kNotFound) return p.error();
+  store::Project project;
+  project.id = new_hex_id();
+  project.name = name;
+  project.description = "created by gpucloud bootstrap";
+  project.created_at = std::chrono::system_clock::now();
+  if (auto s = st.create_project(project); !s.ok()) return s.error();
+  return project;
+}
+
+}  // namespace
+
+Result<std::string> ensure_user(store::Store& st, const std::string& project_name,
+                                const std::string& user_name, const std::string& password,
+                                const std::string& role) {
+  if (role != "admin" && role != "member" && role != "reader") {
+    return Error::invalid("role '" + role + "' is not one of admin, member, reader");
+  }
+  auto project = ensure_project(st, project_name);
+  if (!project.ok()) return project.error();
+  auto user = st.find_user_by_name(user_name, "default");
+  if (!user.ok()) {
+    if (user.error().code != ErrorCode::kNotFound) return user.error();
+    store::User u;
+    u.id = new_hex_id();
+    u.name = user_name;
+    u.default_project_id = project->id;
+    u.created_at = std::chrono::system_clock::now();
+    auto h = hash_password(password);
+    if (!h.ok()) return h.error();
+    u.password_hash = *h;
+    if (auto s = st.create_user(u); !s.ok()) return s.error();
+    user = u;
+  }
+  if (auto s = st.assign_role({user->id, project->id, role}); !s.ok()) return s.error();
+  return user->id;
+}
+
+Result<BootstrapResult> bootstrap_identity(store::Store& st, const std::string& project_name,
+                                           const std::string& user_name,
+                                           const std::string& password, bool reset_password) {
+  auto project = ensure_project(st, project_name);
+  if (!project.ok()) return project.error();
+  auto existing = st.find_user_by_name(user_name, "default");
+  auto user_id = ensure_user(st, project_name, user_name, password, "admin");
+  if (!user_id.ok()) return user_id.error();
+  if (existing.ok() && reset_password) {
+    auto h = hash_password(password);
+    if (!h.ok()) return h.error();
+    existing->password_hash = *h;
+    if (auto s = st.update_user(*existing); !s.ok()) return s.error();
+  }
+  return BootstrapResult{project->id, *user_id};
+}
+
+}  // namespace gpucloud::api

@@ -1,0 +1,382 @@
+// Keystone v3: projects, users, roles and role assignments (admin), and what a user may read of
+// their own. Roles are the fixed set admin / member / reader.
+#include <chrono>
+
+#include "api/identity_impl.h"
+#include "api/policy_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+const std::vector<std::string> kRoles = {"admin", "member", "reader"};
+
+json project_json(const store::Project& p, const std::string& base) {
+  return {{"id", p.id},
+          {"name", p.name},
+          {"domain_id", p.domain_id},
+          {"description", p.description},
+          {"enabled", p.enabled},
+          {"is_domain", false},
+          {"parent_id", p.domain_id},
+          {"tags", json::array()},
+          {"links", {{"self", base + "/identity/v3/projects/" + p.id}}}};
+}
+
+json user_json(const store::User& u, const std::string& base) {
+  json j = {{"id", u.id},
+            {"name", u.name},
+            {"domain_id", u.domain_id},
+            {"enabled", u.enabled},
+            {"password_expires_at", nullptr},
+            {"links", {{"self", base + "/identity/v3/users/" + u.id}}}};
+  if (!u.email.empty()) j["email"] = u.email;
+  if (u.default_project_id) j["default_project_id"] = *u.default_project_id;
+  return j;
+}
+
+json role_json(const std::string& r, const std::string& base) {
+  return {{"id", r},
+          {"name", r},
+          {"domain_id", nullptr},
+          {"links", {{"self", base + "/identity/v3/roles/" + r}}}};
+}
+
+// Reads an optional string field; a present non-string is an error naming the field.
+Result<std::optional<std::string>> opt_string(const json& obj, const char* field,
+                                              const char* where) {
+  if (!obj.contains(field) || obj[field].is_null()) return std::optional<std::string>();
+  if (!obj[field].is_string()) {
+    return bad_request(std::string("Invalid input for field '") + where + "." + field +
+                       "': string required.");
+  }
+  return std::optional<std::string>(obj[field].get<std::string>());
+}
+
+Result<bool> opt_bool(const json& obj, const char* field, const char* where, bool dflt) {
+  if (!obj.contains(field)) return dflt;
+  if (!obj[field].is_boolean()) {
+    return bad_request(std::string("Invalid input for field '") + where + "." + field +
+                       "': boolean required.");
+  }
+  return obj[field].get<bool>();
+}
+
+Result<json> member(const json& body, const char* key) {
+  if (!body.contains(key) || !body[key].is_object()) {
+    return bad_request(std::string("Invalid input for field '") + key + "': object required.");
+  }
+  return body[key];
+}
+
+Status check_fields(const json& obj, const char* where, std::initializer_list<const char*> known) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || it.key() == k;
+    if (!ok) {
+      return bad_request(std::string("Invalid input for field '") + where +
+                         "': additional property '" + it.key() + "' is not allowed.");
+    }
+  }
+  return {};
+}
+
+Result<Reply> create_project(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  auto p = member(*body, "project");
+  if (!p.ok()) return p.error();
+  if (auto s = check_fields(*p, "project",
+                            {"name", "description", "enabled", "domain_id", "parent_id",
+                             "is_domain", "tags", "options"});
+      !s.ok())
+    return s.error();
+  auto name = opt_string(*p, "name", "project");
+  if (!name.ok()) return name.error();
+  if (!*name || (*name)->empty() || (*name)->size() > 64) {
+    return bad_request("Invalid input for field 'project.name': 1 to 64 characters required.");
+  }
+  auto desc = opt_string(*p, "description", "project");
+  if (!desc.ok()) return desc.error();
+  auto enabled = opt_bool(*p, "enabled", "project", true);
+  if (!enabled.ok()) return enabled.error();
+  store::Project project;
+  project.id = new_hex_id();
+  project.name = **name;
+  project.description = desc->value_or("");
+  project.enabled = *enabled;
+  project.created_at = std::chrono::system_clock::now();
+  if (auto s = ctx.store().create_project(project); !s.ok()) {
+    if (s.error().code == ErrorCode::kConflict) {
+      return Error::conflict(
+          "Conflict occurred attempting to store project - it is not permitted "
+          "to have two projects with the same name in the same domain : " +
+          project.name + ".");
+    }
+    return s.error();
+  }
+  return Reply::ok({{"project", project_json(project, ctx.base_url)}}, 201);
+}
+
+Result<Reply> create_user(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  auto u = member(*body, "user");
+  if (!u.ok()) return u.error();
+  if (auto s = check_fields(*u, "user",
+                            {"name", "password", "email", "enabled", "domain_id",
+                             "default_project_id", "description", "options"});
+      !s.ok())
+    return s.error();
+  auto name = opt_string(*u, "name", "user");
+  if (!name.ok()) return name.error();
+  if (!*name || (*name)->empty() || (*name)->size() > 255) {
+    return bad_request("Invalid input for field 'user.name': 1 to 255 characters required.");
+  }
+  auto password = opt_string(*u, "password", "user");
+  if (!password.ok()) return password.error();
+  auto email = opt_string(*u, "email", "user");
+  if (!email.ok()) return email.error();
+  auto project = opt_string(*u, "default_project_id", "user");
+  if (!project.ok()) return project.error();
+  auto enabled = opt_bool(*u, "enabled", "user", true);
+  if (!enabled.ok()) return enabled.error();
+  store::User user;
+  user.id = new_hex_id();
+  user.name = **name;
+  user.email = email->value_or("");
+  user.enabled = *enabled;
+  user.created_at = std::chrono::system_clock::now();
+  if (*project) {
+    auto p = ctx.store().get_project(**project);
+    if (!p.ok())
+      return bad_request("Invalid input for field 'user.default_project_id': no such project.");
+    user.default_project_id = **project;
+  }
+  if (*password) {
+    auto h = hash_password(**password);
+    if (!h.ok()) return h.error();
+    user.password_hash = *h;
+  }
+  if (auto s = ctx.store().create_user(user); !s.ok()) {
+    if (s.error().code == ErrorCode::kConflict) {
+      return Error::conflict(
+          "Conflict occurred attempting to store user - Duplicate entry found "
+          "with name " +
+          user.name + ".");
+    }
+    return s.error();
+  }
+  return Reply::ok({{"user", user_json(user, ctx.base_url)}}, 201);
+}
+
+Result<Reply> update_user(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  auto u = member(*body, "user");
+  if (!u.ok()) return u.error();
+  if (auto s = check_fields(
+          *u, "user",
+          {"name", "password", "email", "enabled", "default_project_id", "description", "options"});
+      !s.ok())
+    return s.error();
+  auto user = ctx.store().get_user(call.param("user_id"));
+  if (!user.ok()) return Error::not_found("Could not find user: " + call.param("user_id") + ".");
+  auto name = opt_string(*u, "name", "user");
+  if (!name.ok()) return name.error();
+  auto password = opt_string(*u, "password", "user");
+  if (!password.ok()) return password.error();
+  auto enabled = opt_bool(*u, "enabled", "user", user->enabled);
+  if (!enabled.ok()) return enabled.error();
+  if (*name) user->name = **name;
+  user->enabled = *enabled;
+  if (*password) {
+    auto h = hash_password(**password);
+    if (!h.ok()) return h.error();
+    user->password_hash = *h;
+  }
+  if (auto s = ctx.store().update_user(*user); !s.ok()) return s.error();
+  return Reply::ok({{"user", user_json(*user, ctx.base_url)}});
+}
+
+// PUT/DELETE/HEAD /projects/{p}/users/{u}/roles/{r}
+Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
+  const std::string& role = call.param("role_id");
+  if (std::find(kRoles.begin(), kRoles.end(), role) == kRoles.end()) {
+    return Error::not_found("Could not find role: " + role + ".");
+  }
+  if (!ctx.store().get_project(call.param("project_id")).ok()) {
+    return Error::not_found("Could not find project: " + call.param("project_id") + ".");
+  }
+  if (!ctx.store().get_user(call.param("user_id")).ok()) {
+    return Error::not_found("Could not find user: " + call.param("user_id") + ".");
+  }
+  return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role};
+}
+
+}  // namespace
+
+std::vector<Route> identity_admin_routes(ApiContext& ctx) {
+  const std::string base = ctx.base_url;
+  std::vector<Route> r;
+  auto add = [&r](const char* m, const char* p, const char* policy, Handler h) {
+    r.push_back({m, p, Service::kIdentity, policy, std::move(h), {}});
+  };
+  add("GET", "/identity/v3/projects", "identity:admin", [&ctx](Call& call) -> Result<Reply> {
+    auto ps = ctx.store().list_projects();
+    if (!ps.ok()) return ps.error();
+    json out = json::array();
+    auto name = call.query("name");
+    for (const auto& p : *ps) {
+      if (name && p.name != *name) continue;
+      out.push_back(project_json(p, ctx.base_url));
+    }
+    return Reply::ok({{"projects", out}});
+  });
+  add("POST", "/identity/v3/projects", "identity:admin",
+      [&ctx](Call& call) { return create_project(ctx, call); });
+  add("GET", "/identity/v3/projects/{project_id}", "identity:read_self",
+      [&ctx](Call& call) -> Result<Reply> {
+        const auto& id = call.param("project_id");
+        if (!call.who().is_admin() && call.who().project_id != id) {
+          return forbidden("You are not authorized to perform the requested action.");
+        }
+        auto p = ctx.store().get_project(id);
+        if (!p.ok()) return Error::not_found("Could not find project: " + id + ".");
+        return Reply::ok({{"project", project_json(*p, ctx.base_url)}});
+      });
+  add("DELETE", "/identity/v3/projects/{project_id}", "identity:admin",
+      [&ctx](Call& call) -> Result<Reply> {
+        const auto& id = call.param("project_id");
+        if (!ctx.store().get_project(id).ok()) {
+          return Error::not_found("Could not find project: " + id + ".");
+        }
+        if (auto s = ctx.store().delete_project(id); !s.ok()) return s.error();
+        return Reply::no_content();
+      });
+  add("GET", "/identity/v3/users", "identity:admin", [&ctx](Call& call) -> Result<Reply> {
+    auto us = ctx.store().list_users();
+    if (!us.ok()) return us.error();
+    json out = json::array();
+    auto name = call.query("name");
+    for (const auto& u : *us) {
+      if (name && u.name != *name) continue;
+      out.push_back(user_json(u, ctx.base_url));
+    }
+    return Reply::ok({{"users", out}});
+  });
+  add("POST", "/identity/v3/users", "identity:admin",
+      [&ctx](Call& call) { return create_user(ctx, call); });
+  add("GET", "/identity/v3/users/{user_id}", "identity:read_self",
+      [&ctx](Call& call) -> Result<Reply> {
+        const auto& id = call.param("user_id");
+        if (!call.who().is_admin() && call.who().user_id != id) {
+          return forbidden("You are not authorized to perform the requested action.");
+        }
+        auto u = ctx.store().get_user(id);
+        if (!u.ok()) return Error::not_found("Could not find user: " + id + ".");
+        return Reply::ok({{"user", user_json(*u, ctx.base_url)}});
+      });
+  add("PATCH", "/identity/v3/users/{user_id}", "identity:admin",
+      [&ctx](Call& call) { return update_user(ctx, call); });
+  add("DELETE", "/identity/v3/users/{user_id}", "identity:admin",
+      [&ctx](Call& call) -> Result<Reply> {
+        const auto& id = call.param("user_id");
+        if (!ctx.store().get_user(id).ok()) {
+          return Error::not_found("Could not find user: " + id + ".");
+        }
+        if (auto s = ctx.store().delete_user(id); !s.ok()) return s.error();
+        return Reply::no_content();
+      });
+  // The projects a user may scope to (openstack project list as a non-admin).
+  auto own_projects = [&ctx](Call& call) -> Result<Reply> {
+    const std::string user_id =
+        call.params.count("user_id") ? call.param("user_id") : call.who().user_id;
+    if (!call.who().is_admin() && call.who().user_id != user_id) {
+      return forbidden("You are not authorized to perform the requested action.");
+    }
+    auto as = ctx.store().list_role_assignments(user_id, "");
+    if (!as.ok()) return as.error();
+    json out = json::array();
+    std::vector<std::string> seen;
+    for (const auto& a : *as) {
+      if (std::find(seen.begin(), seen.end(), a.project_id) != seen.end()) continue;
+      seen.push_back(a.project_id);
+      if (auto p = ctx.store().get_project(a.project_id); p.ok()) {
+        out.push_back(project_json(*p, ctx.base_url));
+      }
+    }
+    return Reply::ok({{"projects", out}});
+  };
+  add("GET", "/identity/v3/auth/projects", "identity:read_self", own_projects);
+  add("GET", "/identity/v3/users/{user_id}/projects", "identity:read_self", own_projects);
+  add("GET", "/identity/v3/roles", "identity:read_self", [base](Call& call) -> Result<Reply> {
+    json out = json::array();
+    auto name = call.query("name");
+    for (const auto& role : kRoles) {
+      if (!name || *name == role) out.push_back(role_json(role, base));
+    }
+    return Reply::ok({{"roles", out}});
+  });
+  add("GET", "/identity/v3/roles/{role_id}", "identity:read_self",
+      [base](Call& call) -> Result<Reply> {
+        const auto& id = call.param("role_id");
+        if (std::find(kRoles.begin(), kRoles.end(), id) == kRoles.end()) {
+          return Error::not_found("Could not find role: " + id + ".");
+        }
+        return Reply::ok({{"role", role_json(id, base)}});
+      });
+  add("GET", "/identity/v3/domains", "identity:read_self", [](Call&) -> Result<Reply> {
+    return Reply::ok({{"domains", json::array({{{"id", "default"},
+                                                {"name", "Default"},
+                                                {"enabled", true},
+                                                {"description", "The default domain"}}})}});
+  });
+  add("GET", "/identity/v3/domains/{domain_id}", "identity:read_self",
+      [](Call& call) -> Result<Reply> {
+        if (call.param("domain_id") != "default") {
+          return Error::not_found("Could not find domain: " + call.param("domain_id") + ".");
+        }
+        return Reply::ok({{"domain", {{"id", "default"}, {"name", "Default"}, {"enabled", true}}}});
+      });
+  add("PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:admin",
+      [&ctx](Call& call) -> Result<Reply> {
+        auto a = assignment(ctx, call);
+        if (!a.ok()) return a.error();
+        if (auto s = ctx.store().assign_role(*a); !s.ok()) return s.error();
+        return Reply::no_content();
+      });
+  add("DELETE", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+      "identity:admin", [&ctx](Call& call) -> Result<Reply> {
+        auto a = assignment(ctx, call);
+        if (!a.ok()) return a.error();
+        if (auto s = ctx.store().unassign_role(*a); !s.ok()) return s.error();
+        return Reply::no_content();
+      });
+  add("HEAD", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+      "identity:admin", [&ctx](Call& call) -> Result<Reply> {
+        auto a = assignment(ctx, call);
+        if (!a.ok()) return a.error();
+        auto as = ctx.store().list_role_assignments(a->user_id, a->project_id);
+        if (!as.ok()) return as.error();
+        for (const auto& x : *as) {
+          if (x.role == a->role) return Reply::no_content();
+        }
+        return Error::not_found("Could not find role assignment.");
+      });
+  add("GET", "/identity/v3/role_assignments", "identity:admin",
+      [&ctx](Call& call) -> Result<Reply> {
+        auto as = ctx.store().list_role_assignments(call.query("user.id").value_or(""),
+                                                    call.query("scope.project.id").value_or(""));
+        if (!as.ok()) return as.error();
+        json out = json::array();
+        for (const auto& a : *as) {
+          out.push_back({{"role", {{"id", a.role}}},
+                         {"user", {{"id", a.user_id}}},
+                         {"scope", {{"project", {{"id", a.project_id}}}}}});
+        }
+        return Reply::ok({{"role_assignments", out}});
+      });
+  return r;
+}
+
+}  // namespace gpucloud::api

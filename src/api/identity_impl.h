@@ -1,0 +1,26 @@
+// Internal to api/: passwords (Argon2id via libsodium) and tokens (random, stored only hashed).
+#pragma once
+
+#include <string>
+
+#include "api/router_impl.h"
+
+namespace gpucloud::api {
+
+Result<std::string> hash_password(const std::string& password);
+bool verify_password(const std::string& stored_hash, const std::string& password);
+
+// A fresh random token for the client (43 url-safe characters, 256 bits).
+std::string new_token();
+// What the store keeps and looks tokens up by: hex SHA-256 of the token.
+std::string token_hash(const std::string& token);
+
+// Validates the token (not revoked, not expired, user and project still enabled) and returns
+// who it belongs to. The error never repeats the token.
+Result<Caller> validate_token(store::Store& store, const std::string& token);
+
+// Keystone's version document and the service catalog for this server.
+json identity_version(const std::string& base_url);
+json service_catalog(const std::string& base_url);
+
+}  // namespace gpucloud::api

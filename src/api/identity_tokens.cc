@@ -1,0 +1,308 @@
+// Keystone v3: version discovery and tokens (issue, validate, revoke). Passwords are checked with
+// Argon2id; only the token's hash is stored.
+#include <chrono>
+#include <set>
+
+#include "api/identity_impl.h"
+#include "api/policy_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+constexpr const char* kDefaultDomainId = "default";
+constexpr const char* kDefaultDomainName = "Default";
+
+json domain_ref(const std::string& id) {
+  return {{"id", id}, {"name", id == kDefaultDomainId ? kDefaultDomainName : id}};
+}
+
+// keystone's default implied roles: admin implies member, member implies reader.
+std::vector<std::string> with_implied_roles(const std::vector<std::string>& roles) {
+  std::set<std::string> all(roles.begin(), roles.end());
+  if (all.count("admin")) all.insert("member");
+  if (all.count("member")) all.insert("reader");
+  // Keep a stable order: admin, member, reader first, then any others.
+  std::vector<std::string> out;
+  for (const char* r : {"admin", "member", "reader"}) {
+    if (all.erase(r)) out.push_back(r);
+  }
+  out.insert(out.end(), all.begin(), all.end());
+  return out;
+}
+
+// Resolves {"id": ...} or {"name": ..., "domain": {"id"|"name"}} for a user or project.
+Result<std::string> domain_of(const json& ref, const std::string& field) {
+  if (!ref.contains("domain")) return std::string(kDefaultDomainId);
+  const json& d = ref["domain"];
+  if (!d.is_object()) return bad_request("Invalid input for field '" + field + ".domain'.");
+  if (d.contains("id") && d["id"].is_string()) return d["id"].get<std::string>();
+  if (d.contains("name") && d["name"].is_string()) {
+    std::string name = d["name"];
+    if (name == kDefaultDomainName || name == kDefaultDomainId)
+      return std::string(kDefaultDomainId);
+    return Error::not_found("Could not find domain: " + name + ".");
+  }
+  return bad_request("Invalid input for field '" + field + ".domain'.");
+}
+
+Result<store::User> find_user(store::Store& st, const json& user) {
+  if (user.contains("id") && user["id"].is_string()) return st.get_user(user["id"]);
+  if (!user.contains("name") || !user["name"].is_string()) {
+    return bad_request("Invalid input for field 'identity.password.user': name or id is required.");
+  }
+  auto domain = domain_of(user, "identity.password.user");
+  if (!domain.ok()) return domain.error();
+  return st.find_user_by_name(user["name"], *domain);
+}
+
+Result<store::Project> find_project(store::Store& st, const json& project) {
+  if (project.contains("id") && project["id"].is_string()) return st.get_project(project["id"]);
+  if (!project.contains("name") || !project["name"].is_string()) {
+    return bad_request("Invalid input for field 'scope.project': name or id is required.");
+  }
+  auto domain = domain_of(project, "scope.project");
+  if (!domain.ok()) return domain.error();
+  return st.find_project_by_name(project["name"], *domain);
+}
+
+json token_body(const Caller& c, const std::vector<std::string>& methods,
+                const std::string& base_url) {
+  json t = {{"methods", methods},
+            {"user",
+             {{"id", c.user_id},
+              {"name", c.user_name},
+              {"domain", domain_ref(c.domain_id)},
+              {"password_expires_at", nullptr}}},
+            {"audit_ids", json::array({c.token_hash.substr(0, 22)})},
+            {"issued_at", iso8601(c.issued_at)},
+            {"expires_at", iso8601(c.expires_at)}};
+  if (!c.project_id.empty()) {
+    t["project"] = {
+        {"id", c.project_id}, {"name", c.project_name}, {"domain", domain_ref("default")}};
+    t["is_domain"] = false;
+    json roles = json::array();
+    for (const auto& r : c.roles) roles.push_back({{"id", r}, {"name", r}});
+    t["roles"] = roles;
+    t["catalog"] = service_catalog(base_url);
+  }
+  return {{"token", t}};
+}
+
+const char* kBadCredentials = "The request you have made requires authentication.";
+
+Result<Reply> issue_token(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  const json& auth = (*body)["auth"];
+  if (!auth.is_object()) return bad_request("Invalid input for field 'auth': object required.");
+  const json& identity = auth.value("identity", json());
+  if (!identity.is_object() || !identity.contains("methods") || !identity["methods"].is_array()) {
+    return bad_request("Invalid input for field 'identity.methods': array required.");
+  }
+  std::vector<std::string> methods;
+  for (const auto& m : identity["methods"]) {
+    if (!m.is_string()) return bad_request("Invalid input for field 'identity.methods'.");
+    methods.push_back(m);
+  }
+  store::Store& st = ctx.store();
+
+  // Who: a password, or an existing token (re-scoping).
+  std::string user_id;
+  if (methods.size() == 1 && methods[0] == "password") {
+    const json& pw = identity.value("password", json());
+    if (!pw.is_object() || !pw.contains("user") || !pw["user"].is_object()) {
+      return bad_request("Invalid input for field 'identity.password.user': object required.");
+    }
+    const json& u = pw["user"];
+    if (!u.contains("password") || !u["password"].is_string()) {
+      return bad_request("Invalid input for field 'identity.password.user.password'.");
+    }
+    auto user = find_user(st, u);
+    // Unknown user and wrong password look the same to the client.
+    if (!user.ok()) {
+      if (user.error().code == ErrorCode::kNotFound) return unauthorized(kBadCredentials);
+      return user.error();
+    }
+    if (!user->enabled || !verify_password(user->password_hash, u["password"])) {
+      return unauthorized(kBadCredentials);
+    }
+    user_id = user->id;
+  } else if (methods.size() == 1 && methods[0] == "token") {
+    const json& tk = identity.value("token", json());
+    if (!tk.is_object() || !tk.contains("id") || !tk["id"].is_string()) {
+      return bad_request("Invalid input for field 'identity.token.id'.");
+    }
+    auto caller = validate_token(st, tk["id"]);
+    if (!caller.ok()) return caller.error();
+    user_id = caller->user_id;
+  } else {
+    return unauthorized("Unsupported authentication method; use password or token.");
+  }
+  auto user = st.get_user(user_id);
+  if (!user.ok()) return unauthorized(kBadCredentials);
+
+  // Scope: the requested project, else the user's default project, else unscoped.
+  std::optional<store::Project> project;
+  if (auth.contains("scope")) {
+    const json& scope = auth["scope"];
+    if (!scope.is_object() || !scope.contains("project") || !scope["project"].is_object()) {
+      return bad_request("Only project scope is supported: give scope.project.");
+    }
+    auto p = find_project(st, scope["project"]);
+    if (!p.ok()) {
+      if (p.error().code == ErrorCode::kNotFound) return unauthorized(kBadCredentials);
+      return p.error();
+    }
+    project = *p;
+  } else if (user->default_project_id) {
+    auto p = st.get_project(*user->default_project_id);
+    if (p.ok()) project = *p;
+  }
+
+  store::Token token;
+  std::vector<std::string> roles;
+  if (project) {
+    if (!project->enabled) return unauthorized(kBadCredentials);
+    auto assignments = st.list_role_assignments(user->id, project->id);
+    if (!assignments.ok()) return assignments.error();
+    for (const auto& a : *assignments) roles.push_back(a.role);
+    if (roles.empty()) {
+      return unauthorized("User " + user->id + " has no access to project " + project->id + ".");
+    }
+    roles = with_implied_roles(roles);
+    token.project_id = project->id;
+  }
+  const std::string secret = new_token();
+  const auto now = std::chrono::system_clock::now();
+  token.token_hash = token_hash(secret);
+  token.user_id = user->id;
+  token.roles = roles;
+  token.issued_at = now;
+  token.expires_at = now + ctx.options.token_ttl;
+  if (auto s = st.store_token(token); !s.ok()) return s.error();
+
+  Caller c;
+  c.token_hash = token.token_hash;
+  c.user_id = user->id;
+  c.user_name = user->name;
+  c.domain_id = user->domain_id;
+  c.roles = roles;
+  c.issued_at = token.issued_at;
+  c.expires_at = token.expires_at;
+  if (project) {
+    c.project_id = project->id;
+    c.project_name = project->name;
+  }
+  Reply r = Reply::ok(token_body(c, methods, ctx.base_url), 201);
+  r.headers.emplace_back("X-Subject-Token", secret);
+  return r;
+}
+
+Result<Caller> subject_token(ApiContext& ctx, Call& call) {
+  const std::string subject = call.req.get_header_value("X-Subject-Token");
+  auto c = validate_token(ctx.store(), subject);
+  // keystone answers 404 for an invalid subject token.
+  if (!c.ok() && c.error().code == ErrorCode::kUnauthorized) {
+    return Error::not_found("Could not find token.");
+  }
+  if (!c.ok()) return c.error();
+  // Only its owner or an admin may look at a token.
+  if (c->user_id != call.who().user_id && !call.who().is_admin()) {
+    return forbidden("You are not authorized to perform the requested action.");
+  }
+  return c;
+}
+
+}  // namespace
+
+json identity_version(const std::string& base_url) {
+  return {{"id", "v3.14"},
+          {"status", "stable"},
+          {"updated", "2020-04-07T00:00:00Z"},
+          {"links", json::array({{{"rel", "self"}, {"href", base_url + "/identity/v3/"}}})},
+          {"media-types", json::array({{{"base", "application/json"},
+                                        {"type", "application/vnd.openstack.identity-v3+json"}}})}};
+}
+
+json service_catalog(const std::string& base_url) {
+  auto service = [&](const char* type, const char* name, const std::string& url) {
+    json endpoints = json::array();
+    for (const char* iface : {"public", "internal", "admin"}) {
+      endpoints.push_back({{"id", std::string(name) + "-" + iface},
+                           {"interface", iface},
+                           {"region", "RegionOne"},
+                           {"region_id", "RegionOne"},
+                           {"url", url}});
+    }
+    return json{{"id", name}, {"type", type}, {"name", name}, {"endpoints", endpoints}};
+  };
+  return json::array({service("identity", "keystone", base_url + "/identity/v3"),
+                      service("compute", "nova", base_url + "/compute/v2.1"),
+                      service("image", "glance", base_url + "/image")});
+}
+
+std::vector<Route> identity_token_routes(ApiContext& ctx) {
+  auto versions = [&ctx](Call&) -> Result<Reply> {
+    Reply r =
+        Reply::ok({{"versions", {{"values", json::array({identity_version(ctx.base_url)})}}}}, 300);
+    return r;
+  };
+  auto version = [&ctx](Call&) -> Result<Reply> {
+    return Reply::ok({{"version", identity_version(ctx.base_url)}});
+  };
+  return {
+      {"GET", "/identity", Service::kIdentity, "public", versions, {}},
+      {"GET", "/identity/", Service::kIdentity, "public", versions, {}},
+      {"GET", "/identity/v3", Service::kIdentity, "public", version, {}},
+      {"GET", "/identity/v3/", Service::kIdentity, "public", version, {}},
+      {"POST",
+       "/identity/v3/auth/tokens",
+       Service::kIdentity,
+       "public",
+       [&ctx](Call& call) { return issue_token(ctx, call); },
+       {}},
+      {"GET",
+       "/identity/v3/auth/tokens",
+       Service::kIdentity,
+       "identity:token",
+       [&ctx](Call& call) -> Result<Reply> {
+         auto c = subject_token(ctx, call);
+         if (!c.ok()) return c.error();
+         Reply r = Reply::ok(token_body(*c, {"password"}, ctx.base_url));
+         r.headers.emplace_back("X-Subject-Token", call.req.get_header_value("X-Subject-Token"));
+         return r;
+       },
+       {}},
+      {"HEAD",
+       "/identity/v3/auth/tokens",
+       Service::kIdentity,
+       "identity:token",
+       [&ctx](Call& call) -> Result<Reply> {
+         auto c = subject_token(ctx, call);
+         if (!c.ok()) return c.error();
+         return Reply::ok(json(), 200);
+       },
+       {}},
+      {"DELETE",
+       "/identity/v3/auth/tokens",
+       Service::kIdentity,
+       "identity:token",
+       [&ctx](Call& call) -> Result<Reply> {
+         auto c = subject_token(ctx, call);
+         if (!c.ok()) return c.error();
+         if (auto s = ctx.store().revoke_token(c->token_hash); !s.ok()) return s.error();
+         return Reply::no_content();
+       },
+       {}},
+      {"GET",
+       "/identity/v3/auth/catalog",
+       Service::kIdentity,
+       "identity:read_self",
+       [&ctx](Call&) -> Result<Reply> {
+         return Reply::ok({{"catalog", service_catalog(ctx.base_url)}});
+       },
+       {}},
+  };
+}
+
+}  // namespace gpucloud::api

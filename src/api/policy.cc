@@ -1,0 +1,58 @@
+#include <algorithm>
+
+#include "api/policy_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+const std::vector<std::string_view> kAdmin = {"admin"};
+const std::vector<std::string_view> kWriters = {"admin", "member"};
+const std::vector<std::string_view> kReaders = {"admin", "member", "reader"};
+
+}  // namespace
+
+// The whole table. Roles follow keystone's defaults: reader ⊂ member ⊂ admin (admin implies
+// member implies reader, so each role list names every role that grants the rule).
+const std::vector<PolicyRule>& policy_table() {
+  static const std::vector<PolicyRule> table = {
+      {"public", {}, Scope::kPublic, "version discovery, token issue, portal files"},
+      {"identity:token", kReaders, Scope::kAnyProject, "validate or revoke tokens"},
+      {"identity:read_self", kReaders, Scope::kAnyProject, "read own user, projects, roles"},
+      {"identity:admin", kAdmin, Scope::kAnyProject, "manage projects, users, roles"},
+      {"compute:read", kReaders, Scope::kAnyProject, "list flavors, limits, AZs, own servers"},
+      {"compute:server:read", kReaders, Scope::kOwnProject, "show own project's servers"},
+      {"compute:server:write", kWriters, Scope::kOwnProject,
+       "create, delete, start, stop, reboot own project's servers"},
+      {"compute:keypair", kWriters, Scope::kAnyProject, "manage own keypairs"},
+      {"compute:admin", kAdmin, Scope::kAnyProject,
+       "flavors, extra specs, flavor access, aggregates, hypervisors, services, quotas"},
+      {"image:read", kReaders, Scope::kOwnProject, "list, show, download visible images"},
+      {"image:write", kWriters, Scope::kOwnProject, "create, upload, update, delete own images"},
+      {"image:publicize", kAdmin, Scope::kAnyProject, "make images public"},
+      {"metrics:read", kAdmin, Scope::kAnyProject, "Prometheus metrics"},
+  };
+  return table;
+}
+
+const PolicyRule* find_rule(std::string_view name) {
+  for (const auto& r : policy_table()) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+Status authorize(const Caller& caller, const PolicyRule& rule) {
+  if (rule.scope == Scope::kPublic) return {};
+  for (auto role : rule.roles) {
+    if (caller.has_role(role)) return {};
+  }
+  return forbidden("Policy doesn't allow " + std::string(rule.name) + " to be performed.");
+}
+
+Status check_owner(const Caller& caller, const std::string& owner_project_id,
+                   const std::string& what) {
+  if (caller.is_admin() || caller.project_id == owner_project_id) return {};
+  return Error::not_found(what + " could not be found.");
+}
+
+}  // namespace gpucloud::api
