@@ -27,7 +27,7 @@ struct NovaConfig {
   std::vector<Located<std::string>> available_filters;
   bool spice_enabled = false;  // [spice] enabled, nova's default False
   // Effective ratios: the option if set and non-zero, else initial_*_allocation_ratio (nova's
-  // defaults 4.0, 1.0, 1.0 since 2023.1; Zed, in Debian 12, had 16.0, 1.5, 1.0).
+  // current defaults 4.0, 1.0, 1.0; Zed, Debian 12's python3-nova, still had 16.0, 1.5, 1.0).
   double cpu_allocation_ratio = 4.0;
   double ram_allocation_ratio = 1.0;
   double disk_allocation_ratio = 1.0;

@@ -121,7 +121,8 @@ TEST(IniLookup, MultiValuedOptionCollectsEveryFileOldestFirst) {
   for (const auto& e : lookup_multi(files, {{"pci", "alias"}, {"DEFAULT", "pci_alias"}})) {
     values.push_back(e.value);
   }
-  // oslo prepends each name's values while walking newest file first.
+  // oslo prepends each name's values while walking newest file first. Checked against
+  // oslo.config 9.0.0 (Debian 12): the same files give ['d1', 'a1', 'a2', 'a3'].
   EXPECT_THAT(values, ElementsAre("d1", "a1", "a2", "a3"));
 }
 
