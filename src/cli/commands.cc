@@ -29,6 +29,7 @@ void register_commands(CLI::App& app) {
   register_pci_discover(app);
   register_host_doctor(app);
   register_config_check(app);
+  register_scheduler_explain(app);
 }
 
 }  // namespace gpucloud::cli

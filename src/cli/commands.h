@@ -20,5 +20,6 @@ void register_version(CLI::App& app);
 void register_pci_discover(CLI::App& app);  // pci_discover.cc
 void register_host_doctor(CLI::App& app);   // host_doctor.cc
 void register_config_check(CLI::App& app);  // config_check.cc
+void register_scheduler_explain(CLI::App& app);  // scheduler_explain.cc
 
 }  // namespace gpucloud::cli
