@@ -185,7 +185,13 @@ Result<std::vector<DeviceSpec>> DeviceSpec::parse_all(std::string_view json_text
           fmt::format("list entry {} is not a JSON object, got {}", i + 1, list[i].type_name()));
     }
     auto impl = parse_object(std::move(list[i]));
-    if (!impl.ok()) return impl.error().with_context(fmt::format("list entry {}", i + 1));
+    if (!impl.ok()) {
+      // "device_spec: list entry 2: address: ..." rather than the entry's own "device_spec: ".
+      std::string why = impl.error().message;
+      constexpr std::string_view kPrefix = "device_spec: ";
+      if (why.rfind(kPrefix, 0) == 0) why.erase(0, kPrefix.size());
+      return spec_error(fmt::format("list entry {}: {}", i + 1, why));
+    }
     specs.push_back(DeviceSpec(std::make_unique<Impl>(Impl{std::move(impl).value()})));
   }
   return specs;
