@@ -208,7 +208,17 @@ struct Instance {
 
 // ---- PCI devices (nova's pci_devices table) ----
 
-enum class PciDeviceStatus { kAvailable, kClaimed, kAllocated, kRemoved, kUnavailable };
+// The last two occur in nova's databases (a PF whose VFs are in use; a removed VF) and are
+// never written by gpucloud.
+enum class PciDeviceStatus {
+  kAvailable,
+  kClaimed,
+  kAllocated,
+  kRemoved,
+  kUnavailable,
+  kUnclaimable,
+  kDeleted
+};
 const char* to_string(PciDeviceStatus s);  // nova's spelling: "available", "claimed", ...
 Result<PciDeviceStatus> parse_pci_device_status(std::string_view text);
 

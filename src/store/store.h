@@ -229,6 +229,7 @@ class Store {
  private:
   explicit Store(std::unique_ptr<Impl> impl);
   friend Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions&);
+  friend struct StoreTestAccess;  // the store's own crash tests (store_impl.h)
   std::unique_ptr<Impl> impl_;
 };
 

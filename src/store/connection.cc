@@ -1,0 +1,292 @@
+// Connections, the pool and the transaction runner. The retry loop is what makes claims safe
+// without any in-process lock: a transaction that loses a race on a row lock (InnoDB deadlock or
+// lock wait timeout, SQLITE_BUSY) is rolled back by the database and simply run again.
+#include <soci/mysql/soci-mysql.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <thread>
+
+#include "store/store_impl.h"
+
+namespace gpucloud::store {
+namespace {
+
+// MySQL/MariaDB server and client error numbers.
+constexpr unsigned kErDupEntry = 1062;
+constexpr unsigned kErLockWaitTimeout = 1205;
+constexpr unsigned kErLockDeadlock = 1213;
+constexpr unsigned kErRowIsReferenced = 1451;
+constexpr unsigned kErNoReferencedRow = 1452;
+constexpr unsigned kErRowIsReferenced2 = 1217;
+constexpr unsigned kErNoReferencedRow2 = 1216;
+constexpr unsigned kCrServerGone = 2006;
+constexpr unsigned kCrServerLost = 2013;
+// SQLite primary result codes.
+constexpr int kSqliteBusy = 5;
+constexpr int kSqliteLocked = 6;
+constexpr int kSqliteReadonly = 8;
+constexpr int kSqliteConstraint = 19;
+
+std::string quote_param(const std::string& v) {
+  // SOCI's connect-string parser splits on spaces; quote values that contain any.
+  if (v.find_first_of(" '\"") == std::string::npos && !v.empty()) return v;
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+void rollback_quietly(soci::session& sql) {
+  try {
+    sql << "ROLLBACK";
+  } catch (const std::exception&) {
+    // The transaction is gone already (deadlock victim, lost connection); nothing to undo.
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<soci::session>> Store::Impl::connect() {
+  try {
+    if (target.backend == Backend::kSqlite) {
+      const std::string db = target.path.empty() ? ":memory:" : target.path;
+      struct stat st {};
+      // Refuse a read-only file up front: root would otherwise write it regardless of its mode,
+      // and a non-root process would fail only at the first write, half-way into a migration.
+      if (!read_only && !target.path.empty() && ::stat(db.c_str(), &st) == 0 &&
+          (st.st_mode & 0222) == 0) {
+        return Error::unavailable("database file " + db + " is read-only (no write permission)");
+      }
+      auto s = std::make_unique<soci::session>(
+          *soci::factory_sqlite3(),
+          "db=" + quote_param(db) + " timeout=" + std::to_string(options.busy_timeout_ms / 1000));
+      std::string mode;
+      *s << "PRAGMA busy_timeout = " + std::to_string(options.busy_timeout_ms);
+      if (read_only) return s;
+      *s << "PRAGMA journal_mode = WAL", soci::into(mode);
+      *s << "PRAGMA foreign_keys = ON";
+      // FULL: a claim reported as done survives a power loss, not just a process crash.
+      *s << "PRAGMA synchronous = FULL";
+      return s;
+    }
+    std::string cs = "host=" + quote_param(target.host) + " port=" + std::to_string(target.port) +
+                     " connect_timeout=5";
+    if (!target.user.empty()) cs += " user=" + quote_param(target.user);
+    if (!target.password.empty()) cs += " password=" + quote_param(target.password);
+    if (!target.database.empty()) cs += " db=" + quote_param(target.database);
+    auto s = std::make_unique<soci::session>(*soci::factory_mysql(), cs);
+    *s << "SET NAMES utf8mb4";
+    *s << "SET time_zone = '+00:00'";
+    *s << "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
+    // Each statement sees the latest committed rows: a claim's candidate SELECT must not read an
+    // old snapshot (REPEATABLE READ would), or it would pick devices another replica just took.
+    *s << "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+    *s << "SET SESSION innodb_lock_wait_timeout = " +
+              std::to_string(std::max(1, options.busy_timeout_ms / 1000));
+    return s;
+  } catch (const std::exception& e) {
+    return classify(e, "cannot connect to " + target.redacted());
+  }
+}
+
+Store::Impl::Lease::~Lease() {
+  if (!s_) return;
+  std::lock_guard<std::mutex> lock(impl_->pool_mutex);
+  impl_->idle.push_back(std::move(s_));
+  impl_->pool_cv.notify_one();
+}
+
+Result<Store::Impl::Lease> Store::Impl::borrow() {
+  std::unique_lock<std::mutex> lock(pool_mutex);
+  pool_cv.wait(lock, [&] { return !idle.empty() || open_sessions < options.pool_size; });
+  if (!idle.empty()) {
+    auto s = std::move(idle.back());
+    idle.pop_back();
+    return Lease(this, std::move(s));
+  }
+  ++open_sessions;
+  lock.unlock();
+  auto s = connect();
+  if (!s) {
+    std::lock_guard<std::mutex> relock(pool_mutex);
+    --open_sessions;
+    pool_cv.notify_one();
+    return s.error();
+  }
+  return Lease(this, std::move(*s));
+}
+
+Status Store::Impl::transact(bool write, const std::function<void(soci::session&)>& body,
+                             const std::string& what, int* attempts) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
+  thread_local std::mt19937 rng(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    if (attempts) *attempts = attempt;
+    auto lease = borrow();
+    if (!lease) return lease.error();
+    soci::session& sql = **lease;
+    bool in_tx = false;
+    try {
+      sql << (write ? dialect.begin_write : dialect.begin_read);
+      in_tx = true;
+      body(sql);
+      sql << "COMMIT";
+      return Status::Ok();
+    } catch (const Abort& a) {
+      rollback_quietly(sql);
+      return a.error;
+    } catch (const std::exception& e) {
+      if (in_tx) rollback_quietly(sql);
+      if (auto* me = dynamic_cast<const soci::mysql_soci_error*>(&e)) {
+        if (me->err_num_ == kCrServerGone || me->err_num_ == kCrServerLost) {
+          std::lock_guard<std::mutex> lock(pool_mutex);
+          lease->discard();
+          --open_sessions;
+        }
+      }
+      if (is_retryable(e) && std::chrono::steady_clock::now() < deadline) {
+        // Jittered backoff so that two losers of the same race do not collide again in lockstep.
+        const int cap = std::min(50, 1 << std::min(attempt, 6));
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(std::uniform_int_distribution<int>(100, cap * 1000)(rng)));
+        continue;
+      }
+      return classify(e, what);
+    }
+  }
+}
+
+bool is_retryable(const std::exception& e) {
+  if (auto* me = dynamic_cast<const soci::mysql_soci_error*>(&e)) {
+    return me->err_num_ == kErLockDeadlock || me->err_num_ == kErLockWaitTimeout;
+  }
+  if (auto* se = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) {
+    return se->result() == kSqliteBusy || se->result() == kSqliteLocked;
+  }
+  return false;
+}
+
+bool is_duplicate(const std::exception& e) {
+  if (auto* me = dynamic_cast<const soci::mysql_soci_error*>(&e)) {
+    return me->err_num_ == kErDupEntry;
+  }
+  if (auto* se = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) {
+    return se->result() == kSqliteConstraint &&
+           std::string(se->what()).find("UNIQUE") != std::string::npos;
+  }
+  return false;
+}
+
+Error classify(const std::exception& e, const std::string& what) {
+  std::string msg = e.what();
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (auto* me = dynamic_cast<const soci::mysql_soci_error*>(&e)) {
+    switch (me->err_num_) {
+      case kErDupEntry:
+      case kErRowIsReferenced:
+      case kErNoReferencedRow:
+      case kErRowIsReferenced2:
+      case kErNoReferencedRow2:
+        return Error::conflict(what + ": " + msg);
+      case kErLockDeadlock:
+      case kErLockWaitTimeout:
+        return Error::unavailable(what + ": database busy, gave up after retries: " + msg);
+      default:
+        if (me->err_num_ >= 2000 && me->err_num_ < 3000) {  // client: cannot reach the server
+          return Error::unavailable(what + ": " + msg);
+        }
+        if (me->err_num_ == 1044 || me->err_num_ == 1045 || me->err_num_ == 1049) {
+          return Error::unavailable(what + ": " + msg);  // denied, unknown database
+        }
+        return Error::internal(what + ": " + msg);
+    }
+  }
+  if (auto* se = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) {
+    switch (se->result()) {
+      case kSqliteConstraint:
+        return Error::conflict(what + ": " + msg);
+      case kSqliteBusy:
+      case kSqliteLocked:
+        return Error::unavailable(what + ": database busy, gave up after retries: " + msg);
+      case kSqliteReadonly:
+        return Error::unavailable(what + ": database is read-only: " + msg);
+      default:
+        return Error::unavailable(what + ": " + msg);
+    }
+  }
+  return Error::internal(what + ": " + msg);
+}
+
+void require_row(soci::statement& st, const std::string& what) {
+  if (st.get_affected_rows() < 1) throw Abort{Error::not_found(what)};
+}
+
+std::string format_time(TimePoint t) {
+  using namespace std::chrono;
+  const auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  long frac = static_cast<long>(us % 1000000);
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+TimePoint parse_time(const std::string& text) {
+  std::tm tm{};
+  long frac = 0;
+  int n = std::sscanf(text.c_str(), "%d-%d-%d%*c%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec);
+  if (n < 3) return TimePoint{};
+  const size_t dot = text.find('.');
+  if (dot != std::string::npos) {
+    std::string digits = text.substr(dot + 1, 6);
+    while (digits.size() < 6) digits += '0';
+    frac = std::strtol(digits.c_str(), nullptr, 10);
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return TimePoint{std::chrono::seconds(timegm(&tm)) + std::chrono::microseconds(frac)};
+}
+
+TimePoint now() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+std::string generate_uuid() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t hi = rng(), lo = rng();
+  hi = (hi & ~0xf000ULL) | 0x4000ULL;        // version 4
+  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);  // variant 10
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+NullableString nullable(const std::optional<std::string>& v) {
+  if (!v) return {};
+  return {*v, soci::i_ok};
+}
+
+NullableString nullable_time(const std::optional<TimePoint>& t) {
+  if (!t) return {};
+  return {format_time(*t), soci::i_ok};
+}
+
+}  // namespace gpucloud::store

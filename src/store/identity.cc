@@ -1,0 +1,422 @@
+// Keystone's side of the store: projects, users, role assignments, hashed tokens, and nova's
+// keypairs (owned by users).
+#include <sstream>
+
+#include "store/store_impl.h"
+
+namespace gpucloud::store {
+namespace {
+
+std::string stamp(TimePoint t) { return format_time(t == TimePoint{} ? now() : t); }
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+struct ProjectRow {
+  Project p;
+  int enabled = 1;
+  std::string created;
+  soci::indicator i_desc{}, i_created{};
+  std::string desc;
+  void bind(soci::statement& st) {
+    st.exchange(soci::into(p.id));
+    st.exchange(soci::into(p.name));
+    st.exchange(soci::into(p.domain_id));
+    st.exchange(soci::into(desc, i_desc));
+    st.exchange(soci::into(enabled));
+    st.exchange(soci::into(created, i_created));
+  }
+  Project get() const {
+    Project out = p;
+    out.description = i_desc == soci::i_null ? "" : desc;
+    out.enabled = enabled != 0;
+    if (i_created != soci::i_null) out.created_at = parse_time(created);
+    return out;
+  }
+};
+const char* kProjectSelect =
+    "SELECT id, name, domain_id, description, enabled, created_at FROM projects ";
+
+struct UserRow {
+  User u;
+  int enabled = 1;
+  std::string created, default_project;
+  soci::indicator i_default{}, i_created{};
+  void bind(soci::statement& st) {
+    st.exchange(soci::into(u.id));
+    st.exchange(soci::into(u.name));
+    st.exchange(soci::into(u.domain_id));
+    st.exchange(soci::into(u.password_hash));
+    st.exchange(soci::into(u.email));
+    st.exchange(soci::into(default_project, i_default));
+    st.exchange(soci::into(enabled));
+    st.exchange(soci::into(created, i_created));
+  }
+  User get() const {
+    User out = u;
+    out.default_project_id = opt(default_project, i_default);
+    out.enabled = enabled != 0;
+    if (i_created != soci::i_null) out.created_at = parse_time(created);
+    return out;
+  }
+};
+const char* kUserSelect =
+    "SELECT id, name, domain_id, password_hash, email, default_project_id, enabled, created_at "
+    "FROM users ";
+
+// Runs `select + where` with up to two string parameters and collects the rows.
+template <typename Row, typename T>
+std::vector<T> select_rows(soci::session& sql, const std::string& query,
+                           const std::vector<std::string>& params) {
+  Row row;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(query);
+  row.bind(st);
+  for (const auto& p : params) st.exchange(soci::use(p));
+  st.define_and_bind();
+  st.execute();
+  std::vector<T> out;
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
+template <typename T>
+T first_or_not_found(std::vector<T> rows, const std::string& what) {
+  if (rows.empty()) throw Abort{Error::not_found(what)};
+  return std::move(rows.front());
+}
+
+}  // namespace
+
+Status Store::create_project(const Project& p) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int en = p.enabled ? 1 : 0;
+        std::string ts = stamp(p.created_at);
+        sql << "INSERT INTO projects (id, name, domain_id, description, enabled, created_at) "
+               "VALUES (:i, :n, :d, :ds, :e, :c)",
+            soci::use(p.id), soci::use(p.name), soci::use(p.domain_id), soci::use(p.description),
+            soci::use(en), soci::use(ts);
+      },
+      "creating project '" + p.name + "'");
+}
+
+Result<Project> Store::get_project(const std::string& id) {
+  return impl_->read<Project>(
+      [&](soci::session& sql) {
+        return first_or_not_found(select_rows<ProjectRow, Project>(
+                                      sql, std::string(kProjectSelect) + "WHERE id = :i", {id}),
+                                  "project " + id + " does not exist");
+      },
+      "reading project " + id);
+}
+
+Result<Project> Store::find_project_by_name(const std::string& name, const std::string& domain) {
+  return impl_->read<Project>(
+      [&](soci::session& sql) {
+        return first_or_not_found(
+            select_rows<ProjectRow, Project>(
+                sql, std::string(kProjectSelect) + "WHERE name = :n AND domain_id = :d",
+                {name, domain}),
+            "project '" + name + "' does not exist");
+      },
+      "reading project '" + name + "'");
+}
+
+Result<std::vector<Project>> Store::list_projects() {
+  return impl_->read<std::vector<Project>>(
+      [&](soci::session& sql) {
+        return select_rows<ProjectRow, Project>(sql, std::string(kProjectSelect) + "ORDER BY name",
+                                                {});
+      },
+      "listing projects");
+}
+
+Status Store::update_project(const Project& p) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int en = p.enabled ? 1 : 0;
+        soci::statement st = (sql.prepare << "UPDATE projects SET name = :n, domain_id = :d, "
+                                             "description = :ds, enabled = :e WHERE id = :i",
+                              soci::use(p.name), soci::use(p.domain_id), soci::use(p.description),
+                              soci::use(en), soci::use(p.id));
+        st.execute(true);
+        if (st.get_affected_rows() == 0) {
+          int n = 0;
+          sql << "SELECT COUNT(*) FROM projects WHERE id = :i", soci::use(p.id), soci::into(n);
+          if (n == 0) throw Abort{Error::not_found("project " + p.id + " does not exist")};
+        }
+      },
+      "updating project " + p.id);
+}
+
+Status Store::delete_project(const std::string& id) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st = (sql.prepare << "DELETE FROM projects WHERE id = :i", soci::use(id));
+        st.execute(true);
+        require_row(st, "project " + id + " does not exist");
+      },
+      "deleting project " + id);
+}
+
+Status Store::create_user(const User& u) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int en = u.enabled ? 1 : 0;
+        std::string ts = stamp(u.created_at);
+        NullableString dp = nullable(u.default_project_id);
+        sql << "INSERT INTO users (id, name, domain_id, password_hash, email, default_project_id, "
+               "enabled, created_at) VALUES (:i, :n, :d, :h, :e, :p, :en, :c)",
+            soci::use(u.id), soci::use(u.name), soci::use(u.domain_id), soci::use(u.password_hash),
+            soci::use(u.email), soci::use(dp.value, dp.ind), soci::use(en), soci::use(ts);
+      },
+      "creating user '" + u.name + "'");
+}
+
+Result<User> Store::get_user(const std::string& id) {
+  return impl_->read<User>(
+      [&](soci::session& sql) {
+        return first_or_not_found(
+            select_rows<UserRow, User>(sql, std::string(kUserSelect) + "WHERE id = :i", {id}),
+            "user " + id + " does not exist");
+      },
+      "reading user " + id);
+}
+
+Result<User> Store::find_user_by_name(const std::string& name, const std::string& domain) {
+  return impl_->read<User>(
+      [&](soci::session& sql) {
+        return first_or_not_found(
+            select_rows<UserRow, User>(
+                sql, std::string(kUserSelect) + "WHERE name = :n AND domain_id = :d",
+                {name, domain}),
+            "user '" + name + "' does not exist");
+      },
+      "reading user '" + name + "'");
+}
+
+Result<std::vector<User>> Store::list_users() {
+  return impl_->read<std::vector<User>>(
+      [&](soci::session& sql) {
+        return select_rows<UserRow, User>(sql, std::string(kUserSelect) + "ORDER BY name", {});
+      },
+      "listing users");
+}
+
+Status Store::update_user(const User& u) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int en = u.enabled ? 1 : 0;
+        NullableString dp = nullable(u.default_project_id);
+        soci::statement st =
+            (sql.prepare << "UPDATE users SET name = :n, domain_id = :d, password_hash = :h, "
+                            "email = :e, default_project_id = :p, enabled = :en WHERE id = :i",
+             soci::use(u.name), soci::use(u.domain_id), soci::use(u.password_hash),
+             soci::use(u.email), soci::use(dp.value, dp.ind), soci::use(en), soci::use(u.id));
+        st.execute(true);
+        if (st.get_affected_rows() == 0) {
+          int n = 0;
+          sql << "SELECT COUNT(*) FROM users WHERE id = :i", soci::use(u.id), soci::into(n);
+          if (n == 0) throw Abort{Error::not_found("user " + u.id + " does not exist")};
+        }
+      },
+      "updating user " + u.id);
+}
+
+Status Store::delete_user(const std::string& id) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st = (sql.prepare << "DELETE FROM users WHERE id = :i", soci::use(id));
+        st.execute(true);
+        require_row(st, "user " + id + " does not exist");
+        sql << "DELETE FROM tokens WHERE user_id = :i", soci::use(id);
+        sql << "DELETE FROM keypairs WHERE user_id = :i", soci::use(id);
+      },
+      "deleting user " + id);
+}
+
+Status Store::assign_role(const RoleAssignment& a) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int n = 0;
+        sql << "SELECT COUNT(*) FROM role_assignments WHERE user_id = :u AND project_id = :p "
+               "AND role = :r",
+            soci::use(a.user_id), soci::use(a.project_id), soci::use(a.role), soci::into(n);
+        if (n > 0) return;
+        sql << "INSERT INTO role_assignments (user_id, project_id, role) VALUES (:u, :p, :r)",
+            soci::use(a.user_id), soci::use(a.project_id), soci::use(a.role);
+      },
+      "assigning role " + a.role);
+}
+
+Status Store::unassign_role(const RoleAssignment& a) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st = (sql.prepare << "DELETE FROM role_assignments WHERE user_id = :u "
+                                             "AND project_id = :p AND role = :r",
+                              soci::use(a.user_id), soci::use(a.project_id), soci::use(a.role));
+        st.execute(true);
+        require_row(st, "role " + a.role + " is not assigned to user " + a.user_id +
+                            " on project " + a.project_id);
+      },
+      "removing role " + a.role);
+}
+
+Result<std::vector<RoleAssignment>> Store::list_role_assignments(const std::string& user_id,
+                                                                 const std::string& project_id) {
+  return impl_->read<std::vector<RoleAssignment>>(
+      [&](soci::session& sql) {
+        std::vector<RoleAssignment> out;
+        RoleAssignment a;
+        soci::statement st =
+            (sql.prepare << "SELECT user_id, project_id, role FROM role_assignments "
+                            "WHERE (:u1 = '' OR user_id = :u2) AND (:p1 = '' OR project_id = :p2) "
+                            "ORDER BY user_id, project_id, role",
+             soci::use(user_id, "u1"), soci::use(user_id, "u2"), soci::use(project_id, "p1"),
+             soci::use(project_id, "p2"), soci::into(a.user_id), soci::into(a.project_id),
+             soci::into(a.role));
+        st.execute();
+        while (st.fetch()) out.push_back(a);
+        return out;
+      },
+      "listing role assignments");
+}
+
+Status Store::store_token(const Token& t) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        std::string roles = join(t.roles), issued = stamp(t.issued_at),
+                    expires = format_time(t.expires_at);
+        int revoked = t.revoked ? 1 : 0;
+        sql << "INSERT INTO tokens (token_hash, user_id, project_id, roles, issued_at, "
+               "expires_at, revoked) VALUES (:h, :u, :p, :r, :i, :e, :rv)",
+            soci::use(t.token_hash), soci::use(t.user_id), soci::use(t.project_id),
+            soci::use(roles), soci::use(issued), soci::use(expires), soci::use(revoked);
+      },
+      "storing token");
+}
+
+Result<Token> Store::get_token(const std::string& token_hash) {
+  return impl_->read<Token>(
+      [&](soci::session& sql) {
+        Token t;
+        std::string roles, issued, expires;
+        soci::indicator i_roles = soci::i_null;
+        int revoked = 0;
+        sql << "SELECT token_hash, user_id, project_id, roles, issued_at, expires_at, revoked "
+               "FROM tokens WHERE token_hash = :h",
+            soci::use(token_hash), soci::into(t.token_hash), soci::into(t.user_id),
+            soci::into(t.project_id), soci::into(roles, i_roles), soci::into(issued),
+            soci::into(expires), soci::into(revoked);
+        if (!sql.got_data()) throw Abort{Error::not_found("token not found")};
+        if (i_roles != soci::i_null) t.roles = split(roles);
+        t.issued_at = parse_time(issued);
+        t.expires_at = parse_time(expires);
+        t.revoked = revoked != 0;
+        return t;
+      },
+      "reading token");
+}
+
+Status Store::revoke_token(const std::string& token_hash) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st =
+            (sql.prepare << "UPDATE tokens SET revoked = 1 WHERE token_hash = :h AND revoked = 0",
+             soci::use(token_hash));
+        st.execute(true);
+        require_row(st, "token not found or already revoked");
+      },
+      "revoking token");
+}
+
+Result<int> Store::delete_expired_tokens(TimePoint at) {
+  int deleted = 0;
+  Status s = impl_->write(
+      [&](soci::session& sql) {
+        std::string ts = format_time(at);
+        soci::statement st =
+            (sql.prepare << "DELETE FROM tokens WHERE expires_at < :t", soci::use(ts));
+        st.execute(true);
+        deleted = static_cast<int>(st.get_affected_rows());
+      },
+      "deleting expired tokens");
+  if (!s) return s.error();
+  return deleted;
+}
+
+Status Store::create_keypair(const KeyPair& k) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        std::string ts = stamp(k.created_at);
+        sql << "INSERT INTO keypairs (user_id, name, public_key, fingerprint, type, created_at) "
+               "VALUES (:u, :n, :k, :f, :t, :c)",
+            soci::use(k.user_id), soci::use(k.name), soci::use(k.public_key),
+            soci::use(k.fingerprint), soci::use(k.type), soci::use(ts);
+      },
+      "creating keypair '" + k.name + "'");
+}
+
+namespace {
+std::vector<KeyPair> select_keypairs(soci::session& sql, const std::string& user,
+                                     const std::string& name) {
+  std::vector<KeyPair> out;
+  KeyPair k;
+  std::string created;
+  soci::statement st =
+      (sql.prepare << "SELECT user_id, name, public_key, fingerprint, type, created_at FROM "
+                      "keypairs WHERE user_id = :u AND (:n1 = '' OR name = :n2) ORDER BY name",
+       soci::use(user, "u"), soci::use(name, "n1"), soci::use(name, "n2"), soci::into(k.user_id),
+       soci::into(k.name), soci::into(k.public_key), soci::into(k.fingerprint), soci::into(k.type),
+       soci::into(created));
+  st.execute();
+  while (st.fetch()) {
+    k.created_at = parse_time(created);
+    out.push_back(k);
+  }
+  return out;
+}
+}  // namespace
+
+Result<KeyPair> Store::get_keypair(const std::string& user_id, const std::string& name) {
+  return impl_->read<KeyPair>(
+      [&](soci::session& sql) {
+        if (name.empty()) throw Abort{Error::invalid("keypair name is empty")};
+        return first_or_not_found(select_keypairs(sql, user_id, name),
+                                  "keypair '" + name + "' does not exist");
+      },
+      "reading keypair");
+}
+
+Result<std::vector<KeyPair>> Store::list_keypairs(const std::string& user_id) {
+  return impl_->read<std::vector<KeyPair>>(
+      [&](soci::session& sql) { return select_keypairs(sql, user_id, ""); }, "listing keypairs");
+}
+
+Status Store::delete_keypair(const std::string& user_id, const std::string& name) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st =
+            (sql.prepare << "DELETE FROM keypairs WHERE user_id = :u AND name = :n",
+             soci::use(user_id), soci::use(name));
+        st.execute(true);
+        require_row(st, "keypair '" + name + "' does not exist");
+      },
+      "deleting keypair");
+}
+
+}  // namespace gpucloud::store

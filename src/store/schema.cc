@@ -1,0 +1,272 @@
+// The schema, as numbered migrations, and how they are applied.
+//
+// SQLite runs DDL inside transactions, so a migration and its schema_version row commit together
+// or not at all. MariaDB commits every DDL statement on its own; there each statement is written
+// to be idempotent (IF NOT EXISTS), the version row is written last, and a failed migration runs
+// its undo statements (dropping the tables it created) so the previous schema is what remains.
+// If even the undo cannot run (the process died), the next run finds the old version number and
+// re-applies the idempotent statements. A named lock (GET_LOCK) keeps two replicas that start at
+// once from migrating together; on SQLite the write transaction does the same.
+#include <regex>
+#include <string>
+
+#include "store/store_impl.h"
+
+namespace gpucloud::store {
+namespace {
+
+// Writes one statement for both backends: @ID, @TS, @TEXT, @BIG, @REAL and @ENGINE differ.
+std::string expand(const std::string& sql, Backend b) {
+  const bool my = b == Backend::kMysql;
+  std::string out = sql;
+  auto sub = [&](const std::string& token, const std::string& value) {
+    for (size_t p; (p = out.find(token)) != std::string::npos;) out.replace(p, token.size(), value);
+  };
+  sub("@ID",
+      my ? "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT");
+  sub("@TS", my ? "DATETIME(6)" : "DATETIME");
+  sub("@TEXT", my ? "MEDIUMTEXT" : "TEXT");
+  sub("@BIG", my ? "BIGINT" : "INTEGER");
+  sub("@REAL", my ? "DOUBLE" : "REAL");
+  sub("@ENGINE", my ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin" : "");
+  return out;
+}
+
+// Version 1: everything. pci_devices has exactly nova's columns, types and indexes.
+const std::vector<std::string> kVersion1 = {
+    "CREATE TABLE IF NOT EXISTS projects (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL, domain_id VARCHAR(64) NOT NULL, description @TEXT, "
+    "enabled INTEGER NOT NULL DEFAULT 1, created_at @TS, UNIQUE (domain_id, name))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS users (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL, domain_id VARCHAR(64) NOT NULL, "
+    "password_hash VARCHAR(255) NOT NULL DEFAULT '', email VARCHAR(255) NOT NULL DEFAULT '', "
+    "default_project_id VARCHAR(64) NULL, enabled INTEGER NOT NULL DEFAULT 1, created_at @TS, "
+    "UNIQUE (domain_id, name))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS role_assignments (user_id VARCHAR(64) NOT NULL, "
+    "project_id VARCHAR(64) NOT NULL, role VARCHAR(64) NOT NULL, "
+    "PRIMARY KEY (user_id, project_id, role), "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS tokens (token_hash VARCHAR(128) NOT NULL PRIMARY KEY, "
+    "user_id VARCHAR(64) NOT NULL, project_id VARCHAR(64) NOT NULL DEFAULT '', roles @TEXT, "
+    "issued_at @TS NOT NULL, expires_at @TS NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_tokens_expires_at ON tokens (expires_at)",
+    "CREATE TABLE IF NOT EXISTS keypairs (user_id VARCHAR(64) NOT NULL, name VARCHAR(255) NOT "
+    "NULL, "
+    "public_key @TEXT, fingerprint VARCHAR(255) NOT NULL DEFAULT '', "
+    "type VARCHAR(16) NOT NULL DEFAULT 'ssh', created_at @TS, PRIMARY KEY (user_id, name))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS flavors (id VARCHAR(255) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL UNIQUE, vcpus INTEGER NOT NULL, memory_mb @BIG NOT NULL, "
+    "root_gb @BIG NOT NULL DEFAULT 0, ephemeral_gb @BIG NOT NULL DEFAULT 0, "
+    "swap_mb @BIG NOT NULL DEFAULT 0, rxtx_factor @REAL NOT NULL DEFAULT 1, "
+    "is_public INTEGER NOT NULL DEFAULT 1, disabled INTEGER NOT NULL DEFAULT 0, "
+    "description @TEXT, created_at @TS)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS flavor_extra_specs (flavor_id VARCHAR(255) NOT NULL, "
+    "spec_key VARCHAR(255) NOT NULL, spec_value @TEXT, PRIMARY KEY (flavor_id, spec_key), "
+    "FOREIGN KEY (flavor_id) REFERENCES flavors(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS flavor_projects (flavor_id VARCHAR(255) NOT NULL, "
+    "project_id VARCHAR(64) NOT NULL, PRIMARY KEY (flavor_id, project_id), "
+    "FOREIGN KEY (flavor_id) REFERENCES flavors(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS images (id VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL DEFAULT '', owner VARCHAR(64) NOT NULL DEFAULT '', "
+    "status VARCHAR(30) NOT NULL, visibility VARCHAR(20) NOT NULL, "
+    "disk_format VARCHAR(20) NOT NULL DEFAULT '', container_format VARCHAR(20) NOT NULL DEFAULT "
+    "'', "
+    "size @BIG NULL, virtual_size @BIG NULL, checksum VARCHAR(32) NOT NULL DEFAULT '', "
+    "os_hash_algo VARCHAR(64) NOT NULL DEFAULT '', os_hash_value VARCHAR(128) NOT NULL DEFAULT '', "
+    "location @TEXT, min_disk @BIG NOT NULL DEFAULT 0, min_ram @BIG NOT NULL DEFAULT 0, "
+    "protected INTEGER NOT NULL DEFAULT 0, os_hidden INTEGER NOT NULL DEFAULT 0, "
+    "created_at @TS, updated_at @TS)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS image_properties (image_id VARCHAR(36) NOT NULL, "
+    "name VARCHAR(255) NOT NULL, value @TEXT, PRIMARY KEY (image_id, name), "
+    "FOREIGN KEY (image_id) REFERENCES images(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS image_tags (image_id VARCHAR(36) NOT NULL, "
+    "tag VARCHAR(255) NOT NULL, PRIMARY KEY (image_id, tag), "
+    "FOREIGN KEY (image_id) REFERENCES images(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS aggregates (id @ID, uuid VARCHAR(36) NOT NULL, "
+    "name VARCHAR(255) NOT NULL UNIQUE, availability_zone VARCHAR(255) NULL, "
+    "created_at @TS, updated_at @TS)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS aggregate_metadata (aggregate_id @BIG NOT NULL, "
+    "meta_key VARCHAR(255) NOT NULL, meta_value @TEXT, PRIMARY KEY (aggregate_id, meta_key), "
+    "FOREIGN KEY (aggregate_id) REFERENCES aggregates(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS aggregate_hosts (aggregate_id @BIG NOT NULL, "
+    "host VARCHAR(255) NOT NULL, PRIMARY KEY (aggregate_id, host), "
+    "FOREIGN KEY (aggregate_id) REFERENCES aggregates(id) ON DELETE CASCADE)@ENGINE",
+    // generation: bumped by every claim and release, so that a claim's UPDATE always changes the
+    // row (MySQL reports changed, not matched, rows) and concurrent claims on a host serialize.
+    "CREATE TABLE IF NOT EXISTS compute_hosts (id @ID, uuid VARCHAR(36) NOT NULL, "
+    "name VARCHAR(255) NOT NULL UNIQUE, hypervisor_type VARCHAR(32) NOT NULL DEFAULT 'QEMU', "
+    "vcpus INTEGER NOT NULL DEFAULT 0, memory_mb @BIG NOT NULL DEFAULT 0, "
+    "disk_gb @BIG NOT NULL DEFAULT 0, vcpus_used INTEGER NOT NULL DEFAULT 0, "
+    "memory_mb_used @BIG NOT NULL DEFAULT 0, disk_gb_used @BIG NOT NULL DEFAULT 0, "
+    "reserved_host_cpus INTEGER NOT NULL DEFAULT 0, "
+    "reserved_host_memory_mb @BIG NOT NULL DEFAULT 0, "
+    "reserved_host_disk_mb @BIG NOT NULL DEFAULT 0, "
+    "cpu_allocation_ratio @REAL NOT NULL DEFAULT 16, "
+    "ram_allocation_ratio @REAL NOT NULL DEFAULT 1.5, "
+    "disk_allocation_ratio @REAL NOT NULL DEFAULT 1, heartbeat_at @TS NULL, "
+    "enabled INTEGER NOT NULL DEFAULT 1, disabled_reason VARCHAR(255) NOT NULL DEFAULT '', "
+    "forced_down INTEGER NOT NULL DEFAULT 0, doctor_status @TEXT, capabilities @TEXT, "
+    "generation @BIG NOT NULL DEFAULT 0, created_at @TS, updated_at @TS)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS instances (uuid VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL DEFAULT '', project_id VARCHAR(64) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL, flavor_id VARCHAR(255) NOT NULL, "
+    "image_id VARCHAR(36) NOT NULL DEFAULT '', "
+    "availability_zone VARCHAR(255) NOT NULL DEFAULT '', host VARCHAR(255) NULL, "
+    "status VARCHAR(16) NOT NULL, vm_state VARCHAR(32) NOT NULL, task_state VARCHAR(64) NULL, "
+    "power_state INTEGER NOT NULL DEFAULT 0, fault_code INTEGER NULL, fault_message @TEXT NULL, "
+    "fault_details @TEXT NULL, fault_created_at @TS NULL, request_spec @TEXT, "
+    "readiness VARCHAR(16) NOT NULL DEFAULT 'waiting', readiness_error @TEXT, "
+    "readiness_at @TS NULL, ip_address VARCHAR(64) NOT NULL DEFAULT '', user_data @TEXT, "
+    "config_drive INTEGER NOT NULL DEFAULT 0, key_name VARCHAR(255) NOT NULL DEFAULT '', "
+    "reservation_id VARCHAR(255) NOT NULL DEFAULT '', launch_index INTEGER NOT NULL DEFAULT 0, "
+    "created_at @TS, updated_at @TS, launched_at @TS NULL, deleted_at @TS NULL)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_instances_project_id ON instances (project_id)",
+    "CREATE TABLE IF NOT EXISTS instance_metadata (instance_uuid VARCHAR(36) NOT NULL, "
+    "meta_key VARCHAR(255) NOT NULL, meta_value @TEXT, PRIMARY KEY (instance_uuid, meta_key), "
+    "FOREIGN KEY (instance_uuid) REFERENCES instances(uuid) ON DELETE CASCADE)@ENGINE",
+    // nova.db.main.models.PciDevice, column for column.
+    "CREATE TABLE IF NOT EXISTS pci_devices (created_at @TS NULL, updated_at @TS NULL, "
+    "deleted_at @TS NULL, deleted INTEGER NULL DEFAULT 0, id @ID, "
+    "compute_node_id @BIG NOT NULL, address VARCHAR(12) NOT NULL, "
+    "vendor_id VARCHAR(4) NOT NULL, product_id VARCHAR(4) NOT NULL, "
+    "dev_type VARCHAR(8) NOT NULL, dev_id VARCHAR(255) NULL, label VARCHAR(255) NOT NULL, "
+    "status VARCHAR(36) NOT NULL, extra_info @TEXT NULL, instance_uuid VARCHAR(36) NULL, "
+    "request_id VARCHAR(36) NULL, numa_node INTEGER NULL, parent_addr VARCHAR(12) NULL, "
+    "uuid VARCHAR(36) NULL, "
+    "CONSTRAINT uniq_pci_devices0compute_node_id0address0deleted "
+    "UNIQUE (compute_node_id, address, deleted), "
+    "CONSTRAINT pci_devices_compute_node_id_fkey FOREIGN KEY (compute_node_id) "
+    "REFERENCES compute_hosts(id))@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_pci_devices_compute_node_id_deleted "
+    "ON pci_devices (compute_node_id, deleted)",
+    "CREATE INDEX IF NOT EXISTS ix_pci_devices_instance_uuid_deleted "
+    "ON pci_devices (instance_uuid, deleted)",
+    "CREATE INDEX IF NOT EXISTS ix_pci_devices_compute_node_id_parent_addr_deleted "
+    "ON pci_devices (compute_node_id, parent_addr, deleted)",
+    "CREATE TABLE IF NOT EXISTS pci_device_events (id @ID, device_id @BIG NOT NULL, "
+    "compute_node_id @BIG NOT NULL, address VARCHAR(12) NOT NULL, from_status VARCHAR(36) NULL, "
+    "to_status VARCHAR(36) NOT NULL, instance_uuid VARCHAR(36) NULL, request_id VARCHAR(36) NULL, "
+    "created_at @TS NOT NULL)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_pci_device_events_instance_uuid "
+    "ON pci_device_events (instance_uuid)",
+    "CREATE TABLE IF NOT EXISTS instance_claims (instance_uuid VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "compute_node_id @BIG NOT NULL, project_id VARCHAR(64) NOT NULL DEFAULT '', "
+    "vcpus INTEGER NOT NULL, memory_mb @BIG NOT NULL, disk_gb @BIG NOT NULL, "
+    "created_at @TS NOT NULL, FOREIGN KEY (compute_node_id) REFERENCES compute_hosts(id))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS instance_pci_requests (instance_uuid VARCHAR(36) NOT NULL, "
+    "request_id VARCHAR(36) NOT NULL, alias VARCHAR(255) NOT NULL DEFAULT '', "
+    "project_id VARCHAR(64) NOT NULL DEFAULT '', device_count INTEGER NOT NULL, "
+    "PRIMARY KEY (instance_uuid, request_id))@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_instance_pci_requests_project_alias "
+    "ON instance_pci_requests (project_id, alias)",
+    "CREATE TABLE IF NOT EXISTS gpu_quotas (project_id VARCHAR(64) NOT NULL, "
+    "alias VARCHAR(255) NOT NULL, quota_limit INTEGER NOT NULL, "
+    "generation @BIG NOT NULL DEFAULT 0, PRIMARY KEY (project_id, alias))@ENGINE",
+};
+
+Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
+  Migration m{version, std::move(description), {}, {}, {}};
+  static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
+  for (const auto& s : stmts) {
+    m.sqlite.push_back(expand(s, Backend::kSqlite));
+    m.mysql.push_back(expand(s, Backend::kMysql));
+    std::smatch match;
+    if (std::regex_search(s, match, kCreate)) {
+      m.undo_mysql.insert(m.undo_mysql.begin(), "DROP TABLE IF EXISTS " + match[1].str());
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1)};
+  return kAll;
+}
+
+int Store::latest_schema_version() { return migrations().back().version; }
+
+Result<int> Store::Impl::current_version() {
+  return read<int>(
+      [](soci::session& sql) {
+        int v = 0;
+        soci::indicator ind = soci::i_null;
+        sql << "SELECT MAX(version) FROM schema_version", soci::into(v, ind);
+        return ind == soci::i_null ? 0 : v;
+      },
+      "reading schema_version");
+}
+
+Status Store::Impl::apply_migrations(const std::vector<Migration>& list) {
+  auto lease = borrow();
+  if (!lease) return lease.error();
+  soci::session& sql = **lease;
+  const bool my = target.backend == Backend::kMysql;
+  int current = 0;
+  try {
+    if (my) {
+      int got = 0;
+      sql << "SELECT GET_LOCK('gpucloud_schema_migration', 60)", soci::into(got);
+      if (got != 1) return Error::unavailable("another process holds the migration lock");
+    }
+    sql << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, "
+           "description VARCHAR(255) NOT NULL, applied_at VARCHAR(32) NOT NULL)" +
+               std::string(my ? " ENGINE=InnoDB" : "");
+  } catch (const std::exception& e) {
+    return classify(e, "preparing schema_version");
+  }
+  Status result;
+  for (const Migration& m : list) {
+    const auto& stmts = my ? m.mysql : m.sqlite;
+    size_t step = 0;
+    try {
+      if (!my) sql << "BEGIN IMMEDIATE";
+      soci::indicator ind = soci::i_null;
+      sql << "SELECT MAX(version) FROM schema_version", soci::into(current, ind);
+      if (ind == soci::i_null) current = 0;
+      if (current >= m.version) {
+        if (!my) sql << "ROLLBACK";
+        continue;
+      }
+      for (step = 0; step < stmts.size(); ++step) sql << stmts[step];
+      const std::string at = format_time(now());
+      sql << "INSERT INTO schema_version (version, description, applied_at) VALUES (:v, :d, :a)",
+          soci::use(m.version), soci::use(m.description), soci::use(at);
+      if (!my) sql << "COMMIT";
+    } catch (const std::exception& e) {
+      if (!my) {
+        try {
+          sql << "ROLLBACK";
+        } catch (const std::exception&) {
+        }
+      } else {
+        for (const auto& undo : m.undo_mysql) {
+          try {
+            sql << undo;
+          } catch (const std::exception&) {
+            // Best effort: what remains is re-applied idempotently by the next run.
+          }
+        }
+      }
+      result = classify(e, "migration " + std::to_string(m.version) + " (" + m.description +
+                               ") failed at statement " + std::to_string(step + 1) +
+                               "; the schema stays at version " + std::to_string(current));
+      break;
+    }
+  }
+  if (my) {
+    try {
+      int released = 0;
+      soci::indicator ind = soci::i_null;
+      sql << "SELECT RELEASE_LOCK('gpucloud_schema_migration')", soci::into(released, ind);
+    } catch (const std::exception&) {
+    }
+  }
+  return result;
+}
+
+Status Store::migrate() { return impl_->apply_migrations(migrations()); }
+
+}  // namespace gpucloud::store

@@ -1,0 +1,97 @@
+// A child process for the store's concurrency and crash tests.
+//   store_claim_worker URL race THREADS ITERATIONS PREFIX
+//     THREADS threads claim 1-3 GPUs each from host "pool", sometimes releasing; one line per
+//     outcome: "ok UUID N", "fail UUID N", "released UUID".
+//   store_claim_worker URL crash PREFIX
+//     claims 4 GPUs at a time forever; after each device UPDATE inside a claim it prints
+//     "mid-claim UUID" and pauses, so the test can SIGKILL it in the middle of a transaction.
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store_impl.h"
+
+using namespace gpucloud;
+using namespace gpucloud::store;
+
+namespace {
+
+std::mutex g_out;
+void say(const std::string& line) {
+  std::lock_guard<std::mutex> lock(g_out);
+  std::fputs((line + "\n").c_str(), stdout);
+  std::fflush(stdout);
+}
+
+ClaimRequest request(const std::string& uuid, int count) {
+  ClaimRequest c;
+  c.instance_uuid = uuid;
+  c.project_id = "p";
+  c.host = "pool";
+  c.resources = {1, 128, 1};
+  DeviceRequest d;
+  d.alias = "K2_Grid";
+  d.request_id = "r-" + uuid;
+  d.count = count;
+  d.matches.push_back({*HexId::parse("10de"), *HexId::parse("11bf"), std::nullopt});
+  c.devices.push_back(d);
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) return 2;
+  OpenOptions o;
+  o.pool_size = 8;
+  o.busy_timeout_ms = 30000;
+  auto opened = open_store(argv[1], o);
+  if (!opened) {
+    std::fprintf(stderr, "%s\n", opened.error().message.c_str());
+    return 1;
+  }
+  Store& store = **opened;
+  const std::string mode = argv[2];
+  if (mode == "crash") {
+    const std::string prefix = argv[3];
+    thread_local std::string current;
+    StoreTestAccess::impl(store).after_device_update_hook = [] {
+      say("mid-claim " + current);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    };
+    for (int i = 0;; ++i) {
+      current = prefix + "-" + std::to_string(i);
+      auto r = store.claim(request(current, 4));
+      say(std::string(r.ok() ? "ok " : "fail ") + current + " 4");
+      if (!r.ok()) return 0;
+    }
+  }
+  if (mode != "race" || argc < 6) return 2;
+  const int threads = std::stoi(argv[3]), iterations = std::stoi(argv[4]);
+  const std::string prefix = argv[5];
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::mt19937 rng(std::random_device{}());
+      for (int i = 0; i < iterations; ++i) {
+        const std::string uuid = prefix + "-" + std::to_string(t) + "-" + std::to_string(i);
+        const int count = 1 + static_cast<int>(rng() % 3);
+        auto r = store.claim(request(uuid, count));
+        if (!r.ok() && r.error().code != ErrorCode::kConflict) {
+          say("error " + uuid + " " + r.error().message);
+          continue;
+        }
+        say(std::string(r.ok() ? "ok " : "fail ") + uuid + " " + std::to_string(count));
+        if (r.ok() && rng() % 3 == 0) {
+          if (store.release_claims(uuid).ok()) say("released " + uuid);
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  return 0;
+}

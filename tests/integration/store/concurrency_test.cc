@@ -1,0 +1,178 @@
+// Claims from several processes and threads at once, and a process killed in the middle of a
+// claim. The invariants are checked on the database itself, not on what the workers believe.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "test_db.h"
+
+extern char** environ;
+
+namespace gpucloud::store::testing {
+namespace {
+
+struct Child {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+};
+
+Child spawn_worker(const std::vector<std::string>& args) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::vector<std::string> all = {STORE_CLAIM_WORKER};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Child c;
+  EXPECT_EQ(posix_spawn(&c.pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  c.out = fdopen(fds[0], "r");
+  return c;
+}
+
+std::vector<std::string> read_lines(FILE* f) {
+  std::vector<std::string> lines;
+  char buf[1024];
+  while (std::fgets(buf, sizeof buf, f)) {
+    std::string s(buf);
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    lines.push_back(s);
+  }
+  return lines;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+// Devices each instance holds now, from pci_devices itself.
+std::map<std::string, int> held(Store& s) {
+  std::map<std::string, int> out;
+  const auto rows = s.list_pci_devices({});  // kept alive: range-for over *temp dangles
+  for (const auto& d : *rows) {
+    if (d.instance_uuid) ++out[*d.instance_uuid];
+  }
+  return out;
+}
+
+TEST_P(StoreTest, TwoProcessesTimesEightThreadsNeverDoubleAllocateFromSixtyFourDevices) {
+  add_gpu_host("pool", 64);
+  Child a = spawn_worker({db().url(), "race", "8", "12", "A"});
+  Child b = spawn_worker({db().url(), "race", "8", "12", "B"});
+  auto lines = read_lines(a.out);
+  auto more = read_lines(b.out);
+  lines.insert(lines.end(), more.begin(), more.end());
+  fclose(a.out);
+  fclose(b.out);
+  EXPECT_EQ(wait_exit(a.pid), 0);
+  EXPECT_EQ(wait_exit(b.pid), 0);
+
+  std::map<std::string, int> asked;  // what each instance should hold now
+  int oks = 0, fails = 0;
+  for (const auto& line : lines) {
+    std::istringstream in(line);
+    std::string what, uuid;
+    int n = 0;
+    in >> what >> uuid >> n;
+    ASSERT_NE(what, "error") << line;
+    if (what == "ok") asked[uuid] = n, ++oks;
+    if (what == "fail") asked[uuid] = 0, ++fails;
+    if (what == "released") asked[uuid] = 0;
+  }
+  ASSERT_EQ(static_cast<int>(asked.size()), 2 * 8 * 12);
+  EXPECT_GT(oks, 0);
+  EXPECT_GT(fails, 0);  // the pool ran dry, so the races were real
+
+  const auto holds = held(store());
+  // 1. Each instance holds exactly what it asked for, or nothing.
+  for (const auto& [uuid, n] : asked) {
+    auto it = holds.find(uuid);
+    EXPECT_EQ(it == holds.end() ? 0 : it->second, n) << uuid;
+  }
+  // 2. No device was ever claimed twice without a release in between (the transition log).
+  std::map<int64_t, PciDeviceStatus> last;
+  const auto events = store().list_pci_device_events("");
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) {
+    if (e.to_status == PciDeviceStatus::kClaimed) {
+      ASSERT_TRUE(last.count(e.device_id));
+      EXPECT_EQ(last[e.device_id], PciDeviceStatus::kAvailable) << "device " << e.device_id;
+    }
+    last[e.device_id] = e.to_status;
+  }
+  // 3. Free + claimed == the pool, and host vCPUs match the holders.
+  int free = 0, claimed = 0, held_total = 0;
+  const auto devices = store().list_pci_devices({});
+  for (const auto& d : *devices) {
+    if (d.status == PciDeviceStatus::kAvailable) ++free;
+    if (d.status == PciDeviceStatus::kClaimed) ++claimed;
+  }
+  for (const auto& [uuid, n] : holds) held_total += n;
+  EXPECT_EQ(free + claimed, 64);
+  EXPECT_EQ(claimed, held_total);
+  int holders = 0;
+  for (const auto& [uuid, n] : asked) holders += n > 0;
+  EXPECT_EQ(store().get_compute_host("pool")->vcpus_used, holders);
+}
+
+TEST_P(StoreTest, ProcessKilledInTheMiddleOfAClaimLeavesNoHalfClaim) {
+  add_gpu_host("pool", 64);
+  Child c = spawn_worker({db().url(), "crash", "K"});
+  std::set<std::string> done;
+  std::string interrupted;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, c.out)) {
+    std::istringstream in(buf);
+    std::string what, uuid;
+    in >> what >> uuid;
+    if (what == "ok") done.insert(uuid);
+    // Kill after the second device UPDATE of a claim that follows two finished ones.
+    if (what == "mid-claim" && done.size() >= 2) {
+      if (interrupted == uuid) {
+        kill(c.pid, SIGKILL);
+        break;
+      }
+      interrupted = uuid;
+    }
+  }
+  fclose(c.out);
+  EXPECT_TRUE(WIFSIGNALED(wait_exit(c.pid)));
+  ASSERT_FALSE(interrupted.empty());
+  ASSERT_EQ(done.count(interrupted), 0u);
+
+  store_.reset();  // a fresh process's view: reopen
+  auto s = open_store(db().url());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const auto holds = held(**s);
+  EXPECT_EQ(holds.count(interrupted), 0u) << "half-claim left behind by " << interrupted;
+  for (const auto& uuid : done) EXPECT_EQ(holds.at(uuid), 4) << uuid;
+  EXPECT_EQ(holds.size(), done.size());
+  PciDeviceFilter f;
+  f.status = PciDeviceStatus::kAvailable;
+  EXPECT_EQ((*s)->list_pci_devices(f)->size(), 64u - 4 * done.size());
+  EXPECT_EQ((*s)->get_compute_host("pool")->vcpus_used, static_cast<int>(done.size()));
+  // And the pool is usable again at once: no lock is left behind.
+  ClaimRequest again;
+  again.instance_uuid = "after";
+  again.host = "pool";
+  DeviceRequest d;
+  d.count = 4;
+  again.devices.push_back(d);
+  EXPECT_TRUE((*s)->claim(again).ok());
+}
+
+}  // namespace
+}  // namespace gpucloud::store::testing
