@@ -34,13 +34,9 @@ std::optional<int> count_iommu_groups(const fs::path& sysfs) {
   if (!fs::is_directory(sysfs / "kernel", ec)) return std::nullopt;
   const fs::path dir = sysfs / "kernel" / "iommu_groups";
   if (!fs::exists(dir, ec)) return ec ? std::nullopt : std::optional<int>(0);
-  fs::directory_iterator it(dir, ec);
-  if (ec) return std::nullopt;
-  int count = 0;
-  for (const auto& entry : it) {
-    (void)entry;
-    ++count;
-  }
+  auto names = list_dir(dir);
+  if (!names) return std::nullopt;
+  const int count = static_cast<int>(names->size());
   return count;
 }
 

@@ -130,13 +130,12 @@ Result<DiscoveredDevice> read_device(const fs::path& dir, const PciAddress& addr
   // can have VFs (sriov_totalvfs > 0, or VFs present) is a PF, even when none are enabled.
   d.sriov_totalvfs = read_sysfs_int(dir / "sriov_totalvfs");
   std::vector<std::pair<int, PciAddress>> vfs;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  for (const auto& name : list_dir(dir).value_or(std::vector<std::string>{})) {
     if (!name.starts_with("virtfn")) continue;
     int index = 0;
     auto [p, e] = std::from_chars(name.data() + 6, name.data() + name.size(), index);
     if (e != std::errc() || p != name.data() + name.size()) continue;
-    if (auto vf = link_address(entry.path())) vfs.emplace_back(index, *vf);
+    if (auto vf = link_address(dir / name)) vfs.emplace_back(index, *vf);
   }
   std::sort(vfs.begin(), vfs.end());
   for (auto& [i, vf] : vfs) d.virtfns.push_back(vf);
@@ -148,10 +147,8 @@ Result<DiscoveredDevice> read_device(const fs::path& dir, const PciAddress& addr
   }
 
   // A network function's interface name: nova's devname, which device specs may match.
-  for (const auto& entry : fs::directory_iterator(dir / "net", ec)) {
-    d.device.devname = entry.path().filename().string();
-    break;
-  }
+  if (auto names = list_dir(dir / "net"); names && !names->empty())
+    d.device.devname = names->front();
   return d;
 }
 
@@ -173,18 +170,14 @@ uint64_t DiscoveredDevice::largest_bar() const {
 Result<std::vector<DiscoveredDevice>> read_pci_devices(const fs::path& sysfs_root,
                                                        const PciIds& ids) {
   const fs::path devices_dir = sysfs_root / "bus" / "pci" / "devices";
-  std::error_code ec;
-  fs::directory_iterator it(devices_dir, ec);
-  if (ec) {
-    return Error::unavailable(
-        fmt::format("{}: cannot list: {}", devices_dir.string(), ec.message()));
-  }
+  auto names = list_dir(devices_dir);
+  if (!names) return Error::unavailable(fmt::format("{}: cannot list", devices_dir.string()));
   std::vector<DiscoveredDevice> devices;
-  for (const auto& entry : it) {
+  for (const auto& name : *names) {
     // Entries are named by address; anything else is not a PCI function.
-    auto address = PciAddress::parse(entry.path().filename().string());
+    auto address = PciAddress::parse(name);
     if (!address) continue;
-    auto device = read_device(entry.path(), *address, ids);
+    auto device = read_device(devices_dir / name, *address, ids);
     if (!device) return device.error();
     devices.push_back(std::move(*device));
   }

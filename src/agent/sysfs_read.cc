@@ -1,5 +1,6 @@
 #include "agent/sysfs_read.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -47,6 +48,20 @@ std::optional<std::string> read_link_name(const std::filesystem::path& link) {
   if (ec) return std::nullopt;
   if (!target.has_filename()) target = target.parent_path();
   return target.filename().string();
+}
+
+std::optional<std::vector<std::string>> list_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) return std::nullopt;
+  std::vector<std::string> names;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) return std::nullopt;
+    names.push_back(it->path().filename().string());
+  }
+  if (ec) return std::nullopt;
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace gpucloud::agent
