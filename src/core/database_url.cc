@@ -61,6 +61,7 @@ bool is_name_char(char c) {
 // has the database "x.db" (relative to the working directory) and `sqlite:////x.db` has "/x.db".
 Result<DatabaseUrl> DatabaseUrl::parse(std::string_view text) {
   DatabaseUrl url;
+  url.text_ = std::string(text);
   size_t sep = text.find("://");
   if (sep == std::string_view::npos || sep == 0) {
     return Error::invalid(

@@ -37,9 +37,12 @@ class DatabaseUrl {
 
   // The URL with the password shown as `***`: safe to print and log.
   std::string redacted() const;
+  // The URL exactly as given, password included: for the database client only.
+  const std::string& text() const { return text_; }
 
  private:
   std::string dialect_, driver_, user_, password_, host_, database_;
+  std::string text_;
   bool has_password_ = false;
   std::optional<uint16_t> port_;
   std::vector<std::pair<std::string, std::string>> query_;

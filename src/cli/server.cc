@@ -1,0 +1,88 @@
+// `gpucloud server`: the API, scheduler and claims against a configured database. Hosts join
+// through their agents (`gpucloud agent`); several servers may share one MariaDB.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/serve.h"
+
+namespace gpucloud::cli {
+namespace {
+
+struct ServerArgs {
+  std::vector<std::string> config_files;
+  std::string database;
+  std::string listen = "127.0.0.1";
+  int port = 5000;
+  std::string data_dir = "/var/lib/gpucloud";
+  std::string tls_cert, tls_key;
+  std::string public_url;
+};
+
+int run_server(const ServerArgs& a) {
+  auto cfg = load_nova_files(a.config_files, "", "");
+  if (!cfg) return 1;
+  std::string url = a.database;
+  if (url.empty() && cfg->database) url = cfg->database->value.text();
+  if (url.empty()) {
+    std::fprintf(stderr,
+                 "gpucloud server: no database: give --database URL or [database] connection\n");
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(a.data_dir, ec);
+  auto store = store::open_store(url);
+  if (!store.ok()) {
+    std::fprintf(stderr, "gpucloud server: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  block_stop_signals();
+  api::ServerDeps deps;
+  deps.store = store->get();
+  deps.nova_config = cfg;
+  api::ServerOptions options;
+  options.listen_host = a.listen;
+  options.port = a.port;
+  options.data_dir = a.data_dir;
+  options.tls_cert_file = a.tls_cert;
+  options.tls_key_file = a.tls_key;
+  options.public_url = a.public_url;
+  auto server = api::ApiServer::create(deps, options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "gpucloud server: %s\n", server.error().message.c_str());
+    return 1;
+  }
+  if (auto s = (*server)->start(); !s.ok()) {
+    std::fprintf(stderr, "gpucloud server: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  std::printf("gpucloud server listening on %s (database %s)\n", (*server)->base_url().c_str(),
+              (*store)->redacted_url().c_str());
+  std::fflush(stdout);
+  const char* sig = wait_for_stop_signal();
+  std::printf("gpucloud server: %s, stopping\n", sig);
+  (*server)->stop();
+  return 0;
+}
+
+}  // namespace
+
+void register_server(CLI::App& app) {
+  auto args = std::make_shared<ServerArgs>();
+  auto* cmd = app.add_subcommand("server", "run the API server against a database");
+  cmd->add_option("--config", args->config_files, "nova.conf-style files, merged in order");
+  cmd->add_option("--database", args->database,
+                  "database URL (sqlite:///path or mysql://user:pw@host/db); "
+                  "default: [database] connection");
+  cmd->add_option("--listen", args->listen, "address to listen on");
+  cmd->add_option("--port", args->port, "port to listen on");
+  cmd->add_option("--data-dir", args->data_dir, "where image data is kept");
+  cmd->add_option("--tls-cert", args->tls_cert, "PEM certificate: serve HTTPS");
+  cmd->add_option("--tls-key", args->tls_key, "PEM private key for --tls-cert");
+  cmd->add_option("--public-url", args->public_url, "base URL advertised in the catalog");
+  cmd->callback([args] { set_exit_code(run_server(*args)); });
+}
+
+}  // namespace gpucloud::cli
