@@ -123,8 +123,9 @@ void write_error(Service service, const Error& e, httplib::Response& res) {
       body["error"] = {{"code", status}, {"title", title(status)}, {"message", message}};
       break;
     case Service::kImage:
-      // glance answers with webob's error page; its client prints the message it finds.
-      body = {{"code", status}, {"title", title(status)}, {"message", message}};
+      // glanceclient prints the "message" of every object in the body (a flat body makes it
+      // crash), openstacksdk takes the one nested object's "message".
+      body["error"] = {{"code", status}, {"title", title(status)}, {"message", message}};
       break;
     case Service::kPlain:
       body["error"] = {{"code", status}, {"message", message}};

@@ -121,6 +121,7 @@ Status ApiServer::start() {
 
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
   m.routes.push_back({"GET",
                       "/metrics",
                       Service::kPlain,

@@ -115,6 +115,7 @@ struct ApiContext {
 // Route tables, one function per service (each in its own file).
 std::vector<Route> identity_token_routes(ApiContext& ctx);  // identity_tokens.cc
 std::vector<Route> identity_admin_routes(ApiContext& ctx);  // identity_admin.cc
+std::vector<Route> image_routes(ApiContext& ctx);           // image_crud.cc (and image_*.cc)
 
 // Error bodies in each service's shape. The one place an Error becomes HTTP.
 int http_status(const Error& e);

@@ -1,0 +1,79 @@
+// Internal to api/: glance's Image v2 API, shared by the image_*.cc files — the image's JSON
+// representation, who may see or change an image, attribute validation shared by create and
+// PATCH, and the streamed data's digests.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "api/router_impl.h"
+
+namespace gpucloud::api::image {
+
+// Route tables, one per file; image_routes() in image_crud.cc joins them.
+std::vector<Route> version_schema_routes(ApiContext& ctx);  // image_versions_schemas.cc
+std::vector<Route> crud_routes(ApiContext& ctx);            // image_crud.cc
+std::vector<Route> list_routes(ApiContext& ctx);            // image_list.cc
+std::vector<Route> patch_routes(ApiContext& ctx);           // image_patch.cc
+std::vector<Route> data_routes(ApiContext& ctx);            // image_data.cc
+
+// glance's image schema (what GET /v2/schemas/image answers).
+const json& image_schema();
+
+// The image as glance shows it: core fields (null when unset), custom properties flattened
+// beside them, and the self/file/schema links relative to the image endpoint.
+json image_view(const store::Image& img);
+
+// Visibility: admins see everything; others see their project's images and public or community
+// ones. (Image members are not implemented, so "shared" images are visible to their owner only.)
+bool can_see(const Caller& caller, const store::Image& img);
+// Loads an image the caller may see; anything else is "not found", so ids of others do not leak.
+Result<store::Image> find_visible(ApiContext& ctx, const Caller& caller, const std::string& id);
+// As find_visible, and the caller must own it (or be admin): a visible image of another project
+// is 403, as glance answers.
+Result<store::Image> find_writable(ApiContext& ctx, const Caller& caller, const std::string& id);
+
+// Core attributes a request may never set (glance answers 403 "Attribute 'x' is read-only.").
+bool is_read_only(const std::string& key);
+// Attribute names glance reserves (403 "Attribute 'x' is reserved.").
+bool is_reserved(const std::string& key);
+// Core attributes that live in their own Image fields rather than in properties.
+bool is_core(const std::string& key);
+
+// Sets one attribute (core or custom property) from a request value, validating it and naming
+// the field in the error. Checks read-only / reserved names and the publicize policy too.
+Status set_attribute(store::Image& img, const std::string& key, const json& value,
+                     const Caller& caller);
+// glance's limit of custom properties per image (image_property_quota).
+constexpr size_t kMaxProperties = 128;
+constexpr size_t kMaxTags = 128;
+Status check_quotas(const store::Image& img);
+
+// A reply carrying an error status our ErrorCode has no name for (415), in the image shape.
+Reply error_reply(int status, const std::string& title, const std::string& message);
+
+// Where image data lives: <data_dir>/images/<id>.
+std::filesystem::path image_dir(const ApiContext& ctx);
+std::filesystem::path image_file(const ApiContext& ctx, const std::string& id);
+
+// MD5 (RFC 1321), for glance's legacy `checksum`; fed chunk by chunk while an upload streams.
+class Md5 {
+ public:
+  Md5();
+  void update(const void* data, size_t len);
+  std::string hex_digest();  // finishes; call once
+
+ private:
+  void block(const uint8_t* p);
+  std::array<uint32_t, 4> h_;
+  std::array<uint8_t, 64> buf_{};
+  size_t buf_len_ = 0;
+  uint64_t total_ = 0;
+};
+
+std::string to_hex(const uint8_t* data, size_t len);
+
+}  // namespace gpucloud::api::image
