@@ -11,6 +11,10 @@
 #include "core/core.h"
 #include "store/store.h"
 
+namespace gpucloud::compute {
+class ComputeDriver;  // compute/compute.h
+}
+
 namespace gpucloud::api {
 
 struct ServerOptions {
@@ -32,6 +36,10 @@ struct ServerDeps {
   // The configuration the server runs with (aliases for extra-spec validation, filters...).
   // A pointer that the reload logic may swap; read through current_config().
   std::shared_ptr<const config::NovaConfig> nova_config;
+  // Boots, deletes and powers servers. Without one, server creates end in ERROR ("no compute
+  // driver configured"); the rest of the compute API works.
+  compute::ComputeDriver* driver = nullptr;
+  int boot_workers = 2;  // threads that schedule and spawn servers in the background
 };
 
 class ApiServer {

@@ -122,6 +122,10 @@ Status ApiServer::start() {
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto* table : {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes,
+                      compute_host_routes, compute_server_routes}) {
+    for (auto& r : table(m.ctx)) m.routes.push_back(std::move(r));
+  }
   m.routes.push_back({"GET",
                       "/metrics",
                       Service::kPlain,
@@ -267,6 +271,9 @@ void ApiServer::stop() {
   if (!impl_ || !impl_->http) return;
   impl_->http->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  auto hooks = std::move(impl_->ctx.stop_hooks);
+  impl_->ctx.stop_hooks.clear();
+  for (auto& hook : hooks) hook();
 }
 
 int ApiServer::port() const { return impl_->port; }

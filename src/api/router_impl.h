@@ -106,6 +106,8 @@ struct ApiContext {
   ServerOptions options;
   std::string base_url;
   Metrics metrics;
+  // Run once by ApiServer::stop after the HTTP server stopped (e.g. the boot workers' shutdown).
+  std::vector<std::function<void()>> stop_hooks;
   store::Store& store() const { return *deps.store; }
   std::shared_ptr<const config::NovaConfig> nova_config() const {
     return std::atomic_load(&deps.nova_config);
@@ -116,6 +118,11 @@ struct ApiContext {
 std::vector<Route> identity_token_routes(ApiContext& ctx);  // identity_tokens.cc
 std::vector<Route> identity_admin_routes(ApiContext& ctx);  // identity_admin.cc
 std::vector<Route> image_routes(ApiContext& ctx);           // image_crud.cc (and image_*.cc)
+std::vector<Route> compute_misc_routes(ApiContext& ctx);       // compute_misc.cc
+std::vector<Route> compute_flavor_routes(ApiContext& ctx);     // compute_flavors.cc
+std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggregates.cc
+std::vector<Route> compute_host_routes(ApiContext& ctx);       // compute_hosts.cc
+std::vector<Route> compute_server_routes(ApiContext& ctx);     // compute_servers.cc
 
 // Error bodies in each service's shape. The one place an Error becomes HTTP.
 int http_status(const Error& e);

@@ -37,6 +37,7 @@ class ApiTest : public ::testing::Test {
     ServerOptions options;
     options.data_dir = dir_.string();
     options.token_ttl = token_ttl_;
+    customize(deps, options);
     auto server = ApiServer::create(deps, options);
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(*server);
@@ -47,6 +48,13 @@ class ApiTest : public ::testing::Test {
     server_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
+  }
+
+  // A derived fixture's chance to add to the server's dependencies (a compute driver, a
+  // nova.conf) after the store is ready and before the server starts.
+  virtual void customize(ServerDeps& deps, ServerOptions& options) {
+    (void)deps;
+    (void)options;
   }
 
   // Password login scoped to a project; returns the token ("" on failure).

@@ -1,0 +1,257 @@
+// Compute v2.1: os-hypervisors, os-services and os-availability-zone, all read from the store's
+// compute hosts and aggregates.
+#include <fmt/format.h>
+
+#include "api/compute_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+struct HostView {
+  store::ComputeHost host;
+  bool up = false;
+  std::string zone;
+  int running = 0;
+};
+
+Result<std::vector<HostView>> host_views(ApiContext& ctx) {
+  auto hosts = ctx.store().list_compute_hosts();
+  if (!hosts.ok()) return hosts.error();
+  auto aggs = ctx.store().list_aggregates();
+  if (!aggs.ok()) return aggs.error();
+  auto instances = ctx.store().list_instances("", false);
+  if (!instances.ok()) return instances.error();
+  const auto managed = driver_host_names(ctx);
+  std::vector<HostView> out;
+  for (const auto& h : *hosts) {
+    HostView v{h, host_up(h, managed), kDefaultZone, 0};
+    for (const auto& a : *aggs) {
+      if (!a.availability_zone) continue;
+      if (std::find(a.hosts.begin(), a.hosts.end(), h.name) != a.hosts.end()) {
+        v.zone = *a.availability_zone;
+      }
+    }
+    for (const auto& i : *instances) v.running += (i.host && *i.host == h.name) ? 1 : 0;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+json hypervisor_json(const HostView& v, bool detail) {
+  const auto& h = v.host;
+  json j = {{"id", h.id},
+            {"hypervisor_hostname", h.name},
+            {"state", v.up ? "up" : "down"},
+            {"status", h.enabled ? "enabled" : "disabled"}};
+  if (!detail) return j;
+  j["vcpus"] = h.vcpus;
+  j["memory_mb"] = h.memory_mb;
+  j["local_gb"] = h.disk_gb;
+  j["vcpus_used"] = h.vcpus_used;
+  j["memory_mb_used"] = h.memory_mb_used;
+  j["local_gb_used"] = h.disk_gb_used;
+  j["free_ram_mb"] = h.memory_mb - h.memory_mb_used;
+  j["free_disk_gb"] = h.disk_gb - h.disk_gb_used;
+  j["disk_available_least"] = h.disk_gb - h.disk_gb_used;
+  j["hypervisor_type"] = h.hypervisor_type;
+  j["hypervisor_version"] = 6000000;
+  j["current_workload"] = 0;
+  j["running_vms"] = v.running;
+  j["host_ip"] = "127.0.0.1";
+  j["cpu_info"] = h.capabilities_json;
+  j["service"] = {{"host", h.name},
+                  {"id", h.id},
+                  {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)}};
+  return j;
+}
+
+json service_json(const HostView& v) {
+  const auto& h = v.host;
+  return {{"id", h.id},
+          {"binary", "nova-compute"},
+          {"host", h.name},
+          {"zone", v.zone},
+          {"status", h.enabled ? "enabled" : "disabled"},
+          {"state", v.up ? "up" : "down"},
+          {"updated_at", h.heartbeat_at ? json(iso8601(*h.heartbeat_at)) : json(nullptr)},
+          {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)},
+          {"forced_down", h.forced_down}};
+}
+
+Result<Reply> list_hypervisors(ApiContext& ctx, bool detail) {
+  auto views = host_views(ctx);
+  if (!views.ok()) return views.error();
+  json list = json::array();
+  for (const auto& v : *views) list.push_back(hypervisor_json(v, detail));
+  return Reply::ok({{"hypervisors", list}});
+}
+
+Result<Reply> availability_zones(ApiContext& ctx, bool detail) {
+  auto views = host_views(ctx);
+  if (!views.ok()) return views.error();
+  std::vector<std::string> zones;
+  for (const auto& v : *views) {
+    if (std::find(zones.begin(), zones.end(), v.zone) == zones.end()) zones.push_back(v.zone);
+  }
+  json list = json::array();
+  for (const auto& z : zones) {
+    bool available = false;
+    json hosts = json::object();
+    for (const auto& v : *views) {
+      if (v.zone != z) continue;
+      available = available || (v.up && v.host.enabled);
+      hosts[v.host.name]["nova-compute"] = {
+          {"available", v.up},
+          {"active", v.host.enabled},
+          {"updated_at",
+           v.host.heartbeat_at ? json(iso8601(*v.host.heartbeat_at)) : json(nullptr)}};
+    }
+    list.push_back({{"zoneName", z},
+                    {"zoneState", {{"available", available}}},
+                    {"hosts", detail ? hosts : json(nullptr)}});
+  }
+  return Reply::ok({{"availabilityZoneInfo", list}});
+}
+
+// PUT /os-services/{enable,disable,disable-log-reason} (the 2.1 spelling).
+Result<Reply> service_update(ApiContext& ctx, Call& call) {
+  const std::string action = call.param("action");
+  if (action != "enable" && action != "disable" && action != "disable-log-reason" &&
+      action != "force-down") {
+    return Error::not_found("Unknown action " + action);
+  }
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body", {"host", "binary", "disabled_reason", "forced_down"});
+      !s.ok())
+    return s.error();
+  auto host = string_field(*body, "host", "body", false);
+  if (!host.ok()) return host.error();
+  auto binary = string_field(*body, "binary", "body", false);
+  if (!binary.ok()) return binary.error();
+  if (!*host || !*binary) return bad_request("'host' and 'binary' are required");
+  if (**binary != "nova-compute") {
+    return Error::not_found("Service " + **binary + " on host " + **host + " not found.");
+  }
+  if (!ctx.store().get_compute_host(**host).ok()) {
+    return Error::not_found("Compute host " + **host + " could not be found.");
+  }
+  json out = {{"host", **host}, {"binary", **binary}};
+  if (action == "force-down") {
+    auto fd = bool_field(*body, "forced_down", "body");
+    if (!fd.ok()) return fd.error();
+    if (!*fd) return bad_request("'forced_down' is required");
+    if (auto s = ctx.store().set_compute_host_forced_down(**host, **fd); !s.ok()) return s.error();
+    out["forced_down"] = **fd;
+    return Reply::ok({{"service", out}});
+  }
+  auto reason = string_field(*body, "disabled_reason", "body");
+  if (!reason.ok()) return reason.error();
+  if (action == "disable-log-reason" && (!*reason || (*reason)->empty())) {
+    return bad_request("Missing disabled reason field");
+  }
+  const bool enable = action == "enable";
+  if (auto s = ctx.store().set_compute_host_enabled(**host, enable, reason->value_or("")); !s.ok())
+    return s.error();
+  out["status"] = enable ? "enabled" : "disabled";
+  if (action == "disable-log-reason") out["disabled_reason"] = **reason;
+  return Reply::ok({{"service", out}});
+}
+
+}  // namespace
+
+std::vector<Route> compute_host_routes(ApiContext& ctx) {
+  ApiContext* c = &ctx;
+  const std::string hv = kCompute + "/os-hypervisors";
+  std::vector<Route> r;
+  r.push_back({"GET",
+               hv,
+               Service::kCompute,
+               "compute:admin",
+               [c](Call&) { return list_hypervisors(*c, false); },
+               {}});
+  r.push_back({"GET",
+               hv + "/detail",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call&) { return list_hypervisors(*c, true); },
+               {}});
+  r.push_back({"GET",
+               hv + "/statistics",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call&) -> Result<Reply> {
+                 auto views = host_views(*c);
+                 if (!views.ok()) return views.error();
+                 json s = {{"count", 0},         {"vcpus", 0},
+                           {"memory_mb", 0},     {"local_gb", 0},
+                           {"vcpus_used", 0},    {"memory_mb_used", 0},
+                           {"local_gb_used", 0}, {"free_ram_mb", 0},
+                           {"free_disk_gb", 0},  {"current_workload", 0},
+                           {"running_vms", 0},   {"disk_available_least", 0}};
+                 for (const auto& v : *views) {
+                   json h = hypervisor_json(v, true);
+                   s["count"] = s["count"].get<int64_t>() + 1;
+                   for (auto it = s.begin(); it != s.end(); ++it) {
+                     if (it.key() != "count") *it = it->get<int64_t>() + h[it.key()].get<int64_t>();
+                   }
+                 }
+                 return Reply::ok({{"hypervisor_statistics", s}});
+               },
+               {}});
+  r.push_back({"GET",
+               hv + "/{id}",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) -> Result<Reply> {
+                 auto views = host_views(*c);
+                 if (!views.ok()) return views.error();
+                 for (const auto& v : *views) {
+                   if (std::to_string(v.host.id) == call.param("id")) {
+                     return Reply::ok({{"hypervisor", hypervisor_json(v, true)}});
+                   }
+                 }
+                 return Error::not_found("Hypervisor with ID '" + call.param("id") +
+                                         "' could not be found.");
+               },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-services",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) -> Result<Reply> {
+                 auto views = host_views(*c);
+                 if (!views.ok()) return views.error();
+                 const auto host = call.query("host");
+                 const auto binary = call.query("binary");
+                 json list = json::array();
+                 for (const auto& v : *views) {
+                   if (host && *host != v.host.name) continue;
+                   if (binary && *binary != "nova-compute") continue;
+                   list.push_back(service_json(v));
+                 }
+                 return Reply::ok({{"services", list}});
+               },
+               {}});
+  r.push_back({"PUT",
+               kCompute + "/os-services/{action}",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return service_update(*c, call); },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-availability-zone",
+               Service::kCompute,
+               "compute:read",
+               [c](Call&) { return availability_zones(*c, false); },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-availability-zone/detail",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call&) { return availability_zones(*c, true); },
+               {}});
+  return r;
+}
+
+}  // namespace gpucloud::api

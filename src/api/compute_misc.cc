@@ -1,0 +1,212 @@
+// Compute v2.1: version discovery, keypairs and limits.
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <regex>
+
+#include "api/compute_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+json version_json(const std::string& base) {
+  return {{"id", "v2.1"},
+          {"status", "CURRENT"},
+          {"version", fmt::format("2.{}", kMaxComputeMinor)},
+          {"min_version", fmt::format("2.{}", kMinComputeMinor)},
+          {"updated", "2013-07-23T11:33:21Z"},
+          {"links", json::array({{{"rel", "self"}, {"href", base + kCompute + "/"}}})},
+          {"media-types",
+           json::array({{{"base", "application/json"},
+                         {"type", "application/vnd.openstack.compute+json;version=2.1"}}})}};
+}
+
+// The key's fingerprint as `ssh-keygen -l` prints it today (SHA256, base64 without padding).
+// nova prints the MD5 form; clients only show the string.
+Result<std::string> fingerprint(const std::string& public_key) {
+  static const std::regex kKey(
+      R"(^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-dss) ([A-Za-z0-9+/]+={0,2})( .*)?\s*$)");
+  std::smatch m;
+  if (!std::regex_match(public_key, m, kKey)) {
+    return bad_request("Keypair data is invalid: failed to generate fingerprint");
+  }
+  const std::string b64 = m[3];
+  std::vector<unsigned char> blob(b64.size());
+  size_t len = 0;
+  if (sodium_base642bin(blob.data(), blob.size(), b64.data(), b64.size(), nullptr, &len, nullptr,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      len == 0) {
+    return bad_request("Keypair data is invalid: failed to generate fingerprint");
+  }
+  unsigned char hash[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(hash, blob.data(), len);
+  char out[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES,
+                                     sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+  sodium_bin2base64(out, sizeof out, hash, sizeof hash, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  return "SHA256:" + std::string(out);
+}
+
+json keypair_json(const store::KeyPair& k, bool full) {
+  json j = {{"name", k.name}, {"public_key", k.public_key}, {"fingerprint", k.fingerprint}};
+  if (full) {
+    j["user_id"] = k.user_id;
+    j["created_at"] = iso8601(k.created_at);
+    j["deleted"] = false;
+    j["deleted_at"] = nullptr;
+    j["updated_at"] = nullptr;
+    j["id"] = 0;
+  }
+  return j;
+}
+
+Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body", {"keypair"}); !s.ok()) return s.error();
+  auto kp = body_member(*body, "keypair");
+  if (!kp.ok()) return kp.error();
+  if (auto s = no_extra_fields(*kp, "keypair", {"name", "public_key"}); !s.ok()) return s.error();
+  auto name = string_field(*kp, "name", "keypair", false);
+  if (!name.ok()) return name.error();
+  if (!*name)
+    return bad_request("Invalid input for field/attribute keypair. 'name' is a required property");
+  if ((*name)->empty() || (*name)->size() > 255 ||
+      !std::regex_match(**name, std::regex("[a-zA-Z0-9 _.\\-]+"))) {
+    return bad_request("Keypair data is invalid: Keypair name contains unsafe characters");
+  }
+  auto pub = string_field(*kp, "public_key", "keypair", false);
+  if (!pub.ok()) return pub.error();
+  if (!*pub) {
+    return bad_request(
+        "Keypair data is invalid: gpucloud does not generate key pairs; import a public key "
+        "(--pub-key)");
+  }
+  auto fp = fingerprint(**pub);
+  if (!fp.ok()) return fp.error();
+  store::KeyPair k;
+  k.user_id = call.who().user_id;
+  k.name = **name;
+  k.public_key = **pub;
+  k.fingerprint = *fp;
+  k.created_at = std::chrono::system_clock::now();
+  if (auto s = ctx.store().create_keypair(k); !s.ok()) {
+    if (s.error().code == ErrorCode::kConflict) {
+      return Error::conflict("Key pair '" + k.name + "' already exists.");
+    }
+    return s.error();
+  }
+  json j = keypair_json(k, false);
+  j["user_id"] = k.user_id;
+  return Reply::ok({{"keypair", j}});
+}
+
+Result<Reply> limits(ApiContext& ctx, Call& call) {
+  auto instances = ctx.store().list_instances(call.who().project_id, false);
+  if (!instances.ok()) return instances.error();
+  auto flavors = ctx.store().list_flavors();
+  if (!flavors.ok()) return flavors.error();
+  int64_t cores = 0, ram = 0, count = 0;
+  for (const auto& i : *instances) {
+    ++count;
+    for (const auto& f : *flavors) {
+      if (f.id != i.flavor_id) continue;
+      cores += f.vcpus;
+      ram += f.memory_mb;
+    }
+  }
+  // gpucloud enforces no instance/core/RAM quotas (GPU quotas are per alias): -1 is unlimited.
+  json absolute = {
+      {"maxTotalInstances", -1},     {"maxTotalCores", -1},         {"maxTotalRAMSize", -1},
+      {"maxServerMeta", 128},        {"maxImageMeta", 128},         {"maxPersonality", 5},
+      {"maxPersonalitySize", 10240}, {"maxTotalKeypairs", -1},      {"maxServerGroups", -1},
+      {"maxServerGroupMembers", -1}, {"maxTotalFloatingIps", -1},   {"maxSecurityGroups", -1},
+      {"maxSecurityGroupRules", -1}, {"totalInstancesUsed", count}, {"totalCoresUsed", cores},
+      {"totalRAMUsed", ram},         {"totalFloatingIpsUsed", 0},   {"totalSecurityGroupsUsed", 0},
+      {"totalServerGroupsUsed", 0}};
+  return Reply::ok({{"limits", {{"rate", json::array()}, {"absolute", absolute}}}});
+}
+
+}  // namespace
+
+std::vector<Route> compute_misc_routes(ApiContext& ctx) {
+  ApiContext* c = &ctx;
+  auto versions = [c](Call&) -> Result<Reply> {
+    json v = version_json(c->base_url);
+    json v20 = {
+        {"id", "v2.0"},
+        {"status", "SUPPORTED"},
+        {"version", ""},
+        {"min_version", ""},
+        {"updated", "2011-01-21T11:33:21Z"},
+        {"links", json::array({{{"rel", "self"}, {"href", c->base_url + "/compute/v2/"}}})}};
+    v.erase("media-types");
+    return Reply::ok({{"versions", json::array({v20, v})}});
+  };
+  auto version = [c](Call&) -> Result<Reply> {
+    return Reply::ok({{"version", version_json(c->base_url)}});
+  };
+  std::vector<Route> r;
+  r.push_back({"GET", "/compute", Service::kCompute, "public", versions, {}});
+  r.push_back({"GET", "/compute/", Service::kCompute, "public", versions, {}});
+  r.push_back({"GET", kCompute, Service::kCompute, "public", version, {}});
+  r.push_back({"GET", kCompute + "/", Service::kCompute, "public", version, {}});
+  r.push_back({"GET",
+               kCompute + "/limits",
+               Service::kCompute,
+               "compute:read",
+               [c](Call& call) { return limits(*c, call); },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-keypairs",
+               Service::kCompute,
+               "compute:keypair",
+               [c](Call& call) -> Result<Reply> {
+                 auto ks = c->store().list_keypairs(call.who().user_id);
+                 if (!ks.ok()) return ks.error();
+                 json list = json::array();
+                 for (const auto& k : *ks) list.push_back({{"keypair", keypair_json(k, false)}});
+                 return Reply::ok({{"keypairs", list}});
+               },
+               {}});
+  r.push_back({"POST",
+               kCompute + "/os-keypairs",
+               Service::kCompute,
+               "compute:keypair",
+               [c](Call& call) { return create_keypair(*c, call); },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-keypairs/{name}",
+               Service::kCompute,
+               "compute:keypair",
+               [c](Call& call) -> Result<Reply> {
+                 auto k = c->store().get_keypair(call.who().user_id, call.param("name"));
+                 if (!k.ok()) {
+                   if (k.error().code == ErrorCode::kNotFound) {
+                     return Error::not_found("Keypair " + call.param("name") +
+                                             " not found for user " + call.who().user_id);
+                   }
+                   return k.error();
+                 }
+                 return Reply::ok({{"keypair", keypair_json(*k, true)}});
+               },
+               {}});
+  r.push_back({"DELETE",
+               kCompute + "/os-keypairs/{name}",
+               Service::kCompute,
+               "compute:keypair",
+               [c](Call& call) -> Result<Reply> {
+                 auto s = c->store().delete_keypair(call.who().user_id, call.param("name"));
+                 if (!s.ok()) {
+                   if (s.error().code == ErrorCode::kNotFound) {
+                     return Error::not_found("Keypair " + call.param("name") +
+                                             " not found for user " + call.who().user_id);
+                   }
+                   return s.error();
+                 }
+                 return Reply::ok(nullptr, 202);
+               },
+               {}});
+  return r;
+}
+
+}  // namespace gpucloud::api

@@ -1,0 +1,461 @@
+// Compute v2.1: servers. Create validates and answers 202 with the servers in BUILD; the boot
+// service (compute_boot.cc) schedules, claims and spawns them in the background.
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <regex>
+
+#include "api/compute_impl.h"
+#include "api/policy_impl.h"
+#include "compute/compute.h"
+
+namespace gpucloud::api {
+namespace {
+
+std::string nova_time(store::TimePoint t) { return iso8601(t).substr(0, 19) + "Z"; }
+
+// nova's hostId: an opaque hash of project and host, so users see co-location, not host names.
+std::string host_id(const store::Instance& i) {
+  if (!i.host) return "";
+  const std::string in = i.project_id + *i.host;
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(in.data()), in.size());
+  char hex[2 * sizeof h + 1];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return std::string(hex).substr(0, 56);
+}
+
+json server_json(const store::Instance& i, const Caller& who, const std::string& base,
+                 bool detail) {
+  json j = {{"id", i.uuid}, {"name", i.name}, {"links", link_list(base, "/servers/" + i.uuid)}};
+  if (!detail) return j;
+  j["status"] = to_string(i.status);
+  j["tenant_id"] = i.project_id;
+  j["user_id"] = i.user_id;
+  j["metadata"] = i.metadata.empty() ? json::object() : json(i.metadata);
+  j["hostId"] = host_id(i);
+  j["image"] = {
+      {"id", i.image_id},
+      {"links",
+       json::array({{{"rel", "bookmark"}, {"href", base + "/compute/images/" + i.image_id}}})}};
+  j["flavor"] = {
+      {"id", i.flavor_id},
+      {"links",
+       json::array({{{"rel", "bookmark"}, {"href", base + "/compute/flavors/" + i.flavor_id}}})}};
+  j["created"] = nova_time(i.created_at);
+  j["updated"] = nova_time(i.updated_at == store::TimePoint{} ? i.created_at : i.updated_at);
+  j["addresses"] = json::object();
+  if (!i.ip_address.empty()) {
+    j["addresses"]["private"] = json::array({{{"version", 4}, {"addr", i.ip_address}}});
+  }
+  j["accessIPv4"] = "";
+  j["accessIPv6"] = "";
+  j["OS-DCF:diskConfig"] = "MANUAL";
+  if (i.status == store::ServerStatus::kBuild || i.status == store::ServerStatus::kActive) {
+    j["progress"] = i.status == store::ServerStatus::kActive ? 100 : 0;
+  }
+  j["OS-EXT-AZ:availability_zone"] = i.availability_zone;
+  j["config_drive"] = i.config_drive ? "True" : "";
+  j["key_name"] = i.key_name.empty() ? json(nullptr) : json(i.key_name);
+  j["OS-SRV-USG:launched_at"] =
+      i.launched_at ? json(iso8601(*i.launched_at).substr(0, 26)) : json(nullptr);
+  j["OS-SRV-USG:terminated_at"] =
+      i.deleted_at ? json(iso8601(*i.deleted_at).substr(0, 26)) : json(nullptr);
+  j["OS-EXT-STS:task_state"] = i.task_state ? json(*i.task_state) : json(nullptr);
+  j["OS-EXT-STS:vm_state"] = i.vm_state;
+  j["OS-EXT-STS:power_state"] = static_cast<int>(i.power_state);
+  j["os-extended-volumes:volumes_attached"] = json::array();
+  j["security_groups"] = json::array({{{"name", "default"}}});
+  if (who.is_admin()) {
+    j["OS-EXT-SRV-ATTR:host"] = i.host ? json(*i.host) : json(nullptr);
+    j["OS-EXT-SRV-ATTR:hypervisor_hostname"] = i.host ? json(*i.host) : json(nullptr);
+    j["OS-EXT-SRV-ATTR:instance_name"] = "instance-" + i.uuid.substr(0, 8);
+  }
+  if (i.fault && (i.status == store::ServerStatus::kError)) {
+    json f = {{"code", i.fault->code},
+              {"message", i.fault->message},
+              {"created", nova_time(i.fault->created_at)}};
+    // nova shows a 500 fault's details to admins only.
+    if (who.is_admin() || i.fault->code != 500) f["details"] = i.fault->details;
+    j["fault"] = f;
+  }
+  return j;
+}
+
+Error server_not_found(const std::string& id) {
+  return Error::not_found("Instance " + id + " could not be found.");
+}
+
+// The server if the caller may act on it (own project, or admin); others' look absent.
+Result<store::Instance> owned_server(ApiContext& ctx, const Call& call) {
+  const std::string& id = call.param("server_id");
+  auto i = ctx.store().get_instance(id);
+  if (!i.ok()) return i.error().code == ErrorCode::kNotFound ? server_not_found(id) : i.error();
+  if (i->status == store::ServerStatus::kDeleted) return server_not_found(id);
+  if (!check_owner(call.who(), i->project_id, "Instance " + id).ok()) return server_not_found(id);
+  return i;
+}
+
+Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
+  std::string project = call.who().project_id;
+  const auto all = call.query("all_tenants");
+  if (call.who().is_admin() && all && *all != "0" && *all != "false" && *all != "False") {
+    project = "";
+    if (auto p = call.query("project_id")) project = *p;
+    if (auto p = call.query("tenant_id")) project = *p;
+  }
+  auto list = ctx.store().list_instances(project, false);
+  if (!list.ok()) return list.error();
+  auto& v = *list;
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.uuid > b.uuid;
+  });
+  const auto status = call.query("status");
+  const auto name = call.query("name");
+  const auto host = call.query("host");
+  json out = json::array();
+  for (const auto& i : v) {
+    if (i.status == store::ServerStatus::kDeleted) continue;
+    if (status && *status != to_string(i.status)) continue;
+    if (name && i.name.find(*name) == std::string::npos) continue;
+    if (host && call.who().is_admin() && (!i.host || *i.host != *host)) continue;
+    out.push_back(server_json(i, call.who(), ctx.base_url, detail));
+  }
+  return Reply::ok({{"servers", out}});
+}
+
+// Everything POST /servers accepts at 2.1; the ones gpucloud has no use for are accepted and
+// ignored (networks, security groups, personality, block devices).
+const std::initializer_list<const char*> kServerFields = {"name",
+                                                          "imageRef",
+                                                          "flavorRef",
+                                                          "adminPass",
+                                                          "metadata",
+                                                          "networks",
+                                                          "OS-DCF:diskConfig",
+                                                          "accessIPv4",
+                                                          "accessIPv6",
+                                                          "personality",
+                                                          "availability_zone",
+                                                          "block_device_mapping",
+                                                          "block_device_mapping_v2",
+                                                          "config_drive",
+                                                          "key_name",
+                                                          "min_count",
+                                                          "max_count",
+                                                          "return_reservation_id",
+                                                          "security_groups",
+                                                          "user_data"};
+
+Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body",
+                               {"server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"});
+      !s.ok())
+    return s.error();
+  auto sb = body_member(*body, "server");
+  if (!sb.ok()) return sb.error();
+  const json& b = *sb;
+  if (auto s = no_extra_fields(b, "server", kServerFields); !s.ok()) return s.error();
+  const Caller& who = call.who();
+
+  auto name = string_field(b, "name", "server", false);
+  if (!name.ok()) return name.error();
+  if (!*name)
+    return bad_request("Invalid input for field/attribute server. 'name' is a required property");
+  if ((*name)->empty() || (*name)->size() > 255 ||
+      (*name)->find_first_not_of(' ') == std::string::npos) {
+    return bad_request("Invalid input for field/attribute name. Value: " + json(**name).dump() +
+                       ". 1 to 255 characters required");
+  }
+  auto flavor_ref = string_field(b, "flavorRef", "server", false);
+  if (!flavor_ref.ok()) {
+    if (!b["flavorRef"].is_number_integer()) return flavor_ref.error();
+    flavor_ref = std::optional<std::string>(std::to_string(b["flavorRef"].get<int64_t>()));
+  }
+  if (!*flavor_ref) {
+    return bad_request(
+        "Invalid input for field/attribute server. 'flavorRef' is a required property");
+  }
+  std::string flavor_id = **flavor_ref;
+  if (auto slash = flavor_id.rfind('/'); slash != std::string::npos) flavor_id.erase(0, slash + 1);
+  auto image_ref = string_field(b, "imageRef", "server");
+  if (!image_ref.ok()) return image_ref.error();
+  if (!*image_ref || (*image_ref)->empty()) {
+    return bad_request(
+        "Block Device Mapping is Invalid: gpucloud boots from images only; "
+        "imageRef is required.");
+  }
+  std::string image_id = **image_ref;
+  if (auto slash = image_id.rfind('/'); slash != std::string::npos) image_id.erase(0, slash + 1);
+
+  auto az = string_field(b, "availability_zone", "server");
+  if (!az.ok()) return az.error();
+  auto key_name = string_field(b, "key_name", "server");
+  if (!key_name.ok()) return key_name.error();
+  auto user_data = string_field(b, "user_data", "server");
+  if (!user_data.ok()) return user_data.error();
+  if (*user_data) {
+    std::vector<unsigned char> buf((*user_data)->size() + 1);
+    size_t len = 0;
+    if ((*user_data)->size() > 65535 ||
+        sodium_base642bin(buf.data(), buf.size(), (*user_data)->data(), (*user_data)->size(),
+                          "\n\r", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
+      return bad_request("User data needs to be valid base 64.");
+    }
+  }
+  bool config_drive = false;
+  if (b.contains("config_drive") && !b["config_drive"].is_null()) {
+    auto cd = bool_field(b, "config_drive", "server");
+    if (!cd.ok()) {
+      // nova also takes "" (no drive).
+      if (!(b["config_drive"].is_string() && b["config_drive"].get<std::string>().empty())) {
+        return cd.error();
+      }
+    } else {
+      config_drive = cd->value_or(false);
+    }
+  }
+  std::map<std::string, std::string> metadata;
+  if (b.contains("metadata")) {
+    if (!b["metadata"].is_object()) {
+      return bad_request(
+          "Invalid input for field/attribute metadata. Value: " + b["metadata"].dump() + ". " +
+          b["metadata"].dump() + " is not of type 'object'");
+    }
+    if (b["metadata"].size() > 128) return Error::conflict("Quota exceeded for metadata_items.");
+    for (auto it = b["metadata"].begin(); it != b["metadata"].end(); ++it) {
+      if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
+          it->get<std::string>().size() > 255) {
+        return bad_request(
+            "Invalid input for field/attribute metadata. Value: " + b["metadata"].dump() +
+            ". Keys must be 1 to 255 and values 0 to 255 characters (strings)");
+      }
+      metadata[it.key()] = it->get<std::string>();
+    }
+  }
+  auto min_count = int_field(b, "min_count", "server", 1, 1000);
+  if (!min_count.ok()) return min_count.error();
+  auto max_count = int_field(b, "max_count", "server", 1, 1000);
+  if (!max_count.ok()) return max_count.error();
+  const int64_t lo = min_count->value_or(1);
+  const int64_t hi = max_count->value_or(lo);
+  if (lo > hi) return bad_request("min_count must be <= max_count");
+  auto want_reservation = bool_field(b, "return_reservation_id", "server");
+  if (!want_reservation.ok()) return want_reservation.error();
+
+  // What nova checks before scheduling: the flavor and image exist and fit each other.
+  auto flavor = ctx.store().get_flavor(flavor_id);
+  if (!flavor.ok() || flavor->disabled) {
+    return bad_request("Flavor " + flavor_id + " could not be found.");
+  }
+  if (!flavor->is_public && !who.is_admin()) {
+    auto access = ctx.store().list_flavor_access(flavor_id);
+    bool ok = false;
+    if (access.ok()) {
+      for (const auto& p : *access) ok = ok || p == who.project_id;
+    }
+    if (!ok) return bad_request("Flavor " + flavor_id + " could not be found.");
+  }
+  auto image = ctx.store().get_image(image_id);
+  if (!image.ok() || (image->visibility == store::ImageVisibility::kPrivate &&
+                      image->owner != who.project_id && !who.is_admin())) {
+    return bad_request("Image " + image_id + " could not be found.");
+  }
+  if (image->status != store::ImageStatus::kActive) {
+    return bad_request("Image " + image_id + " is not active.");
+  }
+  if (*az && !(*az)->empty()) {
+    bool known = **az == kDefaultZone;
+    auto aggs = ctx.store().list_aggregates();
+    if (!aggs.ok()) return aggs.error();
+    for (const auto& a : *aggs)
+      known = known || (a.availability_zone && *a.availability_zone == **az);
+    if (!known) return bad_request("The requested availability zone is not available");
+  }
+  if (*key_name) {
+    if (!ctx.store().get_keypair(who.user_id, **key_name).ok()) {
+      return bad_request("Invalid key_name provided.");
+    }
+  }
+  auto spec = request_spec_for(*flavor, *image, az->value_or(""), *ctx.nova_config());
+  if (!spec.ok()) return spec.error();
+
+  std::string reservation = "r-";
+  for (int k = 0; k < 8; ++k)
+    reservation += "abcdefghijklmnopqrstuvwxyz0123456789"[randombytes_uniform(36)];
+  const auto now = std::chrono::system_clock::now();
+  std::vector<std::string> created;
+  for (int64_t n = 0; n < hi; ++n) {
+    store::Instance i;
+    i.uuid = new_uuid();
+    i.name = hi > 1 ? fmt::format("{}-{}", **name, n + 1) : **name;
+    i.project_id = who.project_id;
+    i.user_id = who.user_id;
+    i.flavor_id = flavor_id;
+    i.image_id = image_id;
+    i.availability_zone = az->value_or("");
+    i.metadata = metadata;
+    i.user_data = user_data->value_or("");
+    i.config_drive = config_drive;
+    i.key_name = key_name->value_or("");
+    i.reservation_id = reservation;
+    i.launch_index = static_cast<int>(n);
+    i.request_spec_json =
+        json{{"num_instances", hi}, {"availability_zone", i.availability_zone}}.dump();
+    i.created_at = now;
+    i.updated_at = now;
+    if (auto s = ctx.store().create_instance(i); !s.ok()) return s.error();
+    created.push_back(i.uuid);
+  }
+  for (const auto& uuid : created) boot.enqueue(uuid);
+  if (want_reservation->value_or(false)) return Reply::ok({{"reservation_id", reservation}}, 202);
+  char pass[13];
+  for (int k = 0; k < 12; ++k)
+    pass[k] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"[randombytes_uniform(57)];
+  pass[12] = 0;
+  Reply r = Reply::ok({{"server",
+                        {{"id", created.front()},
+                         {"links", link_list(ctx.base_url, "/servers/" + created.front())},
+                         {"OS-DCF:diskConfig", "MANUAL"},
+                         {"security_groups", json::array({{{"name", "default"}}})},
+                         {"adminPass", pass}}}},
+                      202);
+  r.headers.push_back({"Location", ctx.base_url + kCompute + "/servers/" + created.front()});
+  return r;
+}
+
+Result<Reply> delete_server(ApiContext& ctx, Call& call) {
+  auto i = owned_server(ctx, call);
+  if (!i.ok()) return i.error();
+  if (i->host && ctx.deps.driver) {
+    if (auto s = ctx.deps.driver->destroy(*i->host, i->uuid);
+        !s.ok() && s.error().code != ErrorCode::kNotFound) {
+      return s.error();
+    }
+  }
+  if (auto s = ctx.store().delete_instance(i->uuid); !s.ok()) return s.error();
+  return Reply::no_content();
+}
+
+Result<Reply> server_action(ApiContext& ctx, Call& call) {
+  auto i = owned_server(ctx, call);
+  if (!i.ok()) return i.error();
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (body->size() != 1) return bad_request("Exactly one action is required.");
+  const std::string action = body->begin().key();
+  const auto conflict = [&](const char* what) {
+    return Error::conflict(fmt::format("Cannot '{}' instance {} while it is in vm_state {}", what,
+                                       i->uuid, i->vm_state));
+  };
+  compute::ComputeDriver* driver = ctx.deps.driver;
+  const std::string host = i->host.value_or("");
+  store::ServerStatus status;
+  std::string vm_state;
+  store::PowerState power;
+  if (action == "os-start") {
+    if (i->status != store::ServerStatus::kShutoff) return conflict("start");
+    if (driver && !host.empty()) {
+      if (auto s = driver->power_on(host, i->uuid); !s.ok()) return s.error();
+    }
+    status = store::ServerStatus::kActive;
+    vm_state = "active";
+    power = store::PowerState::kRunning;
+  } else if (action == "os-stop") {
+    if (i->status != store::ServerStatus::kActive && i->status != store::ServerStatus::kError) {
+      return conflict("stop");
+    }
+    if (host.empty()) return conflict("stop");
+    if (driver) {
+      if (auto s = driver->power_off(host, i->uuid); !s.ok()) return s.error();
+    }
+    status = store::ServerStatus::kShutoff;
+    vm_state = "stopped";
+    power = store::PowerState::kShutdown;
+  } else if (action == "reboot") {
+    const json& args = (*body)["reboot"];
+    if (!args.is_object() || !args.contains("type") || !args["type"].is_string()) {
+      return bad_request("Invalid input for field/attribute reboot. 'type' is a required property");
+    }
+    std::string type = args["type"].get<std::string>();
+    for (auto& ch : type) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (type != "SOFT" && type != "HARD") {
+      return bad_request("Invalid input for field/attribute type. Value: " + args["type"].dump() +
+                         ". 'SOFT' or 'HARD' required");
+    }
+    const bool hard = type == "HARD";
+    const bool allowed = i->status == store::ServerStatus::kActive ||
+                         (hard && (i->status == store::ServerStatus::kShutoff ||
+                                   i->status == store::ServerStatus::kError));
+    if (!allowed || host.empty()) return conflict("reboot");
+    if (driver) {
+      if (auto s = driver->reboot(host, i->uuid, hard); !s.ok()) return s.error();
+    }
+    status = store::ServerStatus::kActive;
+    vm_state = "active";
+    power = store::PowerState::kRunning;
+  } else {
+    return bad_request("There is no such action: " + action);
+  }
+  if (auto s = ctx.store().set_instance_status(i->uuid, status, vm_state, std::nullopt, power);
+      !s.ok())
+    return s.error();
+  return Reply::ok(nullptr, 202);
+}
+
+}  // namespace
+
+std::vector<Route> compute_server_routes(ApiContext& ctx) {
+  ApiContext* c = &ctx;
+  auto boot = std::make_shared<BootService>(ctx, ctx.deps.boot_workers);
+  ctx.stop_hooks.push_back([boot] { boot->stop(); });
+  add_compute_metrics(ctx);
+  const std::string base = kCompute + "/servers";
+  const std::string one = base + "/{server_id}";
+  std::vector<Route> r;
+  r.push_back({"GET",
+               base,
+               Service::kCompute,
+               "compute:server:read",
+               [c](Call& call) { return list_servers(*c, call, false); },
+               {}});
+  r.push_back({"GET",
+               base + "/detail",
+               Service::kCompute,
+               "compute:server:read",
+               [c](Call& call) { return list_servers(*c, call, true); },
+               {}});
+  r.push_back({"POST",
+               base,
+               Service::kCompute,
+               "compute:server:write",
+               [c, boot](Call& call) { return create_server(*c, *boot, call); },
+               {}});
+  r.push_back({"GET",
+               one,
+               Service::kCompute,
+               "compute:server:read",
+               [c](Call& call) -> Result<Reply> {
+                 auto i = owned_server(*c, call);
+                 if (!i.ok()) return i.error();
+                 return Reply::ok({{"server", server_json(*i, call.who(), c->base_url, true)}});
+               },
+               {}});
+  r.push_back({"DELETE",
+               one,
+               Service::kCompute,
+               "compute:server:write",
+               [c](Call& call) { return delete_server(*c, call); },
+               {}});
+  r.push_back({"POST",
+               one + "/action",
+               Service::kCompute,
+               "compute:server:write",
+               [c](Call& call) { return server_action(*c, call); },
+               {}});
+  return r;
+}
+
+}  // namespace gpucloud::api

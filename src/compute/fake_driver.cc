@@ -1,0 +1,267 @@
+// The fake compute driver: hosts simulated in memory from a JSON description. Guests "run" as
+// entries in a map; passing a device through checks it exists on the host and is not already
+// used by another guest, which is what a real hypervisor would refuse.
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "compute/compute.h"
+
+namespace gpucloud::compute {
+namespace {
+
+using nlohmann::json;
+
+struct FakeHost {
+  HostResources resources;
+  bool fail_spawn = false;                    // every spawn fails: for tests of the ERROR path
+  std::map<std::string, DomainInfo> domains;  // by instance uuid
+  int next_domain = 1;
+};
+
+Status check_keys(const json& obj, const std::string& where, std::set<std::string> known) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!known.count(it.key())) return Error::invalid(where + ": unknown field '" + it.key() + "'");
+  }
+  return {};
+}
+
+Result<int64_t> get_int(const json& obj, const std::string& where, const char* key, bool required,
+                        int64_t dflt = 0) {
+  if (!obj.contains(key)) {
+    if (required) return Error::invalid(where + "." + key + ": required");
+    return dflt;
+  }
+  if (!obj[key].is_number_integer() || obj[key].get<int64_t>() < 0) {
+    return Error::invalid(where + "." + key + ": a non-negative integer is required");
+  }
+  return obj[key].get<int64_t>();
+}
+
+Result<std::string> get_string(const json& obj, const std::string& where, const char* key,
+                               bool required, std::string dflt = "") {
+  if (!obj.contains(key)) {
+    if (required) return Error::invalid(where + "." + key + ": required");
+    return dflt;
+  }
+  if (!obj[key].is_string()) return Error::invalid(where + "." + key + ": a string is required");
+  return obj[key].get<std::string>();
+}
+
+Result<PciDevice> parse_device(const json& d, const std::string& where) {
+  if (!d.is_object()) return Error::invalid(where + ": an object is required");
+  if (auto s =
+          check_keys(d, where, {"address", "vendor_id", "product_id", "numa_node", "dev_type"});
+      !s.ok())
+    return s.error();
+  PciDevice dev;
+  auto addr = get_string(d, where, "address", true);
+  if (!addr.ok()) return addr.error();
+  auto a = PciAddress::parse(*addr);
+  if (!a.ok()) return Error::invalid(where + ".address: '" + *addr + "' is not a PCI address");
+  dev.address = *a;
+  for (const char* key : {"vendor_id", "product_id"}) {
+    auto text = get_string(d, where, key, true);
+    if (!text.ok()) return text.error();
+    auto id = HexId::parse(*text, key);
+    if (!id.ok()) return Error::invalid(where + "." + key + ": " + id.error().message);
+    (std::string_view(key) == "vendor_id" ? dev.vendor_id : dev.product_id) = *id;
+  }
+  if (d.contains("numa_node") && !d["numa_node"].is_null()) {
+    auto n = get_int(d, where, "numa_node", false);
+    if (!n.ok()) return n.error();
+    dev.numa_node = static_cast<int>(*n);
+  }
+  auto type = get_string(d, where, "dev_type", false, "type-PCI");
+  if (!type.ok()) return type.error();
+  auto t = parse_device_type(*type);
+  if (!t.ok()) return Error::invalid(where + ".dev_type: " + t.error().message);
+  dev.dev_type = *t;
+  return dev;
+}
+
+Result<FakeHost> parse_host(const json& h, const std::string& where) {
+  if (!h.is_object()) return Error::invalid(where + ": an object is required");
+  if (auto s = check_keys(h, where,
+                          {"name", "vcpus", "memory_mb", "disk_gb", "hypervisor_type", "cpu_arch",
+                           "pci_devices", "fail_spawn"});
+      !s.ok())
+    return s.error();
+  FakeHost host;
+  HostResources& r = host.resources;
+  auto name = get_string(h, where, "name", true);
+  if (!name.ok()) return name.error();
+  if (name->empty()) return Error::invalid(where + ".name: must not be empty");
+  r.name = *name;
+  auto vcpus = get_int(h, where, "vcpus", true);
+  if (!vcpus.ok()) return vcpus.error();
+  r.vcpus = static_cast<int>(*vcpus);
+  auto ram = get_int(h, where, "memory_mb", true);
+  if (!ram.ok()) return ram.error();
+  r.memory_mb = *ram;
+  auto disk = get_int(h, where, "disk_gb", true);
+  if (!disk.ok()) return disk.error();
+  r.disk_gb = *disk;
+  auto hv = get_string(h, where, "hypervisor_type", false, "QEMU");
+  if (!hv.ok()) return hv.error();
+  r.hypervisor_type = *hv;
+  auto arch = get_string(h, where, "cpu_arch", false, "x86_64");
+  if (!arch.ok()) return arch.error();
+  r.cpu_arch = *arch;
+  if (h.contains("fail_spawn")) {
+    if (!h["fail_spawn"].is_boolean())
+      return Error::invalid(where + ".fail_spawn: a boolean is required");
+    host.fail_spawn = h["fail_spawn"].get<bool>();
+  }
+  if (h.contains("pci_devices")) {
+    if (!h["pci_devices"].is_array())
+      return Error::invalid(where + ".pci_devices: a list is required");
+    std::set<PciAddress> seen;
+    for (size_t i = 0; i < h["pci_devices"].size(); ++i) {
+      const std::string w = where + ".pci_devices[" + std::to_string(i) + "]";
+      auto dev = parse_device(h["pci_devices"][i], w);
+      if (!dev.ok()) return dev.error();
+      if (!seen.insert(dev->address).second) {
+        return Error::invalid(w + ".address: " + dev->address.to_string() + " is listed twice");
+      }
+      r.pci_devices.push_back(*dev);
+    }
+  }
+  return host;
+}
+
+class FakeDriver : public ComputeDriver {
+ public:
+  explicit FakeDriver(std::vector<FakeHost> hosts) {
+    for (auto& h : hosts) hosts_.emplace(h.resources.name, std::move(h));
+  }
+  std::string type() const override { return "fake"; }
+
+  Result<std::vector<HostResources>> hosts() override {
+    std::lock_guard lock(mu_);
+    std::vector<HostResources> out;
+    for (const auto& [name, h] : hosts_) out.push_back(h.resources);
+    return out;
+  }
+
+  Status spawn(const store::Instance& instance, const store::Flavor&, const store::Image&,
+               const std::vector<store::PciDeviceRecord>& devices) override {
+    std::lock_guard lock(mu_);
+    if (!instance.host) return Error::invalid("instance " + instance.uuid + " has no host");
+    auto* h = find(*instance.host);
+    if (!h) return Error::not_found("fake driver: no host named " + *instance.host);
+    if (h->fail_spawn) {
+      return Error::unavailable("fake driver: host " + *instance.host +
+                                " is configured to fail every spawn");
+    }
+    DomainInfo d;
+    d.instance_uuid = instance.uuid;
+    char name[32];
+    std::snprintf(name, sizeof name, "instance-%08x", h->next_domain++);
+    d.name = name;
+    d.power = store::PowerState::kRunning;
+    for (const auto& dev : devices) {
+      bool present = false;
+      for (const auto& p : h->resources.pci_devices) present = present || p.address == dev.address;
+      if (!present) {
+        return Error::not_found("fake driver: host " + *instance.host + " has no PCI device " +
+                                dev.address.to_string());
+      }
+      for (const auto& [uuid, other] : h->domains) {
+        if (uuid == instance.uuid) continue;
+        for (const auto& a : other.pci_devices) {
+          if (a == dev.address) {
+            return Error::conflict("fake driver: PCI device " + a.to_string() + " on " +
+                                   *instance.host + " is already passed through to " + uuid);
+          }
+        }
+      }
+      d.pci_devices.push_back(dev.address);
+    }
+    h->domains[instance.uuid] = std::move(d);
+    return {};
+  }
+
+  Status destroy(const std::string& host, const std::string& uuid) override {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    h->domains.erase(uuid);
+    return {};
+  }
+  Status power_on(const std::string& host, const std::string& uuid) override {
+    return set_power(host, uuid, store::PowerState::kRunning);
+  }
+  Status power_off(const std::string& host, const std::string& uuid) override {
+    return set_power(host, uuid, store::PowerState::kShutdown);
+  }
+  Status reboot(const std::string& host, const std::string& uuid, bool) override {
+    return set_power(host, uuid, store::PowerState::kRunning);
+  }
+  Result<std::vector<DomainInfo>> list_domains(const std::string& host) override {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    std::vector<DomainInfo> out;
+    for (const auto& [uuid, d] : h->domains) out.push_back(d);
+    return out;
+  }
+
+ private:
+  FakeHost* find(const std::string& name) {
+    auto it = hosts_.find(name);
+    return it == hosts_.end() ? nullptr : &it->second;
+  }
+  Status set_power(const std::string& host, const std::string& uuid, store::PowerState p) {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    auto it = h->domains.find(uuid);
+    if (it == h->domains.end()) {
+      return Error::not_found("fake driver: no guest " + uuid + " on " + host);
+    }
+    it->second.power = p;
+    return {};
+  }
+
+  std::mutex mu_;
+  std::map<std::string, FakeHost> hosts_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ComputeDriver>> make_fake_driver(std::string_view json_text) {
+  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Error::invalid("fake hosts: not valid JSON");
+  if (!doc.is_object()) return Error::invalid("fake hosts: a JSON object is required");
+  if (auto s = check_keys(doc, "fake hosts", {"hosts"}); !s.ok()) return s.error();
+  if (!doc.contains("hosts") || !doc["hosts"].is_array()) {
+    return Error::invalid("hosts: a list is required");
+  }
+  std::vector<FakeHost> hosts;
+  std::set<std::string> names;
+  for (size_t i = 0; i < doc["hosts"].size(); ++i) {
+    const std::string where = "hosts[" + std::to_string(i) + "]";
+    auto h = parse_host(doc["hosts"][i], where);
+    if (!h.ok()) return h.error();
+    if (!names.insert(h->resources.name).second) {
+      return Error::invalid(where + ".name: '" + h->resources.name + "' is listed twice");
+    }
+    hosts.push_back(std::move(*h));
+  }
+  return std::unique_ptr<ComputeDriver>(new FakeDriver(std::move(hosts)));
+}
+
+Result<std::unique_ptr<ComputeDriver>> load_fake_driver(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error::not_found("cannot read fake hosts file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto d = make_fake_driver(ss.str());
+  if (!d.ok()) return d.error().with_context(path);
+  return d;
+}
+
+}  // namespace gpucloud::compute

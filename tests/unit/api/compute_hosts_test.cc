@@ -1,0 +1,134 @@
+#include "compute_fixture.h"
+
+namespace gpucloud::api::testing {
+namespace {
+
+TEST_F(ComputeTest, HypervisorsShowTheFakeHosts) {
+  json list = get_json(kV + "/os-hypervisors", admin_)["hypervisors"];
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[2]["hypervisor_hostname"], "vmhost3");
+  EXPECT_EQ(list[2]["state"], "up");
+  json detail = get_json(kV + "/os-hypervisors/detail", admin_)["hypervisors"];
+  EXPECT_EQ(detail[2]["vcpus"], 40);
+  EXPECT_EQ(detail[2]["memory_mb"], 262144);
+  const std::string id = std::to_string(list[0]["id"].get<int64_t>());
+  EXPECT_EQ(get_json(kV + "/os-hypervisors/" + id, admin_)["hypervisor"]["hypervisor_hostname"],
+            "vmhost1");
+  EXPECT_EQ(get(kV + "/os-hypervisors/9999", admin_)->status, 404);
+  EXPECT_EQ(get_json(kV + "/os-hypervisors/statistics", admin_)["hypervisor_statistics"]["count"],
+            3);
+  EXPECT_EQ(get(kV + "/os-hypervisors", alice_)->status, 403);
+}
+
+TEST_F(ComputeTest, ServicesListAndDisable) {
+  seed_aggregates();
+  json services = get_json(kV + "/os-services", admin_)["services"];
+  ASSERT_EQ(services.size(), 3u);
+  EXPECT_EQ(services[0]["binary"], "nova-compute");
+  EXPECT_EQ(services[0]["zone"], "Denver");
+  EXPECT_EQ(services[0]["status"], "enabled");
+  auto r =
+      put(kV + "/os-services/disable-log-reason", admin_,
+          R"({"host": "vmhost3", "binary": "nova-compute", "disabled_reason": "maintenance"})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_FALSE(store_->get_compute_host("vmhost3")->enabled);
+  // A disabled GPU host: the GPU boot fails and says why.
+  json s = wait_built(boot(alice_, "g", "4"), alice_);
+  EXPECT_EQ(s["status"], "ERROR");
+  EXPECT_NE(s["fault"]["message"].get<std::string>().find("maintenance"), std::string::npos)
+      << s["fault"].dump();
+  EXPECT_EQ(
+      put(kV + "/os-services/enable", admin_, R"({"host": "vmhost3", "binary": "nova-compute"})")
+          ->status,
+      200);
+  EXPECT_TRUE(store_->get_compute_host("vmhost3")->enabled);
+  EXPECT_EQ(
+      put(kV + "/os-services/enable", admin_, R"({"host": "vmhost9", "binary": "nova-compute"})")
+          ->status,
+      404);
+  EXPECT_EQ(
+      put(kV + "/os-services/disable", alice_, R"({"host": "vmhost1", "binary": "nova-compute"})")
+          ->status,
+      403);
+  EXPECT_TRUE(store_->get_compute_host("vmhost1")->enabled);
+}
+
+TEST_F(ComputeTest, AvailabilityZoneDetailIsAdminOnly) {
+  seed_aggregates();
+  json zones = get_json(kV + "/os-availability-zone/detail", admin_)["availabilityZoneInfo"];
+  ASSERT_EQ(zones.size(), 1u);
+  EXPECT_EQ(zones[0]["zoneName"], "Denver");
+  EXPECT_TRUE(zones[0]["hosts"].contains("vmhost3"));
+  EXPECT_EQ(get(kV + "/os-availability-zone/detail", alice_)->status, 403);
+  EXPECT_TRUE(
+      get_json(kV + "/os-availability-zone", rita_)["availabilityZoneInfo"][0]["hosts"].is_null());
+}
+
+TEST_F(ComputeTest, VersionDiscoveryAndMicroversions) {
+  auto r = client_->Get("/compute/");
+  ASSERT_EQ(r->status, 200);
+  json v = json::parse(r->body)["versions"];
+  EXPECT_EQ(v[1]["id"], "v2.1");
+  EXPECT_EQ(v[1]["version"], "2." + std::to_string(kMaxComputeMinor));
+  r = client_->Get("/compute/v2.1");
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["version"]["min_version"], "2.1");
+  auto ok = client_->Get((kV + "/flavors").c_str(),
+                         {{"X-Auth-Token", alice_}, {"X-OpenStack-Nova-API-Version", "2.1"}});
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->get_header_value("X-OpenStack-Nova-API-Version"), "2.1");
+  auto too_new =
+      client_->Get((kV + "/flavors").c_str(),
+                   {{"X-Auth-Token", alice_}, {"OpenStack-API-Version", "compute 2.999"}});
+  EXPECT_EQ(too_new->status, 406);
+}
+
+TEST_F(ComputeTest, KeypairsImportListShowDelete) {
+  const std::string key =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb3x1NhvGJfK1QyHk2zWfE3R0sXyYq1m1cQyQw2bY3t alice@lab";
+  json k =
+      post_ok(kV + "/os-keypairs", alice_, {{"keypair", {{"name", "lab"}, {"public_key", key}}}});
+  EXPECT_EQ(k["keypair"]["fingerprint"].get<std::string>().rfind("SHA256:", 0), 0u);
+  EXPECT_EQ(get_json(kV + "/os-keypairs", alice_)["keypairs"][0]["keypair"]["name"], "lab");
+  EXPECT_EQ(get_json(kV + "/os-keypairs/lab", alice_)["keypair"]["public_key"], key);
+  EXPECT_EQ(get(kV + "/os-keypairs/lab", bob_)->status, 404);  // keypairs are per user
+  EXPECT_EQ(post(kV + "/os-keypairs", alice_,
+                 json{{"keypair", {{"name", "lab"}, {"public_key", key}}}}.dump())
+                ->status,
+            409);
+  EXPECT_EQ(
+      post(kV + "/os-keypairs", alice_, R"({"keypair": {"name": "bad", "public_key": "nonsense"}})")
+          ->status,
+      400);
+  EXPECT_EQ(post(kV + "/os-keypairs", alice_,
+                 R"({"keypair": {"name": "x", "public_key": "y", "type": "z"}})")
+                ->status,
+            400);
+  EXPECT_EQ(post(kV + "/os-keypairs", rita_,
+                 json{{"keypair", {{"name", "r"}, {"public_key", key}}}}.dump())
+                ->status,
+            403);
+  // A server may name the key.
+  seed_aggregates();
+  json body = {
+      {"server",
+       {{"name", "k"}, {"flavorRef", "2"}, {"imageRef", plain_image_id_}, {"key_name", "lab"}}}};
+  json s = post_ok(kV + "/servers", alice_, body, 202);
+  EXPECT_EQ(wait_built(s["server"]["id"], alice_)["key_name"], "lab");
+  EXPECT_EQ(del(kV + "/os-keypairs/lab", alice_)->status, 202);
+  EXPECT_EQ(del(kV + "/os-keypairs/lab", alice_)->status, 404);
+  EXPECT_EQ(store_->list_keypairs(store_->find_user_by_name("alice", "default")->id)->size(), 0u);
+}
+
+TEST_F(ComputeTest, LimitsCountOwnServers) {
+  seed_aggregates();
+  wait_built(boot(alice_, "a", "2"), alice_);
+  json abs = get_json(kV + "/limits", rita_)["limits"]["absolute"];
+  EXPECT_EQ(abs["totalInstancesUsed"], 1);
+  EXPECT_EQ(abs["totalCoresUsed"], 1);
+  EXPECT_EQ(abs["totalRAMUsed"], 2048);
+  EXPECT_EQ(get_json(kV + "/limits", bob_)["limits"]["absolute"]["totalInstancesUsed"], 0);
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing

@@ -1,0 +1,284 @@
+#include <set>
+#include <thread>
+
+#include "compute_fixture.h"
+
+namespace gpucloud::api::testing {
+namespace {
+
+TEST_F(ComputeTest, GpuFlavorLandsOnVmhost3WithAK2Allocated) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "vm1", "4");
+  ASSERT_FALSE(id.empty());
+  json s = wait_built(id, admin_);
+  ASSERT_EQ(s["status"], "ACTIVE") << s.dump();
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "vmhost3");
+  EXPECT_EQ(s["OS-EXT-AZ:availability_zone"], "Denver");
+  EXPECT_EQ(s["OS-EXT-STS:power_state"], 1);
+  EXPECT_EQ(devices("allocated", id), 1);
+  EXPECT_EQ(devices("claimed"), 0);
+  auto domains = driver_->list_domains("vmhost3");
+  ASSERT_TRUE(domains.ok());
+  ASSERT_EQ(domains->size(), 1u);
+  EXPECT_EQ(domains->front().pci_devices.size(), 1u);
+  // A member sees the server without the admin-only host attributes.
+  json mine = get_json(kV + "/servers/" + id, alice_)["server"];
+  EXPECT_FALSE(mine.contains("OS-EXT-SRV-ATTR:host"));
+  EXPECT_EQ(mine["status"], "ACTIVE");
+}
+
+TEST_F(ComputeTest, NonGpuFlavorLandsOnVmhost1Or2WithoutDevices) {
+  seed_aggregates();
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = boot(alice_, "plain" + std::to_string(i), "2");
+    json s = wait_built(id, admin_);
+    ASSERT_EQ(s["status"], "ACTIVE") << s.dump();
+    const std::string host = s["OS-EXT-SRV-ATTR:host"];
+    EXPECT_TRUE(host == "vmhost1" || host == "vmhost2") << host;
+  }
+  EXPECT_EQ(devices("available"), 4);
+}
+
+TEST_F(ComputeTest, GpuBootAfterAllK2InUseEndsInErrorNamingTheAlias) {
+  seed_aggregates();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(boot(alice_, "gpu" + std::to_string(i), "4"));
+    ASSERT_EQ(wait_built(ids.back(), alice_)["status"], "ACTIVE");
+  }
+  EXPECT_EQ(devices("allocated"), 4);
+  const std::string fifth = boot(alice_, "gpu5", "4");
+  json s = wait_built(fifth, alice_);
+  ASSERT_EQ(s["status"], "ERROR");
+  const std::string message = s["fault"]["message"];
+  EXPECT_EQ(message.rfind("No valid host was found.", 0), 0u) << message;
+  EXPECT_NE(message.find("K2_Grid"), std::string::npos) << message;
+  EXPECT_NE(message.find("vmhost3 has 0 of 4 free"), std::string::npos) << message;
+  EXPECT_EQ(s["fault"]["code"], 500);
+  EXPECT_FALSE(s["fault"].contains("details"));  // a 500's details are for admins
+  EXPECT_EQ(devices("allocated"), 4);
+  EXPECT_EQ(devices("claimed"), 0);
+
+  // Deleting a GPU server frees its device, and the next GPU boot gets it.
+  auto r = del(kV + "/servers/" + ids[0], alice_);
+  ASSERT_EQ(r->status, 204);
+  EXPECT_EQ(devices("allocated"), 3);
+  EXPECT_EQ(devices("available"), 1);
+  EXPECT_EQ(get(kV + "/servers/" + ids[0], alice_)->status, 404);
+  EXPECT_EQ(wait_built(boot(alice_, "gpu6", "4"), alice_)["status"], "ACTIVE");
+  EXPECT_EQ(devices("available"), 0);
+}
+
+TEST_F(ComputeTest, ConcurrentGpuCreatesNeverOverCommit) {
+  seed_aggregates();
+  std::vector<std::string> ids(10);
+  std::vector<std::thread> threads;
+  const int port = server_->port();
+  for (size_t t = 0; t < ids.size(); ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", port);
+      json body = {
+          {"server",
+           {{"name", "c" + std::to_string(t)}, {"flavorRef", "4"}, {"imageRef", image_id_}}}};
+      auto r = c.Post((kV + "/servers").c_str(), {{"X-Auth-Token", alice_}}, body.dump(),
+                      "application/json");
+      if (r && r->status == 202) ids[t] = json::parse(r->body)["server"]["id"];
+    });
+  }
+  for (auto& t : threads) t.join();
+  int active = 0, error = 0;
+  for (const auto& id : ids) {
+    ASSERT_FALSE(id.empty());
+    const std::string status = wait_built(id, alice_)["status"];
+    active += status == "ACTIVE";
+    error += status == "ERROR";
+  }
+  EXPECT_EQ(active, 4);
+  EXPECT_EQ(error, 6);
+  // Every allocated device belongs to a distinct ACTIVE server.
+  std::set<std::string> owners;
+  auto rows1 = store_->list_pci_devices({});
+  for (const auto& d : *rows1) {
+    ASSERT_EQ(store::to_string(d.status), std::string("allocated"));
+    ASSERT_TRUE(d.instance_uuid.has_value());
+    EXPECT_TRUE(owners.insert(*d.instance_uuid).second);
+    EXPECT_EQ(store::to_string(store_->get_instance(*d.instance_uuid)->status),
+              std::string("ACTIVE"));
+  }
+  EXPECT_EQ(owners.size(), 4u);
+}
+
+TEST_F(ComputeTest, StopStartRebootChangeStatusAndPower) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "vm", "2");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+  const std::string action = kV + "/servers/" + id + "/action";
+  EXPECT_EQ(post(action, alice_, R"({"os-start": null})")->status, 409);  // already running
+  EXPECT_EQ(post(action, alice_, R"({"os-stop": null})")->status, 202);
+  json s = get_json(kV + "/servers/" + id, alice_)["server"];
+  EXPECT_EQ(s["status"], "SHUTOFF");
+  EXPECT_EQ(s["OS-EXT-STS:power_state"], 4);
+  EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "SOFT"}})")->status, 409);
+  EXPECT_EQ(post(action, alice_, R"({"os-start": null})")->status, 202);
+  EXPECT_EQ(get_json(kV + "/servers/" + id, alice_)["server"]["status"], "ACTIVE");
+  EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "HARD"}})")->status, 202);
+  EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "GENTLE"}})")->status, 400);
+  EXPECT_EQ(post(action, alice_, R"({"explode": {}})")->status, 400);
+}
+
+TEST_F(ComputeTest, ListShowsOwnProjectOnlyAndAdminAllTenants) {
+  seed_aggregates();
+  const std::string a = boot(alice_, "alices", "2");
+  const std::string b = boot(bob_, "bobs", "2");
+  wait_built(a, alice_);
+  wait_built(b, bob_);
+  json list = get_json(kV + "/servers", alice_)["servers"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["id"], a);
+  EXPECT_EQ(get_json(kV + "/servers/detail", rita_)["servers"].size(), 1u);  // reader reads
+  EXPECT_EQ(get_json(kV + "/servers/detail?all_tenants=1", admin_)["servers"].size(), 2u);
+  EXPECT_EQ(get_json(kV + "/servers/detail", admin_)["servers"].size(), 0u);
+}
+
+TEST_F(ComputeTest, OtherProjectsServerIsNotFoundAndUntouched) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "vm", "2");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+  const std::string before = snapshot();
+  auto r = get(kV + "/servers/" + id, bob_);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(json::parse(r->body)["itemNotFound"]["code"], 404);
+  EXPECT_EQ(del(kV + "/servers/" + id, bob_)->status, 404);
+  EXPECT_EQ(post(kV + "/servers/" + id + "/action", bob_, R"({"os-stop": null})")->status, 404);
+  EXPECT_EQ(del(kV + "/servers/" + id, rita_)->status, 403);  // reader of the right project
+  EXPECT_EQ(del(kV + "/servers/" + id, "")->status, 401);
+  EXPECT_EQ(del(kV + "/servers/00000000-0000-0000-0000-000000000000", alice_)->status, 404);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(ComputeTest, InvalidCreatesAre400AndCreateNothing) {
+  seed_aggregates();
+  const std::string before = snapshot();
+  const std::string path = kV + "/servers";
+  auto bad = [&](const std::string& body, const std::string& needle, int status = 400) {
+    auto r = post(path, alice_, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << body << " -> " << r->body;
+    EXPECT_NE(r->body.find(needle), std::string::npos) << body << " -> " << r->body;
+  };
+  const std::string img = image_id_;
+  bad("{not json", "Malformed request body");
+  bad(R"({"server": {"name": "x", "flavorRef": "2", "imageRef": ")" + img +
+          R"(", "colour": "red"}})",
+      "'colour' was unexpected");
+  bad(R"({"server": {"flavorRef": "2", "imageRef": ")" + img + R"("}})", "'name' is a required");
+  bad(R"({"server": {"name": "x", "flavorRef": "99", "imageRef": ")" + img + R"("}})",
+      "Flavor 99 could not be found.");
+  bad(R"({"server": {"name": "x", "flavorRef": "2", "imageRef": "nope"}})",
+      "Image nope could not be found.");
+  bad(R"({"server": {"name": "x", "flavorRef": "1", "imageRef": ")" + img + R"("}})",
+      "smaller than the image's min_disk");  // m1.tiny: 1 GB disk < the image's 15
+  bad(R"({"server": {"name": "x", "flavorRef": "2", "imageRef": ")" + img +
+          R"(", "availability_zone": "Atlantis"}})",
+      "availability zone is not available");
+  bad(R"({"server": {"name": "x", "flavorRef": "2", "imageRef": ")" + img +
+          R"(", "user_data": "***"}})",
+      "valid base 64");
+  bad(R"({"server": {"name": "x", "flavorRef": "2", "imageRef": ")" + img +
+          R"(", "key_name": "nokey"}})",
+      "Invalid key_name");
+  bad(R"({"server": {"name": "x", "flavorRef": "2", "imageRef": ")" + img +
+          R"(", "min_count": 3, "max_count": 2}})",
+      "min_count");
+  auto r = post(path, rita_,
+                R"({"server": {"name": "x", "flavorRef": "2", "imageRef": ")" + img + R"("}})");
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(post(path, "", "{}")->status, 401);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(ComputeTest, VideoRamOverFlavorMaximumIsRefusedBeforeScheduling) {
+  seed_aggregates();
+  post_ok(kV + "/flavors/5/os-extra_specs", admin_,
+          {{"extra_specs", {{"hw_video:ram_max_mb", "4"}}}});
+  const std::string before = snapshot();
+  auto r =
+      post(kV + "/servers", alice_,
+           json{{"server", {{"name", "x"}, {"flavorRef", "5"}, {"imageRef", image_id_}}}}.dump());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("video"), std::string::npos) << r->body;
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(ComputeTest, MultiCreateMetadataUserDataAndConfigDrive) {
+  seed_aggregates();
+  json body = {{"server",
+                {{"name", "multi"},
+                 {"flavorRef", "2"},
+                 {"imageRef", plain_image_id_},
+                 {"min_count", 2},
+                 {"max_count", 2},
+                 {"metadata", {{"role", "test"}}},
+                 {"user_data", "IyFjbG91ZC1jb25maWc="},
+                 {"config_drive", true},
+                 {"availability_zone", "Denver"}}}};
+  post_ok(kV + "/servers", alice_, body, 202);
+  json list = get_json(kV + "/servers/detail", alice_)["servers"];
+  ASSERT_EQ(list.size(), 2u);
+  for (const auto& s : list) {
+    EXPECT_EQ(s["metadata"]["role"], "test");
+    EXPECT_EQ(s["config_drive"], "True");
+    EXPECT_EQ(wait_built(s["id"], alice_)["status"], "ACTIVE");
+  }
+  auto inst = store_->get_instance(list[0]["id"]);
+  EXPECT_EQ(inst->user_data, "IyFjbG91ZC1jb25maWc=");
+}
+
+TEST_F(ComputeTest, SpawnFailureReleasesClaimsAndRecordsFault) {
+  // A driver whose only GPU host fails every spawn.
+  seed_aggregates();
+  auto failing = compute::make_fake_driver(R"({"hosts": [{"name": "vmhost3", "vcpus": 8,
+      "memory_mb": 65536, "disk_gb": 500, "fail_spawn": true,
+      "pci_devices": [{"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]})");
+  ASSERT_TRUE(failing.ok());
+  server_.reset();
+  ServerDeps deps;
+  deps.store = store_.get();
+  auto ini = config::IniFile::load(kSeedDir + "/nova.conf");
+  deps.nova_config = std::make_shared<config::NovaConfig>(config::load_nova_config({*ini}));
+  deps.driver = failing->get();
+  auto server = ApiServer::create(deps, {});
+  ASSERT_TRUE(server.ok());
+  server_ = std::move(*server);
+  ASSERT_TRUE(server_->start().ok());
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  const std::string id = boot(alice_, "doomed", "4");
+  json s = wait_built(id, admin_);
+  ASSERT_EQ(s["status"], "ERROR");
+  EXPECT_NE(s["fault"]["message"].get<std::string>().find("configured to fail"), std::string::npos);
+  EXPECT_EQ(devices("claimed"), 0);
+  EXPECT_EQ(devices("allocated"), 0);
+  EXPECT_EQ(store_->get_compute_host("vmhost3")->vcpus_used, 0);
+  server_.reset();
+}
+
+TEST_F(ComputeTest, MetricsCountGpusPerAliasAndHostAndSchedulingFailures) {
+  seed_aggregates();
+  ASSERT_EQ(wait_built(boot(alice_, "g", "4"), alice_)["status"], "ACTIVE");
+  EXPECT_EQ(wait_built(boot(alice_, "x", "4", "nova"), alice_)["status"], "ERROR");
+  auto r = get("/metrics", admin_);
+  ASSERT_EQ(r->status, 200);
+  const std::string& m = r->body;
+  EXPECT_NE(m.find("gpucloud_gpus{alias=\"K2_Grid\",state=\"allocated\"} 1\n"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("gpucloud_gpus{alias=\"K2_Grid\",state=\"free\"} 3\n"), std::string::npos);
+  EXPECT_NE(
+      m.find("gpucloud_host_gpus{alias=\"K2_Grid\",host=\"vmhost3\",state=\"allocated\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(m.find("gpucloud_scheduling_attempts_total 2\n"), std::string::npos);
+  EXPECT_NE(m.find("gpucloud_scheduling_failures_total 1\n"), std::string::npos);
+  EXPECT_NE(m.find("# TYPE gpucloud_claims_retried_total counter"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
