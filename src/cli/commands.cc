@@ -26,6 +26,7 @@ void register_version(CLI::App& app) {
 
 void register_commands(CLI::App& app) {
   register_version(app);
+  register_db(app);
   register_pci_discover(app);
   register_host_doctor(app);
   register_config_check(app);

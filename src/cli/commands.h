@@ -17,6 +17,7 @@ CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::st
 
 // Registration functions, one per subcommand file.
 void register_version(CLI::App& app);
+void register_db(CLI::App& app);  // db.cc
 void register_pci_discover(CLI::App& app);  // pci_discover.cc
 void register_host_doctor(CLI::App& app);   // host_doctor.cc
 void register_config_check(CLI::App& app);  // config_check.cc

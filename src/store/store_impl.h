@@ -145,3 +145,11 @@ void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
 void release_in_transaction(soci::session& sql, const std::string& instance_uuid);
 
 }  // namespace gpucloud::store
+
+namespace gpucloud::store {
+
+// bench/store_claims: `n` transactions that each update one row (the host's updated_at), the
+// peer figure that claims per second are compared with. Returns the seconds taken.
+Result<double> time_one_row_commits(Store& store, const std::string& host, int n);
+
+}  // namespace gpucloud::store

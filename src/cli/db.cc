@@ -1,0 +1,79 @@
+// `gpucloud db upgrade --database URL` applies pending schema migrations; `gpucloud db version
+// --database URL` shows the schema version without changing anything. Exit status: 0 fine,
+// 1 the database cannot be used (unreachable, denied, newer schema, another application's).
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "store/store.h"
+
+namespace gpucloud::cli {
+namespace {
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "gpucloud db: %s\n", e.message.c_str());
+  return 1;
+}
+
+int run_version(const std::string& url) {
+  auto target = store::DatabaseTarget::parse(url);
+  if (!target) return fail(target.error());
+  if (target->backend == store::Backend::kSqlite && !target->path.empty() &&
+      access(target->path.c_str(), F_OK) != 0) {  // opening would create it
+    return fail(Error::not_found("no database file at " + target->path));
+  }
+  store::OpenOptions o;
+  o.migrate = false;
+  o.allow_old_schema = true;
+  o.pool_size = 1;
+  auto s = store::open_store(url, o);
+  if (!s) return fail(s.error());
+  auto info = (*s)->schema_info();
+  const int latest = store::Store::latest_schema_version();
+  const int current = info ? info->current : 0;  // no schema_version table: an empty database
+  std::printf("%s: schema version %d (this gpucloud knows %d)%s\n", (*s)->redacted_url().c_str(),
+              current, latest, current == latest ? ", up to date" : "; run `gpucloud db upgrade`");
+  return 0;
+}
+
+int run_upgrade(const std::string& url) {
+  store::OpenOptions o;
+  o.migrate = false;
+  o.allow_old_schema = true;
+  o.pool_size = 1;
+  auto s = store::open_store(url, o);
+  if (!s) return fail(s.error());
+  auto before = (*s)->schema_info();
+  const int from = before ? before->current : 0;
+  Status m = (*s)->migrate();
+  if (!m) return fail(m.error().with_context((*s)->redacted_url()));
+  auto after = (*s)->schema_info();
+  if (!after) return fail(after.error());
+  if (after->current == from) {
+    std::printf("%s: schema version %d, already up to date\n", (*s)->redacted_url().c_str(), from);
+  } else {
+    std::printf("%s: schema upgraded from version %d to %d\n", (*s)->redacted_url().c_str(), from,
+                after->current);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_db(CLI::App& app) {
+  CLI::App* db = app.add_subcommand("db", "database schema: version, upgrade");
+  db->require_subcommand(1);
+  auto url = std::make_shared<std::string>();
+  CLI::App* up = db->add_subcommand("upgrade", "apply pending schema migrations");
+  up->add_option("--database", *url, "sqlite:////path/to/db or mysql://user:pw@host/db")
+      ->required();
+  up->callback([url] { set_exit_code(run_upgrade(*url)); });
+  CLI::App* ver = db->add_subcommand("version", "show the schema version; changes nothing");
+  ver->add_option("--database", *url, "sqlite:////path/to/db or mysql://user:pw@host/db")
+      ->required();
+  ver->callback([url] { set_exit_code(run_version(*url)); });
+}
+
+}  // namespace gpucloud::cli
