@@ -232,7 +232,7 @@ void BootService::boot(const std::string& uuid) {
   if (!flavor.ok()) return fail(uuid, "Flavor " + inst->flavor_id + " could not be found.", 404);
   auto image = st.get_image(inst->image_id);
   if (!image.ok()) return fail(uuid, "Image " + inst->image_id + " could not be found.", 404);
-  auto cfg = ctx_.nova_config();
+  auto cfg = compute_config(ctx_);
   auto spec = request_spec_for(*flavor, *image, inst->availability_zone, *cfg);
   if (!spec.ok()) return fail(uuid, spec.error().message, 400);
   const auto managed = driver_host_names(ctx_);
@@ -304,7 +304,7 @@ void add_compute_metrics(ApiContext& ctx) {
     auto hosts = c->store().list_compute_hosts();
     auto devices = c->store().list_pci_devices({});
     if (!hosts.ok() || !devices.ok()) return "";
-    auto cfg = c->nova_config();
+    auto cfg = compute_config(*c);
     std::map<int64_t, std::string> names;
     for (const auto& h : *hosts) names[h.id] = h.name;
     // (alias, host, state) -> count; every alias and host appears, zeros included.

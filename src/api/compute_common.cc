@@ -102,6 +102,12 @@ Result<std::optional<bool>> bool_field(const json& obj, const char* key, const c
                   key, v.dump(), v.dump()));
 }
 
+std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx) {
+  static const auto kEmpty = std::make_shared<const config::NovaConfig>();
+  auto cfg = ctx.nova_config();
+  return cfg ? cfg : kEmpty;
+}
+
 json link_list(const std::string& base, const std::string& path) {
   return json::array({{{"rel", "self"}, {"href", base + kCompute + path}},
                       {{"rel", "bookmark"}, {"href", base + "/compute" + path}}});

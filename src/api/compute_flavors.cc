@@ -174,7 +174,8 @@ Result<Reply> set_extra_specs(ApiContext& ctx, Call& call) {
   if (auto f = ctx.store().get_flavor(id); !f.ok()) {
     return f.error().code == ErrorCode::kNotFound ? flavor_not_found(id) : f.error();
   }
-  if (auto s = validate_extra_specs(*specs, ctx.nova_config()->aliases); !s.ok()) return s.error();
+  if (auto s = validate_extra_specs(*specs, compute_config(ctx)->aliases); !s.ok())
+    return s.error();
   if (auto s = ctx.store().set_flavor_extra_specs(id, *specs); !s.ok()) return s.error();
   return Reply::ok({{"extra_specs", *specs}});
 }
@@ -192,7 +193,8 @@ Result<Reply> update_extra_spec(ApiContext& ctx, Call& call) {
   if (auto f = ctx.store().get_flavor(id); !f.ok()) {
     return f.error().code == ErrorCode::kNotFound ? flavor_not_found(id) : f.error();
   }
-  if (auto s = validate_extra_specs(*specs, ctx.nova_config()->aliases); !s.ok()) return s.error();
+  if (auto s = validate_extra_specs(*specs, compute_config(ctx)->aliases); !s.ok())
+    return s.error();
   if (auto s = ctx.store().set_flavor_extra_specs(id, *specs); !s.ok()) return s.error();
   return Reply::ok(*specs);
 }

@@ -16,6 +16,9 @@ inline const std::string kCompute = "/compute/v2.1";
 // nova's default_availability_zone: the zone of hosts in no aggregate with a zone.
 inline const std::string kDefaultZone = "nova";
 
+// The server's nova.conf view, or an empty one (no aliases, default filters) when none was given.
+std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx);
+
 // Hosts the compute driver manages (they count as up without a heartbeat: the fake driver runs
 // in-process); empty without a driver.
 std::vector<std::string> driver_host_names(ApiContext& ctx);

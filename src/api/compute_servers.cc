@@ -279,7 +279,7 @@ Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
       return bad_request("Invalid key_name provided.");
     }
   }
-  auto spec = request_spec_for(*flavor, *image, az->value_or(""), *ctx.nova_config());
+  auto spec = request_spec_for(*flavor, *image, az->value_or(""), *compute_config(ctx));
   if (!spec.ok()) return spec.error();
 
   std::string reservation = "r-";
