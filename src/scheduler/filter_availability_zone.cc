@@ -6,6 +6,8 @@
 namespace gpucloud::scheduler {
 namespace {
 
+const std::string kAzKey = "availability_zone";
+
 class AvailabilityZoneFilter : public Filter {
  public:
   explicit AvailabilityZoneFilter(std::string default_az) : default_az_(std::move(default_az)) {}
@@ -13,7 +15,7 @@ class AvailabilityZoneFilter : public Filter {
 
   bool passes(const HostState& host, const RequestSpec& request) const override {
     if (request.availability_zone.empty()) return true;
-    auto it = host.aggregate_metadata.find("availability_zone");
+    auto it = host.aggregate_metadata.find(kAzKey);
     if (it == host.aggregate_metadata.end()) return request.availability_zone == default_az_;
     return it->second.count(request.availability_zone) > 0;
   }
@@ -21,7 +23,7 @@ class AvailabilityZoneFilter : public Filter {
   Verdict filter(const HostState& host, const RequestSpec& request) const override {
     if (passes(host, request)) return Verdict::pass();
     std::string zones;
-    auto it = host.aggregate_metadata.find("availability_zone");
+    auto it = host.aggregate_metadata.find(kAzKey);
     if (it == host.aggregate_metadata.end()) {
       zones = "'" + default_az_ + "' (the default zone: no aggregate gives it one)";
     } else {

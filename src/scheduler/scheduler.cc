@@ -46,6 +46,7 @@ Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSp
   // Hosts changed by earlier instances of this request; the caller's states stay untouched.
   std::unordered_map<size_t, HostState> consumed;
   auto state = [&](size_t i) -> const HostState& {
+    if (consumed.empty()) return hosts[i];
     auto it = consumed.find(i);
     return it == consumed.end() ? hosts[i] : it->second;
   };
