@@ -13,21 +13,57 @@
 namespace gpucloud::store {
 namespace {
 
-bool matches(const DeviceRequest& req, const std::string& vendor, const std::string& product,
-             const std::string& type, soci::indicator numa_ind, int numa) {
-  if (!req.numa_nodes.empty()) {
-    if (numa_ind == soci::i_null) return false;
-    bool ok = false;
-    for (int n : req.numa_nodes) ok = ok || n == numa;
-    if (!ok) return false;
+// Up to `want` + a few free devices on `node` that satisfy `req`, all conditions bound.
+std::vector<long long> select_candidates(soci::session& sql, long long node,
+                                         const DeviceRequest& req, int want) {
+  std::vector<std::string> texts;  // bound by reference: keep them alive until execute()
+  std::vector<int> numbers;
+  texts.reserve(3 * req.matches.size());
+  numbers.reserve(req.numa_nodes.size());
+  std::string match;
+  for (size_t m = 0; m < req.matches.size(); ++m) {
+    const DeviceMatch& dm = req.matches[m];
+    std::string term;
+    auto add = [&](const char* column, const std::string& value) {
+      texts.push_back(value);
+      term += std::string(term.empty() ? "" : " AND ") + column + " = :t" +
+              std::to_string(texts.size());
+    };
+    if (dm.vendor_id) add("vendor_id", dm.vendor_id->str());
+    if (dm.product_id) add("product_id", dm.product_id->str());
+    if (dm.dev_type) add("dev_type", to_string(*dm.dev_type));
+    match += std::string(match.empty() ? "" : " OR ") + "(" + (term.empty() ? "1 = 1" : term) + ")";
   }
-  for (const DeviceMatch& m : req.matches) {
-    if (m.vendor_id && m.vendor_id->str() != vendor) continue;
-    if (m.product_id && m.product_id->str() != product) continue;
-    if (m.dev_type && to_string(*m.dev_type) != type) continue;
-    return true;
+  std::string numa;
+  for (int n : req.numa_nodes) {
+    numbers.push_back(n);
+    numa += std::string(numa.empty() ? "" : ", ") + ":u" + std::to_string(numbers.size());
   }
-  return req.matches.empty();
+  long long limit = want + 8;
+  std::string query =
+      "SELECT id FROM pci_devices WHERE compute_node_id = :node AND status = 'available' AND "
+      "deleted = 0";
+  if (!match.empty()) query += " AND (" + match + ")";
+  if (!numa.empty()) query += " AND numa_node IN (" + numa + ")";
+  query += " ORDER BY numa_node, address LIMIT :lim";
+  long long id = 0;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(query);
+  st.exchange(soci::into(id));
+  st.exchange(soci::use(node, "node"));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    st.exchange(soci::use(texts[i], "t" + std::to_string(i + 1)));
+  }
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    st.exchange(soci::use(numbers[i], "u" + std::to_string(i + 1)));
+  }
+  st.exchange(soci::use(limit, "lim"));
+  st.define_and_bind();
+  st.execute();
+  std::vector<long long> out;
+  while (st.fetch()) out.push_back(id);
+  return out;
 }
 
 std::string describe(const DeviceRequest& req) {
@@ -157,41 +193,32 @@ Result<ClaimResult> Store::claim(const ClaimRequest& r) {
           }
         }
 
-        // Devices: candidates first, then one conditional UPDATE each.
+        // Devices: a few candidates at a time (matching in SQL, so LIMIT means something),
+        // then one conditional UPDATE each; a candidate taken meanwhile is simply skipped and
+        // the next batch is selected, until enough are ours or none is left.
         for (const auto& req : r.devices) {
-          long long id = 0;
-          std::string vendor, product, type;
-          int numa = 0;
-          soci::indicator numa_ind = soci::i_null;
-          std::vector<long long> candidates;
-          soci::statement sel =
-              (sql.prepare << "SELECT id, vendor_id, product_id, dev_type, numa_node FROM "
-                              "pci_devices WHERE compute_node_id = :n AND status = 'available' "
-                              "AND deleted = 0 ORDER BY numa_node, address",
-               soci::use(node), soci::into(id), soci::into(vendor), soci::into(product),
-               soci::into(type), soci::into(numa, numa_ind));
-          sel.execute();
-          while (sel.fetch()) {
-            if (matches(req, vendor, product, type, numa_ind, numa)) candidates.push_back(id);
-          }
-          int got = 0;
           std::string rid = req.request_id;
-          for (long long cand : candidates) {
-            if (got == req.count) break;
-            soci::statement up =
-                (sql.prepare << "UPDATE pci_devices SET status = 'claimed', instance_uuid = :i, "
-                                "request_id = :r, updated_at = :t "
-                                "WHERE id = :id AND status = 'available' AND deleted = 0",
-                 soci::use(r.instance_uuid), soci::use(rid), soci::use(ts), soci::use(cand));
-            up.execute(true);
-            if (up.get_affected_rows() != 1) continue;  // taken meanwhile: try the next one
-            ++got;
-            if (impl_->after_device_update_hook) impl_->after_device_update_hook();
+          int got = 0;
+          for (;;) {
+            std::vector<long long> candidates = select_candidates(sql, node, req, req.count - got);
+            for (long long cand : candidates) {
+              if (got == req.count) break;
+              soci::statement up =
+                  (sql.prepare << "UPDATE pci_devices SET status = 'claimed', instance_uuid = :i, "
+                                  "request_id = :r, updated_at = :t "
+                                  "WHERE id = :id AND status = 'available' AND deleted = 0",
+                   soci::use(r.instance_uuid), soci::use(rid), soci::use(ts), soci::use(cand));
+              up.execute(true);
+              if (up.get_affected_rows() != 1) continue;  // taken meanwhile: try the next one
+              ++got;
+              if (impl_->after_device_update_hook) impl_->after_device_update_hook();
+            }
+            if (got == req.count || candidates.empty()) break;
           }
           if (got < req.count) {
-            throw Abort{Error::conflict(
-                "host " + r.host + " has " + std::to_string(candidates.size()) + " free " +
-                describe(req) + ", " + std::to_string(req.count) + " requested")};
+            throw Abort{Error::conflict("host " + r.host + " has " + std::to_string(got) +
+                                        " free " + describe(req) + ", " +
+                                        std::to_string(req.count) + " requested")};
           }
           int count = req.count;
           std::string alias = req.alias;
@@ -200,11 +227,17 @@ Result<ClaimResult> Store::claim(const ClaimRequest& r) {
               soci::use(r.instance_uuid), soci::use(rid), soci::use(alias), soci::use(project),
               soci::use(count);
         }
-        PciDeviceFilter mine;
-        mine.instance_uuid = r.instance_uuid;
-        out.devices = query_pci_devices(sql, mine);
-        for (const auto& dev : out.devices) {
-          log_pci_event(sql, dev, PciDeviceStatus::kAvailable, PciDeviceStatus::kClaimed, ts);
+        if (!r.devices.empty()) {
+          // One statement logs every device this claim took.
+          sql << "INSERT INTO pci_device_events (device_id, compute_node_id, address, "
+                 "from_status, to_status, instance_uuid, request_id, created_at) "
+                 "SELECT id, compute_node_id, address, 'available', 'claimed', instance_uuid, "
+                 "request_id, :t FROM pci_devices WHERE instance_uuid = :i AND status = "
+                 "'claimed' AND deleted = 0",
+              soci::use(ts), soci::use(r.instance_uuid);
+          PciDeviceFilter mine;
+          mine.instance_uuid = r.instance_uuid;
+          out.devices = query_pci_devices(sql, mine);
         }
       },
       "claiming for instance " + r.instance_uuid + " on " + r.host, &out.attempts);

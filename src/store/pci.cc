@@ -95,25 +95,25 @@ std::string dev_id_for(const PciAddress& a) {
 }  // namespace
 
 std::vector<PciDeviceRecord> query_pci_devices(soci::session& sql, const PciDeviceFilter& f) {
-  long long node = f.compute_node_id.value_or(-1);
+  // Only the filters that are set go into the WHERE clause, so that the (instance_uuid, deleted)
+  // and (compute_node_id, deleted) indexes serve the common lookups.
+  long long node = f.compute_node_id.value_or(0);
   std::string instance = f.instance_uuid.value_or("");
   std::string status = f.status ? to_string(*f.status) : "";
-  int all = f.include_deleted ? 1 : 0;
+  std::string where = " WHERE 1 = 1";
+  if (f.compute_node_id) where += " AND compute_node_id = :n";
+  if (f.instance_uuid) where += " AND instance_uuid = :i";
+  if (f.status) where += " AND status = :s";
+  if (!f.include_deleted) where += " AND deleted = 0";
   PciRow row;
   soci::statement st(sql);
   st.alloc();
-  st.prepare(std::string("SELECT ") + kPciColumns +
-             " FROM pci_devices WHERE (:n1 = -1 OR compute_node_id = :n2) "
-             "AND (:i1 = '' OR instance_uuid = :i2) AND (:s1 = '' OR status = :s2) "
-             "AND (:a = 1 OR deleted = 0) ORDER BY compute_node_id, address, id");
+  st.prepare(std::string("SELECT ") + kPciColumns + " FROM pci_devices" + where +
+             " ORDER BY compute_node_id, address, id");
   row.bind(st);
-  st.exchange(soci::use(node, "n1"));
-  st.exchange(soci::use(node, "n2"));
-  st.exchange(soci::use(instance, "i1"));
-  st.exchange(soci::use(instance, "i2"));
-  st.exchange(soci::use(status, "s1"));
-  st.exchange(soci::use(status, "s2"));
-  st.exchange(soci::use(all, "a"));
+  if (f.compute_node_id) st.exchange(soci::use(node, "n"));
+  if (f.instance_uuid) st.exchange(soci::use(instance, "i"));
+  if (f.status) st.exchange(soci::use(status, "s"));
   st.define_and_bind();
   st.execute();
   std::vector<PciDeviceRecord> out;
