@@ -25,6 +25,8 @@ if [[ -f web/package.json ]] && command -v npm >/dev/null; then
 fi
 
 jobs=$(nproc)
+# ccache keys on paths relative to the checkout, so that another clone (CI's) reuses the cache.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 build() {  # build DIR TYPE
   if [[ ! -f "$1/build.ninja" ]]; then
     cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE="$2" >/dev/null
