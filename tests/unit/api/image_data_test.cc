@@ -1,0 +1,164 @@
+// Image data: upload streamed to disk with checksums, download, the status machine, and what an
+// interrupted or refused upload leaves behind (nothing).
+#include <sodium.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "api/image_impl.h"
+#include "image_fixture.h"
+
+namespace gpucloud::api::testing {
+namespace {
+
+// Deterministic pseudo-random bytes (libsodium's seeded generator).
+std::string test_data(size_t n) {
+  std::string s(n, '\0');
+  unsigned char seed[randombytes_SEEDBYTES] = {42};
+  randombytes_buf_deterministic(s.data(), n, seed);
+  return s;
+}
+
+std::string sha512_hex(const std::string& data) {
+  unsigned char d[crypto_hash_sha512_BYTES];
+  crypto_hash_sha512(d, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return image::to_hex(d, sizeof d);
+}
+
+// MD5 computed by coreutils' md5sum, independent of the server's own MD5.
+std::string md5sum(const std::filesystem::path& dir, const std::string& data) {
+  const auto file = dir / "md5-input";
+  std::ofstream(file, std::ios::binary) << data;
+  std::string cmd = "md5sum '" + file.string() + "'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[64] = {};
+  const size_t n = std::fread(buf, 1, 32, p);
+  ::pclose(p);
+  std::filesystem::remove(file);
+  return std::string(buf, n);
+}
+
+TEST(ImageMd5, Rfc1321TestSuite) {
+  std::string eighty_digits;
+  for (int i = 0; i < 8; ++i) eighty_digits += "1234567890";
+  const std::vector<std::pair<std::string, std::string>> vectors = {
+      {"", "d41d8cd98f00b204e9800998ecf8427e"},
+      {"a", "0cc175b9c0f1b6a831c399e269772661"},
+      {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+      {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+      {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+      {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+       "d174ab98d277d9f5a5611c2c9f419d9f"},
+      {eighty_digits, "57edf4a22be3c955ac49da2e2107b67a"}};
+  for (const auto& [in, want] : vectors) {
+    image::Md5 one;
+    one.update(in.data(), in.size());
+    EXPECT_EQ(one.hex_digest(), want) << in;
+    image::Md5 bytewise;  // chunk boundaries must not matter
+    for (char c : in) bytewise.update(&c, 1);
+    EXPECT_EQ(bytewise.hex_digest(), want) << in;
+  }
+}
+
+TEST_F(ImageTest, UploadDownloadRoundTripWithChecksums) {
+  const std::string id = create_raw(alice_, "data");
+  ASSERT_FALSE(id.empty());
+  const std::string data = test_data(3 * 1024 * 1024 + 17);  // several reads, odd tail
+  auto r = upload(id, alice_, data);
+  ASSERT_EQ(r->status, 204) << r->body;
+  json img = show(id, rita_);
+  EXPECT_EQ(img["status"], "active");
+  EXPECT_EQ(img["size"], data.size());
+  EXPECT_EQ(img["checksum"], md5sum(dir_, data));
+  EXPECT_EQ(img["os_hash_algo"], "sha512");
+  EXPECT_EQ(img["os_hash_value"], sha512_hex(data));
+  EXPECT_EQ(image_files(), std::vector<std::string>{id});  // no partial file left
+
+  r = get("/image/v2/images/" + id + "/file", rita_);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Length"), std::to_string(data.size()));
+  EXPECT_EQ(r->get_header_value("Content-MD5"), img["checksum"]);
+  EXPECT_TRUE(r->body == data);
+
+  // A second upload to an active image is refused and changes nothing.
+  const std::string before = snapshot();
+  r = upload(id, alice_, "other data");
+  EXPECT_EQ(r->status, 409);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(get("/image/v2/images/" + id + "/file", alice_)->body == data);
+
+  // Deleting the image removes its data.
+  EXPECT_EQ(del("/image/v2/images/" + id, alice_)->status, 204);
+  EXPECT_TRUE(image_files().empty());
+}
+
+TEST_F(ImageTest, EmptyImageUploadsAndQueuedImageHasNoData) {
+  const std::string id = create_raw(alice_, "empty");
+  EXPECT_EQ(get("/image/v2/images/" + id + "/file", alice_)->status, 204);
+  ASSERT_EQ(upload(id, alice_, "")->status, 204);
+  json img = show(id, alice_);
+  EXPECT_EQ(img["size"], 0);
+  EXPECT_EQ(img["checksum"], "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(img["os_hash_value"], sha512_hex(""));
+}
+
+TEST_F(ImageTest, RefusedUploadsChangeNothing) {
+  const std::string no_format = create(alice_, {{"name", "no format"}});
+  const std::string theirs = create(bob_, {{"name", "bob's"},
+                                           {"disk_format", "raw"},
+                                           {"container_format", "bare"},
+                                           {"visibility", "private"}});
+  const std::string ours = create_raw(alice_, "ours");
+  const std::string before = snapshot();
+  auto r = upload(no_format, alice_, "data");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("disk_format"), std::string::npos);
+  EXPECT_EQ(upload(theirs, alice_, "data")->status, 404);
+  EXPECT_EQ(upload(ours, rita_, "data")->status, 403);
+  EXPECT_EQ(
+      client_
+          ->Put(("/image/v2/images/" + ours + "/file").c_str(), "data", "application/octet-stream")
+          ->status,
+      401);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(image_files().empty());
+}
+
+// Polls the store until the image reaches `status` (the server works on its own threads).
+bool wait_for_status(store::Store& store, const std::string& id, store::ImageStatus status) {
+  for (int i = 0; i < 1000; ++i) {
+    auto img = store.get_image(id);
+    if (img.ok() && img->status == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(ImageTest, InterruptedUploadLeavesImageQueuedWithoutFile) {
+  const std::string id = create_raw(alice_, "interrupted");
+  ASSERT_FALSE(id.empty());
+  const std::string before = snapshot();
+  const int fd = connect_raw();
+  ASSERT_GE(fd, 0);
+  const std::string head = "PUT /image/v2/images/" + id +
+                           "/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: " + alice_ +
+                           "\r\nContent-Type: application/octet-stream\r\n"
+                           "Content-Length: 10000000\r\n\r\n";
+  const std::string part = test_data(64 * 1024);
+  ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  ASSERT_EQ(::send(fd, part.data(), part.size(), 0), static_cast<ssize_t>(part.size()));
+  // The server has taken the upload (saving) before the client goes away mid-body.
+  ASSERT_TRUE(wait_for_status(*store_, id, store::ImageStatus::kSaving));
+  ::close(fd);
+  ASSERT_TRUE(wait_for_status(*store_, id, store::ImageStatus::kQueued));
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(image_files().empty());
+  // And the image still takes a complete upload afterwards.
+  EXPECT_EQ(upload(id, alice_, "complete")->status, 204);
+  EXPECT_EQ(show(id, alice_)["status"], "active");
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
