@@ -35,8 +35,9 @@ Result<DatabaseTarget> DatabaseTarget::parse(std::string_view url) {
   DatabaseTarget t;
   const size_t colon = url.find("://");
   if (colon == std::string_view::npos) {
-    return Error::invalid("database URL '" + std::string(url.substr(0, 40)) +
-                          "' has no scheme; expected sqlite:///PATH or mysql://USER:PW@HOST/DB");
+    // Not echoed: a URL without a scheme may still hold a password.
+    return Error::invalid(
+        "database URL has no scheme; expected sqlite:///PATH or mysql://USER:PW@HOST/DB");
   }
   std::string scheme(url.substr(0, colon));
   std::string_view rest = url.substr(colon + 3);

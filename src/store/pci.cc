@@ -282,6 +282,10 @@ Result<std::vector<PciDeviceRecord>> read_pci_devices(std::string_view url) {
   impl.target = std::move(*target);
   impl.options.pool_size = 1;
   impl.read_only = true;
+  // The seed's `mysql://cc:PW@openstack_host` names no database; its grant is on nova.pci_devices.
+  if (impl.target.backend == Backend::kMysql && impl.target.database.empty()) {
+    impl.target.database = "nova";
+  }
   impl.dialect =
       impl.target.backend == Backend::kSqlite
           ? Dialect{Backend::kSqlite, "BEGIN", "BEGIN"}

@@ -240,6 +240,7 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOption
 // Read-only access to a pci_devices table with nova's columns, in gpucloud's database or in a
 // real nova database where the user may only SELECT on that table (the Cloud Controller's
 // admission check). Runs nothing but one SELECT; no schema check. Live rows only (deleted = 0).
+// A MySQL URL without a database name reads database `nova`, as the seed's gpu_query URL means.
 Result<std::vector<PciDeviceRecord>> read_pci_devices(std::string_view url);
 
 }  // namespace gpucloud::store
