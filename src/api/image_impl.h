@@ -59,19 +59,19 @@ Reply error_reply(int status, const std::string& title, const std::string& messa
 std::filesystem::path image_dir(const ApiContext& ctx);
 std::filesystem::path image_file(const ApiContext& ctx, const std::string& id);
 
-// MD5 (RFC 1321), for glance's legacy `checksum`; fed chunk by chunk while an upload streams.
+// MD5 (RFC 1321) from OpenSSL, for glance's legacy `checksum`; fed chunk by chunk while an
+// upload streams.
 class Md5 {
  public:
   Md5();
+  ~Md5();
+  Md5(const Md5&) = delete;
+  Md5& operator=(const Md5&) = delete;
   void update(const void* data, size_t len);
   std::string hex_digest();  // finishes; call once
 
  private:
-  void block(const uint8_t* p);
-  std::array<uint32_t, 4> h_;
-  std::array<uint8_t, 64> buf_{};
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  void* ctx_;  // EVP_MD_CTX, kept out of this header
 };
 
 std::string to_hex(const uint8_t* data, size_t len);
