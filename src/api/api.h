@@ -60,6 +60,10 @@ class ApiServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// The portal's files next to the executable: <prefix>/share/gpucloud/web when installed, the
+// source tree's web/ when run from a build directory; "" when there is none.
+std::string default_web_root();
+
 // Identity bootstrap (what `keystone-manage bootstrap` does): the roles admin/member/reader,
 // a project and an admin user with that password (hashed with Argon2id). Idempotent: an existing
 // user keeps its password unless `reset_password`.

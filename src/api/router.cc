@@ -122,8 +122,9 @@ Status ApiServer::start() {
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : portal_session_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto* table : {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes,
-                      compute_host_routes, compute_server_routes}) {
+                      compute_host_routes, compute_server_routes, compute_gpu_routes}) {
     for (auto& r : table(m.ctx)) m.routes.push_back(std::move(r));
   }
   m.routes.push_back({"GET",
@@ -186,7 +187,7 @@ Status ApiServer::start() {
       try {
         reply = [&]() -> Result<Reply> {
           if (rule->scope != Scope::kPublic) {
-            auto caller = validate_token(ctx->store(), req.get_header_value("X-Auth-Token"));
+            auto caller = validate_token(ctx->store(), request_token(req));
             if (!caller.ok()) return caller.error();
             call.caller = *caller;
             if (auto s = authorize(*call.caller, *rule); !s.ok()) return s.error();
@@ -256,6 +257,7 @@ Status ApiServer::start() {
       continue;
     }
   }
+  serve_portal_files(http, m.ctx);
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status != 404 || !res.body.empty()) return;
     const Service service = req.path.rfind("/compute", 0) == 0 ? Service::kCompute

@@ -123,6 +123,14 @@ std::vector<Route> compute_flavor_routes(ApiContext& ctx);     // compute_flavor
 std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggregates.cc
 std::vector<Route> compute_host_routes(ApiContext& ctx);       // compute_hosts.cc
 std::vector<Route> compute_server_routes(ApiContext& ctx);     // compute_servers.cc
+std::vector<Route> compute_gpu_routes(ApiContext& ctx);        // compute_gpus.cc
+std::vector<Route> portal_session_routes(ApiContext& ctx);     // portal_session.cc
+
+// The portal (portal_static.cc, portal_session.cc): its files under /portal/ (registered after
+// the route table, so /portal/session stays an API route), and the token a request carries —
+// X-Auth-Token, else the portal's session cookie when the X-Requested-With header is present.
+void serve_portal_files(httplib::Server& http, ApiContext& ctx);
+std::string request_token(const httplib::Request& req);
 
 // Error bodies in each service's shape. The one place an Error becomes HTTP.
 int http_status(const Error& e);

@@ -19,6 +19,7 @@ struct ServerArgs {
   std::string data_dir = "/var/lib/gpucloud";
   std::string tls_cert, tls_key;
   std::string public_url;
+  std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
 };
 
 int run_server(const ServerArgs& a) {
@@ -49,6 +50,9 @@ int run_server(const ServerArgs& a) {
   options.tls_cert_file = a.tls_cert;
   options.tls_key_file = a.tls_key;
   options.public_url = a.public_url;
+  options.web_root = a.web_root == "none" ? ""
+                     : a.web_root.empty() ? api::default_web_root()
+                                          : a.web_root;
   auto server = api::ApiServer::create(deps, options);
   if (!server.ok()) {
     std::fprintf(stderr, "gpucloud server: %s\n", server.error().message.c_str());
@@ -82,6 +86,9 @@ void register_server(CLI::App& app) {
   cmd->add_option("--tls-cert", args->tls_cert, "PEM certificate: serve HTTPS");
   cmd->add_option("--tls-key", args->tls_key, "PEM private key for --tls-cert");
   cmd->add_option("--public-url", args->public_url, "base URL advertised in the catalog");
+  cmd->add_option(
+      "--web-root", args->web_root,
+      "the portal's files (default: web/ found next to the executable; none: no portal)");
   cmd->callback([args] { set_exit_code(run_server(*args)); });
 }
 

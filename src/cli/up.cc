@@ -23,6 +23,7 @@ struct UpArgs {
   std::string fake_hosts;
   std::string listen = "127.0.0.1";
   int port = 5000;
+  std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
   bool no_demo = false;
   bool exit_when_ready = false;  // for scripts and tests: set up, print, stop
 };
@@ -70,6 +71,9 @@ int run_up(const UpArgs& a) {
   options.listen_host = a.listen;
   options.port = a.port;
   options.data_dir = data_dir;
+  options.web_root = a.web_root == "none" ? ""
+                     : a.web_root.empty() ? api::default_web_root()
+                                          : a.web_root;
   auto server = api::ApiServer::create(deps, options);
   if (!server.ok()) {
     std::fprintf(stderr, "gpucloud up: %s\n", server.error().message.c_str());
@@ -110,6 +114,10 @@ int run_up(const UpArgs& a) {
       "Ctrl-C stops gpucloud.\n",
       secs, base.c_str(), base.c_str(), base.c_str(), base.c_str(),
       (*store)->redacted_url().c_str(), data_dir.c_str(), data_dir.c_str(), data_dir.c_str());
+  if (!options.web_root.empty()) {
+    std::printf("Portal: %s/portal/ (sign in as admin, project admin, password in openrc)\n",
+                base.c_str());
+  }
   std::fflush(stdout);
   if (!a.exit_when_ready) {
     const char* sig = wait_for_stop_signal();
@@ -135,6 +143,9 @@ void register_up(CLI::App& app) {
   cmd->add_option("--listen", args->listen, "address to listen on")->capture_default_str();
   cmd->add_option("--port", args->port, "port to listen on (0: any free port)")
       ->capture_default_str();
+  cmd->add_option(
+      "--web-root", args->web_root,
+      "the portal's files (default: web/ found next to the executable; none: no portal)");
   cmd->add_flag("--no-demo", args->no_demo,
                 "create only flavors 1-5, so that the seed's own nova/glance commands can be run");
   cmd->add_flag("--exit-when-ready", args->exit_when_ready,

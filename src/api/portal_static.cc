@@ -1,0 +1,136 @@
+// The portal's static files (web/) under /portal/, and / redirecting there. Only page assets are
+// served: names are checked segment by segment (no "..", no hidden files, no node_modules, known
+// extensions only), so neither the test tooling in web/ nor anything outside it can be fetched.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "api/router_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* content_type_for(const std::string& ext) {
+  static const std::map<std::string, const char*> types = {
+      {".html", "text/html; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".txt", "text/plain; charset=utf-8"},
+  };
+  auto it = types.find(ext);
+  return it == types.end() ? nullptr : it->second;
+}
+
+// A relative path under the web root that may be served, or nullopt.
+std::optional<fs::path> safe_relative(const std::string& rel) {
+  if (rel.empty() || rel.size() > 200) return std::nullopt;
+  fs::path out;
+  size_t pos = 0;
+  while (pos <= rel.size()) {
+    size_t end = rel.find('/', pos);
+    if (end == std::string::npos) end = rel.size();
+    const std::string seg = rel.substr(pos, end - pos);
+    if (seg.empty() || seg.front() == '.' || seg == "node_modules" || seg == "package.json" ||
+        seg == "package-lock.json") {
+      return std::nullopt;
+    }
+    for (char c : seg) {
+      const bool ok =
+          std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      if (!ok) return std::nullopt;
+    }
+    out /= seg;
+    pos = end + 1;
+  }
+  return out;
+}
+
+void security_headers(httplib::Response& res) {
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                 "base-uri 'none'; form-action 'self'");
+}
+
+void not_found(httplib::Response& res) {
+  res.status = 404;
+  res.set_content("Not found\n", "text/plain; charset=utf-8");
+}
+
+void serve_file(const fs::path& root, const std::string& rel, const httplib::Request& req,
+                httplib::Response& res) {
+  auto safe = safe_relative(rel);
+  const char* type = safe ? content_type_for(safe->extension().string()) : nullptr;
+  if (!type) return not_found(res);
+  const fs::path file = root / *safe;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return not_found(res);
+  const auto size = fs::file_size(file, ec);
+  const auto mtime = fs::last_write_time(file, ec).time_since_epoch().count();
+  // Revalidate every time (the files change with the binary), but cheaply: a 304 on a match.
+  const std::string etag = fmt::format("\"{:x}-{:x}\"", size, mtime);
+  security_headers(res);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("ETag", etag);
+  if (req.get_header_value("If-None-Match") == etag) {
+    res.status = 304;
+    return;
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream data;
+  data << in.rdbuf();
+  if (!in && !in.eof()) return not_found(res);
+  res.status = 200;
+  res.set_content(data.str(), type);
+}
+
+}  // namespace
+
+void serve_portal_files(httplib::Server& http, ApiContext& ctx) {
+  if (ctx.options.web_root.empty()) return;
+  const fs::path root = fs::absolute(ctx.options.web_root).lexically_normal();
+  auto redirect = [](const httplib::Request&, httplib::Response& res) {
+    res.status = 302;
+    res.set_header("Location", "/portal/");
+    res.set_content("See /portal/\n", "text/plain; charset=utf-8");
+  };
+  http.Get("/", redirect);
+  http.Get("/portal", redirect);
+  Metrics* metrics = &ctx.metrics;
+  http.Get(R"(/portal/(.*))", [root, metrics](const httplib::Request& req, httplib::Response& res) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string rel = req.matches[1];
+    serve_file(root, rel.empty() ? "index.html" : rel, req, res);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics->observe_request(req.method, "/portal/{file}", res.status, secs);
+  });
+}
+
+std::string default_web_root() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const fs::path dir = exe.parent_path();
+  // Installed (prefix/bin -> prefix/share/gpucloud/web) or run from a build directory inside
+  // the source tree (build/gpucloud -> web/).
+  for (const fs::path& candidate : {dir / "../share/gpucloud/web", dir / "web", dir / "../web",
+                                    dir / "../../web", dir / "../../../web"}) {
+    if (fs::is_regular_file(candidate / "index.html", ec)) {
+      return fs::weakly_canonical(candidate, ec).string();
+    }
+  }
+  return "";
+}
+
+}  // namespace gpucloud::api
