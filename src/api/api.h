@@ -14,6 +14,9 @@
 namespace gpucloud::compute {
 class ComputeDriver;  // compute/compute.h
 }
+namespace gpucloud::controller {
+class Controller;  // controller/controller.h
+}
 
 namespace gpucloud::api {
 
@@ -40,6 +43,8 @@ struct ServerDeps {
   // driver configured"); the rest of the compute API works.
   compute::ComputeDriver* driver = nullptr;
   int boot_workers = 2;  // threads that schedule and spawn servers in the background
+  // The Cloud Controller: advisory GPU admission check of boots (none: no check).
+  controller::Controller* controller = nullptr;
 };
 
 class ApiServer {
@@ -52,6 +57,8 @@ class ApiServer {
   void stop();
   int port() const;
   std::string base_url() const;  // e.g. http://127.0.0.1:5000
+  // A reloaded nova.conf; requests in flight keep the one they started with.
+  void set_nova_config(std::shared_ptr<const config::NovaConfig> config);
 
   struct Impl;
 

@@ -123,6 +123,9 @@ Result<Reply> limits(ApiContext& ctx, Call& call) {
       {"maxSecurityGroupRules", -1}, {"totalInstancesUsed", count}, {"totalCoresUsed", cores},
       {"totalRAMUsed", ram},         {"totalFloatingIpsUsed", 0},   {"totalSecurityGroupsUsed", 0},
       {"totalServerGroupsUsed", 0}};
+  auto gpu = gpu_quota_limits(ctx, call.who().project_id);
+  if (!gpu.ok()) return gpu.error();
+  absolute.update(*gpu);
   return Reply::ok({{"limits", {{"rate", json::array()}, {"absolute", absolute}}}});
 }
 

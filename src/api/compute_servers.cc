@@ -66,6 +66,7 @@ json server_json(const store::Instance& i, const Caller& who, const std::string&
   j["OS-EXT-STS:power_state"] = static_cast<int>(i.power_state);
   j["os-extended-volumes:volumes_attached"] = json::array();
   j["security_groups"] = json::array({{{"name", "default"}}});
+  j["gpucloud:readiness"] = readiness_json(i);
   if (who.is_admin()) {
     j["OS-EXT-SRV-ATTR:host"] = i.host ? json(*i.host) : json(nullptr);
     j["OS-EXT-SRV-ATTR:hypervisor_hostname"] = i.host ? json(*i.host) : json(nullptr);
@@ -281,6 +282,7 @@ Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
   }
   auto spec = request_spec_for(*flavor, *image, az->value_or(""), *compute_config(ctx));
   if (!spec.ok()) return spec.error();
+  if (auto s = admit_gpu_boot(ctx, *flavor, lo); !s.ok()) return s.error();
 
   std::string reservation = "r-";
   for (int k = 0; k < 8; ++k)

@@ -122,6 +122,7 @@ Status ApiServer::start() {
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : controller_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : portal_session_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto* table : {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes,
                       compute_host_routes, compute_server_routes, compute_gpu_routes}) {
@@ -280,5 +281,8 @@ void ApiServer::stop() {
 
 int ApiServer::port() const { return impl_->port; }
 std::string ApiServer::base_url() const { return impl_->ctx.base_url; }
+void ApiServer::set_nova_config(std::shared_ptr<const config::NovaConfig> config) {
+  std::atomic_store(&impl_->ctx.deps.nova_config, std::move(config));
+}
 
 }  // namespace gpucloud::api

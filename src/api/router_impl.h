@@ -123,6 +123,11 @@ std::vector<Route> compute_flavor_routes(ApiContext& ctx);     // compute_flavor
 std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggregates.cc
 std::vector<Route> compute_host_routes(ApiContext& ctx);       // compute_hosts.cc
 std::vector<Route> compute_server_routes(ApiContext& ctx);     // compute_servers.cc
+// controller_routes.cc: GPU quotas, and the Cloud Controller's hooks in the compute API.
+std::vector<Route> controller_routes(ApiContext& ctx);
+Status admit_gpu_boot(ApiContext& ctx, const store::Flavor& flavor, int64_t instances);
+json readiness_json(const store::Instance& i);  // "gpucloud:readiness" in server show
+Result<json> gpu_quota_limits(ApiContext& ctx, const std::string& project_id);
 std::vector<Route> compute_gpu_routes(ApiContext& ctx);        // compute_gpus.cc
 std::vector<Route> portal_session_routes(ApiContext& ctx);     // portal_session.cc
 

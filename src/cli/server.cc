@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/serve.h"
+#include "cli/serve_controller.h"
 
 namespace gpucloud::cli {
 namespace {
@@ -18,6 +19,7 @@ struct ServerArgs {
   int port = 5000;
   std::string data_dir = "/var/lib/gpucloud";
   std::string tls_cert, tls_key;
+  ControllerArgs controller;
   std::string public_url;
   std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
 };
@@ -40,9 +42,15 @@ int run_server(const ServerArgs& a) {
     return 1;
   }
   block_stop_signals();
+  if (!a.controller.cloudcontroller.empty()) block_reload_signal();
   api::ServerDeps deps;
   deps.store = store->get();
   deps.nova_config = cfg;
+  auto cc = start_controller(a.controller, a.config_files, **store, deps);
+  if (!cc.ok()) {
+    std::fprintf(stderr, "gpucloud server: %s\n", cc.error().message.c_str());
+    return 1;
+  }
   api::ServerOptions options;
   options.listen_host = a.listen;
   options.port = a.port;
@@ -62,12 +70,14 @@ int run_server(const ServerArgs& a) {
     std::fprintf(stderr, "gpucloud server: %s\n", s.error().message.c_str());
     return 1;
   }
+  if (*cc) (*cc)->attach(**server);
   std::printf("gpucloud server listening on %s (database %s)\n", (*server)->base_url().c_str(),
               (*store)->redacted_url().c_str());
   std::fflush(stdout);
   const char* sig = wait_for_stop_signal();
   std::printf("gpucloud server: %s, stopping\n", sig);
   (*server)->stop();
+  cc->reset();
   return 0;
 }
 
@@ -89,6 +99,7 @@ void register_server(CLI::App& app) {
   cmd->add_option(
       "--web-root", args->web_root,
       "the portal's files (default: web/ found next to the executable; none: no portal)");
+  add_controller_options(cmd, args->controller);
   cmd->callback([args] { set_exit_code(run_server(*args)); });
 }
 

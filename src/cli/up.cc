@@ -12,6 +12,7 @@
 #include "cli/embedded_seed.h"
 #include "cli/seed_cloud.h"
 #include "cli/serve.h"
+#include "cli/serve_controller.h"
 #include "cli/up_hosts.h"
 
 namespace gpucloud::cli {
@@ -21,6 +22,7 @@ struct UpArgs {
   std::string data_dir = "gpucloud-data";
   std::vector<std::string> config_files;
   std::string fake_hosts;
+  ControllerArgs controller;
   std::string listen = "127.0.0.1";
   int port = 5000;
   std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
@@ -58,6 +60,7 @@ int run_up(const UpArgs& a) {
   }
 
   block_stop_signals();
+  if (!a.controller.cloudcontroller.empty()) block_reload_signal();
   auto hosts = start_up_hosts(**store, *cfg, a.fake_hosts);
   if (!hosts.ok()) {
     std::fprintf(stderr, "gpucloud up: %s\n", hosts.error().message.c_str());
@@ -67,6 +70,11 @@ int run_up(const UpArgs& a) {
   deps.store = store->get();
   deps.nova_config = cfg;
   attach_up_hosts(**hosts, deps);
+  auto cc = start_controller(a.controller, a.config_files, **store, deps);
+  if (!cc.ok()) {
+    std::fprintf(stderr, "gpucloud up: %s\n", cc.error().message.c_str());
+    return 1;
+  }
   api::ServerOptions options;
   options.listen_host = a.listen;
   options.port = a.port;
@@ -84,6 +92,7 @@ int run_up(const UpArgs& a) {
                  s.error().message.c_str());
     return 1;
   }
+  if (*cc) (*cc)->attach(**server);
   const std::string base = (*server)->base_url();
   SeedOptions seed{base, "admin", password, "admin", !a.no_demo};
   if (auto s = seed_cloud(seed); !s.ok()) {
@@ -124,6 +133,7 @@ int run_up(const UpArgs& a) {
     std::printf("gpucloud up: %s, stopping\n", sig);
   }
   (*server)->stop();
+  cc->reset();
   std::printf("gpucloud up: stopped\n");
   return 0;
 }
@@ -150,6 +160,7 @@ void register_up(CLI::App& app) {
                 "create only flavors 1-5, so that the seed's own nova/glance commands can be run");
   cmd->add_flag("--exit-when-ready", args->exit_when_ready,
                 "set everything up, print the summary and stop (for scripts)");
+  add_controller_options(cmd, args->controller);
   cmd->callback([args] { set_exit_code(run_up(*args)); });
 }
 

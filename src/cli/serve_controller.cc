@@ -1,0 +1,77 @@
+#include "cli/serve_controller.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+
+namespace gpucloud::cli {
+
+void add_controller_options(CLI::App* cmd, ControllerArgs& args) {
+  cmd->add_option("--cloudcontroller", args.cloudcontroller,
+                  "cloudcontroller.ini: GPU admission check of boots, readiness probes, reload");
+  cmd->add_option("--touch-file", args.touch_file,
+                  "reload the configuration when this file's mtime changes "
+                  "(e.g. /var/www/wsgi/cloudcontroller.wsgi)");
+  cmd->add_option("--watch-seconds", args.watch_seconds, "how often the files are checked")
+      ->check(CLI::Range(0.05, 3600.0));
+}
+
+void block_reload_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Result<std::unique_ptr<ControllerRuntime>> start_controller(
+    const ControllerArgs& args, const std::vector<std::string>& nova_files, store::Store& store,
+    api::ServerDeps& deps) {
+  if (args.cloudcontroller.empty()) return std::unique_ptr<ControllerRuntime>();
+  auto c = controller::Controller::create({args.cloudcontroller, nova_files, args.touch_file});
+  if (!c.ok()) return c.error();
+  auto rt = std::unique_ptr<ControllerRuntime>(new ControllerRuntime());
+  rt->controller_ = std::move(*c);
+  controller::Controller* ctl = rt->controller_.get();
+  deps.controller = ctl;
+  rt->prober_ = std::make_unique<controller::ReadinessProber>(
+      store, [ctl] { return ctl->settings()->readiness; });
+  rt->prober_->start();
+  rt->controller_->start_watching(
+      std::chrono::milliseconds(static_cast<int64_t>(args.watch_seconds * 1000)));
+  block_reload_signal();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  ControllerRuntime* self = rt.get();
+  rt->hup_ = std::thread([self, set] {
+    while (true) {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (self->stopping_) return;
+      spdlog::info("controller: SIGHUP, reloading");
+      (void)self->controller_->reload();  // a refusal is logged with file:line
+    }
+  });
+  return rt;
+}
+
+void ControllerRuntime::attach(api::ApiServer& server) {
+  controller_->on_reload([&server](const std::shared_ptr<const controller::Settings>& s) {
+    if (s->nova) server.set_nova_config(s->nova);
+  });
+}
+
+ControllerRuntime::~ControllerRuntime() {
+  if (hup_.joinable()) {
+    stopping_ = true;
+    pthread_kill(hup_.native_handle(), SIGHUP);
+    hup_.join();
+  }
+  if (prober_) prober_->stop();
+  if (controller_) controller_->stop_watching();
+}
+
+}  // namespace gpucloud::cli
