@@ -160,7 +160,10 @@ test('admins see hosts, aggregates and which instance holds each GPU', async () 
 test('readable at 400 px wide: nothing scrolls sideways but tables', async () => {
   await page.setViewportSize({ width: 400, height: 900 });
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= 400, `page is ${width} px wide`);
+  const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+    .filter((e) => !e.closest('.scroll') && e.getBoundingClientRect().right > 400)
+    .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`).join(' '));
+  assert.ok(width <= 400, `page is ${width} px wide: ${wide}`);
   await screenshot(page, 'narrow-400px');
   await page.setViewportSize({ width: 1280, height: 900 });
 });
@@ -193,5 +196,11 @@ test('a reader sees the cloud but cannot launch', async () => {
     return r.status;
   });
   assert.equal(status, 403);
+  // Free GPUs per model for everyone; the per-host list is for admins only.
+  const gpus = await page.evaluate(async () => (await fetch('/compute/v2.1/gpucloud-gpus',
+    { headers: { 'X-Requested-With': 'gpucloud-portal' } })).json());
+  assert.equal(gpus.gpus[0].alias, 'K2_Grid');
+  assert.equal(gpus.gpus[0].total, 4);
+  assert.equal('hosts' in gpus, false);
   await screenshot(page, 'reader');
 });
