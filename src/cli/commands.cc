@@ -31,6 +31,8 @@ void register_commands(CLI::App& app) {
   register_host_doctor(app);
   register_config_check(app);
   register_scheduler_explain(app);
+  register_server(app);
+  register_up(app);
   register_gpu_check(app);
   register_quota(app);
 }

@@ -22,6 +22,8 @@ void register_pci_discover(CLI::App& app);  // pci_discover.cc
 void register_host_doctor(CLI::App& app);   // host_doctor.cc
 void register_config_check(CLI::App& app);  // config_check.cc
 void register_scheduler_explain(CLI::App& app);  // scheduler_explain.cc
+void register_server(CLI::App& app);             // server.cc
+void register_up(CLI::App& app);                 // up.cc
 void register_gpu_check(CLI::App& app);  // gpu_check.cc
 void register_quota(CLI::App& app);      // quota.cc
 
