@@ -144,6 +144,7 @@ function renderCatalogue() {
         el('div', { class: 'service-head' },
           el('strong', {}, im.name), ' ', el('span', { class: 'tag' }, im.image_type),
           el('button', { type: 'button', class: 'small', 'aria-label': `Launch ${im.name}`,
+            disabled: !state.session.can_launch,
             onclick: () => { selectService(im.id); $('launch-name').focus(); } }, 'Launch…')),
         el('p', { class: 'hint' }, `Needs ${needs.join(', ')}.`),
         fl.length
@@ -182,6 +183,10 @@ function renderFlavorChoices() {
 function renderNeeds() {
   const flavor = state.flavors.find((f) => f.id === $('launch-flavor').value);
   const out = $('launch-needs');
+  if (state.session && !state.session.can_launch) {
+    out.textContent = 'Your role in this project only allows looking: launching needs the member role.';
+    return;
+  }
   if (!flavor) { out.textContent = ''; return; }
   const gpus = gpuRequests(flavor);
   out.textContent = gpus.length
@@ -344,6 +349,7 @@ function reportFailures() {
           : `${s.name} failed to start: ${msg}`);
     } else if (s.status === 'ACTIVE') {
       state.reported.add(s.id);
+      $('launch-status').textContent = `${s.name} is running; it shows READY once its service answers.`;
     }
   }
 }
@@ -425,7 +431,6 @@ async function showApp(session) {
   $('who').textContent = `${session.user.name} in ${session.project.name} (${session.roles.join(', ')})`;
   $('admin-view').hidden = !session.is_admin;
   $('launch-button').disabled = !session.can_launch;
-  if (!session.can_launch) $('launch-needs').textContent = 'Your role only allows looking.';
   await loadCatalogue();
   await refresh();
   startPolling();

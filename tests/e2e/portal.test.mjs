@@ -185,6 +185,8 @@ test('a reader sees the cloud but cannot launch', async () => {
   await signIn(page, cloud.url, reader);
   await page.locator('[data-image="my_new_image"]').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Launch', exact: true }).isDisabled(), true);
+  assert.equal(await page.getByRole('button', { name: 'Launch my_new_image' }).isDisabled(), true);
+  assert.match(await page.locator('#launch-needs').textContent(), /only allows looking/);
   assert.equal(await page.locator('#admin-view').isVisible(), false);
   // The API refuses too, whatever the page shows.
   const status = await page.evaluate(async () => {
