@@ -7,3 +7,8 @@
 #include "agent/pci_config.h"
 #include "agent/pci_discovery.h"
 #include "agent/pci_ids.h"
+// Running instances: the libvirt driver, domain definitions and XML, the config drive.
+#include "agent/config_drive.h"
+#include "agent/domain_spec.h"
+#include "agent/libvirt_driver.h"
+#include "agent/domain_orphans.h"

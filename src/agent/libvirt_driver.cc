@@ -1,0 +1,306 @@
+// LibvirtDriver: ComputeDriver over libvirt's C API. One connection, serialised by a mutex (the
+// agent's work arrives one task at a time; libvirt connections are thread-safe, but the
+// check-then-define of spawn must not interleave).
+#include "agent/libvirt_driver.h"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <sys/statvfs.h>
+
+#include <filesystem>
+#include <mutex>
+#include <regex>
+
+#include "agent/config_drive.h"
+#include "agent/libvirt_command.h"
+
+namespace gpucloud::agent {
+namespace {
+
+void quiet_errors(void*, virErrorPtr) {}  // errors are read with virGetLastErrorMessage
+
+std::string last_error() {
+  const char* m = virGetLastErrorMessage();
+  return m ? m : "unknown libvirt error";
+}
+
+struct DomainRef {
+  virDomainPtr ptr = nullptr;
+  explicit DomainRef(virDomainPtr p) : ptr(p) {}
+  DomainRef(const DomainRef&) = delete;
+  DomainRef& operator=(const DomainRef&) = delete;
+  ~DomainRef() {
+    if (ptr) virDomainFree(ptr);
+  }
+};
+
+store::PowerState power_of(int state) {
+  switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+      return store::PowerState::kRunning;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+      return store::PowerState::kPaused;
+    case VIR_DOMAIN_SHUTDOWN:
+    case VIR_DOMAIN_SHUTOFF:
+      return store::PowerState::kShutdown;
+    case VIR_DOMAIN_CRASHED:
+      return store::PowerState::kCrashed;
+    default:
+      return store::PowerState::kNoState;
+  }
+}
+
+class LibvirtDriver : public compute::ComputeDriver {
+ public:
+  LibvirtDriver(LibvirtOptions options, virConnectPtr conn)
+      : options_(std::move(options)), conn_(conn) {}
+  ~LibvirtDriver() override { virConnectClose(conn_); }
+
+  std::string type() const override { return "libvirt"; }
+
+  Result<std::vector<compute::HostResources>> hosts() override {
+    std::lock_guard lock(mu_);
+    virNodeInfo info;
+    if (virNodeGetInfo(conn_, &info) != 0) return Error::unavailable("libvirt: " + last_error());
+    compute::HostResources h;
+    h.name = options_.host_name;
+    h.vcpus = static_cast<int>(info.cpus);
+    h.memory_mb = static_cast<int64_t>(info.memory / 1024);
+    struct statvfs fs;
+    if (statvfs(options_.instances_path.c_str(), &fs) == 0) {
+      h.disk_gb = static_cast<int64_t>(fs.f_blocks * fs.f_frsize / (1024ull * 1024 * 1024));
+    }
+    h.pci_devices = options_.pci_devices;
+    return std::vector<compute::HostResources>{h};
+  }
+
+  Status spawn(const store::Instance& instance, const store::Flavor& flavor,
+               const store::Image& image,
+               const std::vector<store::PciDeviceRecord>& devices) override {
+    if (auto s = check_host(instance.host.value_or("")); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    if (auto s = check_devices_free(instance.uuid, devices); !s.ok()) return s;
+    DomainOptions opts = options_.domain;
+    opts.instance_dir = options_.instances_path + "/" + instance.uuid;
+    opts.disk_path = opts.instance_dir + "/disk";
+    opts.config_drive_path = opts.instance_dir + "/disk.config";
+    auto spec = make_domain_spec(instance, flavor, image, devices, opts);
+    if (!spec.ok()) return spec.error();
+    if (options_.prepare_storage) {
+      if (auto s = prepare_storage(instance, image, devices, *spec, opts); !s.ok()) return s;
+    }
+    std::string xml = to_domain_xml(*spec);
+    DomainRef dom(virDomainDefineXML(conn_, xml.c_str()));
+    if (!dom.ptr) return Error::internal("libvirt: defining " + spec->name + ": " + last_error());
+    if (virDomainCreate(dom.ptr) != 0) {
+      std::string err = last_error();
+      virDomainUndefineFlags(dom.ptr, VIR_DOMAIN_UNDEFINE_NVRAM);
+      return Error::internal("libvirt: starting " + spec->name + ": " + err);
+    }
+    return {};
+  }
+
+  Status destroy(const std::string& host, const std::string& uuid) override {
+    if (auto s = check_host(host); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    DomainRef dom(virDomainLookupByUUIDString(conn_, uuid.c_str()));
+    if (dom.ptr) {
+      if (virDomainIsActive(dom.ptr) == 1 && virDomainDestroy(dom.ptr) != 0) {
+        return Error::internal("libvirt: stopping " + uuid + ": " + last_error());
+      }
+      if (virDomainUndefineFlags(dom.ptr, VIR_DOMAIN_UNDEFINE_NVRAM) != 0 &&
+          virDomainUndefine(dom.ptr) != 0) {
+        return Error::internal("libvirt: undefining " + uuid + ": " + last_error());
+      }
+    }
+    if (options_.prepare_storage && !uuid.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(options_.instances_path + "/" + uuid, ec);
+    }
+    return {};
+  }
+
+  Status power_on(const std::string& host, const std::string& uuid) override {
+    return with_domain(host, uuid, [&](virDomainPtr d) -> Status {
+      if (virDomainIsActive(d) == 1) return {};
+      if (virDomainCreate(d) != 0) return Error::internal("libvirt: starting: " + last_error());
+      return {};
+    });
+  }
+
+  // Hard stop, like nova's power_off with a zero timeout; a clean guest shutdown needs the
+  // guest's cooperation and a timeout, which the agent's task layer decides.
+  Status power_off(const std::string& host, const std::string& uuid) override {
+    return with_domain(host, uuid, [&](virDomainPtr d) -> Status {
+      if (virDomainIsActive(d) != 1) return {};
+      if (virDomainDestroy(d) != 0) return Error::internal("libvirt: stopping: " + last_error());
+      return {};
+    });
+  }
+
+  Status reboot(const std::string& host, const std::string& uuid, bool hard) override {
+    return with_domain(host, uuid, [&](virDomainPtr d) -> Status {
+      if (!hard) {
+        if (virDomainReboot(d, 0) != 0) return Error::internal("libvirt: reboot: " + last_error());
+        return {};
+      }
+      if (virDomainIsActive(d) == 1 && virDomainDestroy(d) != 0) {
+        return Error::internal("libvirt: stopping: " + last_error());
+      }
+      if (virDomainCreate(d) != 0) return Error::internal("libvirt: starting: " + last_error());
+      return {};
+    });
+  }
+
+  Result<std::vector<compute::DomainInfo>> list_domains(const std::string& host) override {
+    if (auto s = check_host(host); !s.ok()) return s.error();
+    std::lock_guard lock(mu_);
+    return list_locked();
+  }
+
+ private:
+  Status check_host(const std::string& host) const {
+    if (host != options_.host_name) {
+      return Error::not_found("host '" + host + "' is not this agent's host '" +
+                              options_.host_name + "'");
+    }
+    return {};
+  }
+
+  template <typename F>
+  Status with_domain(const std::string& host, const std::string& uuid, F f) {
+    if (auto s = check_host(host); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    DomainRef dom(virDomainLookupByUUIDString(conn_, uuid.c_str()));
+    if (!dom.ptr) return Error::not_found("no libvirt domain for instance " + uuid);
+    Status s = f(dom.ptr);
+    if (!s.ok()) return s.error().with_context(domain_name(uuid));
+    return s;
+  }
+
+  Result<std::vector<compute::DomainInfo>> list_locked() {
+    virDomainPtr* doms = nullptr;
+    int n = virConnectListAllDomains(conn_, &doms, 0);
+    if (n < 0) return Error::unavailable("libvirt: listing domains: " + last_error());
+    std::vector<compute::DomainInfo> out;
+    for (int i = 0; i < n; ++i) {
+      DomainRef dom(doms[i]);
+      compute::DomainInfo info;
+      char uuid[VIR_UUID_STRING_BUFLEN];
+      if (virDomainGetUUIDString(dom.ptr, uuid) == 0) info.instance_uuid = uuid;
+      if (const char* name = virDomainGetName(dom.ptr)) info.name = name;
+      int state = 0;
+      int reason = 0;
+      if (virDomainGetState(dom.ptr, &state, &reason, 0) == 0) info.power = power_of(state);
+      if (char* xml = virDomainGetXMLDesc(dom.ptr, 0)) {
+        info.pci_devices = hostdev_addresses(xml);
+        free(xml);
+      }
+      out.push_back(std::move(info));
+    }
+    free(doms);
+    return out;
+  }
+
+  Status check_devices_free(const std::string& uuid,
+                            const std::vector<store::PciDeviceRecord>& devices) {
+    auto doms = list_locked();
+    if (!doms.ok()) return doms.error();
+    for (const auto& d : *doms) {
+      if (d.instance_uuid == uuid) {
+        return Error::conflict("a libvirt domain for instance " + uuid + " exists already");
+      }
+      for (const auto& used : d.pci_devices) {
+        for (const auto& want : devices) {
+          if (want.address == used) {
+            return Error::conflict("PCI device " + used.to_string() + " is used by domain " +
+                                   d.name);
+          }
+        }
+      }
+    }
+    return {};
+  }
+
+  Status prepare_storage(const store::Instance& instance, const store::Image& image,
+                         const std::vector<store::PciDeviceRecord>& devices, const DomainSpec& spec,
+                         const DomainOptions& opts) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(opts.instance_dir, ec);
+    if (ec) return Error::internal(opts.instance_dir + ": " + ec.message());
+    // The base image is copied once per host and shared read-only by every overlay.
+    std::string base_dir = options_.instances_path + "/_base";
+    std::string base = base_dir + "/" + image.id;
+    fs::create_directories(base_dir, ec);
+    if (!fs::exists(base)) {
+      if (image.location.empty() || !fs::exists(image.location)) {
+        return Error::not_found("image " + image.id + ": no local data at '" + image.location +
+                                "'");
+      }
+      std::string tmp = base + ".part";
+      fs::copy_file(image.location, tmp, fs::copy_options::overwrite_existing, ec);
+      if (!ec) fs::rename(tmp, base, ec);
+      if (ec) return Error::internal("caching image " + image.id + ": " + ec.message());
+    }
+    std::string format = image.disk_format.empty() ? "raw" : image.disk_format;
+    std::vector<std::string> argv = {"qemu-img", "create", "-q", "-f", "qcow2",
+                                     "-F",       format,   "-b", base, opts.disk_path};
+    if (auto s = run_checked(argv); !s.ok()) return s;
+
+    std::vector<GuestGpu> gpus;
+    for (const auto& h : spec.hostdevs) {
+      if (h.guest.function != 0) continue;
+      for (const auto& d : devices) {
+        if (d.address == h.host) gpus.push_back({h.guest, d.vendor_id});
+      }
+    }
+    auto files = make_config_drive_files(instance, image, gpus);
+    if (!files.ok()) return files.error();
+    return write_config_drive_iso(*files, opts.instance_dir + "/config-drive",
+                                  opts.config_drive_path);
+  }
+
+  LibvirtOptions options_;
+  virConnectPtr conn_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+std::vector<PciAddress> hostdev_addresses(const std::string& xml) {
+  static const std::regex kHostdev(R"(<hostdev\b[^>]*type=['"]pci['"][^>]*>([\s\S]*?)</hostdev>)");
+  static const std::regex kSource(R"(<source>[\s\S]*?<address\b([^>]*)/>)");
+  static const std::regex kAttr(R"((domain|bus|slot|function)=['"]0x([0-9a-fA-F]+)['"])");
+  std::vector<PciAddress> out;
+  for (std::sregex_iterator it(xml.begin(), xml.end(), kHostdev), end; it != end; ++it) {
+    std::string body = (*it)[1];
+    std::smatch src;
+    if (!std::regex_search(body, src, kSource)) continue;
+    std::string attrs = src[1];
+    PciAddress a;
+    for (std::sregex_iterator at(attrs.begin(), attrs.end(), kAttr); at != end; ++at) {
+      uint32_t v = static_cast<uint32_t>(std::stoul((*at)[2], nullptr, 16));
+      std::string k = (*at)[1];
+      if (k == "domain") a.domain = v;
+      if (k == "bus") a.bus = v;
+      if (k == "slot") a.slot = v;
+      if (k == "function") a.function = v;
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<compute::ComputeDriver>> make_libvirt_driver(const LibvirtOptions& options) {
+  virSetErrorFunc(nullptr, quiet_errors);
+  virConnectPtr conn = virConnectOpen(options.uri.c_str());
+  if (!conn) {
+    return Error::unavailable("libvirt: cannot connect to '" + options.uri + "': " + last_error());
+  }
+  return std::unique_ptr<compute::ComputeDriver>(new LibvirtDriver(options, conn));
+}
+
+}  // namespace gpucloud::agent

@@ -1,0 +1,136 @@
+// The libvirt driver through the ComputeDriver interface against libvirt's test:///default
+// driver (in-process, no daemon, no QEMU): define, start, stop, undefine, and what it refuses.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "agent/agent.h"
+
+namespace gpucloud::agent {
+namespace {
+
+store::PciDeviceRecord gpu(const char* address) {
+  store::PciDeviceRecord r;
+  r.address = PciAddress::parse(address).value();
+  r.vendor_id = VendorId::parse("10de").value();
+  r.product_id = ProductId::parse("1eb8").value();
+  return r;
+}
+
+class LibvirtTestDriver : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LibvirtOptions o;
+    o.uri = "test:///default";
+    o.host_name = "gpu-host-1";
+    o.instances_path = "/nonexistent/gpucloud-test";
+    o.domain.domain_type = "test";
+    o.domain.network = "default";  // the test driver has one
+    o.prepare_storage = false;
+    auto d = make_libvirt_driver(o);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    driver_ = std::move(*d);
+  }
+
+  store::Instance instance(const std::string& uuid) {
+    store::Instance i;
+    i.uuid = uuid;
+    i.name = "vm";
+    i.host = "gpu-host-1";
+    return i;
+  }
+
+  std::optional<compute::DomainInfo> find(const std::string& uuid) {
+    auto doms = driver_->list_domains("gpu-host-1");
+    EXPECT_TRUE(doms.ok());
+    for (const auto& d : *doms) {
+      if (d.instance_uuid == uuid) return d;
+    }
+    return std::nullopt;
+  }
+
+  std::unique_ptr<compute::ComputeDriver> driver_;
+  store::Flavor flavor_;
+  store::Image image_;
+};
+
+TEST_F(LibvirtTestDriver, ReportsItsHost) {
+  EXPECT_EQ(driver_->type(), "libvirt");
+  auto hosts = driver_->hosts();
+  ASSERT_TRUE(hosts.ok()) << hosts.error().message;
+  ASSERT_EQ(hosts->size(), 1u);
+  EXPECT_EQ((*hosts)[0].name, "gpu-host-1");
+  EXPECT_GT((*hosts)[0].vcpus, 0);
+  EXPECT_GT((*hosts)[0].memory_mb, 0);
+}
+
+TEST_F(LibvirtTestDriver, DefineStartStopUndefine) {
+  const std::string uuid = "11111111-2222-4333-8444-000000000001";
+  auto s =
+      driver_->spawn(instance(uuid), flavor_, image_, {gpu("0000:0a:00.0"), gpu("0000:0a:00.1")});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto d = find(uuid);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->name, "instance-" + uuid);
+  EXPECT_EQ(d->power, store::PowerState::kRunning);
+  std::vector<PciAddress> want = {gpu("0000:0a:00.0").address, gpu("0000:0a:00.1").address};
+  EXPECT_EQ(d->pci_devices, want);
+
+  ASSERT_TRUE(driver_->power_off("gpu-host-1", uuid).ok());
+  EXPECT_EQ(find(uuid)->power, store::PowerState::kShutdown);
+  ASSERT_TRUE(driver_->power_off("gpu-host-1", uuid).ok());  // already off: nothing to do
+  ASSERT_TRUE(driver_->power_on("gpu-host-1", uuid).ok());
+  EXPECT_EQ(find(uuid)->power, store::PowerState::kRunning);
+  ASSERT_TRUE(driver_->reboot("gpu-host-1", uuid, true).ok());
+  EXPECT_EQ(find(uuid)->power, store::PowerState::kRunning);
+
+  ASSERT_TRUE(driver_->destroy("gpu-host-1", uuid).ok());
+  EXPECT_FALSE(find(uuid).has_value());
+  EXPECT_TRUE(driver_->destroy("gpu-host-1", uuid).ok());  // idempotent
+  auto off = driver_->power_on("gpu-host-1", uuid);
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(LibvirtTestDriver, RefusesADeviceAnotherGuestUses) {
+  const std::string a = "11111111-2222-4333-8444-000000000002";
+  const std::string b = "11111111-2222-4333-8444-000000000003";
+  ASSERT_TRUE(driver_->spawn(instance(a), flavor_, image_, {gpu("0000:41:00.0")}).ok());
+  auto s = driver_->spawn(instance(b), flavor_, image_, {gpu("0000:41:00.0")});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kConflict);
+  EXPECT_NE(s.error().message.find("0000:41:00.0"), std::string::npos) << s.error().message;
+  EXPECT_FALSE(find(b).has_value());
+  auto again = driver_->spawn(instance(a), flavor_, image_, {});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(driver_->destroy("gpu-host-1", a).ok());
+}
+
+TEST_F(LibvirtTestDriver, OtherHostsAndBadImagesAreRefused) {
+  store::Instance i = instance("11111111-2222-4333-8444-000000000004");
+  i.host = "elsewhere";
+  auto s = driver_->spawn(i, flavor_, image_, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(driver_->list_domains("elsewhere").ok());
+  i.host = "gpu-host-1";
+  store::Image bad;
+  bad.properties["hw_video_ram"] = "64";  // no hw_video:ram_max_mb in the flavor
+  s = driver_->spawn(i, flavor_, bad, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(find(i.uuid).has_value());
+}
+
+TEST(LibvirtDriver, UnreachableUriIsUnavailable) {
+  LibvirtOptions o;
+  o.uri = "test:///nonexistent/file.xml";
+  auto d = make_libvirt_driver(o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(d.error().message.find("test:///nonexistent/file.xml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpucloud::agent
