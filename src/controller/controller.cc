@@ -82,14 +82,14 @@ int Controller::reload_count() const { return impl_->reloads.load(); }
 
 void Controller::start_watching(std::chrono::milliseconds period) {
   if (impl_->watcher.joinable()) return;
-  impl_->watcher = std::thread([this, period] {
+  // The first snapshot is taken here, not in the thread: a change right after this call counts.
+  auto snapshot = [m = impl_.get()] {
+    std::vector<std::pair<int64_t, int64_t>> v;
+    for (const auto& f : m->watched()) v.push_back(stamp(f));
+    return v;
+  };
+  impl_->watcher = std::thread([this, period, snapshot, last = snapshot()]() mutable {
     Impl& m = *impl_;
-    auto snapshot = [&] {
-      std::vector<std::pair<int64_t, int64_t>> v;
-      for (const auto& f : m.watched()) v.push_back(stamp(f));
-      return v;
-    };
-    auto last = snapshot();
     std::unique_lock lock(m.watch_mu);
     while (!m.watch_cv.wait_for(lock, period, [&] { return m.stopping; })) {
       auto now = snapshot();

@@ -14,13 +14,13 @@
 namespace gpucloud::controller {
 namespace {
 
-struct Run {
+struct Proc {
   int code = -1;
   std::string output;
 };
 
-Run shell(const std::string& cmd) {
-  Run r;
+Proc shell(const std::string& cmd) {
+  Proc r;
   FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -50,10 +50,10 @@ class Mariadb : public ::testing::Test {
         "CREATE TABLE ctl_empty.other (id INT); "
         "CREATE USER IF NOT EXISTS 'cc'@'127.0.0.1' IDENTIFIED BY 'SECURE_PASSWORD'; "
         "GRANT SELECT ON ctl_empty.* TO 'cc'@'127.0.0.1'; ";
-    Run made = shell(root_ + " -e \"" + sql + "\"");
-    Run loaded =
+    Proc made = shell(root_ + " -e \"" + sql + "\"");
+    Proc loaded =
         shell(root_ + " ctl_nova < " GPUCLOUD_TEST_DATA "/controller/nova_pci_devices.sql");
-    Run granted = shell(root_ + " -e \"GRANT SELECT ON ctl_nova.pci_devices TO 'cc'@'127.0.0.1'\"");
+    Proc granted = shell(root_ + " -e \"GRANT SELECT ON ctl_nova.pci_devices TO 'cc'@'127.0.0.1'\"");
     ready_ = made.code == 0 && loaded.code == 0 && granted.code == 0;
     if (!ready_)
       std::fprintf(stderr, "%s%s%s", made.output.c_str(), loaded.output.c_str(),
@@ -69,7 +69,7 @@ class Mariadb : public ::testing::Test {
   std::string url(const std::string& password, const std::string& db) const {
     return "mysql://cc:" + password + "@127.0.0.1:" + std::to_string(port_) + "/" + db;
   }
-  Run check(const std::string& gpu_query, const std::string& args) {
+  Proc check(const std::string& gpu_query, const std::string& args) {
     const std::string ini = dir_ + "/cloudcontroller.ini";
     std::ofstream(ini) << "[app:main]\nopenstack.gpu_query = " << gpu_query
                        << "\nopenstack.gpu_pci_ids = 0ff2 11bf 13f2\n";
@@ -100,7 +100,7 @@ TEST_F(Mariadb, ReadOnlyUserCountsNovaRows) {
 
 TEST_F(Mariadb, CliExitCodes) {
   const std::string q = url("SECURE_PASSWORD", "ctl_nova");
-  Run ok = check(q, "--product-id 11bf --count 3 --format json");
+  Proc ok = check(q, "--product-id 11bf --count 3 --format json");
   ASSERT_EQ(ok.code, 0) << ok.output;
   auto j = nlohmann::json::parse(ok.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << ok.output;
@@ -111,13 +111,13 @@ TEST_F(Mariadb, CliExitCodes) {
 }
 
 TEST_F(Mariadb, DeniedAndMissingTableAreClearErrors) {
-  Run denied = check(url("WRONG_SECRET", "ctl_nova"), "");
+  Proc denied = check(url("WRONG_SECRET", "ctl_nova"), "");
   EXPECT_EQ(denied.code, 2) << denied.output;
   EXPECT_EQ(denied.output.find("WRONG_SECRET"), std::string::npos) << denied.output;
   EXPECT_NE(denied.output.find("***"), std::string::npos) << denied.output;
   EXPECT_NE(denied.output.find("denied"), std::string::npos) << denied.output;
 
-  Run missing = check(url("SECURE_PASSWORD", "ctl_empty"), "");
+  Proc missing = check(url("SECURE_PASSWORD", "ctl_empty"), "");
   EXPECT_EQ(missing.code, 2) << missing.output;
   EXPECT_NE(missing.output.find("pci_devices"), std::string::npos) << missing.output;
   EXPECT_EQ(missing.output.find("SECURE_PASSWORD"), std::string::npos) << missing.output;

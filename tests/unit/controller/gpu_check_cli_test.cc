@@ -12,13 +12,13 @@
 namespace gpucloud::controller {
 namespace {
 
-struct Run {
+struct Proc {
   int code = -1;
   std::string output;  // stdout and stderr
 };
 
-Run gpucloud(const std::string& args) {
-  Run r;
+Proc gpucloud(const std::string& args) {
+  Proc r;
   FILE* p = ::popen((std::string(GPUCLOUD_BINARY) + " " + args + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -37,7 +37,7 @@ class GpuCheck : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void use(const std::string& url) { testing::write_file(ini_, testing::cloudcontroller_ini(url)); }
-  Run check(const std::string& args) { return gpucloud("gpu-check --config " + ini_ + " " + args); }
+  Proc check(const std::string& args) { return gpucloud("gpu-check --config " + ini_ + " " + args); }
   std::string dir_, ini_;
 };
 
@@ -45,21 +45,21 @@ TEST_F(GpuCheck, NovaSchemaEnoughAndNotEnough) {
   const std::string db = testing::nova_sqlite(dir_);
   ASSERT_FALSE(db.empty());
   use("sqlite:///" + db);
-  Run three = check("--product-id 11bf --count 3");
+  Proc three = check("--product-id 11bf --count 3");
   EXPECT_EQ(three.code, 0) << three.output;
   EXPECT_NE(three.output.find("11bf"), std::string::npos) << three.output;
-  Run four = check("--product-id 11BF --count 4");
+  Proc four = check("--product-id 11BF --count 4");
   EXPECT_EQ(four.code, 1) << four.output;
-  Run any = check("--count 3");  // some configured model has 3 free
+  Proc any = check("--count 3");  // some configured model has 3 free
   EXPECT_EQ(any.code, 0) << any.output;
-  Run m60 = check("--alias M60 --nova-config " GPUCLOUD_TEST_DATA "/controller/nova.conf");
+  Proc m60 = check("--alias M60 --nova-config " GPUCLOUD_TEST_DATA "/controller/nova.conf");
   EXPECT_EQ(m60.code, 1) << m60.output;
 }
 
 TEST_F(GpuCheck, JsonOutput) {
   const std::string db = testing::nova_sqlite(dir_);
   use("sqlite:///" + db);
-  Run r = gpucloud("gpu-check --format json --count 2 --alias K2_Grid --config " + ini_ +
+  Proc r = gpucloud("gpu-check --format json --count 2 --alias K2_Grid --config " + ini_ +
                    " --nova-config " GPUCLOUD_TEST_DATA "/controller/nova.conf");
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output, nullptr, false);
@@ -98,7 +98,7 @@ TEST_F(GpuCheck, GpucloudsOwnDatabase) {
     ASSERT_TRUE((*s)->set_pci_device_available(devs->front().id, false).ok());
   }
   use(url);
-  Run one = check("--product-id 13f2 --count 1 --format json");
+  Proc one = check("--product-id 13f2 --count 1 --format json");
   ASSERT_EQ(one.code, 0) << one.output;
   auto j = nlohmann::json::parse(one.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << one.output;
@@ -109,28 +109,28 @@ TEST_F(GpuCheck, GpucloudsOwnDatabase) {
 
 TEST_F(GpuCheck, ErrorsExitTwoWithoutThePassword) {
   use("mysql://cc:SECURE_PASSWORD@127.0.0.1:1/nova");
-  Run down = check("");
+  Proc down = check("");
   EXPECT_EQ(down.code, 2) << down.output;
   EXPECT_EQ(down.output.find("SECURE_PASSWORD"), std::string::npos) << down.output;
   EXPECT_NE(down.output.find("***"), std::string::npos) << down.output;
 
   testing::write_file(dir_ + "/empty.sqlite", "");
   use("sqlite:///" + dir_ + "/empty.sqlite");
-  Run table = check("");
+  Proc table = check("");
   EXPECT_EQ(table.code, 2) << table.output;
   EXPECT_NE(table.output.find("pci_devices"), std::string::npos) << table.output;
 
   use("postgresql://cc:SECURE_PASSWORD@db/nova");
-  Run dialect = check("");
+  Proc dialect = check("");
   EXPECT_EQ(dialect.code, 2) << dialect.output;
   EXPECT_EQ(dialect.output.find("SECURE_PASSWORD"), std::string::npos) << dialect.output;
 
   use("not a url");
-  Run bad = check("");
+  Proc bad = check("");
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find(ini_ + ":3"), std::string::npos) << bad.output;
 
-  Run alias = check("--alias K2_Grid");  // no nova.conf to resolve it
+  Proc alias = check("--alias K2_Grid");  // no nova.conf to resolve it
   EXPECT_EQ(alias.code, 2) << alias.output;
 }
 
@@ -146,9 +146,9 @@ TEST(QuotaCli, SetShowDelete) {
     ASSERT_TRUE((*s)->create_project(p).ok());
   }
   const std::string db = " --database " + url;
-  Run set = gpucloud("quota set" + db + " --project demo --alias K2_Grid --limit 2");
+  Proc set = gpucloud("quota set" + db + " --project demo --alias K2_Grid --limit 2");
   EXPECT_EQ(set.code, 0) << set.output;
-  Run show = gpucloud("quota show" + db);
+  Proc show = gpucloud("quota show" + db);
   EXPECT_EQ(show.code, 0) << show.output;
   EXPECT_NE(show.output.find("0123456789abcdef0123456789abcdef"), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("K2_Grid"), std::string::npos) << show.output;
@@ -161,11 +161,11 @@ TEST(QuotaCli, SetShowDelete) {
     EXPECT_EQ(q->front().limit, 2);
   }
   EXPECT_EQ(gpucloud("quota set" + db + " --project nosuch --alias K2_Grid --limit 1").code, 1);
-  Run del =
+  Proc del =
       gpucloud("quota delete" + db + " --project 0123456789abcdef0123456789abcdef --alias K2_Grid");
   EXPECT_EQ(del.code, 0) << del.output;
   EXPECT_EQ(gpucloud("quota delete" + db + " --project demo --alias K2_Grid").code, 1);
-  Run empty = gpucloud("quota show" + db + " --project demo");
+  Proc empty = gpucloud("quota show" + db + " --project demo");
   EXPECT_EQ(empty.output.find("K2_Grid"), std::string::npos) << empty.output;
   std::filesystem::remove_all(dir);
 }
