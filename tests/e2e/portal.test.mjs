@@ -70,7 +70,16 @@ test('the portal is served: / redirects, types, no traversal, no test tooling', 
 });
 
 test('sign in with the Keystone credentials and see the login-node image in the catalogue', async () => {
-  await signIn(page, cloud.url, cloud.admin);
+  // By keyboard alone: the page focuses the user name; Tab moves on; Enter submits.
+  await page.goto(`${cloud.url}/`);
+  await page.locator('#si-name:focus').waitFor();
+  await page.keyboard.type(cloud.admin.name);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(cloud.admin.password);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(cloud.admin.project);
+  await page.keyboard.press('Enter');
+  await page.locator('#app-view').waitFor({ state: 'visible' });
   const service = page.locator('[data-image="my_new_image"]');
   await service.waitFor();
   const text = await service.textContent();
@@ -139,7 +148,11 @@ test('launch until the GPUs run out and see why next to the form', async () => {
 test('delete with confirmation and see the free count rise', async () => {
   const row = page.locator('tr[data-server="svc-1"]');
   await row.getByRole('button', { name: 'Delete svc-1' }).click();
-  await row.getByRole('button', { name: 'Yes, delete svc-1' }).click();
+  // The confirmation takes the focus, so Enter confirms.
+  const confirm = row.getByRole('button', { name: 'Yes, delete svc-1' });
+  await confirm.waitFor();
+  assert.equal(await confirm.evaluate((e) => e === document.activeElement), true);
+  await page.keyboard.press('Enter');
   await waitForFreeK2(1);
   await row.waitFor({ state: 'detached', timeout: 30000 });
   await screenshot(page, 'deleted');
