@@ -109,6 +109,7 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
 
   const std::string* machine = property(image, "hw_machine_type");
   spec.machine_type = machine ? *machine : options.default_machine_type;
+  if (spec.type == "kvm") spec.cpu_mode = options.cpu_mode;  // other types emulate their own
 
   if (const std::string* fw = property(image, "hw_firmware_type")) {
     if (*fw == "uefi") {

@@ -46,6 +46,7 @@ struct DomainSpec {
   int vcpus = 1;
   int64_t memory_mb = 512;
   std::string machine_type = "pc";  // "pc", "q35", "pc-q35-7.2", ...
+  std::string cpu_mode;             // "host-model", "host-passthrough"; empty: the hypervisor's
   Firmware firmware = Firmware::kBios;
   std::string uefi_loader;         // OVMF code, read-only pflash
   std::string uefi_vars_template;  // OVMF variables copied per guest by libvirt
@@ -67,7 +68,10 @@ bool is_q35(const std::string& machine_type);
 struct DomainOptions {
   std::string domain_type = "kvm";
   std::string default_machine_type = "pc";  // nova's default for x86_64 ([libvirt] hw_machine_type)
-  bool spice_enabled = false;               // [spice] enabled
+  // nova's [libvirt] cpu_mode and its default for KVM. host-passthrough is faster but fails on
+  // some nested hosts (MSRs the outer hypervisor refuses); empty leaves QEMU's default CPU.
+  std::string cpu_mode = "host-model";
+  bool spice_enabled = false;  // [spice] enabled
   std::string graphics_listen = "127.0.0.1";
   std::string instance_dir;       // <instances_path>/<uuid>
   std::string disk_path;          // the qcow2 overlay

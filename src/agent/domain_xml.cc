@@ -131,7 +131,7 @@ std::string to_domain_xml(const DomainSpec& s) {
   }
   write_os(x, s);
   x += "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n";
-  if (s.type == "kvm") x += "  <cpu mode='host-passthrough' check='none'/>\n";
+  if (!s.cpu_mode.empty()) x += fmt::format("  <cpu mode='{}' check='none'/>\n", esc(s.cpu_mode));
   x += "  <clock offset='utc'/>\n";
   x += "  <on_poweroff>destroy</on_poweroff>\n";
   x += "  <on_reboot>restart</on_reboot>\n";
