@@ -54,7 +54,7 @@ void write_os(std::string& x, const DomainSpec& s) {
 void write_controllers(std::string& x, const DomainSpec& s) {
   bool q35 = is_q35(s.machine_type);
   if (s.mmio64_mb > 0) {
-    // QEMU's 64-bit PCI hole must hold the BARs; OVMF sizes its own aperture from fw_cfg (above).
+    // QEMU's 64-bit PCI hole must hold the BARs; OVMF sizes its own aperture from fw_cfg (below).
     x += fmt::format(
         "    <controller type='pci' index='0' model='{}'>\n"
         "      <pcihole64 unit='KiB'>{}</pcihole64>\n"
@@ -115,20 +115,13 @@ void write_display(std::string& x, const DomainSpec& s) {
 
 std::string to_domain_xml(const DomainSpec& s) {
   std::string x;
-  x += fmt::format("<domain type='{}'>\n", esc(s.type));
+  bool ovmf_mmio = s.firmware == Firmware::kUefi && s.mmio64_mb > 0;
+  x += fmt::format("<domain type='{}'{}>\n", esc(s.type),
+                   ovmf_mmio ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : "");
   x += fmt::format("  <name>{}</name>\n", esc(s.name));
   x += fmt::format("  <uuid>{}</uuid>\n", esc(s.uuid));
   x += fmt::format("  <memory unit='MiB'>{}</memory>\n", s.memory_mb);
   x += fmt::format("  <vcpu placement='static'>{}</vcpu>\n", s.vcpus);
-  if (s.firmware == Firmware::kUefi && s.mmio64_mb > 0) {
-    // OVMF reads its 64-bit MMIO aperture (MiB) from this fw_cfg file; without it, BARs larger
-    // than OVMF's default window are left unassigned and the GPU driver cannot map them.
-    x += fmt::format(
-        "  <sysinfo type='fwcfg'>\n"
-        "    <entry name='opt/ovmf/X-PciMmio64Mb'>{}</entry>\n"
-        "  </sysinfo>\n",
-        s.mmio64_mb);
-  }
   write_os(x, s);
   x += "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n";
   if (!s.cpu_mode.empty()) x += fmt::format("  <cpu mode='{}' check='none'/>\n", esc(s.cpu_mode));
@@ -162,6 +155,17 @@ std::string to_domain_xml(const DomainSpec& s) {
   x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
   write_display(x, s);
   x += "  </devices>\n";
+  if (ovmf_mmio) {
+    // OVMF reads its 64-bit MMIO aperture (MiB) from this fw_cfg file; without it, BARs larger
+    // than OVMF's default window stay unassigned and the GPU driver cannot map them. libvirt
+    // reserves opt/ovmf/ names in <sysinfo type='fwcfg'>, so it goes to QEMU directly.
+    x += fmt::format(
+        "  <qemu:commandline>\n"
+        "    <qemu:arg value='-fw_cfg'/>\n"
+        "    <qemu:arg value='name=opt/ovmf/X-PciMmio64Mb,string={}'/>\n"
+        "  </qemu:commandline>\n",
+        s.mmio64_mb);
+  }
   x += "</domain>\n";
   return x;
 }

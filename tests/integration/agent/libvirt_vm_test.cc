@@ -13,6 +13,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -79,10 +81,9 @@ bool qemu_runs(const std::string& domain) {
   return false;
 }
 
-TEST(LibvirtVm, QemuRunsAGeneratedDomain) {
-  std::string why = unusable_reason();
-  if (!why.empty()) GTEST_SKIP() << "skipped: " << why;
-
+// Spawns a guest through the driver, checks QEMU runs it as defined, destroys it.
+void run_guest(const std::map<std::string, std::string>& image_props, bool spice,
+               const std::string& graphics, const std::string& video, bool may_pause = false) {
   char tmpl[] = "/var/tmp/gpucloud-vm-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string root = tmpl;
@@ -95,7 +96,7 @@ TEST(LibvirtVm, QemuRunsAGeneratedDomain) {
   o.host_name = "kvm-host";
   o.instances_path = root + "/instances";
   o.domain.domain_type = "kvm";
-  o.domain.spice_enabled = true;
+  o.domain.spice_enabled = spice;
   // QEMU's default CPU: host-model/host-passthrough copy MSRs (arch-capabilities) that nested
   // hosts (CI machines are VMs) refuse, and the CPU model is not what this test is about.
   o.domain.cpu_mode = "";
@@ -115,17 +116,24 @@ TEST(LibvirtVm, QemuRunsAGeneratedDomain) {
   image.id = "base";
   image.location = base;
   image.disk_format = "raw";
-  image.properties["hw_video_model"] = "qxl";
+  image.properties = image_props;
 
   auto s = (*driver)->spawn(inst, flavor, image, {});
   ASSERT_TRUE(s.ok()) << s.error().message;
   auto doms = (*driver)->list_domains("kvm-host");
   ASSERT_TRUE(doms.ok());
-  bool running = false;
+  int power = -1;
   for (const auto& d : *doms) {
-    if (d.instance_uuid == inst.uuid) running = d.power == store::PowerState::kRunning;
+    if (d.instance_uuid == inst.uuid) power = static_cast<int>(d.power);
   }
-  EXPECT_TRUE(running);
+  if (may_pause && power == static_cast<int>(store::PowerState::kPaused)) {
+    // QEMU pauses a guest on "KVM internal error" (nested KVM failing to emulate OVMF's early
+    // code): QEMU runs the domain as defined, the host's KVM cannot run the firmware.
+    std::cout << "note: the guest is paused (see /var/log/libvirt/qemu/" << domain_name(inst.uuid)
+              << ".log)\n";
+  } else {
+    EXPECT_EQ(power, static_cast<int>(store::PowerState::kRunning));
+  }
   EXPECT_TRUE(qemu_runs(domain_name(inst.uuid)));
   // The live definition: SPICE got a port from libvirt, QEMU has the qxl card and the cdrom.
   virConnectPtr conn = virConnectOpen(kUri);
@@ -138,8 +146,8 @@ TEST(LibvirtVm, QemuRunsAGeneratedDomain) {
   free(live);
   virDomainFree(dom);
   virConnectClose(conn);
-  EXPECT_NE(xml.find("<graphics type='spice' port='59"), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<model type='qxl'"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<graphics type='" + graphics + "' port='59"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<model type='" + video + "'"), std::string::npos) << xml;
   EXPECT_NE(xml.find("disk.config'"), std::string::npos) << xml;
   EXPECT_TRUE(std::filesystem::exists(o.instances_path + "/" + inst.uuid + "/disk.config"));
 
@@ -149,6 +157,48 @@ TEST(LibvirtVm, QemuRunsAGeneratedDomain) {
   for (const auto& d : *doms) EXPECT_NE(d.instance_uuid, inst.uuid);
   EXPECT_FALSE(qemu_runs(domain_name(inst.uuid)));
   std::filesystem::remove_all(root);
+}
+
+TEST(LibvirtVm, QemuRunsASpiceQxlGuest) {
+  std::string why = unusable_reason();
+  if (!why.empty()) GTEST_SKIP() << "skipped: " << why;
+  run_guest({{"hw_video_model", "qxl"}}, true, "spice", "qxl");
+}
+
+// q35 with OVMF from Debian's ovmf package: the firmware paths and the per-guest NVRAM work.
+TEST(LibvirtVm, QemuRunsAQ35UefiGuest) {
+  std::string why = unusable_reason();
+  if (!why.empty()) GTEST_SKIP() << "skipped: " << why;
+  run_guest({{"hw_machine_type", "q35"}, {"hw_firmware_type", "uefi"}}, false, "vnc", "virtio",
+            true);
+}
+
+// The golden domains (GPUs included) pass the QEMU driver's own validation, which is stricter
+// than the RNG schema (reserved fw_cfg names, controller and address rules). Defined, not
+// started: the GPUs are not on this host.
+TEST(LibvirtVm, GoldenDomainsDefine) {
+  std::string why = unusable_reason();
+  if (!why.empty()) GTEST_SKIP() << "skipped: " << why;
+  virConnectPtr conn = virConnectOpen(kUri);
+  ASSERT_NE(conn, nullptr);
+  int n = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(GPUCLOUD_TEST_DATA) + "/agent/domains")) {
+    if (e.path().extension() != ".xml") continue;
+    std::ifstream f(e.path());
+    std::stringstream text;
+    text << f.rdbuf();
+    virDomainPtr dom = virDomainDefineXML(conn, text.str().c_str());
+    const char* err = dom ? "" : virGetLastErrorMessage();
+    EXPECT_NE(dom, nullptr) << e.path() << ": " << (err ? err : "?");
+    if (dom) {
+      virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM);
+      virDomainFree(dom);
+    }
+    ++n;
+  }
+  EXPECT_GE(n, 4);
+  virConnectClose(conn);
 }
 
 }  // namespace
