@@ -164,9 +164,13 @@ export function controllerArgs(dataDir) {
 // What stands in for a service VM: an HTTP server on every loopback address (127.0.0.x), so it
 // answers whichever address the simulated host gives the server.
 export async function startServiceStandIn() {
-  const server = http.createServer((req, res) => { res.end('service is up\n'); });
+  const seen = [];  // the local addresses it was reached on
+  const server = http.createServer((req, res) => {
+    seen.push(req.socket.localAddress);
+    res.end('service is up\n');
+  });
   await new Promise((r) => server.listen(0, '0.0.0.0', r));
-  return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+  return { port: server.address().port, seen, close: () => new Promise((r) => server.close(r)) };
 }
 
 // A public service image (image_type, service_type, service_url) with a little data, so active.
@@ -180,4 +184,13 @@ export async function createServiceImage(url, token, { name, serviceType, servic
     'application/octet-stream');
   if (up.status !== 204) throw new Error(`image upload: ${up.status}`);
   return created.body;
+}
+
+// Gives a server an address as a compute driver's report would (the fake driver reports none),
+// writing the cloud's SQLite database directly.
+export function setServerAddress(dataDir, name, ip) {
+  const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(dataDir, 'gpucloud.sqlite'),
+    `UPDATE instances SET ip_address = '${ip}' WHERE name = '${name}' AND status = 'ACTIVE';`],
+  { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
 }
