@@ -74,7 +74,7 @@ void write_rows(const std::string& path, int rows) {
     std::snprintf(addr, sizeof addr, "0000:%02x:00.0", slot + 4);
     out << "('2026-01-01 00:00:00', NULL, NULL, " << (deleted ? id : 0) << ", " << id << ", "
         << node << ", '" << addr << "', '" << products[id % 4] << "', '10de', 'type-PCI', 'pci_"
-        << id << "', 'label', '" << (deleted ? "deleted" : statuses[id % 5])
+        << id << "', 'label', '" << (deleted ? "deleted" : statuses[(id / 4) % 5])
         << "', '{}', NULL, NULL, 0, NULL, NULL)";
   }
   out << ";\n";
@@ -122,7 +122,11 @@ int main(int argc, char** argv) {
       } else {
         std::printf("MariaDB, %d pci_devices rows (10%% soft-deleted), %d iterations each\n", rows,
                     n);
-        std::fputs(gpucloud::controller::report_text(*first).substr(0, 400).c_str(), stdout);
+        for (const auto& g : first->products) {
+          std::printf("  %s: %d free, %d in use, %d unavailable on %zu nodes\n",
+                      g.product_id.str().c_str(), g.count.free, g.count.in_use, g.count.unavailable,
+                      g.by_compute_node.size());
+        }
         print("checks", measure(n, [&] {
                 if (!gpucloud::controller::read_gpu_report(*url, ids).ok()) std::abort();
               }));

@@ -103,6 +103,7 @@ TEST_F(ControllerApiTest, GpuQuotasThroughTheApiAndInLimits) {
 }
 
 TEST_F(ControllerApiTest, ServerShowHasReadiness) {
+  seed_aggregates();
   const std::string id = boot(alice_, "r", "1");
   auto s = wait_built(id, alice_);
   ASSERT_TRUE(s.contains("gpucloud:readiness")) << s.dump();
