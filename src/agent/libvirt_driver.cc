@@ -88,15 +88,29 @@ class LibvirtDriver : public compute::ComputeDriver {
     opts.config_drive_path = opts.instance_dir + "/disk.config";
     auto spec = make_domain_spec(instance, flavor, image, devices, opts);
     if (!spec.ok()) return spec.error();
+    // A failed spawn leaves nothing behind: the server retries elsewhere or marks ERROR.
+    auto cleanup = [&] {
+      if (!options_.prepare_storage) return;
+      std::error_code ec;
+      std::filesystem::remove_all(opts.instance_dir, ec);
+    };
     if (options_.prepare_storage) {
-      if (auto s = prepare_storage(instance, image, devices, *spec, opts); !s.ok()) return s;
+      if (auto s = prepare_storage(instance, image, devices, *spec, opts); !s.ok()) {
+        cleanup();
+        return s;
+      }
     }
     std::string xml = to_domain_xml(*spec);
     DomainRef dom(virDomainDefineXML(conn_, xml.c_str()));
-    if (!dom.ptr) return Error::internal("libvirt: defining " + spec->name + ": " + last_error());
+    if (!dom.ptr) {
+      std::string err = last_error();
+      cleanup();
+      return Error::internal("libvirt: defining " + spec->name + ": " + err);
+    }
     if (virDomainCreate(dom.ptr) != 0) {
       std::string err = last_error();
       virDomainUndefineFlags(dom.ptr, VIR_DOMAIN_UNDEFINE_NVRAM);
+      cleanup();
       return Error::internal("libvirt: starting " + spec->name + ": " + err);
     }
     return {};

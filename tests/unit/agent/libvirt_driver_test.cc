@@ -1,10 +1,13 @@
 // The libvirt driver through the ComputeDriver interface against libvirt's test:///default
 // driver (in-process, no daemon, no QEMU): define, start, stop, undefine, and what it refuses.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "agent/agent.h"
+#include "agent/libvirt_command.h"
 
 namespace gpucloud::agent {
 namespace {
@@ -121,6 +124,53 @@ TEST_F(LibvirtTestDriver, OtherHostsAndBadImagesAreRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(find(i.uuid).has_value());
+}
+
+// Storage on the test driver: the overlay and the config drive are made for real, the domain is
+// not started by QEMU (test:///default never opens them).
+TEST(LibvirtDriver, PreparesStorageAndCleansUp) {
+  if (!run_command({"qemu-img", "--version"}).ok() ||
+      !run_command({"genisoimage", "--version"}).ok()) {
+    GTEST_SKIP() << "qemu-img or genisoimage not installed (scripts/packages.txt)";
+  }
+  char tmpl[] = "/tmp/gpucloud-lv-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string root = tmpl;
+  LibvirtOptions o;
+  o.uri = "test:///default";
+  o.host_name = "gpu-host-1";
+  o.instances_path = root + "/instances";
+  o.domain.domain_type = "test";
+  auto d = make_libvirt_driver(o);
+  ASSERT_TRUE(d.ok());
+  store::Instance i;
+  i.uuid = "11111111-2222-4333-8444-000000000005";
+  i.host = "gpu-host-1";
+  store::Image image;
+  image.id = "img";
+  image.location = root + "/missing.raw";
+  auto s = (*d)->spawn(i, store::Flavor{}, image, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(o.instances_path + "/" + i.uuid));  // nothing left behind
+
+  image.location = root + "/base.raw";
+  ASSERT_TRUE(run_checked({"qemu-img", "create", "-q", "-f", "raw", image.location, "1M"}).ok());
+  image.disk_format = "raw";
+  s = (*d)->spawn(i, store::Flavor{}, image, {});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  std::string dir = o.instances_path + "/" + i.uuid;
+  EXPECT_TRUE(std::filesystem::exists(o.instances_path + "/_base/img"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/disk.config"));
+  auto info = run_command({"qemu-img", "info", dir + "/disk"});
+  ASSERT_TRUE(info.ok());
+  EXPECT_NE(info->output.find("file format: qcow2"), std::string::npos) << info->output;
+  EXPECT_NE(info->output.find("backing file: " + o.instances_path + "/_base/img"),
+            std::string::npos)
+      << info->output;
+  ASSERT_TRUE((*d)->destroy("gpu-host-1", i.uuid).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  std::filesystem::remove_all(root);
 }
 
 TEST(LibvirtDriver, UnreachableUriIsUnavailable) {
