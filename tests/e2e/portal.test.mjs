@@ -62,6 +62,8 @@ test('the portal is served: / redirects, types, no traversal, no test tooling', 
   assert.equal(js.headers.get('cache-control'), 'no-cache');
   const again = await fetch(`${cloud.url}/portal/app.js`, { headers: { 'If-None-Match': js.headers.get('etag') } });
   assert.equal(again.status, 304);
+  // The page's whole JavaScript stays small (the issue's budget: under 100 KB).
+  assert.ok((await js.clone().arrayBuffer()).byteLength < 100 * 1024);
   for (const p of ['/portal/package.json', '/portal/node_modules/playwright-core/package.json',
     '/portal/%2e%2e/CMakeLists.txt', '/portal/..%2fCMakeLists.txt', '/portal/.gitignore']) {
     const r = await fetch(`${cloud.url}${p}`);
