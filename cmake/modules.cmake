@@ -46,12 +46,27 @@ function(gpucloud_unit_tests)
     target_link_libraries(unit_${name} PRIVATE gpucloud_${name} ${libs} GTest::gtest GTest::gmock
                           GTest::gtest_main)
     target_include_directories(unit_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
-    target_compile_definitions(unit_${name} PRIVATE
-      GPUCLOUD_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data"
-      GPUCLOUD_BINARY="$<TARGET_FILE:gpucloud>")
+    gpucloud_test_target(unit_${name})
     add_dependencies(unit_${name} gpucloud)
     gpucloud_warnings(unit_${name})
     gtest_discover_tests(unit_${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit
                          TEST_PREFIX "${name}.")
   endforeach()
+endfunction()
+
+# Test paths (tests/support/test_paths.h): every test target gets the header forced in and links
+# the one object that knows the absolute paths.
+function(gpucloud_test_support)
+  add_library(gpucloud_test_paths STATIC ${CMAKE_SOURCE_DIR}/tests/support/test_paths.cc)
+  target_include_directories(gpucloud_test_paths PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_compile_definitions(gpucloud_test_paths PRIVATE
+    GPUCLOUD_TEST_DATA_PATH="${CMAKE_SOURCE_DIR}/tests/data"
+    GPUCLOUD_BINARY_PATH="$<TARGET_FILE:gpucloud>"
+    GPUCLOUD_CLAIM_WORKER_PATH="$<TARGET_FILE:store_claim_worker>")
+endfunction()
+
+function(gpucloud_test_target target)
+  target_compile_options(${target} PRIVATE -include ${CMAKE_SOURCE_DIR}/tests/support/test_paths.h)
+  target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_link_libraries(${target} PRIVATE gpucloud_test_paths)
 endfunction()

@@ -52,7 +52,7 @@ class Mariadb : public ::testing::Test {
         "GRANT SELECT ON ctl_empty.* TO 'cc'@'127.0.0.1'; ";
     Proc made = shell(root_ + " -e \"" + sql + "\"");
     Proc loaded =
-        shell(root_ + " ctl_nova < " GPUCLOUD_TEST_DATA "/controller/nova_pci_devices.sql");
+        shell(root_ + " ctl_nova < " + GPUCLOUD_TEST_DATA + "/controller/nova_pci_devices.sql");
     Proc granted = shell(root_ + " -e \"GRANT SELECT ON ctl_nova.pci_devices TO 'cc'@'127.0.0.1'\"");
     ready_ = made.code == 0 && loaded.code == 0 && granted.code == 0;
     if (!ready_)

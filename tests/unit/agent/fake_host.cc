@@ -114,7 +114,7 @@ AliasTable alias_table(const std::vector<std::string>& json) {
 }
 
 const PciIds& test_ids() {
-  static const PciIds ids = PciIds::load(GPUCLOUD_TEST_DATA "/agent/pci.ids");
+  static const PciIds ids = PciIds::load(GPUCLOUD_TEST_DATA + "/agent/pci.ids");
   return ids;
 }
 

@@ -30,7 +30,7 @@ inline void write_file(const std::string& path, const std::string& text) {
 inline std::string nova_sqlite(const std::string& dir) {
   const std::string db = dir + "/nova.sqlite";
   const std::string cmd =
-      "sqlite3 " + db + " < " GPUCLOUD_TEST_DATA "/controller/nova_pci_devices.sql";
+      "sqlite3 " + db + " < " + GPUCLOUD_TEST_DATA + "/controller/nova_pci_devices.sql";
   if (std::system(cmd.c_str()) != 0) return "";
   return db;
 }

@@ -52,7 +52,7 @@ TEST_F(GpuCheck, NovaSchemaEnoughAndNotEnough) {
   EXPECT_EQ(four.code, 1) << four.output;
   Proc any = check("--count 3");  // some configured model has 3 free
   EXPECT_EQ(any.code, 0) << any.output;
-  Proc m60 = check("--alias M60 --nova-config " GPUCLOUD_TEST_DATA "/controller/nova.conf");
+  Proc m60 = check("--alias M60 --nova-config " + GPUCLOUD_TEST_DATA + "/controller/nova.conf");
   EXPECT_EQ(m60.code, 1) << m60.output;
 }
 
@@ -60,7 +60,7 @@ TEST_F(GpuCheck, JsonOutput) {
   const std::string db = testing::nova_sqlite(dir_);
   use("sqlite:///" + db);
   Proc r = gpucloud("gpu-check --format json --count 2 --alias K2_Grid --config " + ini_ +
-                   " --nova-config " GPUCLOUD_TEST_DATA "/controller/nova.conf");
+                   " --nova-config " + GPUCLOUD_TEST_DATA + "/controller/nova.conf");
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.output;
