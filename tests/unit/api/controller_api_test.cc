@@ -108,6 +108,10 @@ TEST_F(ControllerApiTest, ServerShowHasReadiness) {
   auto s = wait_built(id, alice_);
   ASSERT_TRUE(s.contains("gpucloud:readiness")) << s.dump();
   EXPECT_EQ(s["gpucloud:readiness"]["state"], "waiting");
+  auto metrics = get("/metrics", admin_);
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_NE(metrics->body.find("gpucloud_server_readiness{state=\"waiting\"} 1"), std::string::npos)
+      << metrics->body;
 }
 
 TEST_F(ControllerApiTest, ReloadUnderConcurrentRequests) {
