@@ -53,7 +53,8 @@ PciDevice to_device(const store::PciDeviceRecord& d) {
   return p;
 }
 
-// The store as the scheduler's Claimer: one transaction per try; kConflict is a lost race.
+// The store as the scheduler's Claimer: one transaction per try; kConflict is a lost race, and
+// a quota refusal (kForbidden) ends scheduling with that reason, since no other host can help.
 class StoreClaimer : public scheduler::Claimer {
  public:
   StoreClaimer(ApiContext& ctx, const store::Instance& instance, const scheduler::RequestSpec& spec)
@@ -84,13 +85,17 @@ class StoreClaimer : public scheduler::Claimer {
                    r.error().message);
       return scheduler::ClaimResult::kLostRace;
     }
+    if (r.error().code == ErrorCode::kForbidden) refused_ = r.error();
     return r.error();
   }
+
+  const std::optional<Error>& refused() const { return refused_; }
 
  private:
   ApiContext& ctx_;
   const store::Instance& instance_;
   const scheduler::RequestSpec& spec_;
+  std::optional<Error> refused_;
 };
 
 }  // namespace
@@ -253,6 +258,10 @@ void BootService::boot(const std::string& uuid) {
   if (!sched.ok()) return fail(uuid, "Scheduler configuration: " + sched.error().message, 500);
   StoreClaimer claimer(ctx_, *inst, *spec);
   auto outcome = sched->schedule_and_claim(*hosts, *spec, claimer);
+  if (claimer.refused()) {
+    ctx_.metrics.inc("gpucloud_scheduling_failures_total");
+    return fail(uuid, claimer.refused()->message, 403);
+  }
   if (!outcome.ok() || outcome.claimed.empty()) {
     ctx_.metrics.inc("gpucloud_scheduling_failures_total");
     return fail(uuid, "No valid host was found. " + outcome.fault, 500);

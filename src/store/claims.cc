@@ -186,10 +186,12 @@ Result<ClaimResult> Store::claim(const ClaimRequest& r) {
               soci::use(project), soci::use(a), soci::into(used, used_ind);
           if (used_ind == soci::i_null) used = 0;
           if (used + count > limit) {
-            throw Abort{Error::conflict("GPU quota exceeded for " + alias + ": project " + project +
+            // Forbidden, not conflict: no other host or retry can help (nova answers quota
+            // excess with 403 too).
+            throw Abort{Error{ErrorCode::kForbidden, "GPU quota exceeded for " + alias + ": project " + project +
                                         " holds " + std::to_string(used) + " of " +
                                         std::to_string(limit) + ", asked for " +
-                                        std::to_string(count))};
+                                        std::to_string(count)}};
           }
         }
 

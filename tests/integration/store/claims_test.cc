@@ -162,6 +162,7 @@ TEST_P(StoreTest, GpuQuotaPerProjectAndAliasIsEnforcedInTheClaim) {
   ASSERT_TRUE(store().claim(gpu_claim("i2", 1)).ok());
   auto r = store().claim(gpu_claim("i3", 1));
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kForbidden);  // not a lost race: no retry can help
   EXPECT_NE(r.error().message.find("GPU quota exceeded for K2_Grid"), std::string::npos);
   EXPECT_EQ(store().gpu_usage("p1")->at("K2_Grid"), 2);
   ASSERT_TRUE(store().release_claims("i1").ok());
