@@ -42,17 +42,6 @@ void flatten(const json& j, const std::string& prefix,
   }
 }
 
-PciDevice to_device(const store::PciDeviceRecord& d) {
-  PciDevice p;
-  p.address = d.address;
-  p.vendor_id = d.vendor_id;
-  p.product_id = d.product_id;
-  p.dev_type = d.dev_type;
-  p.parent_addr = d.parent_addr;
-  p.numa_node = d.numa_node;
-  return p;
-}
-
 // The store as the scheduler's Claimer: one transaction per try; kConflict is a lost race, and
 // a quota refusal (kForbidden) ends scheduling with that reason, since no other host can help.
 class StoreClaimer : public scheduler::Claimer {
@@ -99,6 +88,18 @@ class StoreClaimer : public scheduler::Claimer {
 };
 
 }  // namespace
+
+// The device as the alias matcher and the scheduler see it.
+PciDevice to_device(const store::PciDeviceRecord& d) {
+  PciDevice p;
+  p.address = d.address;
+  p.vendor_id = d.vendor_id;
+  p.product_id = d.product_id;
+  p.dev_type = d.dev_type;
+  p.parent_addr = d.parent_addr;
+  p.numa_node = d.numa_node;
+  return p;
+}
 
 std::vector<std::string> driver_host_names(ApiContext& ctx) {
   std::vector<std::string> out;

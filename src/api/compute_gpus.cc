@@ -23,17 +23,6 @@ const char* gpu_state(store::PciDeviceStatus s) {
   }
 }
 
-PciDevice as_device(const store::PciDeviceRecord& d) {
-  PciDevice p;
-  p.address = d.address;
-  p.vendor_id = d.vendor_id;
-  p.product_id = d.product_id;
-  p.dev_type = d.dev_type;
-  p.parent_addr = d.parent_addr;
-  p.numa_node = d.numa_node;
-  return p;
-}
-
 json alias_ids(const AliasTable& aliases, const std::string& name) {
   json ids = json::array();
   for (const PciAlias* a : aliases.find(name)) {
@@ -68,7 +57,7 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
       continue;
     }
     const char* state = gpu_state(d.status);
-    const PciDevice dev = as_device(d);
+    const PciDevice dev = to_device(d);
     std::vector<std::string> matched;
     for (const auto& name : aliases.names()) {
       if (aliases.matches(name, dev)) matched.push_back(name);

@@ -83,4 +83,7 @@ class BootService {
 // Registers the compute gauges (GPUs per alias/host and state) and counters on ctx.metrics.
 void add_compute_metrics(ApiContext& ctx);
 
+// A pci_devices row as core's PciDevice (for alias matching and host states).
+PciDevice to_device(const store::PciDeviceRecord& d);
+
 }  // namespace gpucloud::api
