@@ -7,10 +7,13 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,6 +28,20 @@ namespace gpucloud::agent {
 namespace {
 
 const char* kUri = "qemu:///system";
+
+// True when a daemon accepts connections on the unix socket at `path`. A socket file alone
+// proves nothing: a daemon that died (or was started by the package's install scripts and
+// then stopped) leaves it behind, and libvirtd then fails every domain start.
+bool socket_answers(const char* path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
 
 bool can_connect() {
   virConnectPtr c = virConnectOpen(kUri);
@@ -46,12 +63,17 @@ std::string unusable_reason() {
   }
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
   // libvirtd hands QEMU's output to virtlogd; without systemd nothing socket-activates it.
-  if (!std::filesystem::exists("/run/libvirt/virtlogd-sock")) {
+  const char* logd_sock = "/run/libvirt/virtlogd-sock";
+  if (!socket_answers(logd_sock)) {
+    std::error_code ignored;
+    std::filesystem::remove(logd_sock, ignored);  // stale: its daemon is gone
     auto logd = run_command({"virtlogd", "--daemon"});
     if (!logd.ok()) return "virtlogd cannot be started: " + logd.error().message;
-    for (int i = 0; i < 50 && !std::filesystem::exists("/run/libvirt/virtlogd-sock"); ++i) {
+    for (int i = 0; i < 50 && !socket_answers(logd_sock); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (!socket_answers(logd_sock))
+      return "virtlogd started but does not answer on " + std::string(logd_sock);
   }
   if (can_connect()) return "";
   auto started = run_command({"libvirtd", "--daemon"});
