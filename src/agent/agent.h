@@ -12,3 +12,5 @@
 #include "agent/domain_spec.h"
 #include "agent/libvirt_driver.h"
 #include "agent/domain_orphans.h"
+// `gpucloud agent`: registration, heartbeats, tasks and orphan reports against the server.
+#include "agent/agent_loop.h"

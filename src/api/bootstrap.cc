@@ -24,8 +24,8 @@ Result<store::Project> ensure_project(store::Store& st, const std::string& name)
 Result<std::string> ensure_user(store::Store& st, const std::string& project_name,
                                 const std::string& user_name, const std::string& password,
                                 const std::string& role) {
-  if (role != "admin" && role != "member" && role != "reader") {
-    return Error::invalid("role '" + role + "' is not one of admin, member, reader");
+  if (role != "admin" && role != "member" && role != "reader" && role != "service") {
+    return Error::invalid("role '" + role + "' is not one of admin, member, reader, service");
   }
   auto project = ensure_project(st, project_name);
   if (!project.ok()) return project.error();

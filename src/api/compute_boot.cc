@@ -110,17 +110,19 @@ std::vector<std::string> driver_host_names(ApiContext& ctx) {
   return out;
 }
 
-bool host_up(const store::ComputeHost& host, const std::vector<std::string>& driver_hosts) {
+bool host_up(const store::ComputeHost& host, const std::vector<std::string>& driver_hosts,
+             std::chrono::seconds down_after) {
   if (host.forced_down) return false;
   if (std::find(driver_hosts.begin(), driver_hosts.end(), host.name) != driver_hosts.end()) {
     return true;
   }
   return host.heartbeat_at &&
-         std::chrono::system_clock::now() - *host.heartbeat_at < std::chrono::seconds(60);
+         std::chrono::system_clock::now() - *host.heartbeat_at < down_after;
 }
 
 Result<std::vector<scheduler::HostState>> load_host_states(
-    store::Store& store, const std::vector<std::string>& driver_hosts) {
+    store::Store& store, const std::vector<std::string>& driver_hosts,
+    std::chrono::seconds down_after) {
   auto hosts = store.list_compute_hosts();
   if (!hosts.ok()) return hosts.error();
   auto aggs = store.list_aggregates();
@@ -146,7 +148,7 @@ Result<std::vector<scheduler::HostState>> load_host_states(
     s.disk_allocation_ratio = h.disk_allocation_ratio;
     s.enabled = h.enabled;
     s.disabled_reason = h.disabled_reason;
-    s.heartbeat_fresh = host_up(h, driver_hosts);
+    s.heartbeat_fresh = host_up(h, driver_hosts, down_after);
     // The agent writes its doctor summary starting with "fail" when passthrough is not ready.
     s.doctor_ok = h.doctor_status.rfind("fail", 0) != 0 && h.doctor_status.rfind("FAIL", 0) != 0;
     json caps = json::parse(h.capabilities_json, nullptr, false);
@@ -242,7 +244,7 @@ void BootService::boot(const std::string& uuid) {
   auto spec = request_spec_for(*flavor, *image, inst->availability_zone, *cfg);
   if (!spec.ok()) return fail(uuid, spec.error().message, 400);
   const auto managed = driver_host_names(ctx_);
-  auto hosts = load_host_states(st, managed);
+  auto hosts = load_host_states(st, managed, std::chrono::seconds(cfg->service_down_time));
   if (!hosts.ok()) return fail(uuid, "Build of instance aborted: " + hosts.error().message, 500);
   scheduler::SchedulerOptions opts;
   if (!cfg->enabled_filters.empty()) {

@@ -22,8 +22,10 @@ std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx);
 // Hosts the compute driver manages (they count as up without a heartbeat: the fake driver runs
 // in-process); empty without a driver.
 std::vector<std::string> driver_host_names(ApiContext& ctx);
-// nova's servicegroup: up unless forced down, when managed by our driver or heartbeat within 60 s.
-bool host_up(const store::ComputeHost& host, const std::vector<std::string>& driver_hosts);
+// nova's servicegroup: up unless forced down, when managed by our in-process driver or with a
+// heartbeat younger than `down_after` (nova.conf's [DEFAULT] service_down_time, 60 s by default).
+bool host_up(const store::ComputeHost& host, const std::vector<std::string>& driver_hosts,
+             std::chrono::seconds down_after = std::chrono::seconds(60));
 
 // nova's JSON-schema style errors.
 Result<json> body_member(const json& body, const char* key);  // body[key] must be an object
@@ -50,7 +52,8 @@ Status validate_extra_specs(const std::map<std::string, std::string>& specs,
 // (metadata and availability zone) and PCI devices. `driver_hosts` are up regardless of their
 // heartbeat (the fake driver runs in-process).
 Result<std::vector<scheduler::HostState>> load_host_states(
-    store::Store& store, const std::vector<std::string>& driver_hosts);
+    store::Store& store, const std::vector<std::string>& driver_hosts,
+    std::chrono::seconds down_after = std::chrono::seconds(60));
 
 // Turns a server's flavor and image into the scheduler's request; errors are 400s.
 Result<scheduler::RequestSpec> request_spec_for(const store::Flavor& flavor,

@@ -1,5 +1,5 @@
 // Keystone v3: projects, users, roles and role assignments (admin), and what a user may read of
-// their own. Roles are the fixed set admin / member / reader.
+// their own. Roles are the fixed set admin / member / reader, and service for agents.
 #include <chrono>
 
 #include "api/identity_impl.h"
@@ -8,7 +8,8 @@
 namespace gpucloud::api {
 namespace {
 
-const std::vector<std::string> kRoles = {"admin", "member", "reader"};
+// `service`: for the agents' own users (policy.cc, rule gpucloud:agent); it implies nothing.
+const std::vector<std::string> kRoles = {"admin", "member", "reader", "service"};
 
 json project_json(const store::Project& p, const std::string& base) {
   return {{"id", p.id},

@@ -8,6 +8,11 @@ namespace {
 const std::vector<std::string_view> kAdmin = {"admin"};
 const std::vector<std::string_view> kWriters = {"admin", "member"};
 const std::vector<std::string_view> kReaders = {"admin", "member", "reader"};
+// Agents: keystone's `service` role, which OpenStack gives its services' own users (nova-compute
+// talks to placement with it), so an operator can give each agent a user that may report hosts
+// and run tasks but cannot touch projects' servers or images; admin works too, for small clouds.
+// Like nova-compute's credentials, one agent's may act for any host.
+const std::vector<std::string_view> kAgents = {"admin", "service"};
 
 }  // namespace
 
@@ -30,6 +35,8 @@ const std::vector<PolicyRule>& policy_table() {
       {"image:write", kWriters, Scope::kOwnProject, "create, upload, update, delete own images"},
       {"image:publicize", kAdmin, Scope::kAnyProject, "make images public"},
       {"metrics:read", kAdmin, Scope::kAnyProject, "Prometheus metrics"},
+      {"gpucloud:agent", kAgents, Scope::kAnyProject,
+       "agents: report hosts, heartbeat, take and answer tasks, report orphans"},
   };
   return table;
 }

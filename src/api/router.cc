@@ -124,6 +124,7 @@ Status ApiServer::start() {
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : controller_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : portal_session_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : agent_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto* table : {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes,
                       compute_host_routes, compute_server_routes, compute_gpu_routes}) {
     for (auto& r : table(m.ctx)) m.routes.push_back(std::move(r));

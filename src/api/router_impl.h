@@ -130,6 +130,7 @@ json readiness_json(const store::Instance& i);  // "gpucloud:readiness" in serve
 Result<json> gpu_quota_limits(ApiContext& ctx, const std::string& project_id);
 std::vector<Route> compute_gpu_routes(ApiContext& ctx);        // compute_gpus.cc
 std::vector<Route> portal_session_routes(ApiContext& ctx);     // portal_session.cc
+std::vector<Route> agent_routes(ApiContext& ctx);              // agent_routes.cc
 
 // The portal (portal_static.cc, portal_session.cc): its files under /portal/ (registered after
 // the route table, so /portal/session stays an API route), and the token a request carries —

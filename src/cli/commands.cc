@@ -35,6 +35,7 @@ void register_commands(CLI::App& app) {
   register_up(app);
   register_gpu_check(app);
   register_quota(app);
+  register_agent(app);
 }
 
 }  // namespace gpucloud::cli

@@ -26,5 +26,6 @@ void register_server(CLI::App& app);             // server.cc
 void register_up(CLI::App& app);                 // up.cc
 void register_gpu_check(CLI::App& app);  // gpu_check.cc
 void register_quota(CLI::App& app);      // quota.cc
+void register_agent(CLI::App& app);      // agent.cc
 
 }  // namespace gpucloud::cli

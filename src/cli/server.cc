@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/serve.h"
 #include "cli/serve_controller.h"
+#include "compute/compute.h"
 
 namespace gpucloud::cli {
 namespace {
@@ -46,6 +47,11 @@ int run_server(const ServerArgs& a) {
   api::ServerDeps deps;
   deps.store = store->get();
   deps.nova_config = cfg;
+  // Every host is served by its agent: compute calls become tasks in the database.
+  compute::AgentDriverOptions agent_options;
+  agent_options.service_down_time = std::chrono::seconds(cfg->service_down_time);
+  auto driver = compute::make_agent_driver(**store, nullptr, agent_options);
+  deps.driver = driver.get();
   auto cc = start_controller(a.controller, a.config_files, **store, deps);
   if (!cc.ok()) {
     std::fprintf(stderr, "gpucloud server: %s\n", cc.error().message.c_str());

@@ -46,10 +46,21 @@ class UpHosts {
   }
 
   compute::ComputeDriver* driver() { return driver_.get(); }
+  // What the API calls: the simulated hosts in-process, any other host through its agent
+  // (`gpucloud agent` may join hosts to `up`'s cloud too).
+  compute::ComputeDriver* serving_driver(std::chrono::seconds service_down_time) {
+    if (!serving_) {
+      compute::AgentDriverOptions o;
+      o.service_down_time = service_down_time;
+      serving_ = compute::make_agent_driver(store_, driver_.get(), o);
+    }
+    return serving_.get();
+  }
 
  private:
   store::Store& store_;
   std::unique_ptr<compute::ComputeDriver> driver_;
+  std::unique_ptr<compute::ComputeDriver> serving_;
   compute::HostRatios ratios_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -3,6 +3,7 @@
 // hosts in-process from a JSON file (docs/fake_driver.md), like nova's fake driver.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -70,5 +71,45 @@ struct HostRatios {
   double disk = 1.0;
 };
 Status register_hosts(ComputeDriver& driver, store::Store& store, const HostRatios& ratios);
+// One host's report (what register_hosts writes per host; the agent API calls it too).
+Status register_host(const HostResources& host, store::Store& store, const HostRatios& ratios);
+
+// ---- hosts served by agents (`gpucloud agent`, docs/agent.md) ----
+
+// The agent's report of its host as JSON text, and back. Errors name the field:
+// "pci_devices[0].address: '0000:zz:00.0' is not a PCI address".
+std::string host_resources_to_json(const HostResources& host);
+Result<HostResources> host_resources_from_json(std::string_view json_text);
+
+// A spawn task's payload: everything the agent's driver needs, since the agent has no database.
+struct SpawnArgs {
+  store::Instance instance;
+  store::Flavor flavor;
+  store::Image image;
+  std::vector<store::PciDeviceRecord> devices;
+};
+std::string spawn_payload(const store::Instance& instance, const store::Flavor& flavor,
+                          const store::Image& image,
+                          const std::vector<store::PciDeviceRecord>& devices);
+Result<SpawnArgs> parse_spawn_payload(std::string_view json_text);
+
+// Runs one task taken from the queue on the agent's own driver (kinds "spawn", "destroy",
+// "power_on", "power_off", "reboot"; an unknown kind is kInvalidArgument).
+Status run_task(ComputeDriver& driver, const store::AgentTask& task);
+
+struct AgentDriverOptions {
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // how long a call waits for the agent
+  std::chrono::milliseconds poll{std::chrono::milliseconds(100)};  // how often it looks
+  // A host whose heartbeat is older is down: a destroy there only removes the server from the
+  // database (nova's local delete; the agent reports the domain as an orphan when it returns),
+  // other calls fail at once instead of waiting.
+  std::chrono::seconds service_down_time{60};
+};
+// The server's driver: calls for hosts of `local` (the in-process fake driver of `gpucloud up`;
+// may be null) go to it, every other host's become agent_tasks rows that the call waits on; an
+// agent's failure becomes an error with the agent's message. hosts() lists only local's hosts
+// (agents' hosts count as up by their heartbeats). `local` must outlive the driver.
+std::unique_ptr<ComputeDriver> make_agent_driver(store::Store& store, ComputeDriver* local,
+                                                 AgentDriverOptions options);
 
 }  // namespace gpucloud::compute

@@ -5,29 +5,32 @@
 
 namespace gpucloud::compute {
 
+Status register_host(const HostResources& r, store::Store& store, const HostRatios& ratios) {
+  store::ComputeHost h;
+  h.name = r.name;
+  h.hypervisor_type = r.hypervisor_type;
+  h.vcpus = r.vcpus;
+  h.memory_mb = r.memory_mb;
+  h.disk_gb = r.disk_gb;
+  h.cpu_allocation_ratio = ratios.cpu;
+  h.ram_allocation_ratio = ratios.ram;
+  h.disk_allocation_ratio = ratios.disk;
+  h.capabilities_json =
+      nlohmann::json{{"hypervisor_type", r.hypervisor_type}, {"cpu_info", {{"arch", r.cpu_arch}}}}
+          .dump();
+  auto up = store.upsert_compute_host(h);
+  if (!up.ok()) return up.error().with_context("host " + r.name);
+  if (auto s = store.sync_pci_devices(r.name, r.pci_devices); !s.ok()) {
+    return s.error().with_context("host " + r.name);
+  }
+  return store.record_heartbeat(r.name, std::chrono::system_clock::now());
+}
+
 Status register_hosts(ComputeDriver& driver, store::Store& store, const HostRatios& ratios) {
   auto hosts = driver.hosts();
   if (!hosts.ok()) return hosts.error();
-  const auto now = std::chrono::system_clock::now();
   for (const HostResources& r : *hosts) {
-    store::ComputeHost h;
-    h.name = r.name;
-    h.hypervisor_type = r.hypervisor_type;
-    h.vcpus = r.vcpus;
-    h.memory_mb = r.memory_mb;
-    h.disk_gb = r.disk_gb;
-    h.cpu_allocation_ratio = ratios.cpu;
-    h.ram_allocation_ratio = ratios.ram;
-    h.disk_allocation_ratio = ratios.disk;
-    h.capabilities_json =
-        nlohmann::json{{"hypervisor_type", r.hypervisor_type}, {"cpu_info", {{"arch", r.cpu_arch}}}}
-            .dump();
-    auto up = store.upsert_compute_host(h);
-    if (!up.ok()) return up.error().with_context("host " + r.name);
-    if (auto s = store.sync_pci_devices(r.name, r.pci_devices); !s.ok()) {
-      return s.error().with_context("host " + r.name);
-    }
-    if (auto s = store.record_heartbeat(r.name, now); !s.ok()) return s.error();
+    if (auto s = register_host(r, store, ratios); !s.ok()) return s;
   }
   return {};
 }

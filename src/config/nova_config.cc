@@ -214,6 +214,9 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
                                      {"DEFAULT", "scheduler_max_attempts"}})) {
     if (auto v = r.number<int>(*e, 1)) cfg.max_attempts = *v;
   }
+  if (auto e = lookup_single(files, {{"DEFAULT", "service_down_time"}})) {
+    if (auto v = r.number<int>(*e, 1)) cfg.service_down_time = *v;
+  }
 }
 
 }  // namespace

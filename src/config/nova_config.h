@@ -34,6 +34,8 @@ struct NovaConfig {
   std::optional<Located<std::string>> host;  // unset: nova uses the machine's hostname
   std::optional<Located<DatabaseUrl>> database;
   int max_attempts = 3;
+  // [DEFAULT] service_down_time: seconds without a heartbeat after which a host is down.
+  int service_down_time = 60;
   // Every problem found, in file order per option; an empty list (or only warnings) = usable.
   std::vector<Problem> problems;
 

@@ -165,6 +165,22 @@ const std::vector<std::string> kVersion1 = {
     "generation @BIG NOT NULL DEFAULT 0, PRIMARY KEY (project_id, alias))@ENGINE",
 };
 
+// Version 2: the agents' work queue and their reports. A compute call on a host served by an
+// agent (`gpucloud agent`) becomes an agent_tasks row that the agent takes and answers, so a
+// server restart loses no task; agent_reports keeps each host's last report of a kind
+// (e.g. "orphans") for the admin to read.
+const std::vector<std::string> kVersion2 = {
+    "CREATE TABLE IF NOT EXISTS agent_tasks (id VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "host VARCHAR(255) NOT NULL, kind VARCHAR(32) NOT NULL, "
+    "instance_uuid VARCHAR(36) NOT NULL DEFAULT '', payload @TEXT, state VARCHAR(16) NOT NULL, "
+    "message @TEXT, result @TEXT, created_at @TS NOT NULL, taken_at @TS NULL, "
+    "finished_at @TS NULL)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_agent_tasks_host_state ON agent_tasks (host, state)",
+    "CREATE TABLE IF NOT EXISTS agent_reports (host VARCHAR(255) NOT NULL, "
+    "kind VARCHAR(32) NOT NULL, report @TEXT, reported_at @TS NOT NULL, "
+    "PRIMARY KEY (host, kind))@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -182,7 +198,8 @@ Migration make(int version, std::string description, const std::vector<std::stri
 }  // namespace
 
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1)};
+  static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1),
+                                             make(2, "agent tasks and reports", kVersion2)};
   return kAll;
 }
 

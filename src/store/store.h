@@ -97,6 +97,35 @@ struct GpuQuota {
   int limit = 0;
 };
 
+// ---- agents (agent_tasks.cc) ----
+
+// A compute call for a host that an agent serves: pending until the agent takes it (running),
+// then succeeded or failed with the agent's message.
+enum class AgentTaskState { kPending, kRunning, kSucceeded, kFailed };
+const char* to_string(AgentTaskState s);  // "pending", "running", "succeeded", "failed"
+
+struct AgentTask {
+  std::string id;  // uuid; create_agent_task fills it when empty
+  std::string host;
+  std::string kind;  // "spawn", "destroy", "power_on", "power_off", "reboot"
+  std::string instance_uuid;
+  std::string payload = "{}";  // JSON text: what the agent needs to run it
+  AgentTaskState state = AgentTaskState::kPending;
+  std::string message;        // the agent's (or the timeout's) message
+  std::string result = "{}";  // JSON text from the agent
+  TimePoint created_at{};
+  std::optional<TimePoint> taken_at;
+  std::optional<TimePoint> finished_at;
+};
+
+// The last report of one kind from one host's agent (e.g. kind "orphans"), JSON text.
+struct AgentReport {
+  std::string host;
+  std::string kind;
+  std::string report = "{}";
+  TimePoint reported_at{};
+};
+
 // Thread-safe: every method borrows a pooled connection and runs in its own transaction.
 // Errors: kNotFound (no such object), kConflict (duplicate, or not enough free capacity),
 // kUnavailable (database unreachable or locked past the retry budget), kInvalidArgument.
@@ -223,6 +252,19 @@ class Store {
   Result<std::vector<GpuQuota>> list_gpu_quotas(const std::string& project_id);  // "" == all
   // Devices the project holds (claimed or allocated) per alias.
   Result<std::map<std::string, int>> gpu_usage(const std::string& project_id);
+
+  // Agent tasks. take_agent_tasks moves up to `max` of the host's pending tasks, oldest first,
+  // to running in one transaction (two servers never hand one task out twice). finish_agent_task
+  // records the outcome of a pending or running task: kNotFound for an unknown id or another
+  // host's task, kConflict when it already finished (e.g. the caller timed it out).
+  Result<AgentTask> create_agent_task(const AgentTask& t);
+  Result<AgentTask> get_agent_task(const std::string& id);
+  Result<std::vector<AgentTask>> take_agent_tasks(const std::string& host, int max);
+  Status finish_agent_task(const std::string& id, const std::string& host, bool succeeded,
+                           const std::string& message, const std::string& result_json);
+  Result<std::vector<AgentTask>> list_agent_tasks(const std::string& host);  // "" == all
+  Status put_agent_report(const AgentReport& r);  // replaces the host's report of that kind
+  Result<std::vector<AgentReport>> list_agent_reports(const std::string& host);  // "" == all
 
   struct Impl;
 

@@ -1,0 +1,254 @@
+// The agent's loop: register, then long-poll tasks in the calling thread while a second thread
+// heartbeats (re-registering when the server no longer knows the host) and checks orphans.
+#include "agent/agent_loop.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "agent/agent_client.h"
+#include "agent/domain_orphans.h"
+
+namespace gpucloud::agent {
+namespace {
+
+using nlohmann::json;
+
+std::string host_path(const AgentLoopOptions& o) { return "/gpucloud/v1/agent/hosts/" + o.host; }
+
+std::string reply_message(const HttpReply& r) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    return "HTTP " + std::to_string(r.status) + ": " + j["error"].value("message", "");
+  }
+  return "HTTP " + std::to_string(r.status);
+}
+
+}  // namespace
+
+AgentLoop::AgentLoop(AgentLoopOptions options, compute::ComputeDriver& driver)
+    : options_(std::move(options)), driver_(driver) {}
+
+AgentLoop::~AgentLoop() {
+  stop();
+  if (beat_thread_.joinable()) beat_thread_.join();
+}
+
+Status AgentLoop::start() {
+  if (options_.host.empty()) return Error::invalid("no host name");
+  std::string server = options_.server_url;
+  if (server.empty()) {
+    auto parts = split_url(options_.credentials.auth_url);
+    if (!parts.ok()) return parts.error().with_context("OS_AUTH_URL");
+    server = parts->first;
+  }
+  const auto timeout = std::chrono::seconds(options_.poll_wait_seconds + 30);
+  auto a = AgentClient::create(server, options_.credentials, timeout);
+  if (!a.ok()) return a.error();
+  auto b = AgentClient::create(server, options_.credentials, timeout);
+  if (!b.ok()) return b.error();
+  tasks_client_ = std::move(*a);
+  beat_client_ = std::move(*b);
+  if (auto s = tasks_client_->authenticate(); !s.ok()) return s;
+  if (auto s = register_host(); !s.ok()) return s;
+  if (auto r = check_orphans(); !r.ok()) {
+    spdlog::warn("orphan check on start failed: {}", r.error().message);
+  }
+  beat_thread_ = std::thread([this] { heartbeat_loop(); });
+  return {};
+}
+
+Status AgentLoop::register_host() {
+  auto hosts = driver_.hosts();
+  if (!hosts.ok()) return hosts.error();
+  const compute::HostResources* mine = nullptr;
+  for (const auto& h : *hosts) {
+    if (h.name == options_.host) mine = &h;
+  }
+  if (!mine) return Error::not_found("the driver does not serve host '" + options_.host + "'");
+  json host = json::parse(compute::host_resources_to_json(*mine));
+  host["doctor_status"] = options_.doctor_status;
+  auto r = beat_client_->call("PUT", host_path(options_), json{{"host", host}}.dump());
+  if (!r.ok()) return r.error();
+  if (r->status != 200) {
+    return Error::unavailable("registering host " + options_.host + ": " + reply_message(*r));
+  }
+  spdlog::info("registered host {} ({} vcpus, {} MB, {} PCI devices{})", options_.host, mine->vcpus,
+               mine->memory_mb, mine->pci_devices.size(),
+               options_.doctor_status.empty() ? "" : ", doctor: " + options_.doctor_status);
+  return {};
+}
+
+void AgentLoop::heartbeat_loop() {
+  auto last_orphans = std::chrono::steady_clock::now();
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_.load(); })) {
+    lock.unlock();
+    auto r = beat_client_->call("POST", host_path(options_) + "/heartbeat", "{}");
+    if (!r.ok()) {
+      spdlog::warn("heartbeat failed: {}", r.error().message);
+    } else if (r->status == 404) {
+      spdlog::warn("the server does not know host {}; registering again", options_.host);
+      if (auto s = register_host(); !s.ok()) spdlog::warn("{}", s.error().message);
+    } else if (r->status != 200) {
+      spdlog::warn("heartbeat refused: {}", reply_message(*r));
+    }
+    if (options_.orphan_interval.count() > 0 &&
+        std::chrono::steady_clock::now() - last_orphans >= options_.orphan_interval) {
+      last_orphans = std::chrono::steady_clock::now();
+      if (auto o = check_orphans(); !o.ok()) {
+        spdlog::warn("orphan check failed: {}", o.error().message);
+      }
+    }
+    lock.lock();
+  }
+}
+
+void AgentLoop::run() {
+  const std::string path =
+      host_path(options_) + "/tasks?wait=" + std::to_string(options_.poll_wait_seconds);
+  while (!stopping_) {
+    auto r = tasks_client_->call("GET", path);
+    if (stopping_) break;
+    if (!r.ok() || r->status != 200) {
+      spdlog::warn("taking tasks failed: {}", r.ok() ? reply_message(*r) : r.error().message);
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stopping_.load(); });
+      continue;
+    }
+    json j = json::parse(r->body, nullptr, false);
+    if (!j.is_object() || !j.contains("tasks") || !j["tasks"].is_array()) continue;
+    for (const auto& t : j["tasks"]) run_one(t.dump());
+  }
+}
+
+void AgentLoop::run_one(const std::string& text) {
+  json t = json::parse(text);
+  store::AgentTask task;
+  task.id = t.value("id", "");
+  task.host = options_.host;
+  task.kind = t.value("kind", "");
+  task.instance_uuid = t.value("instance_uuid", "");
+  task.payload = t.contains("payload") ? t["payload"].dump() : "{}";
+  spdlog::info("task {}: {} {}", task.id, task.kind, task.instance_uuid);
+  Status s = compute::run_task(driver_, task);
+  if (!s.ok()) spdlog::warn("task {} ({}) failed: {}", task.id, task.kind, s.error().message);
+  json result = {{"result", {{"succeeded", s.ok()}, {"message", s.ok() ? "" : s.error().message}}}};
+  auto r = tasks_client_->call("POST", host_path(options_) + "/tasks/" + task.id, result.dump());
+  if (!r.ok() || r->status != 204) {
+    spdlog::warn("answering task {} failed: {}", task.id,
+                 r.ok() ? reply_message(*r) : r.error().message);
+  }
+}
+
+Result<std::string> AgentLoop::check_orphans() {
+  auto view = beat_client_->call("GET", host_path(options_) + "/view");
+  if (!view.ok()) return view.error();
+  if (view->status != 200) return Error::unavailable("server view: " + reply_message(*view));
+  json v = json::parse(view->body, nullptr, false);
+  if (!v.is_object()) return Error::unavailable("server view: not JSON");
+  std::vector<store::Instance> instances;
+  for (const auto& i : v.value("instances", json::array())) {
+    store::Instance inst;
+    inst.uuid = i.value("uuid", "");
+    auto st = store::parse_server_status(i.value("status", "ERROR"));
+    inst.status = st.ok() ? *st : store::ServerStatus::kError;
+    inst.host = options_.host;
+    instances.push_back(std::move(inst));
+  }
+  std::vector<store::PciDeviceRecord> devices;
+  for (const auto& d : v.value("pci_devices", json::array())) {
+    store::PciDeviceRecord rec;
+    auto a = PciAddress::parse(d.value("address", ""));
+    auto st = store::parse_pci_device_status(d.value("status", ""));
+    if (!a.ok() || !st.ok()) continue;
+    rec.address = *a;
+    rec.status = *st;
+    if (d.contains("instance_uuid") && d["instance_uuid"].is_string()) {
+      rec.instance_uuid = d["instance_uuid"].get<std::string>();
+    }
+    devices.push_back(std::move(rec));
+  }
+  auto domains = driver_.list_domains(options_.host);
+  if (!domains.ok()) return domains.error();
+  OrphanReport report = find_orphans(*domains, instances, devices);
+
+  json orphans = json::array(), missing = json::array(), leaked = json::array(),
+       unclaimed = json::array();
+  for (const auto& d : report.orphan_domains) {
+    orphans.push_back({{"domain", d.name}, {"instance_uuid", d.instance_uuid}});
+  }
+  for (const auto& u : report.missing_domains) missing.push_back(u);
+  std::set<std::string> leaked_instances;
+  for (const auto& l : report.leaked_claims) {
+    leaked.push_back({{"address", l.address.to_string()}, {"instance_uuid", l.instance_uuid}});
+    leaked_instances.insert(l.instance_uuid);
+  }
+  for (const auto& u : report.unclaimed_uses) {
+    unclaimed.push_back({{"address", u.address.to_string()}, {"domain", u.domain}});
+  }
+  json repaired = {{"destroyed", json::array()}, {"released", json::array()}};
+  if (options_.repair_orphans && !report.clean()) {
+    for (const auto& d : report.orphan_domains) {
+      if (auto s = driver_.destroy(options_.host, d.instance_uuid); s.ok()) {
+        repaired["destroyed"].push_back(d.name);
+      } else {
+        spdlog::warn("repair: destroying orphan domain {} failed: {}", d.name, s.error().message);
+      }
+    }
+    if (!leaked_instances.empty()) {
+      json body = {{"instances", json(std::vector<std::string>(leaked_instances.begin(),
+                                                               leaked_instances.end()))}};
+      auto r = beat_client_->call("POST", host_path(options_) + "/release-claims", body.dump());
+      if (r.ok() && r->status == 200) {
+        json out = json::parse(r->body, nullptr, false);
+        if (out.is_object()) repaired["released"] = out.value("released", json::array());
+      } else {
+        spdlog::warn("repair: releasing leaked claims failed: {}",
+                     r.ok() ? reply_message(*r) : r.error().message);
+      }
+    }
+  }
+  const std::string summary =
+      report.clean() ? "no orphans"
+                     : fmt::format(
+                           "{} orphan domain(s), {} missing domain(s), {} leaked claim(s), "
+                           "{} unclaimed device use(s)",
+                           orphans.size(), missing.size(), leaked.size(), unclaimed.size());
+  if (report.clean()) {
+    spdlog::info("orphan check: {}", summary);
+  } else {
+    spdlog::warn("orphan check: {}: {}", summary,
+                 json{{"orphan_domains", orphans},
+                      {"missing_domains", missing},
+                      {"leaked_claims", leaked},
+                      {"unclaimed_uses", unclaimed}}
+                     .dump());
+  }
+  json body = {{"report",
+                {{"summary", summary},
+                 {"clean", report.clean()},
+                 {"orphan_domains", orphans},
+                 {"missing_domains", missing},
+                 {"leaked_claims", leaked},
+                 {"unclaimed_uses", unclaimed},
+                 {"repair", options_.repair_orphans},
+                 {"repaired", repaired}}}};
+  auto put = beat_client_->call("PUT", host_path(options_) + "/reports/orphans", body.dump());
+  if (!put.ok()) return put.error();
+  if (put->status != 204) return Error::unavailable("orphan report: " + reply_message(*put));
+  return summary;
+}
+
+void AgentLoop::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_.exchange(true)) return;
+  }
+  cv_.notify_all();
+  if (tasks_client_) tasks_client_->stop();
+}
+
+}  // namespace gpucloud::agent

@@ -1,0 +1,348 @@
+// What the server and an agent exchange as JSON: the agent's host report and the payload of a
+// spawn task, and how the agent runs a task on its own driver. Both sides use these functions,
+// so the two ends of the wire cannot drift apart.
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "compute/compute.h"
+
+namespace gpucloud::compute {
+namespace {
+
+using nlohmann::json;
+
+// A field reader that names the field in every error ("pci_devices[2].address: ...").
+struct Fields {
+  const json& obj;
+  std::string where;
+
+  std::string path(const char* key) const { return where.empty() ? key : where + "." + key; }
+
+  Result<std::string> str(const char* key, bool required, std::string dflt = "") const {
+    if (!obj.contains(key) || obj[key].is_null()) {
+      if (required) return Error::invalid(path(key) + ": required");
+      return dflt;
+    }
+    if (!obj[key].is_string()) return Error::invalid(path(key) + ": a string is required");
+    return obj[key].get<std::string>();
+  }
+  Result<int64_t> integer(const char* key, bool required, int64_t dflt = 0) const {
+    if (!obj.contains(key) || obj[key].is_null()) {
+      if (required) return Error::invalid(path(key) + ": required");
+      return dflt;
+    }
+    if (!obj[key].is_number_integer() || obj[key].get<int64_t>() < 0) {
+      return Error::invalid(path(key) + ": a non-negative integer is required");
+    }
+    return obj[key].get<int64_t>();
+  }
+  Result<bool> boolean(const char* key, bool dflt) const {
+    if (!obj.contains(key) || obj[key].is_null()) return dflt;
+    if (!obj[key].is_boolean()) return Error::invalid(path(key) + ": a boolean is required");
+    return obj[key].get<bool>();
+  }
+  Result<std::map<std::string, std::string>> string_map(const char* key) const {
+    std::map<std::string, std::string> out;
+    if (!obj.contains(key) || obj[key].is_null()) return out;
+    if (!obj[key].is_object()) return Error::invalid(path(key) + ": an object is required");
+    for (auto it = obj[key].begin(); it != obj[key].end(); ++it) {
+      if (!it->is_string()) {
+        return Error::invalid(path(key) + "." + it.key() + ": a string is required");
+      }
+      out[it.key()] = it->get<std::string>();
+    }
+    return out;
+  }
+};
+
+#define GC_TRY(var, expr)                    \
+  auto var##_r = (expr);                     \
+  if (!var##_r.ok()) return var##_r.error(); \
+  auto var = std::move(*var##_r)
+
+json device_json(const PciDevice& d) {
+  json j = {{"address", d.address.to_string()},
+            {"vendor_id", d.vendor_id.str()},
+            {"product_id", d.product_id.str()},
+            {"dev_type", to_string(d.dev_type)}};
+  j["numa_node"] = d.numa_node ? json(*d.numa_node) : json(nullptr);
+  j["parent_addr"] = d.parent_addr ? json(d.parent_addr->to_string()) : json(nullptr);
+  return j;
+}
+
+Result<PciAddress> address_field(const Fields& f, const char* key) {
+  GC_TRY(text, f.str(key, true));
+  auto a = PciAddress::parse(text);
+  if (!a.ok()) return Error::invalid(f.path(key) + ": '" + text + "' is not a PCI address");
+  return *a;
+}
+
+Result<PciDevice> device_from_json(const json& j, const std::string& where) {
+  if (!j.is_object()) return Error::invalid(where + ": an object is required");
+  Fields f{j, where};
+  PciDevice d;
+  GC_TRY(addr, address_field(f, "address"));
+  d.address = addr;
+  for (const char* key : {"vendor_id", "product_id"}) {
+    GC_TRY(text, f.str(key, true));
+    auto id = HexId::parse(text, key);
+    if (!id.ok()) return Error::invalid(f.path(key) + ": " + id.error().message);
+    (std::string_view(key) == "vendor_id" ? d.vendor_id : d.product_id) = *id;
+  }
+  GC_TRY(type, f.str("dev_type", false, "type-PCI"));
+  auto t = parse_device_type(type);
+  if (!t.ok()) return Error::invalid(f.path("dev_type") + ": " + t.error().message);
+  d.dev_type = *t;
+  if (j.contains("numa_node") && !j["numa_node"].is_null()) {
+    GC_TRY(n, f.integer("numa_node", false));
+    d.numa_node = static_cast<int>(n);
+  }
+  if (j.contains("parent_addr") && !j["parent_addr"].is_null()) {
+    GC_TRY(p, address_field(f, "parent_addr"));
+    d.parent_addr = p;
+  }
+  return d;
+}
+
+json record_json(const store::PciDeviceRecord& d) {
+  json j = {{"id", d.id},
+            {"address", d.address.to_string()},
+            {"vendor_id", d.vendor_id.str()},
+            {"product_id", d.product_id.str()},
+            {"dev_type", to_string(d.dev_type)},
+            {"dev_id", d.dev_id},
+            {"status", store::to_string(d.status)},
+            {"label", d.label},
+            {"instance_uuid", d.instance_uuid ? json(*d.instance_uuid) : json(nullptr)},
+            {"request_id", d.request_id ? json(*d.request_id) : json(nullptr)},
+            {"numa_node", d.numa_node ? json(*d.numa_node) : json(nullptr)},
+            {"parent_addr", d.parent_addr ? json(d.parent_addr->to_string()) : json(nullptr)}};
+  return j;
+}
+
+Result<store::PciDeviceRecord> record_from_json(const json& j, const std::string& where) {
+  GC_TRY(dev, device_from_json(j, where));
+  Fields f{j, where};
+  store::PciDeviceRecord r;
+  r.address = dev.address;
+  r.vendor_id = dev.vendor_id;
+  r.product_id = dev.product_id;
+  r.dev_type = dev.dev_type;
+  r.numa_node = dev.numa_node;
+  r.parent_addr = dev.parent_addr;
+  GC_TRY(id, f.integer("id", false));
+  r.id = id;
+  GC_TRY(dev_id, f.str("dev_id", false));
+  r.dev_id = dev_id;
+  GC_TRY(label, f.str("label", false));
+  r.label = label;
+  GC_TRY(status, f.str("status", false, "claimed"));
+  auto st = store::parse_pci_device_status(status);
+  if (!st.ok()) return Error::invalid(f.path("status") + ": " + st.error().message);
+  r.status = *st;
+  if (j.contains("instance_uuid") && j["instance_uuid"].is_string())
+    r.instance_uuid = j["instance_uuid"].get<std::string>();
+  if (j.contains("request_id") && j["request_id"].is_string())
+    r.request_id = j["request_id"].get<std::string>();
+  return r;
+}
+
+}  // namespace
+
+std::string host_resources_to_json(const HostResources& h) {
+  json devices = json::array();
+  for (const auto& d : h.pci_devices) devices.push_back(device_json(d));
+  return json{{"name", h.name},        {"hypervisor_type", h.hypervisor_type},
+              {"vcpus", h.vcpus},      {"memory_mb", h.memory_mb},
+              {"disk_gb", h.disk_gb},  {"cpu_arch", h.cpu_arch},
+              {"pci_devices", devices}}
+      .dump();
+}
+
+Result<HostResources> host_resources_from_json(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Error::invalid("host: a JSON object is required");
+  static const std::set<std::string> kKnown = {
+      "name", "hypervisor_type", "vcpus", "memory_mb", "disk_gb", "cpu_arch", "pci_devices"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!kKnown.count(it.key())) return Error::invalid(it.key() + ": unknown field");
+  }
+  Fields f{j, ""};
+  HostResources h;
+  GC_TRY(name, f.str("name", false));
+  h.name = name;
+  GC_TRY(hv, f.str("hypervisor_type", false, "QEMU"));
+  h.hypervisor_type = hv;
+  GC_TRY(vcpus, f.integer("vcpus", true));
+  h.vcpus = static_cast<int>(vcpus);
+  GC_TRY(mem, f.integer("memory_mb", true));
+  h.memory_mb = mem;
+  GC_TRY(disk, f.integer("disk_gb", true));
+  h.disk_gb = disk;
+  GC_TRY(arch, f.str("cpu_arch", false, "x86_64"));
+  h.cpu_arch = arch;
+  if (j.contains("pci_devices") && !j["pci_devices"].is_null()) {
+    if (!j["pci_devices"].is_array()) return Error::invalid("pci_devices: a list is required");
+    for (size_t i = 0; i < j["pci_devices"].size(); ++i) {
+      GC_TRY(d, device_from_json(j["pci_devices"][i], "pci_devices[" + std::to_string(i) + "]"));
+      h.pci_devices.push_back(d);
+    }
+  }
+  return h;
+}
+
+std::string spawn_payload(const store::Instance& i, const store::Flavor& f, const store::Image& im,
+                          const std::vector<store::PciDeviceRecord>& devices) {
+  json inst = {{"uuid", i.uuid},
+               {"name", i.name},
+               {"project_id", i.project_id},
+               {"user_id", i.user_id},
+               {"flavor_id", i.flavor_id},
+               {"image_id", i.image_id},
+               {"availability_zone", i.availability_zone},
+               {"host", i.host.value_or("")},
+               {"metadata", i.metadata},
+               {"user_data", i.user_data},
+               {"config_drive", i.config_drive},
+               {"key_name", i.key_name},
+               {"reservation_id", i.reservation_id},
+               {"launch_index", i.launch_index}};
+  json flavor = {{"id", f.id},           {"name", f.name},
+                 {"vcpus", f.vcpus},     {"memory_mb", f.memory_mb},
+                 {"root_gb", f.root_gb}, {"ephemeral_gb", f.ephemeral_gb},
+                 {"swap_mb", f.swap_mb}, {"extra_specs", f.extra_specs}};
+  json image = {{"id", im.id},
+                {"name", im.name},
+                {"owner", im.owner},
+                {"disk_format", im.disk_format},
+                {"container_format", im.container_format},
+                {"size", im.size ? json(*im.size) : json(nullptr)},
+                {"virtual_size", im.virtual_size ? json(*im.virtual_size) : json(nullptr)},
+                {"checksum", im.checksum},
+                {"location", im.location},
+                {"min_disk", im.min_disk},
+                {"min_ram", im.min_ram},
+                {"properties", im.properties}};
+  json devs = json::array();
+  for (const auto& d : devices) devs.push_back(record_json(d));
+  return json{{"instance", inst}, {"flavor", flavor}, {"image", image}, {"devices", devs}}.dump();
+}
+
+Result<SpawnArgs> parse_spawn_payload(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Error::invalid("payload: a JSON object required");
+  for (const char* key : {"instance", "flavor", "image"}) {
+    if (!j.contains(key) || !j[key].is_object()) {
+      return Error::invalid(std::string("payload.") + key + ": an object is required");
+    }
+  }
+  SpawnArgs a;
+  Fields fi{j["instance"], "payload.instance"};
+  GC_TRY(uuid, fi.str("uuid", true));
+  a.instance.uuid = uuid;
+  GC_TRY(name, fi.str("name", false));
+  a.instance.name = name;
+  GC_TRY(project, fi.str("project_id", false));
+  a.instance.project_id = project;
+  GC_TRY(user, fi.str("user_id", false));
+  a.instance.user_id = user;
+  GC_TRY(flavor_id, fi.str("flavor_id", false));
+  a.instance.flavor_id = flavor_id;
+  GC_TRY(image_id, fi.str("image_id", false));
+  a.instance.image_id = image_id;
+  GC_TRY(az, fi.str("availability_zone", false));
+  a.instance.availability_zone = az;
+  GC_TRY(host, fi.str("host", true));
+  a.instance.host = host;
+  GC_TRY(meta, fi.string_map("metadata"));
+  a.instance.metadata = meta;
+  GC_TRY(user_data, fi.str("user_data", false));
+  a.instance.user_data = user_data;
+  GC_TRY(config_drive, fi.boolean("config_drive", false));
+  a.instance.config_drive = config_drive;
+  GC_TRY(key_name, fi.str("key_name", false));
+  a.instance.key_name = key_name;
+  GC_TRY(reservation, fi.str("reservation_id", false));
+  a.instance.reservation_id = reservation;
+  GC_TRY(index, fi.integer("launch_index", false));
+  a.instance.launch_index = static_cast<int>(index);
+
+  Fields ff{j["flavor"], "payload.flavor"};
+  GC_TRY(fid, ff.str("id", true));
+  a.flavor.id = fid;
+  GC_TRY(fname, ff.str("name", false));
+  a.flavor.name = fname;
+  GC_TRY(vcpus, ff.integer("vcpus", true));
+  a.flavor.vcpus = static_cast<int>(vcpus);
+  GC_TRY(ram, ff.integer("memory_mb", true));
+  a.flavor.memory_mb = ram;
+  GC_TRY(root, ff.integer("root_gb", false));
+  a.flavor.root_gb = root;
+  GC_TRY(eph, ff.integer("ephemeral_gb", false));
+  a.flavor.ephemeral_gb = eph;
+  GC_TRY(swap, ff.integer("swap_mb", false));
+  a.flavor.swap_mb = swap;
+  GC_TRY(specs, ff.string_map("extra_specs"));
+  a.flavor.extra_specs = specs;
+
+  Fields fm{j["image"], "payload.image"};
+  GC_TRY(iid, fm.str("id", true));
+  a.image.id = iid;
+  GC_TRY(iname, fm.str("name", false));
+  a.image.name = iname;
+  GC_TRY(owner, fm.str("owner", false));
+  a.image.owner = owner;
+  GC_TRY(disk_format, fm.str("disk_format", false));
+  a.image.disk_format = disk_format;
+  GC_TRY(container_format, fm.str("container_format", false));
+  a.image.container_format = container_format;
+  if (j["image"].contains("size") && !j["image"]["size"].is_null()) {
+    GC_TRY(size, fm.integer("size", false));
+    a.image.size = size;
+  }
+  if (j["image"].contains("virtual_size") && !j["image"]["virtual_size"].is_null()) {
+    GC_TRY(vsize, fm.integer("virtual_size", false));
+    a.image.virtual_size = vsize;
+  }
+  GC_TRY(checksum, fm.str("checksum", false));
+  a.image.checksum = checksum;
+  GC_TRY(location, fm.str("location", false));
+  a.image.location = location;
+  GC_TRY(min_disk, fm.integer("min_disk", false));
+  a.image.min_disk = min_disk;
+  GC_TRY(min_ram, fm.integer("min_ram", false));
+  a.image.min_ram = min_ram;
+  GC_TRY(props, fm.string_map("properties"));
+  a.image.properties = props;
+  a.image.status = store::ImageStatus::kActive;
+
+  if (j.contains("devices")) {
+    if (!j["devices"].is_array()) return Error::invalid("payload.devices: a list is required");
+    for (size_t i = 0; i < j["devices"].size(); ++i) {
+      GC_TRY(d, record_from_json(j["devices"][i], "payload.devices[" + std::to_string(i) + "]"));
+      a.devices.push_back(d);
+    }
+  }
+  return a;
+}
+
+Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
+  if (task.kind == "spawn") {
+    auto args = parse_spawn_payload(task.payload);
+    if (!args.ok()) return args.error();
+    if (args->instance.host.value_or("") != task.host) {
+      return Error::invalid("spawn task " + task.id + " names host " +
+                            args->instance.host.value_or("") + ", not " + task.host);
+    }
+    return driver.spawn(args->instance, args->flavor, args->image, args->devices);
+  }
+  if (task.kind == "destroy") return driver.destroy(task.host, task.instance_uuid);
+  if (task.kind == "power_on") return driver.power_on(task.host, task.instance_uuid);
+  if (task.kind == "power_off") return driver.power_off(task.host, task.instance_uuid);
+  if (task.kind == "reboot" || task.kind == "reboot_hard") {
+    return driver.reboot(task.host, task.instance_uuid, task.kind == "reboot_hard");
+  }
+  return Error::invalid("task " + task.id + ": unknown kind '" + task.kind + "'");
+}
+
+}  // namespace gpucloud::compute

@@ -1,0 +1,210 @@
+// The agents' work queue (agent_tasks) and their last reports (agent_reports). The queue lives in
+// the database, not in a server's memory, so that a task survives a server restart and several
+// servers sharing one database hand each task to its agent exactly once.
+#include "store/store_impl.h"
+
+namespace gpucloud::store {
+namespace {
+
+Result<AgentTaskState> parse_state(const std::string& s) {
+  for (auto st : {AgentTaskState::kPending, AgentTaskState::kRunning, AgentTaskState::kSucceeded,
+                  AgentTaskState::kFailed}) {
+    if (s == to_string(st)) return st;
+  }
+  return Error::invalid("agent_tasks.state: unknown value '" + s + "'");
+}
+
+struct TaskRow {
+  AgentTask t;
+  std::string state, payload, message, result, created, taken, finished;
+  soci::indicator i_payload{}, i_message{}, i_result{}, i_taken{}, i_finished{};
+  void bind(soci::statement& st) {
+    st.exchange(soci::into(t.id));
+    st.exchange(soci::into(t.host));
+    st.exchange(soci::into(t.kind));
+    st.exchange(soci::into(t.instance_uuid));
+    st.exchange(soci::into(payload, i_payload));
+    st.exchange(soci::into(state));
+    st.exchange(soci::into(message, i_message));
+    st.exchange(soci::into(result, i_result));
+    st.exchange(soci::into(created));
+    st.exchange(soci::into(taken, i_taken));
+    st.exchange(soci::into(finished, i_finished));
+  }
+  AgentTask get() const {
+    AgentTask out = t;
+    auto s = parse_state(state);
+    out.state = s.ok() ? *s : AgentTaskState::kFailed;
+    out.payload = i_payload == soci::i_null ? "{}" : payload;
+    out.message = i_message == soci::i_null ? "" : message;
+    out.result = i_result == soci::i_null ? "{}" : result;
+    out.created_at = parse_time(created);
+    if (i_taken != soci::i_null) out.taken_at = parse_time(taken);
+    if (i_finished != soci::i_null) out.finished_at = parse_time(finished);
+    return out;
+  }
+};
+
+constexpr const char* kTaskColumns =
+    "SELECT id, host, kind, instance_uuid, payload, state, message, result, created_at, "
+    "taken_at, finished_at FROM agent_tasks ";
+
+// `where` binds :a and :b (both the same text) so that one shape serves every lookup.
+std::vector<AgentTask> select_tasks(soci::session& sql, const std::string& where,
+                                    const std::string& a) {
+  TaskRow row;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(std::string(kTaskColumns) + where + " ORDER BY created_at, id");
+  row.bind(st);
+  st.exchange(soci::use(a, "a"));
+  st.exchange(soci::use(a, "b"));
+  st.define_and_bind();
+  st.execute();
+  std::vector<AgentTask> out;
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
+AgentTask one_task(soci::session& sql, const std::string& id) {
+  auto tasks = select_tasks(sql, "WHERE id = :a AND id = :b", id);
+  if (tasks.empty()) throw Abort{Error::not_found("agent task " + id + " not found")};
+  return tasks.front();
+}
+
+}  // namespace
+
+const char* to_string(AgentTaskState s) {
+  switch (s) {
+    case AgentTaskState::kPending:
+      return "pending";
+    case AgentTaskState::kRunning:
+      return "running";
+    case AgentTaskState::kSucceeded:
+      return "succeeded";
+    case AgentTaskState::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+Result<AgentTask> Store::create_agent_task(const AgentTask& t) {
+  if (t.host.empty() || t.kind.empty()) {
+    return Error::invalid("agent task: host and kind are required");
+  }
+  return impl_->write_result<AgentTask>(
+      [&](soci::session& sql) {
+        const std::string id = t.id.empty() ? generate_uuid() : t.id, ts = format_time(now());
+        const std::string state = to_string(AgentTaskState::kPending);
+        sql << "INSERT INTO agent_tasks (id, host, kind, instance_uuid, payload, state, message, "
+               "result, created_at) VALUES (:i, :h, :k, :u, :p, :s, '', '{}', :c)",
+            soci::use(id), soci::use(t.host), soci::use(t.kind), soci::use(t.instance_uuid),
+            soci::use(t.payload), soci::use(state), soci::use(ts);
+        return one_task(sql, id);
+      },
+      "creating an agent task for host '" + t.host + "'");
+}
+
+Result<AgentTask> Store::get_agent_task(const std::string& id) {
+  return impl_->read<AgentTask>([&](soci::session& sql) { return one_task(sql, id); },
+                                "reading agent task " + id);
+}
+
+Result<std::vector<AgentTask>> Store::take_agent_tasks(const std::string& host, int max) {
+  return impl_->write_result<std::vector<AgentTask>>(
+      [&](soci::session& sql) {
+        auto pending =
+            select_tasks(sql, "WHERE host = :a AND host = :b AND state = 'pending'", host);
+        std::vector<AgentTask> out;
+        const std::string ts = format_time(now());
+        for (auto& t : pending) {
+          if (static_cast<int>(out.size()) >= max) break;
+          // Conditional on still pending: on MariaDB another server's transaction may have
+          // taken it between our SELECT and this UPDATE.
+          soci::statement st =
+              (sql.prepare << "UPDATE agent_tasks SET state = 'running', taken_at = :t "
+                              "WHERE id = :i AND state = 'pending'",
+               soci::use(ts), soci::use(t.id));
+          st.execute(true);
+          if (st.get_affected_rows() != 1) continue;
+          t.state = AgentTaskState::kRunning;
+          t.taken_at = parse_time(ts);
+          out.push_back(std::move(t));
+        }
+        return out;
+      },
+      "taking agent tasks of host '" + host + "'");
+}
+
+Status Store::finish_agent_task(const std::string& id, const std::string& host, bool succeeded,
+                                const std::string& message, const std::string& result_json) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        AgentTask t = one_task(sql, id);
+        if (t.host != host) {
+          throw Abort{Error::not_found("agent task " + id + " not found on host " + host)};
+        }
+        if (t.state == AgentTaskState::kSucceeded || t.state == AgentTaskState::kFailed) {
+          throw Abort{Error::conflict("agent task " + id + " already finished (" +
+                                      to_string(t.state) + ": " + t.message + ")")};
+        }
+        const std::string state =
+            to_string(succeeded ? AgentTaskState::kSucceeded : AgentTaskState::kFailed);
+        const std::string ts = format_time(now());
+        soci::statement st =
+            (sql.prepare << "UPDATE agent_tasks SET state = :s, message = :m, result = :r, "
+                            "finished_at = :f WHERE id = :i AND state IN ('pending', 'running')",
+             soci::use(state), soci::use(message), soci::use(result_json), soci::use(ts),
+             soci::use(id));
+        st.execute(true);
+        if (st.get_affected_rows() != 1) {
+          throw Abort{Error::conflict("agent task " + id + " already finished")};
+        }
+      },
+      "finishing agent task " + id);
+}
+
+Result<std::vector<AgentTask>> Store::list_agent_tasks(const std::string& host) {
+  return impl_->read<std::vector<AgentTask>>(
+      [&](soci::session& sql) { return select_tasks(sql, "WHERE (:a = '' OR host = :b)", host); },
+      "listing agent tasks");
+}
+
+Status Store::put_agent_report(const AgentReport& r) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        const std::string ts = format_time(r.reported_at == TimePoint{} ? now() : r.reported_at);
+        sql << "DELETE FROM agent_reports WHERE host = :h AND kind = :k", soci::use(r.host),
+            soci::use(r.kind);
+        sql << "INSERT INTO agent_reports (host, kind, report, reported_at) "
+               "VALUES (:h, :k, :r, :t)",
+            soci::use(r.host), soci::use(r.kind), soci::use(r.report), soci::use(ts);
+      },
+      "storing the " + r.kind + " report of host '" + r.host + "'");
+}
+
+Result<std::vector<AgentReport>> Store::list_agent_reports(const std::string& host) {
+  return impl_->read<std::vector<AgentReport>>(
+      [&](soci::session& sql) {
+        AgentReport r;
+        std::string ts, report;
+        soci::indicator i_report{};
+        soci::statement st =
+            (sql.prepare << "SELECT host, kind, report, reported_at FROM agent_reports "
+                            "WHERE (:a = '' OR host = :b) ORDER BY host, kind",
+             soci::into(r.host), soci::into(r.kind), soci::into(report, i_report), soci::into(ts),
+             soci::use(host, "a"), soci::use(host, "b"));
+        st.execute();
+        std::vector<AgentReport> out;
+        while (st.fetch()) {
+          AgentReport x = r;
+          x.report = i_report == soci::i_null ? "{}" : report;
+          x.reported_at = parse_time(ts);
+          out.push_back(std::move(x));
+        }
+        return out;
+      },
+      "listing agent reports");
+}
+
+}  // namespace gpucloud::store

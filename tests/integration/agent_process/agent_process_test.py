@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Two-process test of the agent: `gpucloud server` plus two `gpucloud agent --driver fake`.
+
+The agents register hostA (no GPU) and hostB (two K2 GPUs) and heartbeat; servers boot and are
+deleted through them (a GPU flavor's claim goes through hostB's agent); killing hostA's agent
+marks its host down after service_down_time (3 s here) and new boots avoid it. SIGTERM stops an
+agent cleanly. Usage: agent_process_test.py /path/to/gpucloud
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+GPUCLOUD = os.path.abspath(sys.argv[1])
+TMP = tempfile.mkdtemp(prefix="gpucloud-agent-process-")
+PROCS = []
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    for name, p, log in PROCS:
+        if p.poll() is None:
+            p.kill()
+        print(f"---- {name} output ----")
+        with open(log) as f:
+            print(f.read()[-4000:])
+    sys.exit(1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORT = free_port()
+BASE = f"http://127.0.0.1:{PORT}"
+
+
+def start(name, args, env=None):
+    log = os.path.join(TMP, name + ".log")
+    p = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                         env=env or os.environ.copy())
+    PROCS.append((name, p, log))
+    return p, log
+
+
+def wait_for(what, predicate, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    fail(f"timed out waiting for {what}")
+
+
+def http(method, path, token=None, body=None, expect=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("X-Auth-Token", token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, headers, text = r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, headers, text = e.code, e.headers, e.read().decode()
+    if expect is not None and status != expect:
+        fail(f"{method} {path}: expected {expect}, got {status}: {text}")
+    return status, headers, (json.loads(text) if text.strip() else None)
+
+
+def login(user, password, project):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
+    _, headers, _ = http("POST", "/identity/v3/auth/tokens", body=body, expect=201)
+    return headers["X-Subject-Token"]
+
+
+# ---- a database with an admin user, flavors 1-5 and an image: `gpucloud up` initialises it ----
+data = os.path.join(TMP, "data")
+no_hosts = os.path.join(TMP, "no_hosts.json")
+with open(no_hosts, "w") as f:
+    json.dump({"hosts": []}, f)
+init = subprocess.run([GPUCLOUD, "up", "--data-dir", data, "--port", str(PORT), "--no-demo",
+                       "--exit-when-ready", "--fake-hosts", no_hosts, "--web-root", "none"],
+                      capture_output=True, text=True, timeout=120)
+if init.returncode != 0:
+    fail("gpucloud up (init): " + init.stdout + init.stderr)
+openrc = open(os.path.join(data, "openrc")).read()
+password = re.search(r"OS_PASSWORD='?([^'\n]+)'?", openrc).group(1)
+
+# ---- the server, with a 3 s service_down_time ----
+nova_conf = os.path.join(TMP, "nova.conf")
+with open(nova_conf, "w") as f:
+    f.write("[DEFAULT]\nservice_down_time = 3\n"
+            "pci_alias = { 'name': 'K2_Grid', 'vendor_id': '10de', 'product_id': '11bf' }\n"
+            "scheduler_default_filters = RetryFilter,RamFilter,ComputeFilter,"
+            "PciPassthroughFilter\n")
+server, server_log = start("server", [
+    GPUCLOUD, "server", "--config", nova_conf, "--database",
+    "sqlite:///" + os.path.join(data, "gpucloud.sqlite"), "--port", str(PORT), "--data-dir", data,
+    "--web-root", "none"])
+wait_for("the server to listen", lambda: "listening on" in open(server_log).read())
+admin = login("admin", password, "admin")
+
+# ---- agent credentials: hostB's agent gets its own user with only the `service` role ----
+_, _, projects = http("GET", "/identity/v3/projects?name=admin", admin, expect=200)
+project_id = projects["projects"][0]["id"]
+_, _, user = http("POST", "/identity/v3/users", admin, {"user": {
+    "name": "agent-b", "password": "agent-b-secret", "default_project_id": project_id}},
+    expect=201)
+http("PUT", f"/identity/v3/projects/{project_id}/users/{user['user']['id']}/roles/service", admin,
+     expect=204)
+svc = login("agent-b", "agent-b-secret", "admin")
+# The service role reaches the agent API but not the projects' servers.
+http("GET", "/compute/v2.1/servers", svc, expect=403)
+http("POST", "/gpucloud/v1/agent/hosts/nohost/heartbeat", svc, {}, expect=404)
+
+fake_hosts = os.path.join(TMP, "fake_hosts.json")
+with open(fake_hosts, "w") as f:
+    json.dump({"hosts": [
+        {"name": "hostA", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400},
+        {"name": "hostB", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "pci_devices": [
+            {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"},
+            {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
+
+
+def start_agent(host, user, pw):
+    env = os.environ.copy()
+    env.update({"OS_AUTH_URL": BASE + "/identity/v3", "OS_USERNAME": user, "OS_PASSWORD": pw,
+                "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default"})
+    return start("agent-" + host, [
+        GPUCLOUD, "agent", "--driver", "fake", "--fake-hosts", fake_hosts, "--host", host,
+        "--heartbeat-interval", "1", "--orphan-interval", "2", "--poll-wait", "2"], env)
+
+
+agent_a, agent_a_log = start_agent("hostA", "admin", password)
+agent_b, agent_b_log = start_agent("hostB", "agent-b", "agent-b-secret")
+
+
+def states(path, key):
+    _, _, body = http("GET", "/compute/v2.1/" + path, admin, expect=200)
+    return {h[key]: h["state"] for h in body[path.split("/")[0].replace("os-", "")]}
+
+
+wait_for("both hypervisors up",
+         lambda: states("os-hypervisors", "hypervisor_hostname") ==
+         {"hostA": "up", "hostB": "up"})
+wait_for("both services up", lambda: states("os-services", "host") == {"hostA": "up", "hostB": "up"})
+# Heartbeats move updated_at forward.
+_, _, svcs = http("GET", "/compute/v2.1/os-services?host=hostB", admin, expect=200)
+first = svcs["services"][0]["updated_at"]
+wait_for("a heartbeat", lambda: http("GET", "/compute/v2.1/os-services?host=hostB", admin)[2]
+         ["services"][0]["updated_at"] != first)
+_, _, detail = http("GET", "/compute/v2.1/os-hypervisors/detail", admin, expect=200)
+for h in detail["hypervisors"]:
+    if h["vcpus"] != 8 or h["memory_mb"] != 16384:
+        fail(f"hypervisor {h['hypervisor_hostname']} reported {h['vcpus']} vcpus, "
+             f"{h['memory_mb']} MB")
+for passwords in (password, "agent-b-secret"):
+    for name, _, log in PROCS:
+        if passwords in open(log).read():
+            fail(f"{name}'s output shows a password")
+
+# ---- boots and deletes through the agents ----
+_, _, created = http("POST", "/image/v2/images", admin, {
+    "name": "agent-test", "disk_format": "raw", "container_format": "bare",
+    "visibility": "public"}, expect=201)
+image = created["id"]
+upload = urllib.request.Request(f"{BASE}/image/v2/images/{image}/file", data=b"\0" * 65536,
+                                method="PUT")
+upload.add_header("Content-Type", "application/octet-stream")
+upload.add_header("X-Auth-Token", admin)
+with urllib.request.urlopen(upload, timeout=30) as r:
+    if r.status != 204:
+        fail(f"image upload: {r.status}")
+# The seed's image asks for 8 MB of video RAM, which needs hw_video:ram_max_mb on the flavor.
+http("POST", "/compute/v2.1/flavors/2/os-extra_specs", admin,
+     {"extra_specs": {"hw_video:ram_max_mb": "64"}}, expect=200)
+http("POST", "/compute/v2.1/flavors/3/os-extra_specs", admin,
+     {"extra_specs": {"pci_passthrough:alias": "K2_Grid:1", "hw_video:ram_max_mb": "64"}},
+     expect=200)
+
+
+def boot(name, flavor):
+    _, _, body = http("POST", "/compute/v2.1/servers", admin, {"server": {
+        "name": name, "flavorRef": flavor, "imageRef": image}}, expect=202)
+    uuid = body["server"]["id"]
+
+    def built():
+        _, _, s = http("GET", f"/compute/v2.1/servers/{uuid}", admin, expect=200)
+        return s["server"] if s["server"]["status"] != "BUILD" else None
+    server = wait_for(f"server {name} to build", built)
+    if server["status"] != "ACTIVE":
+        fail(f"server {name}: {server['status']} {server.get('fault')}")
+    return uuid, server["OS-EXT-SRV-ATTR:host"]
+
+
+def delete(uuid):
+    http("DELETE", f"/compute/v2.1/servers/{uuid}", admin, expect=204)
+    http("GET", f"/compute/v2.1/servers/{uuid}", admin, expect=404)
+
+
+gpu_vm, gpu_host = boot("gpu-vm", "3")
+if gpu_host != "hostB":
+    fail(f"the GPU server landed on {gpu_host}, not hostB")
+if f"spawn {gpu_vm}" not in open(agent_b_log).read():
+    fail("hostB's agent did not run the GPU server's spawn")
+_, _, gpus = http("GET", "/compute/v2.1/os-hypervisors/detail", admin, expect=200)
+plain = [boot(f"plain-{i}", "2") for i in range(2)]
+hosts_used = {h for _, h in plain}
+for uuid, host in plain:
+    log = agent_a_log if host == "hostA" else agent_b_log
+    if f"spawn {uuid}" not in open(log).read():
+        fail(f"{host}'s agent did not run the spawn of {uuid}")
+for uuid, _ in plain + [(gpu_vm, gpu_host)]:
+    delete(uuid)
+wait_for("hostB's agent to destroy the GPU server",
+         lambda: f"destroy {gpu_vm}" in open(agent_b_log).read())
+# The GPU is free again: a second GPU boot and delete.
+gpu_vm2, _ = boot("gpu-vm-2", "3")
+delete(gpu_vm2)
+
+# Both agents report their orphan check to the admin.
+_, _, reports = wait_for("orphan reports", lambda: (lambda r: r if len(r[2]["reports"]) == 2
+                                                    else None)(
+    http("GET", "/gpucloud/v1/agent/reports", admin, expect=200)))
+for r in reports["reports"]:
+    if r["kind"] != "orphans" or "summary" not in r["report"]:
+        fail(f"bad orphan report {r}")
+
+# ---- hostA's agent dies: hostA goes down, new boots avoid it ----
+agent_a.kill()
+agent_a.wait()
+killed_at = time.time()
+wait_for("hostA down", lambda: states("os-services", "host") == {"hostA": "down", "hostB": "up"},
+         timeout=15)
+print(f"hostA down {time.time() - killed_at:.1f} s after its agent was killed")
+_, _, hv = http("GET", "/compute/v2.1/os-hypervisors", admin, expect=200)
+if {h["hypervisor_hostname"]: h["state"] for h in hv["hypervisors"]} != {"hostA": "down",
+                                                                         "hostB": "up"}:
+    fail("os-hypervisors disagrees with os-services")
+after = [boot(f"after-{i}", "2") for i in range(3)]
+if {h for _, h in after} != {"hostB"}:
+    fail(f"boots after hostA went down landed on {[h for _, h in after]}")
+for uuid, _ in after:
+    delete(uuid)
+
+# ---- SIGTERM stops an agent and the server cleanly ----
+agent_b.send_signal(signal.SIGTERM)
+if agent_b.wait(timeout=15) != 0:
+    fail("agent-hostB did not exit 0 on SIGTERM")
+server.send_signal(signal.SIGTERM)
+if server.wait(timeout=15) != 0:
+    fail("the server did not exit 0 on SIGTERM")
+print(f"PASS (plain servers used {sorted(hosts_used)})")

@@ -1,0 +1,206 @@
+// The agents' API (/gpucloud/v1/agent/...): who may call it, how bad reports are refused, and a
+// boot whose spawn travels through the task queue to a (test-driven) agent and back.
+#include "compute_fixture.h"
+
+namespace gpucloud::api::testing {
+namespace {
+
+const std::string kHosts = "/gpucloud/v1/agent/hosts/";
+
+class AgentApiTest : public ComputeTest {
+ protected:
+  void customize(ServerDeps& deps, ServerOptions& options) override {
+    ComputeTest::customize(deps, options);
+    if (::testing::Test::HasFatalFailure()) return;
+    // The seed's fake hosts stay in-process; any other host is an agent's.
+    compute::AgentDriverOptions o;
+    o.timeout = std::chrono::seconds(20);
+    o.poll = std::chrono::milliseconds(20);
+    agent_driver_ = compute::make_agent_driver(*store_, driver_.get(), o);
+    deps.driver = agent_driver_.get();
+    ASSERT_TRUE(ensure_user(*store_, "service", "nova-agent", "agent-secret", "service").ok());
+  }
+  void SetUp() override {
+    ComputeTest::SetUp();
+    if (HasFatalFailure()) return;
+    agent_ = login("nova-agent", "agent-secret", "service");
+    ASSERT_FALSE(agent_.empty());
+  }
+
+  json host_body(const std::string& doctor = "ok: ready") {
+    return {{"host",
+             {{"vcpus", 16},
+              {"memory_mb", 65536},
+              {"disk_gb", 500},
+              {"doctor_status", doctor},
+              {"pci_devices",
+               {{{"address", "0000:81:00.0"}, {"vendor_id", "10de"}, {"product_id", "11bf"}}}}}}};
+  }
+
+  // The agent's side of one task: long-polls, checks the kind, answers.
+  json take_one(const std::string& host) {
+    auto r = get(kHosts + host + "/tasks?wait=10", agent_);
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    json tasks = r && r->status == 200 ? json::parse(r->body)["tasks"] : json::array();
+    EXPECT_EQ(tasks.size(), 1u) << tasks.dump();
+    return tasks.empty() ? json() : tasks[0];
+  }
+  void disable_seed_hosts() {
+    for (const char* h : {"vmhost1", "vmhost2", "vmhost3"}) {
+      auto r = put(kV + "/os-services/disable", admin_,
+                   json{{"host", h}, {"binary", "nova-compute"}}.dump());
+      ASSERT_TRUE(r && r->status == 200);
+    }
+  }
+
+  std::unique_ptr<compute::ComputeDriver> agent_driver_;
+  std::string agent_;
+};
+
+TEST_F(AgentApiTest, OnlyAdminAndServiceRolesMayActAsAgents) {
+  auto r = client_->Put((kHosts + "kvm1").c_str(), {{"X-Auth-Token", alice_}}, host_body().dump(),
+                        "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;
+  r = client_->Put((kHosts + "kvm1").c_str(), {{"X-Auth-Token", agent_}}, host_body().dump(),
+                   "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = client_->Put((kHosts + "kvm2").c_str(), {{"X-Auth-Token", admin_}}, host_body().dump(),
+                   "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // The service role reaches nothing of the projects' API, and only admins read the reports.
+  EXPECT_EQ(get(kV + "/servers", agent_)->status, 403);
+  EXPECT_EQ(get("/gpucloud/v1/agent/reports", agent_)->status, 403);
+  EXPECT_EQ(get("/gpucloud/v1/agent/reports", alice_)->status, 403);
+  EXPECT_EQ(get("/gpucloud/v1/agent/reports", admin_)->status, 200);
+}
+
+TEST_F(AgentApiTest, BadReportsNameTheField) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {json{{"hots", json::object()}}, "host"},
+      {json{{"host", {{"vcpus", "many"}, {"memory_mb", 1}, {"disk_gb", 1}}}}, "host.vcpus"},
+      {json{{"host", {{"vcpus", 1}, {"disk_gb", 1}}}}, "host.memory_mb"},
+      {json{{"host",
+             {{"vcpus", 1},
+              {"memory_mb", 1},
+              {"disk_gb", 1},
+              {"pci_devices",
+               {{{"address", "0000:zz:00.0"}, {"vendor_id", "10de"}, {"product_id", "11bf"}}}}}}},
+       "host.pci_devices[0].address"},
+      {json{{"host", {{"vcpus", 1}, {"memory_mb", 1}, {"disk_gb", 1}, {"doctor_status", 3}}}},
+       "host.doctor_status"},
+      {json{{"host", {{"name", "other"}, {"vcpus", 1}, {"memory_mb", 1}, {"disk_gb", 1}}}},
+       "host.name"},
+  };
+  for (const auto& [body, field] : cases) {
+    auto r = client_->Put((kHosts + "kvm1").c_str(), {{"X-Auth-Token", agent_}}, body.dump(),
+                          "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body.dump();
+    EXPECT_NE(r->body.find(field), std::string::npos) << r->body;
+  }
+  auto r = client_->Put((kHosts + "kvm1").c_str(), {{"X-Auth-Token", agent_}}, "{not json",
+                        "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_FALSE(store_->get_compute_host("kvm1").ok());
+}
+
+TEST_F(AgentApiTest, RegisteredHostIsUpWithItsDevicesAndDoctor) {
+  ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body("fail: no IOMMU").dump())->status, 200);
+  auto host = store_->get_compute_host("kvm1");
+  ASSERT_TRUE(host.ok());
+  EXPECT_EQ(host->vcpus, 16);
+  EXPECT_EQ(host->doctor_status, "fail: no IOMMU");
+  store::PciDeviceFilter f;
+  f.compute_node_id = host->id;
+  EXPECT_EQ(store_->list_pci_devices(f)->size(), 1u);
+  json hv = get_json(kV + "/os-services?host=kvm1", admin_);
+  ASSERT_EQ(hv["services"].size(), 1u);
+  EXPECT_EQ(hv["services"][0]["state"], "up");
+  EXPECT_EQ(post(kHosts + "kvm1/heartbeat", agent_, "{}")->status, 200);
+  // An unknown host's heartbeat tells the agent to register again.
+  EXPECT_EQ(post(kHosts + "nohost/heartbeat", agent_, "{}")->status, 404);
+  // A host whose heartbeat is older than service_down_time (60 s by default) is down.
+  ASSERT_TRUE(
+      store_->record_heartbeat("kvm1", std::chrono::system_clock::now() - std::chrono::seconds(61))
+          .ok());
+  hv = get_json(kV + "/os-services?host=kvm1", admin_);
+  EXPECT_EQ(hv["services"][0]["state"], "down");
+}
+
+TEST_F(AgentApiTest, BootAndDeleteTravelThroughTheAgentsTasks) {
+  disable_seed_hosts();
+  ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body().dump())->status, 200);
+  const std::string id = boot(admin_, "vm1", "2", "");
+  ASSERT_FALSE(id.empty());
+  json task = take_one("kvm1");
+  EXPECT_EQ(task["kind"], "spawn");
+  EXPECT_EQ(task["instance_uuid"], id);
+  EXPECT_EQ(task["payload"]["instance"]["host"], "kvm1");
+  EXPECT_EQ(task["payload"]["flavor"]["id"], "2");
+  // Nobody else gets the task while it runs.
+  auto again = get(kHosts + "kvm1/tasks?wait=0", agent_);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(json::parse(again->body)["tasks"].size(), 0u);
+  const std::string path = kHosts + "kvm1/tasks/" + task["id"].get<std::string>();
+  EXPECT_EQ(post(path, agent_, R"({"result": {"succeeded": "yes"}})")->status, 400);
+  EXPECT_EQ(post(path, agent_, R"({"result": {"succeeded": true}})")->status, 204);
+  EXPECT_EQ(post(path, agent_, R"({"result": {"succeeded": true}})")->status, 409);
+  json s = wait_built(id, admin_);
+  EXPECT_EQ(s["status"], "ACTIVE");
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "kvm1");
+
+  // Delete waits for the agent's destroy; answer it from another thread.
+  std::thread agent([&] {
+    json t = take_one("kvm1");
+    EXPECT_EQ(t["kind"], "destroy");
+    EXPECT_EQ(post(kHosts + "kvm1/tasks/" + t["id"].get<std::string>(), agent_,
+                   R"({"result": {"succeeded": true}})")
+                  ->status,
+              204);
+  });
+  EXPECT_EQ(del(kV + "/servers/" + id, admin_)->status, 204);
+  agent.join();
+}
+
+TEST_F(AgentApiTest, AnAgentsFailureBecomesTheServersFault) {
+  disable_seed_hosts();
+  ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body().dump())->status, 200);
+  const std::string id = boot(admin_, "vm1", "2", "");
+  json task = take_one("kvm1");
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": false, "message": "qemu: cannot allocate memory"}})")
+                ->status,
+            204);
+  json s = wait_built(id, admin_);
+  EXPECT_EQ(s["status"], "ERROR");
+  EXPECT_NE(s["fault"]["message"].get<std::string>().find("qemu: cannot allocate memory"),
+            std::string::npos)
+      << s.dump();
+  // The claim was released: the host's resources are free again.
+  EXPECT_EQ(store_->get_compute_host("kvm1")->vcpus_used, 0);
+}
+
+TEST_F(AgentApiTest, OrphanReportsAndTheServersView) {
+  ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body().dump())->status, 200);
+  json view = get_json(kHosts + "kvm1/view", agent_);
+  EXPECT_EQ(view["instances"].size(), 0u);
+  ASSERT_EQ(view["pci_devices"].size(), 1u);
+  EXPECT_EQ(view["pci_devices"][0]["status"], "available");
+  auto r = put(kHosts + "kvm1/reports/orphans", agent_,
+               json{{"report", {{"summary", "1 orphan domain(s)"}}}}.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204) << r->body;
+  EXPECT_EQ(put(kHosts + "kvm1/reports/bogus", agent_, R"({"report": {}})")->status, 404);
+  EXPECT_EQ(put(kHosts + "kvm1/reports/orphans", agent_, R"({"report": 3})")->status, 400);
+  json reports = get_json("/gpucloud/v1/agent/reports", admin_);
+  ASSERT_EQ(reports["reports"].size(), 1u);
+  EXPECT_EQ(reports["reports"][0]["host"], "kvm1");
+  EXPECT_EQ(reports["reports"][0]["report"]["summary"], "1 orphan domain(s)");
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
