@@ -26,4 +26,7 @@ find_library(SOCI_MYSQL soci_mysql REQUIRED)
 find_path(MYSQL_INCLUDE_DIR mysql.h PATH_SUFFIXES mariadb mysql REQUIRED)
 add_library(gpucloud_soci_headers INTERFACE)
 target_include_directories(gpucloud_soci_headers SYSTEM INTERFACE ${SOCI_INCLUDE_DIR} ${MYSQL_INCLUDE_DIR})
-set(SOCI_LIBRARIES ${SOCI_CORE} ${SOCI_SQLITE3} ${SOCI_MYSQL} Boost::boost gpucloud_soci_headers)
+# The store also calls the client library itself (multi-statement batches: mysql_next_result).
+find_library(MARIADB_CLIENT NAMES mariadb mysqlclient REQUIRED)
+set(SOCI_LIBRARIES ${SOCI_CORE} ${SOCI_SQLITE3} ${SOCI_MYSQL} ${MARIADB_CLIENT} Boost::boost
+    gpucloud_soci_headers)

@@ -18,11 +18,11 @@ int fail(const Error& e) {
 }
 
 int run_version(const std::string& url) {
-  auto target = store::DatabaseTarget::parse(url);
-  if (!target) return fail(target.error());
-  if (target->backend == store::Backend::kSqlite && !target->path.empty() &&
-      access(target->path.c_str(), F_OK) != 0) {  // opening would create it
-    return fail(Error::not_found("no database file at " + target->path));
+  auto parsed = DatabaseUrl::parse(url);
+  if (!parsed) return fail(parsed.error());
+  if (parsed->is_sqlite() && !parsed->database().empty() &&
+      access(parsed->database().c_str(), F_OK) != 0) {  // opening would create it
+    return fail(Error::not_found("no database file at " + parsed->database()));
   }
   store::OpenOptions o;
   o.migrate = false;

@@ -1,5 +1,5 @@
 // The store's side of bench/store_claims: the raw commit rate of a one-row transaction through
-// the same connection pool and transaction runner that claims use.
+// the same connection pool and transaction runner that claims use, and MariaDB's statement count.
 #include <chrono>
 
 #include "store/store_impl.h"
@@ -20,6 +20,21 @@ Result<double> time_one_row_commits(Store& store, const std::string& host, int n
     if (!s) return s.error();
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Result<long long> server_statement_count(Store& store) {
+  Store::Impl& impl = StoreTestAccess::impl(store);
+  if (impl.target.backend != Backend::kMysql) return Error::invalid("not a MariaDB store");
+  auto lease = impl.borrow();
+  if (!lease) return lease.error();
+  try {
+    std::string name;
+    long long n = 0;
+    **lease << "SHOW GLOBAL STATUS LIKE 'Questions'", soci::into(name), soci::into(n);
+    return n;
+  } catch (const std::exception& e) {
+    return classify(e, "reading the statement count");
+  }
 }
 
 }  // namespace gpucloud::store

@@ -75,10 +75,11 @@ Result<std::unique_ptr<soci::session>> Store::Impl::connect() {
       *s << "PRAGMA synchronous = FULL";
       return s;
     }
-    std::string cs = "host=" + quote_param(target.host) + " port=" + std::to_string(target.port) +
-                     " connect_timeout=5";
-    if (!target.user.empty()) cs += " user=" + quote_param(target.user);
-    if (!target.password.empty()) cs += " password=" + quote_param(target.password);
+    const DatabaseUrl& u = target.url;
+    std::string cs = "host=" + quote_param(u.host()) +
+                     " port=" + std::to_string(u.port().value_or(3306)) + " connect_timeout=5";
+    if (!u.user().empty()) cs += " user=" + quote_param(u.user());
+    if (!u.password().empty()) cs += " password=" + quote_param(u.password());
     if (!target.database.empty()) cs += " db=" + quote_param(target.database);
     auto s = std::make_unique<soci::session>(*soci::factory_mysql(), cs);
     *s << "SET NAMES utf8mb4";
@@ -87,6 +88,7 @@ Result<std::unique_ptr<soci::session>> Store::Impl::connect() {
     // Each statement sees the latest committed rows: a claim's candidate SELECT must not read an
     // old snapshot (REPEATABLE READ would), or it would pick devices another replica just took.
     *s << "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+    allow_statement_batches(*s);  // claims send their writes in one round trip
     *s << "SET SESSION innodb_lock_wait_timeout = " +
               std::to_string(std::max(1, options.busy_timeout_ms / 1000));
     return s;
@@ -226,6 +228,89 @@ Error classify(const std::exception& e, const std::string& what) {
 
 void require_row(soci::statement& st, const std::string& what) {
   if (st.get_affected_rows() < 1) throw Abort{Error::not_found(what)};
+}
+
+Dialect sqlite_dialect() { return {Backend::kSqlite, "BEGIN IMMEDIATE", "BEGIN", "", "", ""}; }
+
+Dialect mysql_dialect() {
+  return {Backend::kMysql,
+          "START TRANSACTION",
+          "START TRANSACTION",
+          " FOR UPDATE",
+          " FOR UPDATE SKIP LOCKED",  // MariaDB >= 10.6
+          " FORCE INDEX (uniq_pci_devices0compute_node_id0address0deleted)"};
+}
+
+std::string Binder::text(std::string v) {
+  texts_.push_back(std::move(v));
+  return ":" + prefix_ + "s" + std::to_string(texts_.size() - 1);
+}
+
+std::string Binder::number(long long v) {
+  numbers_.push_back(v);
+  return ":" + prefix_ + "n" + std::to_string(numbers_.size() - 1);
+}
+
+void Binder::bind(soci::statement& st) {
+  for (size_t i = 0; i < texts_.size(); ++i) {
+    st.exchange(soci::use(texts_[i], prefix_ + "s" + std::to_string(i)));
+  }
+  for (size_t i = 0; i < numbers_.size(); ++i) {
+    st.exchange(soci::use(numbers_[i], prefix_ + "n" + std::to_string(i)));
+  }
+}
+
+long long execute_bound(soci::session& sql, const std::string& text, Binder& b) {
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(text);
+  b.bind(st);
+  st.define_and_bind();
+  st.execute(true);
+  return st.get_affected_rows();
+}
+
+void StatementBatch::add(std::string text, Binder values) {
+  steps_.push_back({std::move(text), std::move(values)});
+}
+
+std::vector<long long> StatementBatch::run(soci::session& sql, Backend backend) {
+  std::vector<long long> counts;
+  if (steps_.empty()) return counts;
+  if (backend != Backend::kMysql) {
+    for (Step& s : steps_) counts.push_back(execute_bound(sql, s.text, s.values));
+    return counts;
+  }
+  std::string text;
+  for (const Step& s : steps_) text += (text.empty() ? "" : "; ") + s.text;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(text);
+  for (Step& s : steps_) s.values.bind(st);
+  st.define_and_bind();
+  st.execute(true);  // throws if the first statement fails
+  // The first count must be read now: SOCI asks the connection, which moves on below.
+  counts.push_back(st.get_affected_rows());
+  MYSQL* conn = static_cast<soci::mysql_session_backend*>(sql.get_backend())->conn_;
+  for (;;) {
+    const int more = mysql_next_result(conn);
+    if (more < 0) break;  // no further results
+    if (more > 0) throw soci::mysql_soci_error(mysql_error(conn), mysql_errno(conn));
+    if (MYSQL_RES* rows = mysql_store_result(conn)) mysql_free_result(rows);
+    counts.push_back(static_cast<long long>(mysql_affected_rows(conn)));
+  }
+  if (counts.size() != steps_.size()) {
+    throw soci::soci_error("statement batch: " + std::to_string(steps_.size()) +
+                           " statements sent, " + std::to_string(counts.size()) + " answered");
+  }
+  return counts;
+}
+
+void allow_statement_batches(soci::session& sql) {
+  MYSQL* conn = static_cast<soci::mysql_session_backend*>(sql.get_backend())->conn_;
+  if (mysql_set_server_option(conn, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0) {
+    throw soci::mysql_soci_error(mysql_error(conn), mysql_errno(conn));
+  }
 }
 
 std::string format_time(TimePoint t) {

@@ -125,6 +125,25 @@ std::vector<PciDeviceRecord> query_pci_devices(soci::session& sql, const PciDevi
   return out;
 }
 
+std::vector<PciDeviceRecord> select_pci_devices(soci::session& sql, const std::string& tail,
+                                                Binder& b) {
+  PciRow row;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(std::string("SELECT ") + kPciColumns + " FROM pci_devices" + tail);
+  row.bind(st);
+  b.bind(st);
+  st.define_and_bind();
+  st.execute();
+  std::vector<PciDeviceRecord> out;
+  while (st.fetch()) {
+    auto r = row.record();
+    if (!r) throw Abort{r.error()};
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
 void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
                    std::optional<PciDeviceStatus> from, PciDeviceStatus to, const std::string& ts) {
   NullableString f = nullable(from ? std::optional<std::string>(to_string(*from)) : std::nullopt);

@@ -46,10 +46,10 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOption
   impl->options = options;
   const std::string where = impl->target.redacted();
   if (impl->target.backend == Backend::kSqlite) {
-    impl->dialect = {Backend::kSqlite, "BEGIN IMMEDIATE", "BEGIN"};
+    impl->dialect = sqlite_dialect();
     if (impl->target.path.empty()) impl->options.pool_size = 1;  // one in-memory database
   } else {
-    impl->dialect = {Backend::kMysql, "START TRANSACTION", "START TRANSACTION"};
+    impl->dialect = mysql_dialect();
     if (impl->target.database.empty()) {
       return Error::invalid("database URL " + where + " names no database (mysql://.../DBNAME)");
     }

@@ -20,19 +20,6 @@ namespace gpucloud::store {
 
 enum class Backend { kSqlite, kMysql };
 
-// A parsed database URL: `sqlite:///relative/path`, `sqlite:////abs/path`, `sqlite://` (in
-// memory, tests only), `mysql://user:pw@host[:port]/db` (also `mysql+pymysql://`, as in nova.conf).
-struct DatabaseTarget {
-  Backend backend = Backend::kSqlite;
-  std::string path;  // sqlite: file path, empty for in-memory
-  std::string user, password, host = "127.0.0.1", database;
-  int port = 3306;
-  std::map<std::string, std::string> query;  // ?charset=utf8 ... (kept, mostly ignored)
-
-  static Result<DatabaseTarget> parse(std::string_view url);
-  std::string redacted() const;  // the URL with the password shown as ***
-};
-
 struct OpenOptions {
   // Apply pending migrations on open (server, `db upgrade`). When false the schema must already be
   // current (or, with allow_old_schema, any known version: `db version`).

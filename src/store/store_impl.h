@@ -6,23 +6,60 @@
 #include <soci/soci.h>
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/core.h"
 #include "store/store.h"
 
 namespace gpucloud::store {
 
+// Where a store's connections go: core's DatabaseUrl, and what the store needs from it.
+struct DatabaseTarget {
+  // DatabaseUrl::parse, then refuses what the store cannot open (dialects other than sqlite and
+  // mysql/mariadb, `sqlite://HOST`, `sqlite:///` without a file). Errors never show the password.
+  static Result<DatabaseTarget> parse(std::string_view url);
+  std::string redacted() const { return url.redacted(); }
+
+  DatabaseUrl url;  // the password is url.password(): for the driver only
+  Backend backend = Backend::kSqlite;
+  std::string path;      // SQLite: the file; "" = in memory (sqlite://, tests only)
+  std::string database;  // MariaDB: the database (read_pci_devices defaults it to "nova")
+};
+
 // How SQL differs between the backends; everything else is shared.
 struct Dialect {
-  Backend backend;
-  const char* begin_write;  // SQLite takes the write lock up front so that it never has to upgrade
-  const char* begin_read;
+  Dialect() = default;
+  Dialect(Backend b, const char* write, const char* read, std::string lock = "",
+          std::string skip = "", std::string hint = "")
+      : backend(b),
+        begin_write(write),
+        begin_read(read),
+        for_update(std::move(lock)),
+        skip_locked(std::move(skip)),
+        pci_by_address(std::move(hint)) {}
+
+  Backend backend = Backend::kSqlite;
+  const char* begin_write = "";  // SQLite takes the write lock up front: it never has to upgrade
+  const char* begin_read = "";
+  // Locking reads, appended to a SELECT. Empty on SQLite: its write transactions hold the one
+  // write lock from BEGIN IMMEDIATE on, so a plain SELECT sees rows nobody else can change.
+  std::string for_update;
+  std::string skip_locked;  // FOR UPDATE, passing over rows another transaction has locked
+  // Index hint after `FROM pci_devices`: read one host's devices in address order, so that
+  // `ORDER BY address LIMIT n FOR UPDATE` stops after n rows instead of sorting (and locking)
+  // every free device of the host.
+  std::string pci_by_address;
 };
+Dialect sqlite_dialect();
+Dialect mysql_dialect();
 
 // One migration: statements for each backend, applied in order. On MariaDB each statement must
 // be idempotent (IF NOT EXISTS), because DDL commits on its own and a failed migration is finished
@@ -53,8 +90,15 @@ struct Store::Impl {
 
   bool read_only = false;  // read_pci_devices(): no pragmas, no file-mode check
 
-  // Test hook: runs after each device UPDATE inside claim() (crash tests kill the process here).
-  std::function<void()> after_device_update_hook;
+  // Test hook: runs inside claim() once everything is written, before the transaction commits
+  // (crash tests kill the process here).
+  std::function<void()> mid_claim_hook;
+
+  // Compute host name -> id, read once per host so that a claim need not look it up. Only a
+  // hint: the claim's UPDATE of the host row matches id and name together, and a mismatch makes
+  // the claim look the id up again. The mutex guards the map, never a claim.
+  std::mutex host_ids_mutex;
+  std::map<std::string, long long> host_ids;
 
   Result<std::unique_ptr<soci::session>> connect();
 
@@ -133,16 +177,64 @@ bool is_duplicate(const std::exception& e);
 // Throws Abort(not_found) unless the statement changed at least one row.
 void require_row(soci::statement& st, const std::string& what);
 
+// The bound values of one statement whose text depends on the input (IN lists, multi-row
+// VALUES): text()/number() keep a value and return the placeholder to splice into the SQL. Each
+// value gets its own placeholder name (SOCI's MySQL backend binds a repeated name only once), and
+// lives in a deque, whose elements never move, because SOCI binds by reference until execute().
+class Binder {
+ public:
+  // Statements sent together need distinct names: give each one's Binder its own prefix.
+  explicit Binder(std::string prefix = "") : prefix_(std::move(prefix)) {}
+  std::string text(std::string v);
+  std::string number(long long v);
+  void bind(soci::statement& st);  // call between prepare() and define_and_bind()
+
+ private:
+  std::string prefix_;
+  std::deque<std::string> texts_;
+  std::deque<long long> numbers_;
+};
+// Runs a statement whose values are all in `b`; returns how many rows it matched.
+long long execute_bound(soci::session& sql, const std::string& text, Binder& b);
+
+// Statements that run in one go: on MariaDB in one round trip (a multi-statement query), on
+// SQLite one after the other (there is no network to save). run() returns each statement's
+// matched-row count; the first statement that fails throws, and the ones after it do not run.
+// The caller checks the counts before it commits: nothing here is committed.
+class StatementBatch {
+ public:
+  // The Binder for the next statement's values (its own placeholder names), then the statement.
+  Binder values() const { return Binder("b" + std::to_string(steps_.size()) + "_"); }
+  void add(std::string text, Binder values);
+  std::vector<long long> run(soci::session& sql, Backend backend);
+  size_t size() const { return steps_.size(); }
+
+ private:
+  struct Step {
+    std::string text;
+    Binder values;
+  };
+  std::deque<Step> steps_;  // a deque: bound values must not move once bound
+};
+// Lets a MariaDB connection send several statements in one query (StatementBatch); the values
+// in them are still escaped by SOCI, never pasted in.
+void allow_statement_batches(soci::session& sql);
+
 }  // namespace gpucloud::store
 
 namespace gpucloud::store {
 
 // pci.cc: the one SELECT shape for pci_devices (nova's columns), and the transition log.
 std::vector<PciDeviceRecord> query_pci_devices(soci::session& sql, const PciDeviceFilter& f);
+// `SELECT <nova's columns> FROM pci_devices` + `tail` (WHERE, ORDER BY, locking clause), with the
+// tail's values in `b`.
+std::vector<PciDeviceRecord> select_pci_devices(soci::session& sql, const std::string& tail,
+                                                Binder& b);
 void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
                    std::optional<PciDeviceStatus> from, PciDeviceStatus to, const std::string& ts);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction).
-void release_in_transaction(soci::session& sql, const std::string& instance_uuid);
+void release_in_transaction(soci::session& sql, const Dialect& dialect,
+                            const std::string& instance_uuid);
 
 }  // namespace gpucloud::store
 
@@ -151,5 +243,7 @@ namespace gpucloud::store {
 // bench/store_claims: `n` transactions that each update one row (the host's updated_at), the
 // peer figure that claims per second are compared with. Returns the seconds taken.
 Result<double> time_one_row_commits(Store& store, const std::string& host, int n);
+// MariaDB's count of statements received from all clients ("Questions"); one more for itself.
+Result<long long> server_statement_count(Store& store);
 
 }  // namespace gpucloud::store

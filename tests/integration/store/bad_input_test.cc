@@ -77,7 +77,7 @@ TEST(BadInput, WrongPasswordIsDeniedAndRedacted) {
 TEST(BadInput, ReadOnlySqliteFileIsRefusedAndLeftUnchanged) {
   TestDb db(Kind::kSqlite);
   db.exec("CREATE TABLE keep (x INTEGER)");  // any content; we compare bytes
-  const std::string path = DatabaseTarget::parse(db.url())->path;
+  const std::string path = DatabaseUrl::parse(db.url())->database();
   std::filesystem::permissions(path, std::filesystem::perms::owner_read |
                                          std::filesystem::perms::group_read |
                                          std::filesystem::perms::others_read);

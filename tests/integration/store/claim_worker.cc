@@ -3,8 +3,8 @@
 //     THREADS threads claim 1-3 GPUs each from host "pool", sometimes releasing; one line per
 //     outcome: "ok UUID N", "fail UUID N", "released UUID".
 //   store_claim_worker URL crash PREFIX
-//     claims 4 GPUs at a time forever; after each device UPDATE inside a claim it prints
-//     "mid-claim UUID" and pauses, so the test can SIGKILL it in the middle of a transaction.
+//     claims 4 GPUs at a time forever; when a claim has written everything but not committed,
+//     it prints "mid-claim UUID" and pauses, so the test can SIGKILL it inside the transaction.
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   if (mode == "crash") {
     const std::string prefix = argv[3];
     thread_local std::string current;
-    StoreTestAccess::impl(store).after_device_update_hook = [] {
+    StoreTestAccess::impl(store).mid_claim_hook = [] {
       say("mid-claim " + current);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     };

@@ -13,14 +13,14 @@ namespace gpucloud::store::testing {
 namespace {
 
 std::unique_ptr<soci::session> raw_session(const std::string& url) {
-  auto t = DatabaseTarget::parse(url);
+  auto t = DatabaseUrl::parse(url);
   if (!t) throw std::runtime_error(t.error().message);
-  if (t->backend == Backend::kSqlite) {
-    return std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=" + t->path);
+  if (t->is_sqlite()) {
+    return std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=" + t->database());
   }
-  std::string cs = "host=" + t->host + " port=" + std::to_string(t->port) + " user=" + t->user +
-                   " password=" + t->password;
-  if (!t->database.empty()) cs += " db=" + t->database;
+  std::string cs = "host=" + t->host() + " port=" + std::to_string(t->port().value_or(3306)) +
+                   " user=" + t->user() + " password=" + t->password();
+  if (!t->database().empty()) cs += " db=" + t->database();
   return std::make_unique<soci::session>(*soci::factory_mysql(), cs);
 }
 

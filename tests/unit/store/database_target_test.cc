@@ -1,7 +1,9 @@
-// Database URLs as nova.conf and cloudcontroller.ini write them; the password never printed.
+// The store's reading of database URLs: core's DatabaseUrl does the parsing (its own tests are in
+// tests/unit/config and tests/unit/core); these check what the store adds, and that no error
+// shows the password.
 #include <gtest/gtest.h>
 
-#include "store/store.h"
+#include "store/store_impl.h"
 
 namespace gpucloud::store {
 namespace {
@@ -10,8 +12,12 @@ TEST(DatabaseTarget, SqliteRelativeAbsoluteAndMemory) {
   EXPECT_EQ(DatabaseTarget::parse("sqlite:///rel/x.db")->path, "rel/x.db");
   EXPECT_EQ(DatabaseTarget::parse("sqlite:////abs/x.db")->path, "/abs/x.db");
   EXPECT_EQ(DatabaseTarget::parse("sqlite://")->path, "");
+  EXPECT_EQ(DatabaseTarget::parse("sqlite:////abs/x.db")->redacted(), "sqlite:////abs/x.db");
   EXPECT_FALSE(DatabaseTarget::parse("sqlite:///").ok());
   EXPECT_FALSE(DatabaseTarget::parse("sqlite:relative.db").ok());
+  auto host = DatabaseTarget::parse("sqlite://rel/x.db");
+  ASSERT_FALSE(host.ok());
+  EXPECT_NE(host.error().message.find("sqlite:///relative/path"), std::string::npos);
 }
 
 TEST(DatabaseTarget, MysqlWithPortDriverAndEscapedPassword) {
@@ -19,29 +25,40 @@ TEST(DatabaseTarget, MysqlWithPortDriverAndEscapedPassword) {
       DatabaseTarget::parse("mysql+pymysql://nova:p%40ss%3Aw@db.example:3307/nova?charset=utf8");
   ASSERT_TRUE(t.ok()) << t.error().message;
   EXPECT_EQ(t->backend, Backend::kMysql);
-  EXPECT_EQ(t->user, "nova");
-  EXPECT_EQ(t->password, "p@ss:w");
-  EXPECT_EQ(t->host, "db.example");
-  EXPECT_EQ(t->port, 3307);
+  EXPECT_EQ(t->url.user(), "nova");
+  EXPECT_EQ(t->url.password(), "p@ss:w");
+  EXPECT_EQ(t->url.host(), "db.example");
+  EXPECT_EQ(t->url.port(), 3307);
   EXPECT_EQ(t->database, "nova");
-  EXPECT_EQ(t->query.at("charset"), "utf8");
-  EXPECT_EQ(t->redacted(), "mysql://nova:***@db.example:3307/nova");
+  EXPECT_EQ(t->redacted(), "mysql+pymysql://nova:***@db.example:3307/nova?charset=utf8");
+  EXPECT_EQ(DatabaseTarget::parse("mariadb://u@h/d")->backend, Backend::kMysql);
 }
 
 TEST(DatabaseTarget, SeedGpuQueryUrlWithoutPortOrDatabase) {
   auto t = DatabaseTarget::parse("mysql://cc:SECURE_PASSWORD@openstack_host");
   ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t->host, "openstack_host");
-  EXPECT_EQ(t->port, 3306);
+  EXPECT_EQ(t->url.host(), "openstack_host");
+  EXPECT_FALSE(t->url.port().has_value());  // the driver's default, 3306
   EXPECT_EQ(t->database, "");
-  EXPECT_EQ(t->redacted().find("SECURE_PASSWORD"), std::string::npos);
+  EXPECT_EQ(t->redacted(), "mysql://cc:***@openstack_host");
 }
 
-TEST(DatabaseTarget, ErrorsNeverContainThePassword) {
-  for (const char* url : {"postgresql://u:hunter2@h/db", "mysql://u:hunter2@h:port/db",
-                          "mysql://u:hunter2%zz@h/db", "hunter2"}) {
-    auto t = DatabaseTarget::parse(url);
-    ASSERT_FALSE(t.ok()) << url;
+TEST(DatabaseTarget, EachErrorNamesTheProblemAndNeverThePassword) {
+  struct Case {
+    const char* url;
+    const char* problem;
+  };
+  for (const Case& c : {
+           Case{"postgresql://u:hunter2@h/db", "supports sqlite:/// and mysql://"},
+           Case{"mysql://u:hunter2@h:port/db", "port 'port'"},
+           Case{"oracle://u:hunter2@h/db", "unknown dialect 'oracle'"},
+           Case{"sqlite://u:hunter2@h/x.db", "SQLite URLs name a file, not a host"},
+           Case{"hunter2", "expected dialect"},
+       }) {
+    auto t = DatabaseTarget::parse(c.url);
+    ASSERT_FALSE(t.ok()) << c.url;
+    EXPECT_EQ(t.error().code, ErrorCode::kInvalidArgument) << c.url;
+    EXPECT_NE(t.error().message.find(c.problem), std::string::npos) << t.error().message;
     EXPECT_EQ(t.error().message.find("hunter2"), std::string::npos) << t.error().message;
   }
 }
