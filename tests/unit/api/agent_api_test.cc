@@ -37,9 +37,11 @@ class AgentApiTest : public ComputeTest {
                {{{"address", "0000:81:00.0"}, {"vendor_id", "10de"}, {"product_id", "11bf"}}}}}}};
   }
 
-  // The agent's side of one task: long-polls, checks the kind, answers.
+  // The agent's side: long-polls for one task, on a client of its own (httplib clients are not
+  // shared between threads).
   json take_one(const std::string& host) {
-    auto r = get(kHosts + host + "/tasks?wait=10", agent_);
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Get((kHosts + host + "/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
     EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
     json tasks = r && r->status == 200 ? json::parse(r->body)["tasks"] : json::array();
     EXPECT_EQ(tasks.size(), 1u) << tasks.dump();
@@ -157,10 +159,13 @@ TEST_F(AgentApiTest, BootAndDeleteTravelThroughTheAgentsTasks) {
   std::thread agent([&] {
     json t = take_one("kvm1");
     EXPECT_EQ(t["kind"], "destroy");
-    EXPECT_EQ(post(kHosts + "kvm1/tasks/" + t["id"].get<std::string>(), agent_,
-                   R"({"result": {"succeeded": true}})")
-                  ->status,
-              204);
+    ASSERT_TRUE(t.is_object());
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Post((kHosts + "kvm1/tasks/" + t["id"].get<std::string>()).c_str(),
+                    {{"X-Auth-Token", agent_}}, R"({"result": {"succeeded": true}})",
+                    "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 204);
   });
   EXPECT_EQ(del(kV + "/servers/" + id, admin_)->status, 204);
   agent.join();
