@@ -1,10 +1,9 @@
 // bench/gpu_check: the Cloud Controller's admission check against MariaDB with 10k pci_devices
 // rows (nova's schema), beside a bare `SELECT 1` round trip on the same connection, in one run.
-//   checks  : read_gpu_report() as `gpu-check` and the server do it: connect, one SELECT of the
-//             live rows, count per model (a fresh connection per check: the user is read-only
-//             and the check is rare next to a boot)
-//   select  : the same SELECT and count on one kept connection
-//   select1 : `SELECT 1` on that same connection (the round-trip floor)
+//   check   : what the server does per GPU boot: GpuReader::read() on its kept connection, one
+//             GROUP BY counted by the database
+//   oneshot : what `gpucloud gpu-check` does: connect, count, disconnect
+//   select1 : `SELECT 1` on a kept connection of the same user (the round-trip floor)
 // Starts its own MariaDB with tests/integration/mariadb.sh. Not part of the test suite.
 #include <soci/mysql/soci-mysql.h>
 #include <soci/soci.h>
@@ -127,19 +126,16 @@ int main(int argc, char** argv) {
                       g.product_id.str().c_str(), g.count.free, g.count.in_use, g.count.unavailable,
                       g.by_compute_node.size());
         }
-        print("checks", measure(n, [&] {
+        auto reader = gpucloud::controller::GpuReader::open(*url);
+        if (!reader.ok()) std::abort();
+        print("check", measure(n * 10, [&] {
+                if (!(*reader)->read(ids).ok()) std::abort();
+              }));
+        print("oneshot", measure(n, [&] {
                 if (!gpucloud::controller::read_gpu_report(*url, ids).ok()) std::abort();
               }));
         soci::session sql(soci::mysql,
                           "db=nova user=cc password=bench host=127.0.0.1 port=" + port);
-        print("select", measure(n, [&] {
-                soci::rowset<soci::row> rs =
-                    (sql.prepare << "SELECT product_id, status, compute_node_id FROM pci_devices "
-                                    "WHERE deleted = 0");
-                int free = 0;
-                for (const auto& r : rs) free += r.get<std::string>(1) == "available";
-                if (free < 0) std::abort();
-              }));
         print("select1", measure(n * 10, [&] {
                 int one = 0;
                 sql << "SELECT 1", soci::into(one);

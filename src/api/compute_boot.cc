@@ -116,8 +116,7 @@ bool host_up(const store::ComputeHost& host, const std::vector<std::string>& dri
   if (std::find(driver_hosts.begin(), driver_hosts.end(), host.name) != driver_hosts.end()) {
     return true;
   }
-  return host.heartbeat_at &&
-         std::chrono::system_clock::now() - *host.heartbeat_at < down_after;
+  return host.heartbeat_at && std::chrono::system_clock::now() - *host.heartbeat_at < down_after;
 }
 
 Result<std::vector<scheduler::HostState>> load_host_states(
@@ -298,6 +297,13 @@ void BootService::boot(const std::string& uuid) {
   final_inst->vm_state = "active";
   final_inst->task_state = std::nullopt;
   final_inst->power_state = store::PowerState::kRunning;
+  // The readiness probes need the guest's address; a driver that cannot tell yet leaves it
+  // empty, and the server stays `waiting` rather than failing a guest that runs.
+  if (auto ip = driver->guest_address(host, uuid); ip.ok()) {
+    final_inst->ip_address = *ip;
+  } else {
+    spdlog::warn("address of {} on {}: {}", uuid, host, ip.error().message);
+  }
   final_inst->launched_at = std::chrono::system_clock::now();
   final_inst->updated_at = *final_inst->launched_at;
   if (auto s = st.update_instance(*final_inst); !s.ok()) {

@@ -31,6 +31,7 @@ struct DomainInfo {
   std::string name;  // hypervisor's domain name, e.g. "instance-0000002a"
   store::PowerState power = store::PowerState::kNoState;
   std::vector<PciAddress> pci_devices;
+  std::string ip_address;  // the guest's IPv4 address as the hypervisor knows it; "" if unknown
 };
 
 // Everything the driver calls take a host name: one driver object may serve several hosts (the
@@ -55,6 +56,10 @@ class ComputeDriver {
   virtual Status power_off(const std::string& host, const std::string& instance_uuid) = 0;
   virtual Status reboot(const std::string& host, const std::string& instance_uuid, bool hard) = 0;
   virtual Result<std::vector<DomainInfo>> list_domains(const std::string& host) = 0;
+  // Where the guest answers (the readiness probes' target); "" while unknown. By default the
+  // address list_domains reports for it.
+  virtual Result<std::string> guest_address(const std::string& host,
+                                            const std::string& instance_uuid);
 };
 
 // The fake driver from the JSON text of docs/fake_driver.md. Errors name the field:

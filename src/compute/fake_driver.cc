@@ -1,6 +1,7 @@
 // The fake compute driver: hosts simulated in memory from a JSON description. Guests "run" as
 // entries in a map; passing a device through checks it exists on the host and is not already
 // used by another guest, which is what a real hypervisor would refuse.
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -16,7 +17,9 @@ using nlohmann::json;
 
 struct FakeHost {
   HostResources resources;
-  bool fail_spawn = false;                    // every spawn fails: for tests of the ERROR path
+  bool fail_spawn = false;  // every spawn fails: for tests of the ERROR path
+  uint32_t network = 0;     // guests' IPv4 network (host order) and its size
+  int prefix = 24;
   std::map<std::string, DomainInfo> domains;  // by instance uuid
   int next_domain = 1;
 };
@@ -82,11 +85,32 @@ Result<PciDevice> parse_device(const json& d, const std::string& where) {
   return dev;
 }
 
+std::string ipv4_text(uint32_t a) {
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+         std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+}
+
+// "a.b.c.d/n" with 8 <= n <= 30, the host part zero.
+Status parse_network(const std::string& text, const std::string& where, FakeHost& host) {
+  const std::string bad = where + ".guest_network: '" + text + "' ";
+  unsigned a = 0, b = 0, c = 0, d = 0, n = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &n, &tail) != 5 || a > 255 ||
+      b > 255 || c > 255 || d > 255)
+    return Error::invalid(bad + "is not an IPv4 network like 127.0.1.0/24");
+  if (n < 8 || n > 30) return Error::invalid(bad + "needs a prefix length from 8 to 30");
+  const uint32_t addr = (a << 24) | (b << 16) | (c << 8) | d;
+  if (addr & ((1u << (32 - n)) - 1)) return Error::invalid(bad + "has host bits set");
+  host.network = addr;
+  host.prefix = static_cast<int>(n);
+  return {};
+}
+
 Result<FakeHost> parse_host(const json& h, const std::string& where) {
   if (!h.is_object()) return Error::invalid(where + ": an object is required");
   if (auto s = check_keys(h, where,
                           {"name", "vcpus", "memory_mb", "disk_gb", "hypervisor_type", "cpu_arch",
-                           "pci_devices", "fail_spawn"});
+                           "pci_devices", "fail_spawn", "guest_network"});
       !s.ok())
     return s.error();
   FakeHost host;
@@ -114,6 +138,11 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
     if (!h["fail_spawn"].is_boolean())
       return Error::invalid(where + ".fail_spawn: a boolean is required");
     host.fail_spawn = h["fail_spawn"].get<bool>();
+  }
+  auto network = get_string(h, where, "guest_network", false);
+  if (!network.ok()) return network.error();
+  if (!network->empty()) {
+    if (auto s = parse_network(*network, where, host); !s.ok()) return s.error();
   }
   if (h.contains("pci_devices")) {
     if (!h["pci_devices"].is_array())
@@ -180,6 +209,7 @@ class FakeDriver : public ComputeDriver {
       }
       d.pci_devices.push_back(dev.address);
     }
+    d.ip_address = free_address(*h, instance.uuid);
     h->domains[instance.uuid] = std::move(d);
     return {};
   }
@@ -210,6 +240,20 @@ class FakeDriver : public ComputeDriver {
   }
 
  private:
+  // The lowest address of the host's guest network that no other guest has (.1 is the
+  // "gateway"); a guest spawned again keeps its address. "" when the network is full.
+  static std::string free_address(const FakeHost& h, const std::string& uuid) {
+    if (auto it = h.domains.find(uuid); it != h.domains.end()) return it->second.ip_address;
+    std::set<std::string> used;
+    for (const auto& [other, d] : h.domains) used.insert(d.ip_address);
+    const uint32_t size = 1u << (32 - h.prefix);
+    for (uint32_t k = 2; k + 1 < size; ++k) {
+      std::string ip = ipv4_text(h.network + k);
+      if (!used.count(ip)) return ip;
+    }
+    return "";
+  }
+
   FakeHost* find(const std::string& name) {
     auto it = hosts_.find(name);
     return it == hosts_.end() ? nullptr : &it->second;
@@ -249,6 +293,9 @@ Result<std::unique_ptr<ComputeDriver>> make_fake_driver(std::string_view json_te
     if (!names.insert(h->resources.name).second) {
       return Error::invalid(where + ".name: '" + h->resources.name + "' is listed twice");
     }
+    // Without guest_network: host i of the file gets 127.0.<i+1>.0/24, so guests of `gpucloud
+    // up` have distinct loopback addresses that readiness probes (and test services) can reach.
+    if (h->network == 0) h->network = (127u << 24) + (static_cast<uint32_t>(i) + 1) * 256;
     hosts.push_back(std::move(*h));
   }
   return std::unique_ptr<ComputeDriver>(new FakeDriver(std::move(hosts)));

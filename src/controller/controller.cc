@@ -24,6 +24,11 @@ struct Controller::Impl {
   std::condition_variable watch_cv;
   bool stopping = false;
 
+  // The admission check's kept connection, opened again when gpu_query changes on reload.
+  std::mutex reader_mu;
+  std::unique_ptr<GpuReader> reader;
+  std::string reader_url;  // the URL `reader` reads (its text, never logged)
+
   std::vector<std::string> watched() const {
     std::vector<std::string> out;
     if (!files.cloudcontroller_ini.empty()) out.push_back(files.cloudcontroller_ini);
@@ -118,7 +123,22 @@ Status Controller::admit_boot(const std::map<std::string, std::string>& extra_sp
   auto asks = gpu_asks(extra_specs, aliases, ids);
   if (!asks.ok()) return asks.error();
   if (asks->empty()) return Status{};
-  auto report = read_gpu_report(s->cloudcontroller.gpu_query->value, ids);
+  const DatabaseUrl& url = s->cloudcontroller.gpu_query->value;
+  Result<GpuReport> report = Error::unavailable("no reader");
+  {
+    std::lock_guard lock(impl_->reader_mu);
+    if (!impl_->reader || impl_->reader_url != url.text()) {
+      impl_->reader.reset();
+      auto opened = GpuReader::open(url);
+      if (opened.ok()) {
+        impl_->reader = std::move(*opened);
+        impl_->reader_url = url.text();
+      } else {
+        report = opened.error();
+      }
+    }
+    if (impl_->reader) report = impl_->reader->read(ids);
+  }
   if (!report.ok()) {
     // Advisory: an unreadable gpu_query must not stop boots; the claim still decides.
     spdlog::warn("controller: GPU admission check skipped: {}", report.error().message);

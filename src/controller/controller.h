@@ -42,12 +42,27 @@ struct GpuReport {
   int free_of(const std::vector<ProductId>& products) const;
 };
 
-// Counts live rows per product; every product of `products` appears, even with no device.
-GpuReport count_gpus(const std::vector<store::PciDeviceRecord>& rows,
+// Adds up the store's per-(product, node, status) counts; every product of `products` appears,
+// even with no device (all products seen when `products` is empty).
+GpuReport count_gpus(const std::vector<store::PciDeviceCount>& counts,
                      const std::vector<ProductId>& products);
 
-// One read-only SELECT on `url`'s pci_devices. Errors say what failed (unreachable, access
-// denied, no such table, bad URL) and show the password as ***.
+// Reads gpu_query's pci_devices with nothing but SELECT over one kept connection (opened again
+// after it drops), so that the server's admission check costs one round trip. Errors say what
+// failed (unreachable, access denied, no such table, bad URL) and show the password as ***.
+class GpuReader {
+ public:
+  static Result<std::unique_ptr<GpuReader>> open(const DatabaseUrl& url);
+  ~GpuReader();
+  Result<GpuReport> read(const std::vector<ProductId>& products);
+
+ private:
+  GpuReader(DatabaseUrl url, std::unique_ptr<store::PciDeviceCounter> counter);
+  DatabaseUrl url_;
+  std::unique_ptr<store::PciDeviceCounter> counter_;
+};
+
+// One check on a connection of its own (`gpucloud gpu-check`).
 Result<GpuReport> read_gpu_report(const DatabaseUrl& url, const std::vector<ProductId>& products);
 
 std::string report_text(const GpuReport& r);

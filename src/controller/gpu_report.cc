@@ -9,19 +9,19 @@
 namespace gpucloud::controller {
 namespace {
 
-void add(GpuCount& c, store::PciDeviceStatus s) {
+void add(GpuCount& c, store::PciDeviceStatus s, int n) {
   using S = store::PciDeviceStatus;
   switch (s) {
     case S::kAvailable:
-      ++c.free;
+      c.free += n;
       break;
     case S::kClaimed:
     case S::kAllocated:
-      ++c.in_use;
+      c.in_use += n;
       break;
     case S::kUnavailable:
     case S::kUnclaimable:
-      ++c.unavailable;
+      c.unavailable += n;
       break;
     case S::kRemoved:
     case S::kDeleted:
@@ -49,48 +49,76 @@ int GpuReport::free_of(const std::vector<ProductId>& wanted) const {
   return n;
 }
 
-GpuReport count_gpus(const std::vector<store::PciDeviceRecord>& rows,
+GpuReport count_gpus(const std::vector<store::PciDeviceCount>& counts,
                      const std::vector<ProductId>& products) {
   GpuReport r;
   for (const auto& p : products) {
     if (!r.find(p)) r.products.push_back(ProductGpus{p, {}, {}});
   }
-  for (const auto& row : rows) {
-    if (row.deleted != 0) continue;  // nova's soft delete
+  std::vector<ProductId> seen;  // asked for none: every product, in id order
+  if (products.empty()) {
+    for (const auto& c : counts) seen.push_back(c.product_id);
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (const auto& p : seen) r.products.push_back(ProductGpus{p, {}, {}});
+  }
+  for (const auto& c : counts) {
     auto it = std::find_if(r.products.begin(), r.products.end(),
-                           [&](const ProductGpus& g) { return g.product_id == row.product_id; });
-    if (it == r.products.end()) {
-      if (!products.empty()) continue;
-      r.products.push_back(ProductGpus{row.product_id, {}, {}});
-      it = r.products.end() - 1;
-    }
-    add(it->count, row.status);
-    auto& node = it->by_compute_node[row.compute_node_id];
-    add(node, row.status);
+                           [&](const ProductGpus& g) { return g.product_id == c.product_id; });
+    if (it == r.products.end()) continue;
+    const int n = static_cast<int>(c.count);
+    add(it->count, c.status, n);
+    auto& node = it->by_compute_node[c.compute_node_id];
+    add(node, c.status, n);
     // Keep nodes whose devices were all removed out of the listing.
-    if (node.total() == 0) it->by_compute_node.erase(row.compute_node_id);
+    if (node.total() == 0) it->by_compute_node.erase(c.compute_node_id);
   }
   return r;
 }
 
-Result<GpuReport> read_gpu_report(const DatabaseUrl& url, const std::vector<ProductId>& products) {
+GpuReader::GpuReader(DatabaseUrl url, std::unique_ptr<store::PciDeviceCounter> counter)
+    : url_(std::move(url)), counter_(std::move(counter)) {}
+GpuReader::~GpuReader() = default;
+
+namespace {
+
+// The store names the redacted URL; never let the password through in any case.
+Error without_password(Error e, const DatabaseUrl& url) {
+  if (url.has_password() && !url.password().empty()) {
+    for (size_t at; (at = e.message.find(url.password())) != std::string::npos;)
+      e.message.replace(at, url.password().size(), "***");
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GpuReader>> GpuReader::open(const DatabaseUrl& url) {
   if (!url.is_sqlite() && !url.is_mysql()) {
     return Error::invalid("gpu_query " + url.redacted() + ": unsupported database '" +
                           url.dialect() + "' (mysql:// or sqlite:///)");
   }
-  auto rows = store::read_pci_devices(url.text());
-  if (!rows.ok()) {
-    Error e = rows.error();
-    // The store names the redacted URL; never let the password through in any case.
-    if (url.has_password() && !url.password().empty()) {
-      for (size_t at; (at = e.message.find(url.password())) != std::string::npos;)
-        e.message.replace(at, url.password().size(), "***");
-    }
-    return e;
-  }
-  GpuReport r = count_gpus(*rows, products);
-  r.source = url.redacted();
+  auto counter = store::PciDeviceCounter::open(url.text());
+  if (!counter.ok()) return without_password(counter.error(), url);
+  return std::unique_ptr<GpuReader>(new GpuReader(url, std::move(*counter)));
+}
+
+Result<GpuReport> GpuReader::read(const std::vector<ProductId>& products) {
+  auto counts = counter_->count(products);
+  // A kept connection the database dropped (restart, wait_timeout) fails once and is discarded:
+  // one more try runs on a new connection.
+  if (!counts.ok() && counts.error().code == ErrorCode::kUnavailable)
+    counts = counter_->count(products);
+  if (!counts.ok()) return without_password(counts.error(), url_);
+  GpuReport r = count_gpus(*counts, products);
+  r.source = url_.redacted();
   return r;
+}
+
+Result<GpuReport> read_gpu_report(const DatabaseUrl& url, const std::vector<ProductId>& products) {
+  auto reader = GpuReader::open(url);
+  if (!reader.ok()) return reader.error();
+  return (*reader)->read(products);
 }
 
 std::string report_text(const GpuReport& r) {

@@ -294,25 +294,93 @@ Result<std::vector<PciDeviceEvent>> Store::list_pci_device_events(const std::str
       "listing PCI device events");
 }
 
-Result<std::vector<PciDeviceRecord>> read_pci_devices(std::string_view url) {
+namespace {
+
+// A one-connection, read-only Impl for a pci_devices table that may be nova's: no pragmas, no
+// schema check, nothing but SELECT.
+Result<std::unique_ptr<Store::Impl>> read_only_impl(std::string_view url) {
   auto target = DatabaseTarget::parse(url);
   if (!target) return target.error();
-  Store::Impl impl;
-  impl.target = std::move(*target);
-  impl.options.pool_size = 1;
-  impl.read_only = true;
+  auto impl = std::make_unique<Store::Impl>();
+  impl->target = std::move(*target);
+  impl->options.pool_size = 1;
+  impl->read_only = true;
   // The seed's `mysql://cc:PW@openstack_host` names no database; its grant is on nova.pci_devices.
-  if (impl.target.backend == Backend::kMysql && impl.target.database.empty()) {
-    impl.target.database = "nova";
+  if (impl->target.backend == Backend::kMysql && impl->target.database.empty()) {
+    impl->target.database = "nova";
   }
-  impl.dialect =
-      impl.target.backend == Backend::kSqlite
+  impl->dialect =
+      impl->target.backend == Backend::kSqlite
           ? Dialect{Backend::kSqlite, "BEGIN", "BEGIN"}
           : Dialect{Backend::kMysql, "START TRANSACTION READ ONLY", "START TRANSACTION READ ONLY"};
-  auto rows = impl.read<std::vector<PciDeviceRecord>>(
+  return impl;
+}
+
+}  // namespace
+
+Result<std::vector<PciDeviceRecord>> read_pci_devices(std::string_view url) {
+  auto impl = read_only_impl(url);
+  if (!impl) return impl.error();
+  auto rows = (*impl)->read<std::vector<PciDeviceRecord>>(
       [&](soci::session& sql) { return query_pci_devices(sql, PciDeviceFilter{}); },
       "reading pci_devices");
-  if (!rows) return rows.error().with_context(impl.target.redacted());
+  if (!rows) return rows.error().with_context((*impl)->target.redacted());
+  return rows;
+}
+
+PciDeviceCounter::PciDeviceCounter(std::unique_ptr<Store::Impl> impl) : impl_(std::move(impl)) {}
+PciDeviceCounter::~PciDeviceCounter() = default;
+
+Result<std::unique_ptr<PciDeviceCounter>> PciDeviceCounter::open(std::string_view url) {
+  auto impl = read_only_impl(url);
+  if (!impl) return impl.error();
+  return std::unique_ptr<PciDeviceCounter>(new PciDeviceCounter(std::move(*impl)));
+}
+
+Result<std::vector<PciDeviceCount>> PciDeviceCounter::count(
+    const std::vector<ProductId>& products) {
+  // nova's table keeps product ids lower case (as the agent writes them); ours does too.
+  std::vector<std::string> ids;
+  for (const auto& p : products) ids.push_back(p.str());
+  std::string where = " WHERE deleted = 0";
+  if (!ids.empty()) {
+    where += " AND product_id IN (";
+    for (size_t k = 0; k < ids.size(); ++k) where += (k ? ", :p" : ":p") + std::to_string(k);
+    where += ")";
+  }
+  auto rows = impl_->read<std::vector<PciDeviceCount>>(
+      [&](soci::session& sql) {
+        std::string product, status;
+        long long node = 0, n = 0;
+        soci::statement st(sql);
+        st.alloc();
+        st.prepare("SELECT product_id, compute_node_id, status, COUNT(*) FROM pci_devices" + where +
+                   " GROUP BY product_id, compute_node_id, status");
+        st.exchange(soci::into(product));
+        st.exchange(soci::into(node));
+        st.exchange(soci::into(status));
+        st.exchange(soci::into(n));
+        for (size_t k = 0; k < ids.size(); ++k)
+          st.exchange(soci::use(ids[k], "p" + std::to_string(k)));
+        st.define_and_bind();
+        st.execute();
+        std::vector<PciDeviceCount> out;
+        while (st.fetch()) {
+          PciDeviceCount c;
+          auto pid = HexId::parse(product, "product_id");
+          if (!pid) throw Abort{Error::invalid("pci_devices.product_id: " + pid.error().message)};
+          auto s = parse_pci_device_status(status);
+          if (!s) throw Abort{Error::invalid("pci_devices.status: " + s.error().message)};
+          c.product_id = *pid;
+          c.compute_node_id = node;
+          c.status = *s;
+          c.count = n;
+          out.push_back(c);
+        }
+        return out;
+      },
+      "counting pci_devices");
+  if (!rows) return rows.error().with_context(impl_->target.redacted());
   return rows;
 }
 

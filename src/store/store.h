@@ -272,4 +272,29 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOption
 // A MySQL URL without a database name reads database `nova`, as the seed's gpu_query URL means.
 Result<std::vector<PciDeviceRecord>> read_pci_devices(std::string_view url);
 
+// Live pci_devices rows of one product on one compute node in one status.
+struct PciDeviceCount {
+  ProductId product_id;
+  int64_t compute_node_id = 0;
+  PciDeviceStatus status = PciDeviceStatus::kAvailable;
+  int64_t count = 0;
+};
+
+// The admission check's reader: like read_pci_devices, but it keeps its one read-only
+// connection between calls (a dropped connection is opened again on the next call) and lets the
+// database count, so a check costs one round trip instead of a connection and a table's rows.
+class PciDeviceCounter {
+ public:
+  // Checks the URL; connects on the first count().
+  static Result<std::unique_ptr<PciDeviceCounter>> open(std::string_view url);
+  ~PciDeviceCounter();
+  // One GROUP BY over the live rows of `products` (all products when empty). Statuses this
+  // version does not know are errors naming the value.
+  Result<std::vector<PciDeviceCount>> count(const std::vector<ProductId>& products);
+
+ private:
+  explicit PciDeviceCounter(std::unique_ptr<Store::Impl> impl);
+  std::unique_ptr<Store::Impl> impl_;
+};
+
 }  // namespace gpucloud::store

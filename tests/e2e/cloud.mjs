@@ -186,11 +186,3 @@ export async function createServiceImage(url, token, { name, serviceType, servic
   return created.body;
 }
 
-// Gives a server an address as a compute driver's report would (the fake driver reports none),
-// writing the cloud's SQLite database directly.
-export function setServerAddress(dataDir, name, ip) {
-  const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(dataDir, 'gpucloud.sqlite'),
-    `UPDATE instances SET ip_address = '${ip}' WHERE name = '${name}' AND status = 'ACTIVE';`],
-  { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
-}

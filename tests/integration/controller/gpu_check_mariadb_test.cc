@@ -53,7 +53,8 @@ class Mariadb : public ::testing::Test {
     Proc made = shell(root_ + " -e \"" + sql + "\"");
     Proc loaded =
         shell(root_ + " ctl_nova < " + GPUCLOUD_TEST_DATA + "/controller/nova_pci_devices.sql");
-    Proc granted = shell(root_ + " -e \"GRANT SELECT ON ctl_nova.pci_devices TO 'cc'@'127.0.0.1'\"");
+    Proc granted =
+        shell(root_ + " -e \"GRANT SELECT ON ctl_nova.pci_devices TO 'cc'@'127.0.0.1'\"");
     ready_ = made.code == 0 && loaded.code == 0 && granted.code == 0;
     if (!ready_)
       std::fprintf(stderr, "%s%s%s", made.output.c_str(), loaded.output.c_str(),
@@ -96,6 +97,25 @@ TEST_F(Mariadb, ReadOnlyUserCountsNovaRows) {
   EXPECT_EQ(k2->by_compute_node.size(), 2u);
   EXPECT_EQ(r->find(*HexId::parse("13f2"))->count.free, 0);
   EXPECT_EQ(r->find(*HexId::parse("13f2"))->count.in_use, 2);
+}
+
+// The server's reader keeps its connection; when the database drops it, the next read connects
+// again, and counts follow the table.
+TEST_F(Mariadb, KeptReaderSurvivesADroppedConnection) {
+  auto u = DatabaseUrl::parse(url("SECURE_PASSWORD", "ctl_nova"));
+  ASSERT_TRUE(u.ok());
+  const std::vector<ProductId> k2 = {*HexId::parse("11bf")};
+  auto reader = GpuReader::open(*u);
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  auto before = (*reader)->read(k2);
+  ASSERT_TRUE(before.ok()) << before.error().message;
+  EXPECT_EQ(before->find(k2[0])->count.free, 3);
+  Proc killed = shell(root_ + " -e \"KILL CONNECTION USER 'cc'@'127.0.0.1'\"");
+  ASSERT_EQ(killed.code, 0) << killed.output;
+  auto after = (*reader)->read(k2);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->find(k2[0])->count.free, 3);
+  EXPECT_EQ(after->find(k2[0])->count.in_use, 2);
 }
 
 TEST_F(Mariadb, CliExitCodes) {

@@ -23,6 +23,46 @@ TEST(FakeDriver, ParseErrorsNameTheField) {
   expect(R"({"hosts": [{"name": "h", "vcpus": 1, "memory_mb": 1, "disk_gb": 1},
                        {"name": "h", "vcpus": 1, "memory_mb": 1, "disk_gb": 1}]})",
          "hosts[1].name: 'h' is listed twice");
+  expect(R"({"hosts": [{"name": "h", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
+             "guest_network": "127.0.1.0"}]})",
+         "hosts[0].guest_network: '127.0.1.0' is not an IPv4 network like 127.0.1.0/24");
+  expect(R"({"hosts": [{"name": "h", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
+             "guest_network": "127.0.1.5/24"}]})",
+         "hosts[0].guest_network: '127.0.1.5/24' has host bits set");
+  expect(R"({"hosts": [{"name": "h", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
+             "guest_network": "127.0.1.0/31"}]})",
+         "hosts[0].guest_network: '127.0.1.0/31' needs a prefix length from 8 to 30");
+}
+
+// Guests get loopback addresses so that readiness probes have something to reach: distinct per
+// host by default, lowest free first, reused after a guest is destroyed.
+TEST(FakeDriver, GuestsGetAddressesOfTheirHostsNetwork) {
+  auto d = make_fake_driver(R"({"hosts": [
+      {"name": "h1", "vcpus": 4, "memory_mb": 4096, "disk_gb": 10},
+      {"name": "h2", "vcpus": 4, "memory_mb": 4096, "disk_gb": 10},
+      {"name": "h3", "vcpus": 4, "memory_mb": 4096, "disk_gb": 10,
+       "guest_network": "127.9.0.0/30"}]})");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ComputeDriver& driver = **d;
+  auto boot = [&](const std::string& uuid, const std::string& host) {
+    store::Instance i;
+    i.uuid = uuid;
+    i.host = host;
+    EXPECT_TRUE(driver.spawn(i, {}, {}, {}).ok());
+    auto ip = driver.guest_address(host, uuid);
+    EXPECT_TRUE(ip.ok());
+    return ip.ok() ? *ip : "?";
+  };
+  EXPECT_EQ(boot("a", "h1"), "127.0.1.2");
+  EXPECT_EQ(boot("b", "h1"), "127.0.1.3");
+  EXPECT_EQ(boot("c", "h2"), "127.0.2.2");
+  ASSERT_TRUE(driver.destroy("h1", "a").ok());
+  EXPECT_EQ(boot("d", "h1"), "127.0.1.2");
+  EXPECT_EQ(driver.list_domains("h1")->size(), 2u);
+  // A /30 has one guest address after the gateway; the next guest has none.
+  EXPECT_EQ(boot("e", "h3"), "127.9.0.2");
+  EXPECT_EQ(boot("f", "h3"), "");
+  EXPECT_EQ(driver.guest_address("h1", "nobody").error().code, ErrorCode::kNotFound);
 }
 
 TEST(FakeDriver, SpawnPassesThroughOnlyFreeDevicesOfTheHost) {

@@ -25,6 +25,10 @@ TEST_F(ComputeTest, GpuFlavorLandsOnVmhost3WithAK2Allocated) {
   json mine = get_json(kV + "/servers/" + id, alice_)["server"];
   EXPECT_FALSE(mine.contains("OS-EXT-SRV-ATTR:host"));
   EXPECT_EQ(mine["status"], "ACTIVE");
+  // The address the driver gave the guest, as nova shows a fixed IP.
+  ASSERT_FALSE(domains->front().ip_address.empty());
+  EXPECT_EQ(mine["addresses"]["private"][0]["addr"], domains->front().ip_address);
+  EXPECT_EQ(mine["addresses"]["private"][0]["version"], 4);
 }
 
 TEST_F(ComputeTest, NonGpuFlavorLandsOnVmhost1Or2WithoutDevices) {
