@@ -8,9 +8,44 @@
 // "vmhost3 has 0 of 2 free" is exactly why a GPU host that fits otherwise was refused.
 #include <algorithm>
 
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
+
+namespace {
+const std::string kPciFilter = "PciPassthroughFilter";
+}  // namespace
+
+std::vector<HostReport> refusal_reports(const std::vector<std::shared_ptr<const Filter>>& filters,
+                                        const HostView& hosts, const RequestSpec& request) {
+  std::vector<HostBits> passes;
+  for (const auto& f : filters) {
+    passes.emplace_back(hosts.size(), true);
+    f->narrow(hosts, request, passes.back());
+  }
+  std::vector<HostReport> reports;
+  reports.reserve(hosts.size());
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const Filter* first = nullptr;
+    const Filter* pci = nullptr;
+    for (size_t k = 0; k < filters.size() && first == nullptr; ++k) {
+      if (passes[k].test(i)) continue;
+      if (filters[k]->name() != kPciFilter) {
+        first = filters[k].get();
+      } else if (pci == nullptr) {
+        pci = filters[k].get();
+      }
+    }
+    const HostState& host = hosts[i];
+    HostReport r{host.name, first == nullptr && pci == nullptr, {}, std::nullopt, {}};
+    if (const Filter* named = first != nullptr ? first : pci) {
+      r.filters.push_back({named->name(), named->filter(host, request)});
+    }
+    reports.push_back(std::move(r));
+  }
+  return reports;
+}
 
 std::string summarize_fault(const std::vector<HostReport>& reports,
                             const std::vector<const HostState*>& hosts, const RequestSpec& request,
@@ -31,7 +66,7 @@ std::string summarize_fault(const std::vector<HostReport>& reports,
     const FilterVerdict* pci = nullptr;
     for (const auto& fv : reports[i].filters) {
       if (fv.verdict.passed) continue;
-      if (fv.filter == "PciPassthroughFilter") {
+      if (fv.filter == kPciFilter) {
         if (pci == nullptr) pci = &fv;
       } else if (first == nullptr) {
         first = &fv;

@@ -5,27 +5,32 @@
 // care". That is why the seed sets gpu=false on the non-GPU flavors *and* aggregates explicitly:
 // a flavor with gpu=false would otherwise never land on a host outside every gpu aggregate, and a
 // flavor with no gpu key at all lands anywhere, GPU hosts included.
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
 namespace {
 
-class AggregateInstanceExtraSpecsFilter : public Filter {
+class AggregateInstanceExtraSpecsFilter : public CheckFilter {
  public:
-  const std::string& name() const override { return name_; }
+  AggregateInstanceExtraSpecsFilter() : CheckFilter("AggregateInstanceExtraSpecsFilter") {}
 
-  bool passes(const HostState& host, const RequestSpec& request) const override {
-    return check(host, request, nullptr);
-  }
-
-  Verdict filter(const HostState& host, const RequestSpec& request) const override {
-    std::string why;
-    if (check(host, request, &why)) return Verdict::pass();
-    return Verdict::fail(std::move(why));
+  // Per spec, the hosts holding a matching value: each distinct value is matched once, not once
+  // per host.
+  void narrow(const HostView& hosts, const RequestSpec& request,
+              HostBits& candidates) const override {
+    const auto& index = hosts.index();
+    for (const auto& [spec_key, requirement] : request.extra_specs.all) {
+      auto key = aggregate_extra_spec_key(spec_key);
+      if (!key) continue;
+      candidates &= index.hosts_matching(index.key_id(*key), [&](const std::string& value) {
+        return extra_spec_match(value, requirement);
+      });
+    }
   }
 
  private:
-  static bool check(const HostState& host, const RequestSpec& request, std::string* why) {
+  bool check(const HostState& host, const RequestSpec& request, std::string* why) const override {
     for (const auto& [spec_key, requirement] : request.extra_specs.all) {
       auto key = aggregate_extra_spec_key(spec_key);
       if (!key) continue;  // another scope (hw:, pci_passthrough:, capabilities:, ...)
@@ -53,8 +58,6 @@ class AggregateInstanceExtraSpecsFilter : public Filter {
     }
     return true;
   }
-
-  std::string name_ = "AggregateInstanceExtraSpecsFilter";
 };
 
 }  // namespace

@@ -3,27 +3,33 @@
 //
 // nova's quirk, kept: an unscoped key the host has no capability for is ignored (so `gpu=true`
 // does not trip this filter), but a `capabilities:` key the host lacks fails the host.
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
 namespace {
 
-class ComputeCapabilitiesFilter : public Filter {
+class ComputeCapabilitiesFilter : public CheckFilter {
  public:
-  const std::string& name() const override { return name_; }
+  ComputeCapabilitiesFilter() : CheckFilter("ComputeCapabilitiesFilter") {}
 
-  bool passes(const HostState& host, const RequestSpec& request) const override {
-    return check(host, request, nullptr);
-  }
-
-  Verdict filter(const HostState& host, const RequestSpec& request) const override {
-    std::string why;
-    if (check(host, request, &why)) return Verdict::pass();
-    return Verdict::fail(std::move(why));
+  // Decided from the request alone when every key it names is unscoped and no host has such a
+  // capability: each spec is then ignored on every host (gpu=true on a cloud without a `gpu`
+  // capability, the common case).
+  void narrow(const HostView& hosts, const RequestSpec& request,
+              HostBits& candidates) const override {
+    for (const auto& [spec_key, requirement] : request.extra_specs.all) {
+      auto key = capabilities_extra_spec_key(spec_key);
+      if (!key) continue;
+      if (spec_key.find(':') != std::string::npos || hosts.index().capability_keys.count(*key)) {
+        Filter::narrow(hosts, request, candidates);
+        return;
+      }
+    }
   }
 
  private:
-  static bool check(const HostState& host, const RequestSpec& request, std::string* why) {
+  bool check(const HostState& host, const RequestSpec& request, std::string* why) const override {
     for (const auto& [spec_key, requirement] : request.extra_specs.all) {
       auto key = capabilities_extra_spec_key(spec_key);
       if (!key) continue;
@@ -41,8 +47,6 @@ class ComputeCapabilitiesFilter : public Filter {
     }
     return true;
   }
-
-  std::string name_ = "ComputeCapabilitiesFilter";
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
@@ -76,44 +77,58 @@ bool version_ok(int64_t hv, const std::string& requirement) {
   return true;
 }
 
-class ImagePropertiesFilter : public Filter {
+class ImagePropertiesFilter : public CheckFilter {
  public:
-  const std::string& name() const override { return name_; }
+  ImagePropertiesFilter() : CheckFilter("ImagePropertiesFilter") {}
 
-  Verdict filter(const HostState& host, const RequestSpec& request) const override {
+  // An image that names no architecture, hypervisor type or VM mode passes everywhere: decided
+  // once from the request.
+  void narrow(const HostView& hosts, const RequestSpec& request,
+              HostBits& candidates) const override {
+    const auto& image = request.image;
+    if (property(image, "hw_architecture", "architecture").empty() &&
+        property(image, "img_hv_type", "hypervisor_type").empty() &&
+        property(image, "hw_vm_mode", "vm_mode").empty()) {
+      return;
+    }
+    Filter::narrow(hosts, request, candidates);
+  }
+
+ private:
+  bool check(const HostState& host, const RequestSpec& request, std::string* why) const override {
     const auto& image = request.image;
     std::string arch = canonical_arch(property(image, "hw_architecture", "architecture"));
     std::string hv = canonical_hv(property(image, "img_hv_type", "hypervisor_type"));
     std::string mode = canonical_mode(property(image, "hw_vm_mode", "vm_mode"));
     std::string version =
         property(image, "img_hv_requested_version", "hypervisor_version_requires");
-    if (arch.empty() && hv.empty() && mode.empty()) return Verdict::pass();
-    std::string wanted = (arch.empty() ? "*" : arch) + "/" + (hv.empty() ? "*" : hv) + "/" +
-                         (mode.empty() ? "*" : mode);
-    if (host.supported_instances.empty()) {
-      return Verdict::fail("image needs " + wanted + ", host advertises no supported instances");
-    }
+    if (arch.empty() && hv.empty() && mode.empty()) return true;
     for (const auto& s : host.supported_instances) {
       if ((arch.empty() || arch == s.arch) && (hv.empty() || hv == s.hv_type) &&
           (mode.empty() || mode == s.vm_mode)) {
         // nova checks the version only when both sides have one.
         if (version.empty() || !host.hypervisor_version ||
             version_ok(*host.hypervisor_version, version)) {
-          return Verdict::pass();
+          return true;
         }
       }
+    }
+    if (!why) return false;
+    std::string wanted = (arch.empty() ? "*" : arch) + "/" + (hv.empty() ? "*" : hv) + "/" +
+                         (mode.empty() ? "*" : mode);
+    if (host.supported_instances.empty()) {
+      *why = "image needs " + wanted + ", host advertises no supported instances";
+      return false;
     }
     std::string have;
     for (const auto& s : host.supported_instances) {
       have += (have.empty() ? "" : ", ") + s.arch + "/" + s.hv_type + "/" + s.vm_mode;
     }
-    return Verdict::fail("image needs " + wanted +
-                         (version.empty() ? "" : " with hypervisor version " + version) +
-                         ", host supports " + have);
+    *why = "image needs " + wanted +
+           (version.empty() ? "" : " with hypervisor version " + version) + ", host supports " +
+           have;
+    return false;
   }
-
- private:
-  std::string name_ = "ImagePropertiesFilter";
 };
 
 }  // namespace

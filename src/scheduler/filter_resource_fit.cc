@@ -4,26 +4,30 @@
 // ResourceFitFilter checks all three.
 #include <cstdio>
 
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
 namespace {
 
-class ResourceFitFilter : public Filter {
+class ResourceFitFilter : public CheckFilter {
  public:
   ResourceFitFilter(std::string name, bool cpu, bool ram, bool disk)
-      : name_(std::move(name)), cpu_(cpu), ram_(ram), disk_(disk) {}
-  const std::string& name() const override { return name_; }
+      : CheckFilter(std::move(name)), cpu_(cpu), ram_(ram), disk_(disk) {}
 
-  bool passes(const HostState& host, const RequestSpec& request) const override {
-    return host.fits(masked(request.requested()));
+  void narrow(const HostView& hosts, const RequestSpec& request,
+              HostBits& candidates) const override {
+    const Resources want = masked(request.requested());
+    const auto& numbers = hosts.index().numbers;
+    candidates.keep_if([&](size_t i) { return fits(want, numbers[i].headroom, numbers[i].total); });
   }
 
-  Verdict filter(const HostState& host, const RequestSpec& request) const override {
+ private:
+  bool check(const HostState& host, const RequestSpec& request, std::string* why) const override {
     Resources want = masked(request.requested());
-    if (host.fits(want)) return Verdict::pass();
+    if (host.fits(want)) return true;
+    if (!why) return false;
     Resources free = host.headroom();
-    std::string why;
     auto add = [&](bool on, int64_t wanted, int64_t have, int64_t total, double ratio,
                    const char* unit) {
       if (!on || (wanted <= have && wanted <= total)) return;
@@ -31,36 +35,33 @@ class ResourceFitFilter : public Filter {
       std::snprintf(buf, sizeof buf, "needs %lld %s, host has %lld free of %lld x %.1f",
                     static_cast<long long>(wanted), unit, static_cast<long long>(have),
                     static_cast<long long>(total), ratio);
-      why += (why.empty() ? "" : "; ") + std::string(buf);
+      *why += (why->empty() ? "" : "; ") + std::string(buf);
     };
     add(cpu_, want.vcpus, free.vcpus, host.total.vcpus, host.cpu_allocation_ratio, "vCPU");
     add(ram_, want.memory_mb, free.memory_mb, host.total.memory_mb, host.ram_allocation_ratio,
         "MB RAM");
     add(disk_, want.disk_gb, free.disk_gb, host.total.disk_gb, host.disk_allocation_ratio,
         "GB disk");
-    return Verdict::fail(why);
+    return false;
   }
 
- private:
   Resources masked(Resources r) const {
     if (!cpu_) r.vcpus = 0;
     if (!ram_) r.memory_mb = 0;
     if (!disk_) r.disk_gb = 0;
     return r;
   }
-  std::string name_;
   bool cpu_, ram_, disk_;
 };
 
-class NoopFilter : public Filter {
+// Decides nothing: every host passes, without looking at one.
+class NoopFilter : public CheckFilter {
  public:
-  explicit NoopFilter(std::string name) : name_(std::move(name)) {}
-  const std::string& name() const override { return name_; }
-  Verdict filter(const HostState&, const RequestSpec&) const override { return Verdict::pass(); }
-  bool passes(const HostState&, const RequestSpec&) const override { return true; }
+  using CheckFilter::CheckFilter;
+  void narrow(const HostView&, const RequestSpec&, HostBits&) const override {}
 
  private:
-  std::string name_;
+  bool check(const HostState&, const RequestSpec&, std::string*) const override { return true; }
 };
 
 }  // namespace

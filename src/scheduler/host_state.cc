@@ -2,7 +2,7 @@
 // arithmetic (total * allocation ratio, each allocation at most the total).
 #include <cmath>
 
-#include "scheduler/scheduler.h"
+#include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
 
@@ -72,11 +72,7 @@ Resources HostState::headroom() const {
 }
 
 bool HostState::fits(const Resources& wanted) const {
-  Resources free = headroom();
-  // Placement's max_unit is the host's total: one instance never overcommits against itself.
-  return wanted.vcpus <= free.vcpus && wanted.vcpus <= total.vcpus &&
-         wanted.memory_mb <= free.memory_mb && wanted.memory_mb <= total.memory_mb &&
-         wanted.disk_gb <= free.disk_gb && (wanted.disk_gb == 0 || wanted.disk_gb <= total.disk_gb);
+  return scheduler::fits(wanted, headroom(), total);
 }
 
 bool consume(HostState& host, const Placement& placement) {

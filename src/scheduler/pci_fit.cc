@@ -12,26 +12,26 @@
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
-namespace {
 
-bool asks_for_pf(const PciRequest& request) {
+bool pool_matches(const PciRequest& request, const PciDevice& sample) {
+  if (!request.matches(sample)) return false;
+  if (sample.dev_type != PciDeviceType::kPf) return true;
+  // nova's _filter_pools_for_unrequested_pfs: keep PFs for those who ask for them.
   for (const auto& spec : request.specs) {
     if (spec.device_type == PciDeviceType::kPf) return true;
   }
   return false;
 }
 
+namespace {
+
 // Indexes of pools usable for `request` in the order devices should be taken from them, or empty.
 std::vector<size_t> usable_pools(const HostState& host, const RequestSpec& spec,
                                  const PciRequest& request, const std::vector<int>& free) {
   std::vector<size_t> pools;
   int available = 0;
-  const bool pf_ok = asks_for_pf(request);
   for (size_t i = 0; i < host.pci_pools.size(); ++i) {
-    const auto& sample = host.pci_pools[i].sample;
-    if (free[i] == 0 || !request.matches(sample)) continue;
-    // nova's _filter_pools_for_unrequested_pfs: keep PFs for those who ask for them.
-    if (sample.dev_type == PciDeviceType::kPf && !pf_ok) continue;
+    if (free[i] == 0 || !pool_matches(request, host.pci_pools[i].sample)) continue;
     pools.push_back(i);
     available += free[i];
   }
@@ -130,10 +130,8 @@ std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
 std::pair<int, int> count_matching_devices(const HostState& host, const PciRequest& request) {
   int free = 0;
   int total = 0;
-  const bool pf_ok = asks_for_pf(request);
   for (const auto& pool : host.pci_pools) {
-    if (!request.matches(pool.sample)) continue;
-    if (pool.sample.dev_type == PciDeviceType::kPf && !pf_ok) continue;
+    if (!pool_matches(request, pool.sample)) continue;
     free += pool.free;
     for (const auto& dev : pool.devices) {
       if (dev.status != PciDeviceStatus::kRemoved) ++total;

@@ -4,8 +4,10 @@
 // consume_from_request).
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
@@ -36,6 +38,17 @@ std::vector<std::string> Selection::selected() const {
 
 Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSpec& request,
                             bool explain) const {
+  return select_with(hosts, nullptr, request, explain);
+}
+
+Selection Scheduler::select(const std::vector<HostState>& hosts, const HostIndex& index,
+                            const RequestSpec& request, bool explain) const {
+  // An index built from another list of hosts would answer for the wrong hosts: build one.
+  return select_with(hosts, index.size() == hosts.size() ? &index : nullptr, request, explain);
+}
+
+Selection Scheduler::select_with(const std::vector<HostState>& hosts, const HostIndex* index,
+                                 const RequestSpec& request, bool explain) const {
   Selection sel;
   if (Status st = check_request(request); !st.ok()) {
     sel.request_error = st.error().message;
@@ -43,8 +56,17 @@ Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSp
     for (const auto& h : hosts) sel.hosts.push_back({h.name, false, {}, std::nullopt, {}});
     return sel;
   }
-  // Hosts changed by earlier instances of this request; the caller's states stay untouched.
+  // Hosts changed by earlier instances of this request, and an index that matches them: the
+  // caller's states and index stay untouched. Without the caller's index, one is built when first
+  // needed (an explained single instance on a handful of hosts needs it only for weighing).
   std::unordered_map<size_t, HostState> consumed;
+  std::optional<HostIndex> own_index;
+  auto current_index = [&]() -> const HostIndex& {
+    if (own_index) return *own_index;
+    if (index != nullptr) return *index;
+    return own_index.emplace(hosts);
+  };
+  auto view = [&] { return HostView(hosts, current_index(), consumed); };
   auto state = [&](size_t i) -> const HostState& {
     if (consumed.empty()) return hosts[i];
     auto it = consumed.find(i);
@@ -65,22 +87,23 @@ Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSp
     const bool full = explain && inst == 0;
     std::vector<HostReport> reports;
     std::vector<size_t> passed;
-    for (size_t i = 0; i < hosts.size(); ++i) {
-      bool ok;
-      if (full) {
+    if (full) {
+      for (size_t i = 0; i < hosts.size(); ++i) {
         reports.push_back(report(i));
-        ok = reports.back().passed;
-      } else {
-        const HostState& h = state(i);
-        ok = std::all_of(filters_.begin(), filters_.end(),
-                         [&](const auto& f) { return f->passes(h, request); });
+        if (reports.back().passed) passed.push_back(i);
       }
-      if (ok) passed.push_back(i);
+    } else {
+      // Filter by filter over all hosts at once; the pass set does not depend on the order.
+      const HostView hosts_now = view();
+      HostBits candidates(hosts.size(), true);
+      for (const auto& f : filters_) {
+        if (candidates.none()) break;
+        f->narrow(hosts_now, request, candidates);
+      }
+      candidates.for_each([&](size_t i) { passed.push_back(i); });
     }
     if (passed.empty()) {
-      if (!full) {
-        for (size_t i = 0; i < hosts.size(); ++i) reports.push_back(report(i));
-      }
+      if (!full) reports = refusal_reports(filters_, view(), request);
       std::vector<const HostState*> ptrs;
       for (size_t i = 0; i < hosts.size(); ++i) ptrs.push_back(&state(i));
       sel.fault = summarize_fault(reports, ptrs, request, inst);
@@ -88,11 +111,10 @@ Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSp
       return sel;
     }
 
-    std::vector<const HostState*> ptrs;
-    ptrs.reserve(passed.size());
-    for (size_t i : passed) ptrs.push_back(&state(i));
+    const HostView hosts_now = view();
     std::vector<std::vector<std::pair<std::string, double>>> scores;
-    std::vector<double> weights = weigh_hosts(ptrs, request, options_, full ? &scores : nullptr);
+    std::vector<double> weights =
+        weigh_hosts(hosts_now, passed, options_, full ? &scores : nullptr);
     if (full) {
       for (size_t k = 0; k < passed.size(); ++k) {
         reports[passed[k]].weight = weights[k];
@@ -102,17 +124,19 @@ Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSp
     }
 
     // Best first; equal weights by host name so that a decision can be reproduced (nova picks
-    // at random among the best host_subset_size hosts, 1 by default).
+    // at random among the best host_subset_size hosts, 1 by default). The name's rank in the
+    // index orders as the name does.
+    const auto& rank = hosts_now.index().name_rank;
     std::vector<size_t> order(passed.size());
     std::iota(order.begin(), order.end(), 0);
     size_t k = std::min(order.size(), static_cast<size_t>(options_.max_attempts));
     std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](size_t a, size_t b) {
       if (weights[a] != weights[b]) return weights[a] > weights[b];
-      return ptrs[a]->name < ptrs[b]->name;
+      return rank[passed[a]] < rank[passed[b]];
     });
     std::vector<Placement> candidates;
     for (size_t j = 0; j < k; ++j) {
-      const HostState& h = *ptrs[order[j]];
+      const HostState& h = state(passed[order[j]]);
       auto devices = fit_pci_requests(h, request);
       candidates.push_back(
           {h.name, devices.value_or(std::vector<PciAddress>{}), request.requested()});
@@ -122,6 +146,8 @@ Selection Scheduler::select(const std::vector<HostState>& hosts, const RequestSp
       auto it = consumed.find(chosen);
       if (it == consumed.end()) it = consumed.emplace(chosen, hosts[chosen]).first;
       consume(it->second, candidates.front());
+      if (!own_index) own_index.emplace(current_index());  // a copy of the caller's
+      own_index->update(chosen, it->second);
     }
     sel.candidates.push_back(std::move(candidates));
   }

@@ -174,6 +174,9 @@ struct Verdict {
   static Verdict fail(std::string why) { return {false, std::move(why)}; }
 };
 
+class HostView;  // select()'s fast path: host states plus their HostIndex (host_index.h)
+class HostBits;  // a set of host positions (host_index.h)
+
 class Filter {
  public:
   virtual ~Filter() = default;
@@ -183,6 +186,11 @@ class Filter {
   virtual bool passes(const HostState& host, const RequestSpec& request) const {
     return filter(host, request).passed;
   }
+  // select()'s fast path over all hosts at once: clears from `candidates` every host this filter
+  // refuses. The default asks passes() host by host; the built-in filters decide from the compact
+  // index instead, or once from the request alone. Must agree with passes() on every host.
+  virtual void narrow(const HostView& hosts, const RequestSpec& request,
+                      HostBits& candidates) const;
 };
 
 using FilterFactory = std::function<std::unique_ptr<Filter>(const SchedulerOptions&)>;
@@ -226,6 +234,33 @@ struct Placement {
   Resources resources;
 };
 
+// A compact copy of what the filters and weighers read from a list of host states: aggregate
+// metadata interned into small ids with the hosts holding each value, resources and free PCI
+// devices per pool kind in flat arrays. select() reads it instead of walking every HostState's
+// maps, which is where the time went at 10k hosts (cache misses). Build it once for a list of
+// host states and update() a host after changing its state; select() without an index builds
+// one per call.
+class HostIndex {
+ public:
+  explicit HostIndex(const std::vector<HostState>& hosts);
+  HostIndex(const HostIndex& other);
+  HostIndex& operator=(const HostIndex& other);
+  HostIndex(HostIndex&&) noexcept;
+  HostIndex& operator=(HostIndex&&) noexcept;
+  ~HostIndex();
+
+  // Host `i` (its position in the list the index was built from) changed; O(that host). Its
+  // name must stay the same.
+  void update(size_t i, const HostState& host);
+  size_t size() const;
+
+  struct Data;  // host_index.h
+  const Data& data() const { return *d_; }
+
+ private:
+  std::unique_ptr<Data> d_;
+};
+
 struct Selection {
   std::vector<HostReport> hosts;  // first instance's view, hosts in input order
   // Per instance: candidate placements, best first (the chosen one plus up to max_attempts - 1
@@ -260,9 +295,14 @@ class Scheduler {
                                   const FilterRegistry& registry = FilterRegistry::builtin());
 
   // explain: run every filter on every host and keep all verdicts and weights. Without it, a host
-  // stops at its first failing filter and no reasons are built (the fault is still explained).
+  // stops at its first failing filter and no reasons are built (the fault is still explained;
+  // when no host fits, `hosts` then holds per host only the refusal the fault names).
   Selection select(const std::vector<HostState>& hosts, const RequestSpec& request,
                    bool explain = true) const;
+  // The same with an index the caller keeps in step with `hosts` (built from them, update()d
+  // after each change): what a scheduler serving many requests against one set of hosts calls.
+  Selection select(const std::vector<HostState>& hosts, const HostIndex& index,
+                   const RequestSpec& request, bool explain = true) const;
 
   // select(), then claim instance by instance, trying candidates in weight order; a lost race
   // moves on to the next candidate, at most max_attempts claims per instance.
@@ -274,6 +314,8 @@ class Scheduler {
 
  private:
   Scheduler() = default;
+  Selection select_with(const std::vector<HostState>& hosts, const HostIndex* index,
+                        const RequestSpec& request, bool explain) const;
   SchedulerOptions options_;
   std::vector<std::shared_ptr<const Filter>> filters_;
   std::vector<std::string> filter_names_;

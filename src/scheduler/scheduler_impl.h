@@ -10,6 +10,38 @@
 
 namespace gpucloud::scheduler {
 
+// Most filters: a name, and one check that says why when asked. filter() and passes() both come
+// from check(), so the explained verdict and the fast answer cannot disagree.
+class CheckFilter : public Filter {
+ public:
+  explicit CheckFilter(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const final { return name_; }
+  Verdict filter(const HostState& host, const RequestSpec& request) const final {
+    std::string why;
+    if (check(host, request, &why)) return Verdict::pass();
+    return Verdict::fail(std::move(why));
+  }
+  bool passes(const HostState& host, const RequestSpec& request) const final {
+    return check(host, request, nullptr);
+  }
+
+ protected:
+  // Whether `host` passes; when it does not and `why` is not null, sets the reason in words.
+  virtual bool check(const HostState& host, const RequestSpec& request, std::string* why) const = 0;
+
+ private:
+  std::string name_;
+};
+
+// Placement's test (HostState::fits) on a host's headroom and totals, shared with the index.
+inline bool fits(const Resources& wanted, const Resources& headroom, const Resources& total) {
+  // max_unit is the host's total: one instance never overcommits against itself.
+  return wanted.vcpus <= headroom.vcpus && wanted.vcpus <= total.vcpus &&
+         wanted.memory_mb <= headroom.memory_mb && wanted.memory_mb <= total.memory_mb &&
+         wanted.disk_gb <= headroom.disk_gb &&
+         (wanted.disk_gb == 0 || wanted.disk_gb <= total.disk_gb);
+}
+
 std::unique_ptr<Filter> make_availability_zone_filter(const SchedulerOptions& options);
 std::unique_ptr<Filter> make_compute_filter(const SchedulerOptions& options);
 std::unique_ptr<Filter> make_aggregate_instance_extra_specs_filter(const SchedulerOptions& options);
@@ -30,16 +62,26 @@ std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
                                                         const RequestSpec& request,
                                                         const PciRequest** shortfall = nullptr);
 
+// Whether devices of a pool with this sample (vendor, product, NUMA node, type) can serve
+// `request`: the alias matches, and a PF only for a request that asks for PFs.
+bool pool_matches(const PciRequest& request, const PciDevice& sample);
+
 // Free and total devices on `host` that match a request's alias (any NUMA node).
 std::pair<int, int> count_matching_devices(const HostState& host, const PciRequest& request);
 
 // nova's weighing (weights.py): each weigher's raw weights are normalized to [0, 1] over the
-// hosts that passed, multiplied by the weigher's multiplier and summed. `scores`, when given,
-// receives per host the (weigher, multiplier * normalized) pairs.
+// hosts that passed (`passed`, positions in `hosts`), multiplied by the weigher's multiplier and
+// summed. `scores`, when given, receives per host the (weigher, multiplier * normalized) pairs.
 std::vector<double> weigh_hosts(
-    const std::vector<const HostState*>& hosts, const RequestSpec& request,
-    const SchedulerOptions& options,
+    const HostView& hosts, const std::vector<size_t>& passed, const SchedulerOptions& options,
     std::vector<std::vector<std::pair<std::string, double>>>* scores = nullptr);
+
+// Without explain, what summarize_fault needs when no host passed: per host only the verdict the
+// fault can name (its first refusal by a filter other than PciPassthroughFilter, else
+// PciPassthroughFilter's), found with narrow() over all hosts so that one reason per host is
+// built instead of every filter's.
+std::vector<HostReport> refusal_reports(const std::vector<std::shared_ptr<const Filter>>& filters,
+                                        const HostView& hosts, const RequestSpec& request);
 
 // The fault message when no host fits (see docs/scheduler.md).
 // `reports[i]` is the explain-mode report of `hosts[i]`.

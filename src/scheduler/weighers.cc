@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
 namespace gpucloud::scheduler {
@@ -34,19 +35,19 @@ struct WeigherDef {
   std::string_view multiplier_key;
   double SchedulerOptions::*configured;
   std::optional<double> minval;
-  double (*raw)(const HostState&, const RequestSpec&);
+  double (*raw)(const HostIndex::Data::Numbers&);
 };
 
 // RAMWeigher: more free RAM wins (spreading); clamped at 0, which is also the normalization floor.
-double ram_raw(const HostState& h, const RequestSpec&) {
-  return static_cast<double>(std::max<int64_t>(0, h.free_ram_mb()));
+double ram_raw(const HostIndex::Data::Numbers& h) {
+  return static_cast<double>(std::max<int64_t>(0, h.free_ram_mb));
 }
 
 // PCIWeigher: fewer free PCI devices wins, whatever the request. For a GPU request (only GPU
 // hosts pass) that stacks GPUs onto the fullest GPU host; for any other request hosts without
 // PCI devices weigh most, so GPU hosts stay free for GPU requests.
-double pci_raw(const HostState& h, const RequestSpec&) {
-  return kMaxPciDevs - std::min(h.free_pci_devices(), kMaxPciDevs - 1);
+double pci_raw(const HostIndex::Data::Numbers& h) {
+  return static_cast<double>(kMaxPciDevs - std::min<int64_t>(h.free_pci, kMaxPciDevs - 1));
 }
 
 const WeigherDef kWeighers[] = {
@@ -57,24 +58,31 @@ const WeigherDef kWeighers[] = {
 
 }  // namespace
 
-std::vector<double> weigh_hosts(const std::vector<const HostState*>& hosts,
-                                const RequestSpec& request, const SchedulerOptions& options,
+std::vector<double> weigh_hosts(const HostView& hosts, const std::vector<size_t>& passed,
+                                const SchedulerOptions& options,
                                 std::vector<std::vector<std::pair<std::string, double>>>* scores) {
-  std::vector<double> total(hosts.size(), 0.0);
-  if (scores) scores->assign(hosts.size(), {});
+  const HostIndex::Data& index = hosts.index();
+  std::vector<double> total(passed.size(), 0.0);
+  if (scores) scores->assign(passed.size(), {});
   // nova does not weigh a single host at all: its weight stays 0.
-  if (hosts.size() <= 1) return total;
-  std::vector<double> raw(hosts.size());
+  if (passed.size() <= 1) return total;
+  std::vector<double> raw(passed.size());
   for (const auto& w : kWeighers) {
-    for (size_t i = 0; i < hosts.size(); ++i) raw[i] = w.raw(*hosts[i], request);
+    for (size_t k = 0; k < passed.size(); ++k) raw[k] = w.raw(index.numbers[passed[k]]);
     double lo = w.minval ? *w.minval : *std::min_element(raw.begin(), raw.end());
     double hi = *std::max_element(raw.begin(), raw.end());
-    for (size_t i = 0; i < hosts.size(); ++i) {
+    const double configured = options.*(w.configured);
+    const uint32_t key = index.key_id(w.multiplier_key);
+    for (size_t k = 0; k < passed.size(); ++k) {
       // nova's normalize(): every value equal -> all 0.
-      double normalized = hi == lo ? 0.0 : (raw[i] - lo) / (hi - lo);
-      double score = multiplier(*hosts[i], w.multiplier_key, options.*(w.configured)) * normalized;
-      total[i] += score;
-      if (scores) (*scores)[i].emplace_back(w.name, score);
+      double normalized = hi == lo ? 0.0 : (raw[k] - lo) / (hi - lo);
+      // Only hosts whose aggregates set the key can differ from the configured multiplier.
+      double m = key != HostIndex::Data::kNone && index.keys[key].holders.test(passed[k])
+                     ? multiplier(hosts[passed[k]], w.multiplier_key, configured)
+                     : configured;
+      double score = m * normalized;
+      total[k] += score;
+      if (scores) (*scores)[k].emplace_back(w.name, score);
     }
   }
   return total;

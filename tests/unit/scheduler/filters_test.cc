@@ -30,6 +30,7 @@ void run_table(const std::string& filter_name, const std::vector<Row>& rows,
     EXPECT_EQ(v.passed, row.passes) << v.reason;
     // The fast path must agree with the explaining one.
     EXPECT_EQ(filter->passes(row.host, row.request), row.passes);
+    EXPECT_EQ(testing::narrow_passes(*filter, row.host, row.request), row.passes) << "narrow()";
     if (!row.passes) {
       EXPECT_NE(v.reason.find(row.reason_part), std::string::npos) << v.reason;
     } else {

@@ -91,6 +91,7 @@ TEST(PciPassthroughFilter, Table) {
     Verdict v = filter->filter(row.host, row.request);
     EXPECT_EQ(v.passed, row.passes) << v.reason;
     EXPECT_EQ(filter->passes(row.host, row.request), row.passes);
+    EXPECT_EQ(testing::narrow_passes(*filter, row.host, row.request), row.passes) << "narrow()";
     if (!row.passes) {
       EXPECT_NE(v.reason.find(row.reason_part), std::string::npos) << v.reason;
     }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/host_index.h"
 #include "scheduler/scheduler.h"
 
 namespace gpucloud::scheduler::testing {
@@ -73,6 +74,23 @@ inline std::unique_ptr<Filter> make_filter(const std::string& name,
   auto f = FilterRegistry::builtin().create({name}, options);
   EXPECT_TRUE(f.ok()) << f.error().message;
   return f.ok() ? std::move(f.value().front()) : nullptr;
+}
+
+// The filter's answer on select()'s fast path (Filter::narrow over a HostIndex): `host` among
+// two others that pass nothing in particular, so that the index holds more than this one host.
+inline bool narrow_passes(const Filter& filter, const HostState& host, const RequestSpec& request) {
+  HostState before = host;
+  before.name = "zz-before";
+  before.aggregate_metadata.clear();
+  HostState after = before;
+  after.name = "zz-after";
+  std::vector<HostState> hosts = {before, host, after};
+  HostIndex index(hosts);
+  std::unordered_map<size_t, HostState> changed;
+  HostBits candidates(hosts.size(), false);
+  candidates.set(1);
+  filter.narrow(HostView(hosts, index, changed), request, candidates);
+  return candidates.test(1);
 }
 
 inline std::string read_file(const std::string& path) {
