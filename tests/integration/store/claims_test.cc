@@ -101,6 +101,26 @@ TEST_P(StoreTest, ClaimOnUnknownHostIsNotFoundAndSecondClaimForOneInstanceConfli
   EXPECT_EQ(count_status(store(), PciDeviceStatus::kClaimed), 1);
 }
 
+TEST_P(StoreTest, ClaimFollowsAHostRegisteredAnewUnderTheSameName) {
+  add_gpu_host("h1", 1);
+  ASSERT_TRUE(store().claim(gpu_claim("i1", 1)).ok());  // the store now knows h1's id
+  // Behind the store's back (another replica, an operator): h1's row is renamed and a new
+  // host h1 registered, with a new id and its own GPU.
+  db().exec("UPDATE compute_hosts SET name = 'h1-old' WHERE name = 'h1'");
+  const ComputeHost fresh = add_gpu_host("h1", 1);
+  auto c = store().claim(gpu_claim("i2", 1));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->devices.size(), 1u);
+  EXPECT_EQ(c->devices[0].compute_node_id, fresh.id);
+  EXPECT_EQ(store().get_compute_host("h1")->vcpus_used, 2);      // i2's only
+  EXPECT_EQ(store().get_compute_host("h1-old")->vcpus_used, 2);  // i1's only
+  // And a host that is gone is not found, not "out of devices".
+  db().exec("UPDATE compute_hosts SET name = 'h1-gone' WHERE name = 'h1'");
+  auto gone = store().claim(gpu_claim("i3", 1));
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound) << gone.error().message;
+}
+
 TEST_P(StoreTest, ClaimedDevicesMoveToAllocatedAndBackToAvailableWithEveryStepLogged) {
   add_gpu_host("h1", 2);
   ASSERT_TRUE(store().claim(gpu_claim("i1", 2)).ok());
