@@ -101,6 +101,13 @@ Result<Reply> take_tasks(ApiContext& ctx, Call& call) {
     max = static_cast<int>(v);
   }
   if (auto h = ctx.store().get_compute_host(name); !h.ok()) return h.error();
+  // The agent polls only when it holds no task: whatever is still running was lost on the way
+  // (e.g. taken by an earlier poll whose agent had already exited) and is handed out again.
+  if (auto n = ctx.store().requeue_agent_tasks(name); !n.ok()) {
+    return n.error();
+  } else if (*n > 0) {
+    spdlog::warn("host {}: {} unanswered task(s) handed out again", name, *n);
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
   for (;;) {
     auto tasks = ctx.store().take_agent_tasks(name, max);

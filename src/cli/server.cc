@@ -82,6 +82,7 @@ int run_server(const ServerArgs& a) {
   std::fflush(stdout);
   const char* sig = wait_for_stop_signal();
   std::printf("gpucloud server: %s, stopping\n", sig);
+  driver->cancel_waits();
   (*server)->stop();
   cc->reset();
   return 0;

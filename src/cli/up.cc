@@ -132,6 +132,7 @@ int run_up(const UpArgs& a) {
     const char* sig = wait_for_stop_signal();
     std::printf("gpucloud up: %s, stopping\n", sig);
   }
+  (*hosts)->cancel_waits();
   (*server)->stop();
   cc->reset();
   std::printf("gpucloud up: stopped\n");

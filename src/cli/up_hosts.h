@@ -56,11 +56,14 @@ class UpHosts {
     }
     return serving_.get();
   }
+  void cancel_waits() {
+    if (serving_) serving_->cancel_waits();
+  }
 
  private:
   store::Store& store_;
   std::unique_ptr<compute::ComputeDriver> driver_;
-  std::unique_ptr<compute::ComputeDriver> serving_;
+  std::unique_ptr<compute::AgentTaskDriver> serving_;
   compute::HostRatios ratios_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "compute/compute.h"
@@ -13,10 +14,12 @@
 namespace gpucloud::compute {
 namespace {
 
-class AgentDriver : public ComputeDriver {
+class AgentDriver : public AgentTaskDriver {
  public:
   AgentDriver(store::Store& store, ComputeDriver* local, AgentDriverOptions options)
       : store_(store), local_(local), options_(options) {}
+
+  void cancel_waits() override { cancelled_ = true; }
 
   std::string type() const override { return local_ ? local_->type() + "+agent" : "agent"; }
 
@@ -104,6 +107,9 @@ class AgentDriver : public ComputeDriver {
           return Error::unavailable("host " + host + ": " + kind + " failed: " + now->message);
         }
       }
+      if (cancelled_) {
+        return Error::unavailable("the server is stopping; task " + id + " stays queued");
+      }
       if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(options_.poll);
     }
@@ -127,12 +133,13 @@ class AgentDriver : public ComputeDriver {
   store::Store& store_;
   ComputeDriver* local_;
   AgentDriverOptions options_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace
 
-std::unique_ptr<ComputeDriver> make_agent_driver(store::Store& store, ComputeDriver* local,
-                                                 AgentDriverOptions options) {
+std::unique_ptr<AgentTaskDriver> make_agent_driver(store::Store& store, ComputeDriver* local,
+                                                   AgentDriverOptions options) {
   return std::make_unique<AgentDriver>(store, local, options);
 }
 

@@ -114,7 +114,13 @@ struct AgentDriverOptions {
 // may be null) go to it, every other host's become agent_tasks rows that the call waits on; an
 // agent's failure becomes an error with the agent's message. hosts() lists only local's hosts
 // (agents' hosts count as up by their heartbeats). `local` must outlive the driver.
-std::unique_ptr<ComputeDriver> make_agent_driver(store::Store& store, ComputeDriver* local,
-                                                 AgentDriverOptions options);
+class AgentTaskDriver : public ComputeDriver {
+ public:
+  // Ends every wait for an agent now (kUnavailable "the server is stopping"), so that a server
+  // told to stop does not wait out the timeout; the tasks stay in the database.
+  virtual void cancel_waits() = 0;
+};
+std::unique_ptr<AgentTaskDriver> make_agent_driver(store::Store& store, ComputeDriver* local,
+                                                   AgentDriverOptions options);
 
 }  // namespace gpucloud::compute

@@ -136,6 +136,19 @@ Result<std::vector<AgentTask>> Store::take_agent_tasks(const std::string& host, 
       "taking agent tasks of host '" + host + "'");
 }
 
+Result<int> Store::requeue_agent_tasks(const std::string& host) {
+  return impl_->write_result<int>(
+      [&](soci::session& sql) {
+        soci::statement st =
+            (sql.prepare << "UPDATE agent_tasks SET state = 'pending', taken_at = NULL "
+                            "WHERE host = :h AND state = 'running'",
+             soci::use(host));
+        st.execute(true);
+        return static_cast<int>(st.get_affected_rows());
+      },
+      "requeueing agent tasks of host '" + host + "'");
+}
+
 Status Store::finish_agent_task(const std::string& id, const std::string& host, bool succeeded,
                                 const std::string& message, const std::string& result_json) {
   return impl_->write(

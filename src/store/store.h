@@ -247,6 +247,10 @@ class Store {
   Result<AgentTask> create_agent_task(const AgentTask& t);
   Result<AgentTask> get_agent_task(const std::string& id);
   Result<std::vector<AgentTask>> take_agent_tasks(const std::string& host, int max);
+  // running -> pending for the host's tasks that nobody answered: the agent polls only when it
+  // holds no task, so at its poll these were lost (a dead agent, or an answer sent to a poll
+  // whose agent was gone). Returns how many.
+  Result<int> requeue_agent_tasks(const std::string& host);
   Status finish_agent_task(const std::string& id, const std::string& host, bool succeeded,
                            const std::string& message, const std::string& result_json);
   Result<std::vector<AgentTask>> list_agent_tasks(const std::string& host);  // "" == all

@@ -4,8 +4,10 @@
 The agents register hostA (no GPU) and hostB (two K2 GPUs) and heartbeat; servers boot and are
 deleted through them (a GPU flavor's claim goes through hostB's agent); killing hostA's agent
 marks its host down after service_down_time (3 s here) and new boots avoid it. SIGTERM stops an
-agent cleanly. Usage: agent_process_test.py /path/to/gpucloud
+agent cleanly, and a restarted agent with --repair-orphans releases the claim of a server whose
+domain is gone. Usage: agent_process_test.py /path/to/gpucloud
 """
+import atexit
 import json
 import os
 import re
@@ -21,6 +23,15 @@ import urllib.request
 GPUCLOUD = os.path.abspath(sys.argv[1])
 TMP = tempfile.mkdtemp(prefix="gpucloud-agent-process-")
 PROCS = []
+
+
+@atexit.register
+def _stop_leftovers():
+    # Whatever way the test ends (an exception included), no server or agent outlives it.
+    for _, p, _ in PROCS:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def fail(msg):
@@ -135,13 +146,13 @@ with open(fake_hosts, "w") as f:
             {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
 
 
-def start_agent(host, user, pw):
+def start_agent(host, user, pw, name=None, extra=()):
     env = os.environ.copy()
     env.update({"OS_AUTH_URL": BASE + "/identity/v3", "OS_USERNAME": user, "OS_PASSWORD": pw,
                 "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default"})
-    return start("agent-" + host, [
+    return start(name or "agent-" + host, [
         GPUCLOUD, "agent", "--driver", "fake", "--fake-hosts", fake_hosts, "--host", host,
-        "--heartbeat-interval", "1", "--orphan-interval", "2", "--poll-wait", "2"], env)
+        "--heartbeat-interval", "1", "--orphan-interval", "2", "--poll-wait", "2", *extra], env)
 
 
 agent_a, agent_a_log = start_agent("hostA", "admin", password)
@@ -256,7 +267,31 @@ if {h for _, h in after} != {"hostB"}:
 for uuid, _ in after:
     delete(uuid)
 
-# ---- SIGTERM stops an agent and the server cleanly ----
+# ---- SIGTERM stops an agent cleanly; a restarted fake hypervisor has forgotten its guest ----
+kept, _ = boot("kept", "3")
+agent_b.send_signal(signal.SIGTERM)
+if agent_b.wait(timeout=15) != 0:
+    fail("agent-hostB did not exit 0 on SIGTERM")
+agent_b, agent_b_log = start_agent("hostB", "agent-b", "agent-b-secret", "agent-hostB-2",
+                                   ["--repair-orphans"])
+
+
+def repaired():
+    _, _, s = http("GET", f"/compute/v2.1/servers/{kept}", admin, expect=200)
+    return s["server"] if s["server"]["status"] == "ERROR" else None
+
+
+gone = wait_for("the repair to put the server without a domain in ERROR", repaired)
+if "is gone from host hostB" not in gone["fault"]["message"]:
+    fail(f"unexpected fault {gone['fault']}")
+_, _, reports = http("GET", "/gpucloud/v1/agent/hosts/hostB/reports", admin, expect=200)
+report = reports["reports"][0]["report"]
+if kept not in report["missing_domains"] or kept not in report["repaired"]["released"]:
+    fail(f"hostB's orphan report does not show the repair: {report}")
+_, _, hv = http("GET", "/compute/v2.1/os-hypervisors/detail", admin, expect=200)
+if [h["vcpus_used"] for h in hv["hypervisors"] if h["hypervisor_hostname"] == "hostB"] != [0]:
+    fail("the repaired server's resources were not released")
+delete(kept)
 agent_b.send_signal(signal.SIGTERM)
 if agent_b.wait(timeout=15) != 0:
     fail("agent-hostB did not exit 0 on SIGTERM")

@@ -91,6 +91,21 @@ TEST_F(AgentTasksTest, APendingTaskSurvivesAServerRestart) {
   EXPECT_EQ((*taken)[0].kind, "spawn");
 }
 
+TEST_F(AgentTasksTest, UnansweredTasksAreHandedOutAgain) {
+  AgentTask a = task("kvm1", "spawn");
+  AgentTask b = task("kvm2", "spawn");
+  ASSERT_EQ(store_->take_agent_tasks("kvm1", 5)->size(), 1u);
+  ASSERT_EQ(store_->take_agent_tasks("kvm2", 5)->size(), 1u);
+  ASSERT_TRUE(store_->finish_agent_task(b.id, "kvm2", true, "", "{}").ok());
+  EXPECT_EQ(*store_->requeue_agent_tasks("kvm1"), 1);
+  EXPECT_EQ(*store_->requeue_agent_tasks("kvm2"), 0);  // finished tasks stay finished
+  auto again = store_->take_agent_tasks("kvm1", 5);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].id, a.id);
+  EXPECT_EQ(store_->get_agent_task(b.id)->state, AgentTaskState::kSucceeded);
+}
+
 TEST_F(AgentTasksTest, InvalidTasksAreRefused) {
   AgentTask t;
   t.kind = "spawn";
