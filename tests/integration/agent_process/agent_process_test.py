@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -298,4 +299,5 @@ if agent_b.wait(timeout=15) != 0:
 server.send_signal(signal.SIGTERM)
 if server.wait(timeout=15) != 0:
     fail("the server did not exit 0 on SIGTERM")
+shutil.rmtree(TMP)  # kept when the test fails, for its logs
 print(f"PASS (plain servers used {sorted(hosts_used)})")
