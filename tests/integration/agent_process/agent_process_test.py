@@ -285,10 +285,17 @@ def repaired():
 gone = wait_for("the repair to put the server without a domain in ERROR", repaired)
 if "is gone from host hostB" not in gone["fault"]["message"]:
     fail(f"unexpected fault {gone['fault']}")
-_, _, reports = http("GET", "/gpucloud/v1/agent/hosts/hostB/reports", admin, expect=200)
-report = reports["reports"][0]["report"]
-if kept not in report["missing_domains"] or kept not in report["repaired"]["released"]:
-    fail(f"hostB's orphan report does not show the repair: {report}")
+
+
+def repair_reported():
+    # The agent stores its report after the server answered the repair: wait for it.
+    _, _, reports = http("GET", "/gpucloud/v1/agent/hosts/hostB/reports", admin, expect=200)
+    report = reports["reports"][0]["report"] if reports["reports"] else {}
+    return kept in report.get("missing_domains", []) and \
+        kept in report.get("repaired", {}).get("released", [])
+
+
+wait_for("hostB's orphan report to show the repair", repair_reported)
 _, _, hv = http("GET", "/compute/v2.1/os-hypervisors/detail", admin, expect=200)
 if [h["vcpus_used"] for h in hv["hypervisors"] if h["hypervisor_hostname"] == "hostB"] != [0]:
     fail("the repaired server's resources were not released")
