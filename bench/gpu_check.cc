@@ -1,7 +1,8 @@
 // bench/gpu_check: the Cloud Controller's admission check against MariaDB with 10k pci_devices
 // rows (nova's schema), beside a bare `SELECT 1` round trip on the same connection, in one run.
 //   check   : what the server does per GPU boot: GpuReader::read() on its kept connection, one
-//             GROUP BY counted by the database
+//             GROUP BY (product, status) counted by the database
+//   pernode : the same per compute node too (what gpu-check prints), on the kept connection
 //   oneshot : what `gpucloud gpu-check` does: connect, count, disconnect
 //   select1 : `SELECT 1` on a kept connection of the same user (the round-trip floor)
 // Starts its own MariaDB with tests/integration/mariadb.sh. Not part of the test suite.
@@ -129,7 +130,14 @@ int main(int argc, char** argv) {
         auto reader = gpucloud::controller::GpuReader::open(*url);
         if (!reader.ok()) std::abort();
         print("check", measure(n * 10, [&] {
-                if (!(*reader)->read(ids).ok()) std::abort();
+                auto r = (*reader)->read(ids, /*per_node=*/false);
+                if (!r.ok()) {
+                  std::fprintf(stderr, "bench/gpu_check: %s\n", r.error().message.c_str());
+                  std::abort();
+                }
+              }));
+        print("pernode", measure(n, [&] {
+                if (!(*reader)->read(ids, /*per_node=*/true).ok()) std::abort();
               }));
         print("oneshot", measure(n, [&] {
                 if (!gpucloud::controller::read_gpu_report(*url, ids).ok()) std::abort();

@@ -137,7 +137,7 @@ Status Controller::admit_boot(const std::map<std::string, std::string>& extra_sp
         report = opened.error();
       }
     }
-    if (impl_->reader) report = impl_->reader->read(ids);
+    if (impl_->reader) report = impl_->reader->read(ids, /*per_node=*/false);
   }
   if (!report.ok()) {
     // Advisory: an unreadable gpu_query must not stop boots; the claim still decides.

@@ -54,7 +54,8 @@ class GpuReader {
  public:
   static Result<std::unique_ptr<GpuReader>> open(const DatabaseUrl& url);
   ~GpuReader();
-  Result<GpuReport> read(const std::vector<ProductId>& products);
+  // Per compute node too when `per_node` (gpu-check shows them; admission needs only totals).
+  Result<GpuReport> read(const std::vector<ProductId>& products, bool per_node = true);
 
  private:
   GpuReader(DatabaseUrl url, std::unique_ptr<store::PciDeviceCounter> counter);

@@ -68,6 +68,7 @@ GpuReport count_gpus(const std::vector<store::PciDeviceCount>& counts,
     if (it == r.products.end()) continue;
     const int n = static_cast<int>(c.count);
     add(it->count, c.status, n);
+    if (c.compute_node_id == 0) continue;  // counted without nodes (nova's ids start at 1)
     auto& node = it->by_compute_node[c.compute_node_id];
     add(node, c.status, n);
     // Keep nodes whose devices were all removed out of the listing.
@@ -103,12 +104,12 @@ Result<std::unique_ptr<GpuReader>> GpuReader::open(const DatabaseUrl& url) {
   return std::unique_ptr<GpuReader>(new GpuReader(url, std::move(*counter)));
 }
 
-Result<GpuReport> GpuReader::read(const std::vector<ProductId>& products) {
-  auto counts = counter_->count(products);
+Result<GpuReport> GpuReader::read(const std::vector<ProductId>& products, bool per_node) {
+  auto counts = counter_->count(products, per_node);
   // A kept connection the database dropped (restart, wait_timeout) fails once and is discarded:
   // one more try runs on a new connection.
   if (!counts.ok() && counts.error().code == ErrorCode::kUnavailable)
-    counts = counter_->count(products);
+    counts = counter_->count(products, per_node);
   if (!counts.ok()) return without_password(counts.error(), url_);
   GpuReport r = count_gpus(*counts, products);
   r.source = url_.redacted();

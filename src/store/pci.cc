@@ -337,8 +337,8 @@ Result<std::unique_ptr<PciDeviceCounter>> PciDeviceCounter::open(std::string_vie
   return std::unique_ptr<PciDeviceCounter>(new PciDeviceCounter(std::move(*impl)));
 }
 
-Result<std::vector<PciDeviceCount>> PciDeviceCounter::count(
-    const std::vector<ProductId>& products) {
+Result<std::vector<PciDeviceCount>> PciDeviceCounter::count(const std::vector<ProductId>& products,
+                                                            bool per_node) {
   // nova's table keeps product ids lower case (as the agent writes them); ours does too.
   std::vector<std::string> ids;
   for (const auto& p : products) ids.push_back(p.str());
@@ -354,8 +354,11 @@ Result<std::vector<PciDeviceCount>> PciDeviceCounter::count(
         long long node = 0, n = 0;
         soci::statement st(sql);
         st.alloc();
-        st.prepare("SELECT product_id, compute_node_id, status, COUNT(*) FROM pci_devices" + where +
-                   " GROUP BY product_id, compute_node_id, status");
+        st.prepare(per_node ? "SELECT product_id, compute_node_id, status, COUNT(*) FROM "
+                              "pci_devices" +
+                                  where + " GROUP BY product_id, compute_node_id, status"
+                            : "SELECT product_id, 0, status, COUNT(*) FROM pci_devices" + where +
+                                  " GROUP BY product_id, status");
         st.exchange(soci::into(product));
         st.exchange(soci::into(node));
         st.exchange(soci::into(status));

@@ -292,9 +292,11 @@ class PciDeviceCounter {
   // Checks the URL; connects on the first count().
   static Result<std::unique_ptr<PciDeviceCounter>> open(std::string_view url);
   ~PciDeviceCounter();
-  // One GROUP BY over the live rows of `products` (all products when empty). Statuses this
-  // version does not know are errors naming the value.
-  Result<std::vector<PciDeviceCount>> count(const std::vector<ProductId>& products);
+  // One GROUP BY over the live rows of `products` (all products when empty), per compute node
+  // when `per_node` (else compute_node_id is 0: fewer groups for the admission check). Statuses
+  // this version does not know are errors naming the value.
+  Result<std::vector<PciDeviceCount>> count(const std::vector<ProductId>& products,
+                                            bool per_node = true);
 
  private:
   explicit PciDeviceCounter(std::unique_ptr<Store::Impl> impl);
