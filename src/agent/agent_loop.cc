@@ -136,6 +136,11 @@ void AgentLoop::run_one(const std::string& text) {
   Status s = compute::run_task(driver_, task);
   if (!s.ok()) spdlog::warn("task {} ({}) failed: {}", task.id, task.kind, s.error().message);
   json result = {{"result", {{"succeeded", s.ok()}, {"message", s.ok() ? "" : s.error().message}}}};
+  // The server's readiness probes need the new guest's address.
+  if (s.ok() && task.kind == "spawn") {
+    auto ip = driver_.guest_address(options_.host, task.instance_uuid);
+    if (ip.ok() && !ip->empty()) result["result"]["details"] = {{"ip_address", *ip}};
+  }
   auto r = tasks_client_->call("POST", host_path(options_) + "/tasks/" + task.id, result.dump());
   if (!r.ok() || r->status != 204) {
     spdlog::warn("answering task {} failed: {}", task.id,

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "compute/compute.h"
@@ -57,11 +58,20 @@ class AgentDriver : public AgentTaskDriver {
     if (is_local(host)) return local_->reboot(host, uuid, hard);
     return call_if_up(host, hard ? "reboot_hard" : "reboot", uuid);
   }
-  // An agent does not report guests' addresses yet: unknown (""), which leaves readiness
-  // probes waiting rather than logging a failure for every boot.
+  // The address the agent sent with its answer to the guest's latest spawn (details
+  // `ip_address`); "" when it sent none, which leaves readiness probes waiting.
   Result<std::string> guest_address(const std::string& host, const std::string& uuid) override {
     if (is_local(host)) return local_->guest_address(host, uuid);
-    return std::string();
+    auto tasks = store_.list_agent_tasks(host);
+    if (!tasks.ok()) return tasks.error();
+    std::string ip;
+    for (const auto& t : *tasks) {  // oldest first: the last spawn wins
+      if (t.kind != "spawn" || t.instance_uuid != uuid) continue;
+      if (t.state != store::AgentTaskState::kSucceeded) continue;
+      auto details = nlohmann::json::parse(t.result, nullptr, false);
+      ip = details.is_object() ? details.value("ip_address", "") : "";
+    }
+    return ip;
   }
   Result<std::vector<DomainInfo>> list_domains(const std::string& host) override {
     if (is_local(host)) return local_->list_domains(host);

@@ -215,7 +215,14 @@ def boot(name, flavor):
     server = wait_for(f"server {name} to build", built)
     if server["status"] != "ACTIVE":
         fail(f"server {name}: {server['status']} {server.get('fault')}")
-    return uuid, server["OS-EXT-SRV-ATTR:host"]
+    host = server["OS-EXT-SRV-ATTR:host"]
+    # The agent's fake driver gives guests of the file's host i addresses in 127.0.<i+1>.0/24
+    # and reports them with the spawn's answer; the server shows them as the fixed IP.
+    addrs = [a["addr"] for a in server["addresses"].get("private", [])]
+    prefix = {"hostA": "127.0.1.", "hostB": "127.0.2."}[host]
+    if len(addrs) != 1 or not addrs[0].startswith(prefix):
+        fail(f"server {name} on {host} has addresses {server['addresses']}, not one in {prefix}0/24")
+    return uuid, host
 
 
 def delete(uuid):

@@ -149,11 +149,16 @@ TEST_F(AgentApiTest, BootAndDeleteTravelThroughTheAgentsTasks) {
   EXPECT_EQ(again["id"], task["id"]);
   const std::string path = kHosts + "kvm1/tasks/" + task["id"].get<std::string>();
   EXPECT_EQ(post(path, agent_, R"({"result": {"succeeded": "yes"}})")->status, 400);
-  EXPECT_EQ(post(path, agent_, R"({"result": {"succeeded": true}})")->status, 204);
+  EXPECT_EQ(post(path, agent_,
+                 R"({"result": {"succeeded": true, "details": {"ip_address": "127.0.7.2"}}})")
+                ->status,
+            204);
   EXPECT_EQ(post(path, agent_, R"({"result": {"succeeded": true}})")->status, 409);
   json s = wait_built(id, admin_);
   EXPECT_EQ(s["status"], "ACTIVE");
   EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "kvm1");
+  // The address the agent reported with the spawn is the server's fixed IP.
+  EXPECT_EQ(s["addresses"]["private"][0]["addr"], "127.0.7.2");
 
   // Delete waits for the agent's destroy; answer it from another thread.
   std::thread agent([&] {
