@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -102,6 +104,48 @@ Result<HttpReply> AgentClient::send(const std::string& method, const std::string
     return Error::unavailable(method + " " + path + ": " + httplib::to_string(r.error()));
   }
   return HttpReply{r->status, r->body};
+}
+
+Status AgentClient::download(const std::string& path, const std::string& to) {
+  std::string token;
+  bool fresh = false;
+  {
+    std::lock_guard lock(mu_);
+    token = token_;
+    fresh = !token_.empty() && std::chrono::system_clock::now() < expires_at_;
+  }
+  if (!fresh) {
+    if (auto s = authenticate(); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    token = token_;
+  }
+  std::FILE* out = std::fopen(to.c_str(), "wb");
+  if (!out) return Error::internal("cannot write " + to + ": " + std::strerror(errno));
+  bool written = true;
+  std::string error_body;
+  int status = 0;
+  auto r = server_->Get(
+      path.c_str(), httplib::Headers{{"X-Auth-Token", token}},
+      [&](const httplib::Response& res) {
+        status = res.status;
+        return true;
+      },
+      [&](const char* data, size_t n) {
+        if (status != 200) {
+          error_body.append(data, std::min<size_t>(n, 512));
+          return true;
+        }
+        written = written && std::fwrite(data, 1, n, out) == n;
+        return written;
+      });
+  written = std::fclose(out) == 0 && written;
+  if (!r) return Error::unavailable("GET " + path + ": " + httplib::to_string(r.error()));
+  if (status != 200) {
+    return Error::unavailable("GET " + path + ": HTTP " + std::to_string(status) + " " +
+                              error_body);
+  }
+  if (!written) return Error::internal("writing " + to + " failed");
+  return {};
 }
 
 Result<HttpReply> AgentClient::call(const std::string& method, const std::string& path,

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -133,7 +134,8 @@ void AgentLoop::run_one(const std::string& text) {
   task.instance_uuid = t.value("instance_uuid", "");
   task.payload = t.contains("payload") ? t["payload"].dump() : "{}";
   spdlog::info("task {}: {} {}", task.id, task.kind, task.instance_uuid);
-  Status s = compute::run_task(driver_, task);
+  Status s = task.kind == "spawn" ? cache_image(task) : Status{};
+  if (s.ok()) s = compute::run_task(driver_, task);
   if (!s.ok()) spdlog::warn("task {} ({}) failed: {}", task.id, task.kind, s.error().message);
   json result = {{"result", {{"succeeded", s.ok()}, {"message", s.ok() ? "" : s.error().message}}}};
   // The server's readiness probes need the new guest's address.
@@ -146,6 +148,42 @@ void AgentLoop::run_one(const std::string& text) {
     spdlog::warn("answering task {} failed: {}", task.id,
                  r.ok() ? reply_message(*r) : r.error().message);
   }
+}
+
+Status AgentLoop::cache_image(store::AgentTask& task) {
+  namespace fs = std::filesystem;
+  if (options_.image_cache.empty()) return {};
+  json payload = json::parse(task.payload, nullptr, false);
+  if (!payload.is_object() || !payload["image"].is_object()) return {};  // run_task says why
+  json& image = payload["image"];
+  const std::string id = image.value("id", "");
+  if (id.empty() || id.find('/') != std::string::npos || id.front() == '.')
+    return Error::invalid("spawn task " + task.id + ": bad image id '" + id + "'");
+  const fs::path cached = fs::path(options_.image_cache) / id;
+  std::error_code ec;
+  if (!fs::exists(cached, ec)) {
+    fs::create_directories(options_.image_cache, ec);
+    const fs::path part = cached.string() + ".part";
+    spdlog::info("image {}: not cached on this host; downloading it from the server", id);
+    if (auto s = tasks_client_->download("/gpucloud/v1/agent/images/" + id + "/file", part);
+        !s.ok()) {
+      fs::remove(part, ec);
+      return Error::unavailable("image " + id + ": " + s.error().message);
+    }
+    // A short file must never become a base image: the size recorded at upload must match.
+    // (The MD5 is not recomputed here; the agent links no hash library yet.)
+    const auto size = fs::file_size(part, ec);
+    if (image["size"].is_number_integer() && size != image["size"].get<uintmax_t>()) {
+      fs::remove(part, ec);
+      return Error::unavailable("image " + id + ": downloaded " + std::to_string(size) +
+                                " bytes, the image has " + image["size"].dump());
+    }
+    fs::rename(part, cached, ec);
+    if (ec) return Error::internal("caching image " + id + ": " + ec.message());
+  }
+  image["location"] = cached.string();  // the driver reads the local copy
+  task.payload = payload.dump();
+  return {};
 }
 
 Result<std::string> AgentLoop::check_orphans() {

@@ -35,6 +35,9 @@ struct AgentLoopOptions {
   int poll_wait_seconds = 10;                // the long poll's bound (the server caps it at 20)
   bool repair_orphans = false;               // destroy orphan domains, release leaked claims
   std::string doctor_status;  // reported with the host ("fail: ..." makes it unschedulable)
+  // Where base images are kept (<dir>/<image id>): a spawn whose image data is not on this
+  // host downloads it from the server first. Empty: off (the fake driver needs no data).
+  std::string image_cache;
 };
 
 class AgentClient;  // agent_client.h
@@ -59,6 +62,7 @@ class AgentLoop {
   Status register_host();
   void heartbeat_loop();
   void run_one(const std::string& task_json);
+  Status cache_image(store::AgentTask& task);
 
   AgentLoopOptions options_;
   compute::ComputeDriver& driver_;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/compute_impl.h"
+#include "api/image_impl.h"
 #include "compute/compute.h"
 
 namespace gpucloud::api {
@@ -269,6 +270,13 @@ std::vector<Route> agent_routes(ApiContext& ctx) {
       [c](Call& call) { return put_report(*c, call); });
   add("POST", one + "/release-claims", "gpucloud:agent",
       [c](Call& call) { return release_claims(*c, call); });
+  // An agent caches the base image of a spawn it was given; images of every project, as the
+  // spawn's instance may be any project's.
+  add("GET", kAgent + "/images/{image_id}/file", "gpucloud:agent", [c](Call& call) {
+    auto img = c->store().get_image(call.param("image_id"));
+    if (!img.ok()) return Result<Reply>(img.error());
+    return image::stream_data(*c, call, *img);
+  });
   add("GET", one + "/reports", "compute:admin",
       [c](Call& call) { return list_reports(*c, call.param("host")); });
   add("GET", kAgent + "/reports", "compute:admin", [c](Call&) { return list_reports(*c, ""); });

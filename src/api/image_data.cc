@@ -146,9 +146,16 @@ Result<Reply> upload(ApiContext& ctx, Call& call, const httplib::ContentReader& 
 }
 
 Result<Reply> download(ApiContext& ctx, Call& call) {
-  const std::string& id = call.param("image_id");
-  auto img = find_visible(ctx, call.who(), id);
+  auto img = find_visible(ctx, call.who(), call.param("image_id"));
   if (!img.ok()) return img.error();
+  return stream_data(ctx, call, *img);
+}
+
+}  // namespace
+
+Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image) {
+  const std::string& id = image.id;
+  const store::Image* img = &image;
   if (img->status != store::ImageStatus::kActive) {
     return Reply::no_content();  // glance: an image without data answers 204
   }
@@ -175,8 +182,6 @@ Result<Reply> download(ApiContext& ctx, Call& call) {
   r.headers.push_back({"Content-MD5", img->checksum});
   return r;
 }
-
-}  // namespace
 
 std::vector<Route> data_routes(ApiContext& ctx) {
   const std::string file = "/image/v2/images/{image_id}/file";

@@ -58,6 +58,9 @@ Reply error_reply(int status, const std::string& title, const std::string& messa
 // Where image data lives: <data_dir>/images/<id>.
 std::filesystem::path image_dir(const ApiContext& ctx);
 std::filesystem::path image_file(const ApiContext& ctx, const std::string& id);
+// Streams an active image's data (204 without data), Content-MD5 set; no visibility check: the
+// caller decided (image download, or an agent caching a base image for a spawn).
+Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image);
 
 // MD5 (RFC 1321) from OpenSSL, for glance's legacy `checksum`; fed chunk by chunk while an
 // upload streams.

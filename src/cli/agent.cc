@@ -25,6 +25,7 @@ struct AgentArgs {
   std::string driver = "libvirt";
   std::string libvirt_uri = "qemu:///system";
   std::string instances_path = "/var/lib/gpucloud/instances";
+  std::string image_cache;  // default: <instances_path>/_base with libvirt, off with fake
   std::string fake_hosts;
   std::string sysfs_root = "/sys";
   std::string proc_root = "/proc";
@@ -117,6 +118,10 @@ int run_agent(AgentArgs a) {
   o.orphan_interval = std::chrono::seconds(std::max(0, a.orphan_interval));
   o.poll_wait_seconds = std::max(0, a.poll_wait);
   o.repair_orphans = a.repair_orphans;
+  // The libvirt driver's base-image directory: a downloaded image is its base as it is.
+  o.image_cache = !a.image_cache.empty()  ? a.image_cache
+                  : a.driver == "libvirt" ? a.instances_path + "/_base"
+                                          : "";
   o.doctor_status = doctor;
   agent::AgentLoop loop(o, **driver);
   if (auto s = loop.start(); !s.ok()) {
@@ -179,6 +184,9 @@ void register_agent(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--poll-wait", a->poll_wait, "seconds a task poll waits on the server")
       ->capture_default_str();
+  cmd->add_option("--image-cache", a->image_cache,
+                  "where images fetched from the server are kept (default with libvirt: "
+                  "INSTANCES_PATH/_base)");
   cmd->add_flag("--repair-orphans", a->repair_orphans,
                 "destroy orphan domains and release leaked device claims");
   cmd->callback([a] { set_exit_code(run_agent(*a)); });

@@ -157,7 +157,11 @@ def start_agent(host, user, pw, name=None, extra=()):
 
 
 agent_a, agent_a_log = start_agent("hostA", "admin", password)
-agent_b, agent_b_log = start_agent("hostB", "agent-b", "agent-b-secret")
+# hostB's agent (a service-only user) keeps images it is given in a cache of its own, as a
+# remote KVM host must: the server's copy is not on its disk.
+image_cache_b = os.path.join(TMP, "image-cache-b")
+agent_b, agent_b_log = start_agent("hostB", "agent-b", "agent-b-secret",
+                                   extra=("--image-cache", image_cache_b))
 
 
 def states(path, key):
@@ -235,6 +239,11 @@ if gpu_host != "hostB":
     fail(f"the GPU server landed on {gpu_host}, not hostB")
 if f"spawn {gpu_vm}" not in open(agent_b_log).read():
     fail("hostB's agent did not run the GPU server's spawn")
+cached = os.path.join(image_cache_b, image)
+if not os.path.exists(cached) or open(cached, "rb").read() != b"\0" * 65536:
+    fail(f"hostB's agent did not cache the image's 65536 bytes at {cached}")
+if os.path.exists(cached + ".part"):
+    fail("a partial image download was left behind")
 _, _, gpus = http("GET", "/compute/v2.1/os-hypervisors/detail", admin, expect=200)
 plain = [boot(f"plain-{i}", "2") for i in range(2)]
 hosts_used = {h for _, h in plain}
