@@ -245,17 +245,8 @@ void BootService::boot(const std::string& uuid) {
   const auto managed = driver_host_names(ctx_);
   auto hosts = load_host_states(st, managed, std::chrono::seconds(cfg->service_down_time));
   if (!hosts.ok()) return fail(uuid, "Build of instance aborted: " + hosts.error().message, 500);
-  scheduler::SchedulerOptions opts;
-  if (!cfg->enabled_filters.empty()) {
-    opts.enabled_filters.clear();
-    for (const auto& f : cfg->enabled_filters) opts.enabled_filters.push_back(f.value);
-  }
-  opts.aliases = cfg->aliases;
+  scheduler::SchedulerOptions opts = scheduler::options_from(*cfg);
   opts.default_availability_zone = kDefaultZone;
-  opts.cpu_allocation_ratio = cfg->cpu_allocation_ratio;
-  opts.ram_allocation_ratio = cfg->ram_allocation_ratio;
-  opts.disk_allocation_ratio = cfg->disk_allocation_ratio;
-  opts.max_attempts = cfg->max_attempts;
   auto sched = scheduler::Scheduler::create(opts);
   if (!sched.ok()) return fail(uuid, "Scheduler configuration: " + sched.error().message, 500);
   StoreClaimer claimer(ctx_, *inst, *spec);

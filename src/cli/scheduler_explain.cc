@@ -34,15 +34,7 @@ Result<scheduler::SchedulerOptions> options_from(const std::vector<std::string>&
     }
     return Error::invalid(all);
   }
-  scheduler::SchedulerOptions o;
-  o.aliases = nova.aliases;
-  o.enabled_filters.clear();
-  for (const auto& f : nova.enabled_filters) o.enabled_filters.push_back(f.value);
-  o.cpu_allocation_ratio = nova.cpu_allocation_ratio;
-  o.ram_allocation_ratio = nova.ram_allocation_ratio;
-  o.disk_allocation_ratio = nova.disk_allocation_ratio;
-  o.max_attempts = nova.max_attempts;
-  return o;
+  return scheduler::options_from(nova);
 }
 
 int run_explain(const ExplainArgs& args) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace gpucloud::config {
@@ -58,7 +60,9 @@ class Reader {
     const char* begin = e.value.data();
     const char* end = begin + e.value.size();
     auto [p, ec] = std::from_chars(begin, end, v);
-    if (ec != std::errc() || p != end || e.value.empty()) {
+    bool finite = true;
+    if constexpr (std::is_floating_point_v<T>) finite = std::isfinite(v);
+    if (ec != std::errc() || p != end || e.value.empty() || !finite) {
       error(e, "'" + e.value + "' is not " + (std::is_integral_v<T> ? "an integer" : "a number"));
       return std::nullopt;
     }
@@ -213,6 +217,15 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
                                      {"filter_scheduler", "max_attempts"},
                                      {"DEFAULT", "scheduler_max_attempts"}})) {
     if (auto v = r.number<int>(*e, 1)) cfg.max_attempts = *v;
+  }
+  if (auto e = lookup_single(files, {{"filter_scheduler", "ram_weight_multiplier"},
+                                     {"DEFAULT", "ram_weight_multiplier"}})) {
+    if (auto v = r.number<double>(*e, std::numeric_limits<double>::lowest()))
+      cfg.ram_weight_multiplier = *v;
+  }
+  if (auto e = lookup_single(files, {{"filter_scheduler", "pci_weight_multiplier"},
+                                     {"DEFAULT", "pci_weight_multiplier"}})) {
+    if (auto v = r.number<double>(*e, 0.0)) cfg.pci_weight_multiplier = *v;
   }
   if (auto e = lookup_single(files, {{"DEFAULT", "service_down_time"}})) {
     if (auto v = r.number<int>(*e, 1)) cfg.service_down_time = *v;

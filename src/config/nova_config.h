@@ -34,6 +34,10 @@ struct NovaConfig {
   std::optional<Located<std::string>> host;  // unset: nova uses the machine's hostname
   std::optional<Located<DatabaseUrl>> database;
   int max_attempts = 3;
+  // [filter_scheduler] ram_weight_multiplier (any sign: negative stacks) and
+  // pci_weight_multiplier (nova's minimum 0.0); [DEFAULT] held them in the seed's era.
+  double ram_weight_multiplier = 1.0;
+  double pci_weight_multiplier = 1.0;
   // [DEFAULT] service_down_time: seconds without a heartbeat after which a host is down.
   int service_down_time = 60;
   // Every problem found, in file order per option; an empty list (or only warnings) = usable.

@@ -17,6 +17,10 @@
 
 #include "core/core.h"
 
+namespace gpucloud::config {
+struct NovaConfig;
+}
+
 namespace gpucloud::scheduler {
 
 // ---------------------------------------------------------------------------------------------
@@ -163,6 +167,10 @@ struct SchedulerOptions {
   double pci_weight_multiplier = 1.0;
   int max_attempts = 3;  // [scheduler] max_attempts
 };
+
+// The options nova.conf sets (filters as listed — an empty list runs none, as in nova —, aliases,
+// ratios, weight multipliers, attempts): one mapping for the server and `scheduler explain`.
+SchedulerOptions options_from(const config::NovaConfig& nova);
 
 // ---------------------------------------------------------------------------------------------
 // Filters: plugins behind one interface, created by name.

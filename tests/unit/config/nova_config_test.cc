@@ -9,6 +9,7 @@ namespace {
 
 using testing::data;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using testing::seed;
 
 NovaConfig load(std::initializer_list<std::string> paths) {
@@ -188,6 +189,34 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// Weigher multipliers: the RAM one may be negative (stacking), the PCI one not (nova's min 0.0);
+// the seed's era kept them in [DEFAULT].
+TEST(NovaConfig, WeightMultipliers) {
+  NovaConfig defaults = load_nova_config({IniFile::parse("", "nova.conf")});
+  EXPECT_EQ(defaults.ram_weight_multiplier, 1.0);
+  EXPECT_EQ(defaults.pci_weight_multiplier, 1.0);
+  NovaConfig set =
+      load_nova_config({IniFile::parse("[filter_scheduler]\n"
+                                       "ram_weight_multiplier = -2.5\n"
+                                       "[DEFAULT]\n"
+                                       "pci_weight_multiplier = 3\n",
+                                       "nova.conf")});
+  EXPECT_TRUE(set.problems.empty()) << testing::messages(set.problems).front();
+  EXPECT_EQ(set.ram_weight_multiplier, -2.5);
+  EXPECT_EQ(set.pci_weight_multiplier, 3.0);
+  NovaConfig bad =
+      load_nova_config({IniFile::parse("[filter_scheduler]\n"
+                                       "pci_weight_multiplier = -1\n"
+                                       "ram_weight_multiplier = nan\n",
+                                       "nova.conf")});
+  EXPECT_THAT(testing::messages(bad.problems),
+              ElementsAre(HasSubstr("2: [filter_scheduler] pci_weight_multiplier: -1 is less than "
+                                    "the minimum 0"),
+                          HasSubstr("3: [filter_scheduler] ram_weight_multiplier: 'nan' is not a "
+                                    "number")));
+  EXPECT_EQ(bad.pci_weight_multiplier, 1.0);  // a refused value leaves the default
+}
 
 TEST(NovaConfig, NoProblemShowsTheDatabasePassword) {
   NovaConfig cfg = load({data("bad_many.conf")});

@@ -70,13 +70,7 @@ SchedulerOptions options_from(const std::string& path) {
   auto ini = config::IniFile::load(path);
   EXPECT_TRUE(ini.ok()) << path;
   if (!ini.ok()) return {};
-  config::NovaConfig nova = config::load_nova_config({ini.value()});
-  SchedulerOptions o;
-  o.aliases = nova.aliases;
-  o.enabled_filters.clear();
-  for (const auto& f : nova.enabled_filters) o.enabled_filters.push_back(f.value);
-  o.max_attempts = nova.max_attempts;
-  return o;
+  return scheduler::options_from(config::load_nova_config({ini.value()}));
 }
 
 std::vector<std::vector<std::string>> hosts_of(const Selection& s) {

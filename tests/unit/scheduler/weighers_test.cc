@@ -1,6 +1,7 @@
 // Weighing as nova does it: normalized per weigher over the hosts that passed, multiplied, summed.
 #include <gtest/gtest.h>
 
+#include "config/config.h"
 #include "scheduler_test_util.h"
 
 namespace gpucloud::scheduler {
@@ -33,6 +34,21 @@ TEST(Weighers, NegativeRamMultiplierStacks) {
   SchedulerOptions o;
   o.ram_weight_multiplier = -1.0;
   EXPECT_EQ(scheduler(o).select(hosts, request()).selected(), std::vector<std::string>{"a"});
+}
+
+// nova.conf's multiplier reaches the weigher the server and `scheduler explain` use.
+TEST(Weighers, NovaConfRamMultiplierStacks) {
+  auto nova = config::load_nova_config(
+      {config::IniFile::parse("[filter_scheduler]\nram_weight_multiplier = -1.0\n", "nova.conf")});
+  ASSERT_TRUE(nova.problems.empty());
+  SchedulerOptions o = options_from(nova);
+  EXPECT_EQ(o.ram_weight_multiplier, -1.0);
+  std::vector<HostState> hosts = {host("a"), host("b")};
+  hosts[0].used.memory_mb = 65536;
+  EXPECT_EQ(scheduler(o).select(hosts, request()).selected(), std::vector<std::string>{"a"});
+  EXPECT_EQ(
+      scheduler(options_from(config::load_nova_config({}))).select(hosts, request()).selected(),
+      std::vector<std::string>{"b"});
 }
 
 TEST(Weighers, AggregateMetadataOverridesTheMultiplier) {
