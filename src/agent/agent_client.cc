@@ -106,33 +106,33 @@ Result<HttpReply> AgentClient::send(const std::string& method, const std::string
   return HttpReply{r->status, r->body};
 }
 
-Status AgentClient::download(const std::string& path, const std::string& to) {
-  std::string token;
-  bool fresh = false;
+Result<std::string> AgentClient::valid_token() {
   {
     std::lock_guard lock(mu_);
-    token = token_;
-    fresh = !token_.empty() && std::chrono::system_clock::now() < expires_at_;
+    if (!token_.empty() && std::chrono::system_clock::now() < expires_at_) return token_;
   }
-  if (!fresh) {
-    if (auto s = authenticate(); !s.ok()) return s;
-    std::lock_guard lock(mu_);
-    token = token_;
-  }
+  if (auto s = authenticate(); !s.ok()) return s.error();
+  std::lock_guard lock(mu_);
+  return token_;
+}
+
+Status AgentClient::download(const std::string& path, const std::string& to) {
+  auto token = valid_token();
+  if (!token.ok()) return token.error();
   std::FILE* out = std::fopen(to.c_str(), "wb");
   if (!out) return Error::internal("cannot write " + to + ": " + std::strerror(errno));
   bool written = true;
   std::string error_body;
   int status = 0;
   auto r = server_->Get(
-      path.c_str(), httplib::Headers{{"X-Auth-Token", token}},
+      path.c_str(), httplib::Headers{{"X-Auth-Token", *token}},
       [&](const httplib::Response& res) {
         status = res.status;
         return true;
       },
       [&](const char* data, size_t n) {
-        if (status != 200) {
-          error_body.append(data, std::min<size_t>(n, 512));
+        if (status != 200) {  // keep the start of the error for the message
+          if (error_body.size() < 512) error_body.append(data, std::min<size_t>(n, 512));
           return true;
         }
         written = written && std::fwrite(data, 1, n, out) == n;
@@ -150,28 +150,19 @@ Status AgentClient::download(const std::string& path, const std::string& to) {
 
 Result<HttpReply> AgentClient::call(const std::string& method, const std::string& path,
                                     const std::string& body) {
-  std::string token;
-  bool fresh = false;
-  {
-    std::lock_guard lock(mu_);
-    token = token_;
-    fresh = !token_.empty() && std::chrono::system_clock::now() < expires_at_;
-  }
-  if (!fresh) {
-    if (auto s = authenticate(); !s.ok()) return s.error();
-    std::lock_guard lock(mu_);
-    token = token_;
-  }
-  auto r = send(method, path, body, token);
+  auto token = valid_token();
+  if (!token.ok()) return token.error();
+  auto r = send(method, path, body, *token);
   if (!r.ok() || r->status != 401) return r;
   // Expired or revoked early (e.g. the server's database was replaced): once more, anew.
   spdlog::info("the server refused the agent's token; authenticating again");
   if (auto s = authenticate(); !s.ok()) return s.error();
+  std::string fresh;
   {
     std::lock_guard lock(mu_);
-    token = token_;
+    fresh = token_;
   }
-  return send(method, path, body, token);
+  return send(method, path, body, fresh);
 }
 
 void AgentClient::stop() { server_->stop(); }

@@ -39,6 +39,8 @@ class AgentClient {
 
  private:
   AgentClient() = default;
+  // The kept token while it is valid, else a new one.
+  Result<std::string> valid_token();
   Result<HttpReply> send(const std::string& method, const std::string& path,
                          const std::string& body, const std::string& token);
 
