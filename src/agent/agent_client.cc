@@ -116,12 +116,13 @@ Result<std::string> AgentClient::valid_token() {
   return token_;
 }
 
-Status AgentClient::download(const std::string& path, const std::string& to) {
+Result<std::string> AgentClient::download(const std::string& path, const std::string& to) {
   auto token = valid_token();
   if (!token.ok()) return token.error();
   std::FILE* out = std::fopen(to.c_str(), "wb");
   if (!out) return Error::internal("cannot write " + to + ": " + std::strerror(errno));
   bool written = true;
+  Md5 md5;
   std::string error_body;
   int status = 0;
   auto r = server_->Get(
@@ -135,6 +136,7 @@ Status AgentClient::download(const std::string& path, const std::string& to) {
           if (error_body.size() < 512) error_body.append(data, std::min<size_t>(n, 512));
           return true;
         }
+        md5.update(data, n);
         written = written && std::fwrite(data, 1, n, out) == n;
         return written;
       });
@@ -145,7 +147,7 @@ Status AgentClient::download(const std::string& path, const std::string& to) {
                               error_body);
   }
   if (!written) return Error::internal("writing " + to + " failed");
-  return {};
+  return md5.hex_digest();
 }
 
 Result<HttpReply> AgentClient::call(const std::string& method, const std::string& path,

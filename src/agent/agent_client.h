@@ -31,9 +31,9 @@ class AgentClient {
   // Transport failures are kUnavailable; HTTP errors come back as replies.
   Result<HttpReply> call(const std::string& method, const std::string& path,
                          const std::string& body = "");
-  // GET `path` streamed into the file `to` (never whole in memory); kUnavailable on transport
-  // failures and on any status but 200, naming it.
-  Status download(const std::string& path, const std::string& to);
+  // GET `path` streamed into the file `to` (never whole in memory); returns the data's MD5 (hex).
+  // kUnavailable on transport failures and on any status but 200, naming it.
+  Result<std::string> download(const std::string& path, const std::string& to);
   Status authenticate();
   void stop();  // aborts a call in flight (shutdown)
 

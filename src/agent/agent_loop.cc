@@ -165,18 +165,24 @@ Status AgentLoop::cache_image(store::AgentTask& task) {
     fs::create_directories(options_.image_cache, ec);
     const fs::path part = cached.string() + ".part";
     spdlog::info("image {}: not cached on this host; downloading it from the server", id);
-    if (auto s = tasks_client_->download("/gpucloud/v1/agent/images/" + id + "/file", part);
-        !s.ok()) {
+    auto md5 = tasks_client_->download("/gpucloud/v1/agent/images/" + id + "/file", part);
+    if (!md5.ok()) {
       fs::remove(part, ec);
-      return Error::unavailable("image " + id + ": " + s.error().message);
+      return Error::unavailable("image " + id + ": " + md5.error().message);
     }
-    // A short file must never become a base image: the size recorded at upload must match.
-    // (The MD5 is not recomputed here; the agent links no hash library yet.)
+    // A short or damaged file must never become a base image: size and MD5 recorded at upload
+    // must match what arrived.
     const auto size = fs::file_size(part, ec);
     if (image["size"].is_number_integer() && size != image["size"].get<uintmax_t>()) {
       fs::remove(part, ec);
       return Error::unavailable("image " + id + ": downloaded " + std::to_string(size) +
                                 " bytes, the image has " + image["size"].dump());
+    }
+    const std::string checksum = image.value("checksum", "");
+    if (!checksum.empty() && *md5 != checksum) {
+      fs::remove(part, ec);
+      return Error::unavailable("image " + id + ": downloaded data has MD5 " + *md5 +
+                                ", the image's checksum is " + checksum);
     }
     fs::rename(part, cached, ec);
     if (ec) return Error::internal("caching image " + id + ": " + ec.message());

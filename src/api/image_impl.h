@@ -62,21 +62,7 @@ std::filesystem::path image_file(const ApiContext& ctx, const std::string& id);
 // caller decided (image download, or an agent caching a base image for a spawn).
 Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image);
 
-// MD5 (RFC 1321) from OpenSSL, for glance's legacy `checksum`; fed chunk by chunk while an
-// upload streams.
-class Md5 {
- public:
-  Md5();
-  ~Md5();
-  Md5(const Md5&) = delete;
-  Md5& operator=(const Md5&) = delete;
-  void update(const void* data, size_t len);
-  std::string hex_digest();  // finishes; call once
-
- private:
-  void* ctx_;  // EVP_MD_CTX, kept out of this header
-};
-
+// Lower-case hex of a digest (os_hash_value); the MD5 `checksum` is core's Md5.
 std::string to_hex(const uint8_t* data, size_t len);
 
 }  // namespace gpucloud::api::image
