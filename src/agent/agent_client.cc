@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "core/md5.h"
+
 namespace gpucloud::agent {
 
 using nlohmann::json;

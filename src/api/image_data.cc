@@ -14,6 +14,7 @@
 #include <set>
 
 #include "api/image_impl.h"
+#include "core/md5.h"
 
 namespace gpucloud::api::image {
 namespace {

@@ -9,4 +9,3 @@
 #include "core/pci_alias.h"
 #include "core/extra_specs.h"
 #include "core/database_url.h"
-#include "core/md5.h"

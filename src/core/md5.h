@@ -1,5 +1,6 @@
 // MD5 (RFC 1321), glance's legacy image `checksum`: computed while an upload streams in (api) and
-// while an agent downloads an image (agent), fed chunk by chunk. OpenSSL underneath.
+// while an agent downloads an image (agent), fed chunk by chunk. OpenSSL underneath. Included
+// directly rather than through core.h: only those two places hash.
 #pragma once
 
 #include <cstddef>

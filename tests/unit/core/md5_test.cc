@@ -1,11 +1,11 @@
 // MD5 against RFC 1321's test suite, whole and byte by byte.
+#include "core/md5.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "core/core.h"
 
 namespace gpucloud {
 namespace {
