@@ -97,32 +97,13 @@ std::string dev_id_for(const PciAddress& a) {
 std::vector<PciDeviceRecord> query_pci_devices(soci::session& sql, const PciDeviceFilter& f) {
   // Only the filters that are set go into the WHERE clause, so that the (instance_uuid, deleted)
   // and (compute_node_id, deleted) indexes serve the common lookups.
-  long long node = f.compute_node_id.value_or(0);
-  std::string instance = f.instance_uuid.value_or("");
-  std::string status = f.status ? to_string(*f.status) : "";
+  Binder b;
   std::string where = " WHERE 1 = 1";
-  if (f.compute_node_id) where += " AND compute_node_id = :n";
-  if (f.instance_uuid) where += " AND instance_uuid = :i";
-  if (f.status) where += " AND status = :s";
+  if (f.compute_node_id) where += " AND compute_node_id = " + b.number(*f.compute_node_id);
+  if (f.instance_uuid) where += " AND instance_uuid = " + b.text(*f.instance_uuid);
+  if (f.status) where += " AND status = " + b.text(to_string(*f.status));
   if (!f.include_deleted) where += " AND deleted = 0";
-  PciRow row;
-  soci::statement st(sql);
-  st.alloc();
-  st.prepare(std::string("SELECT ") + kPciColumns + " FROM pci_devices" + where +
-             " ORDER BY compute_node_id, address, id");
-  row.bind(st);
-  if (f.compute_node_id) st.exchange(soci::use(node, "n"));
-  if (f.instance_uuid) st.exchange(soci::use(instance, "i"));
-  if (f.status) st.exchange(soci::use(status, "s"));
-  st.define_and_bind();
-  st.execute();
-  std::vector<PciDeviceRecord> out;
-  while (st.fetch()) {
-    auto r = row.record();
-    if (!r) throw Abort{r.error()};
-    out.push_back(std::move(*r));
-  }
-  return out;
+  return select_pci_devices(sql, where + " ORDER BY compute_node_id, address, id", b);
 }
 
 std::vector<PciDeviceRecord> select_pci_devices(soci::session& sql, const std::string& tail,
