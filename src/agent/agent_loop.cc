@@ -52,8 +52,22 @@ Status AgentLoop::start() {
   if (!b.ok()) return b.error();
   tasks_client_ = std::move(*a);
   beat_client_ = std::move(*b);
-  if (auto s = tasks_client_->authenticate(); !s.ok()) return s;
-  if (auto s = register_host(); !s.ok()) return s;
+  // The server may be restarting or its database away: keep trying with backoff. Anything
+  // but an unreachable/unavailable server (wrong password, a host the driver does not serve)
+  // will not heal by waiting and ends the agent with its message.
+  auto backoff = std::chrono::seconds(1);
+  for (;;) {
+    Status s = tasks_client_->authenticate();
+    if (s.ok()) s = register_host();
+    if (s.ok()) break;
+    if (s.error().code != ErrorCode::kUnavailable) return s;
+    spdlog::warn("{}; retrying in {} s", s.error().message, backoff.count());
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, backoff, [this] { return stopping_.load(); })) {
+      return Error::unavailable("stopped before the server could be reached");
+    }
+    backoff = std::min(backoff * 2, std::chrono::seconds(30));
+  }
   if (auto r = check_orphans(); !r.ok()) {
     spdlog::warn("orphan check on start failed: {}", r.error().message);
   }
@@ -125,17 +139,32 @@ void AgentLoop::run() {
   }
 }
 
+// A string member of a task, or "" (a malformed task fails with a clear error, never the agent).
+static std::string text_member(const json& t, const char* key) {
+  return t.is_object() && t.contains(key) && t[key].is_string() ? t[key].get<std::string>() : "";
+}
+
 void AgentLoop::run_one(const std::string& text) {
-  json t = json::parse(text);
+  json t = json::parse(text, nullptr, false);
   store::AgentTask task;
-  task.id = t.value("id", "");
+  task.id = text_member(t, "id");
   task.host = options_.host;
-  task.kind = t.value("kind", "");
-  task.instance_uuid = t.value("instance_uuid", "");
-  task.payload = t.contains("payload") ? t["payload"].dump() : "{}";
+  task.kind = text_member(t, "kind");
+  task.instance_uuid = text_member(t, "instance_uuid");
+  task.payload = t.is_object() && t.contains("payload") ? t["payload"].dump() : "{}";
+  if (task.id.empty()) {
+    spdlog::warn("a task without an id was skipped: {}", text.substr(0, 200));
+    return;
+  }
   spdlog::info("task {}: {} {}", task.id, task.kind, task.instance_uuid);
-  Status s = task.kind == "spawn" ? cache_image(task) : Status{};
-  if (s.ok()) s = compute::run_task(driver_, task);
+  Status s;
+  try {
+    s = task.kind == "spawn" ? cache_image(task) : Status{};
+    if (s.ok()) s = compute::run_task(driver_, task);
+  } catch (const std::exception& e) {
+    // Input from another process must not end this one: the task fails with the reason.
+    s = Error::invalid("malformed task: " + std::string(e.what()));
+  }
   if (!s.ok()) spdlog::warn("task {} ({}) failed: {}", task.id, task.kind, s.error().message);
   json result = {{"result", {{"succeeded", s.ok()}, {"message", s.ok() ? "" : s.error().message}}}};
   // The server's readiness probes need the new guest's address.

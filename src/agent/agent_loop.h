@@ -54,6 +54,7 @@ class AgentLoop {
   void run();
   // From any thread (e.g. after SIGTERM): ends run() within a moment.
   void stop();
+  bool stopping() const { return stopping_; }
 
   // One orphan check now (also run on start and every orphan_interval); returns a summary.
   Result<std::string> check_orphans();

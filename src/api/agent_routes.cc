@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/compute_impl.h"
+#include "conductor/conductor.h"
 #include "api/image_impl.h"
 #include "compute/compute.h"
 
@@ -142,6 +143,7 @@ Result<Reply> finish_task(ApiContext& ctx, Call& call) {
                                              message->value_or(""), details.dump());
       !s.ok())
     return s.error();
+  if (ctx.deps.conductor) ctx.deps.conductor->agent_task_finished(call.param("task_id"));
   return Reply::no_content();
 }
 
@@ -239,9 +241,19 @@ Result<Reply> release_claims(ApiContext& ctx, Call& call) {
       fault.message = "The domain of instance " + uuid + " is gone from host " + name +
                       "; its devices were released by the agent's repair.";
       fault.created_at = std::chrono::system_clock::now();
-      (void)ctx.store().set_instance_fault(uuid, fault);
-      (void)ctx.store().set_instance_status(uuid, store::ServerStatus::kError, "error",
-                                            std::nullopt, store::PowerState::kNoState);
+      // A compare-and-set: a server deleted (or being built) meanwhile is not written back.
+      store::InstanceTransition err;
+      err.from = {store::ServerStatus::kActive, store::ServerStatus::kShutoff,
+                  store::ServerStatus::kError};
+      err.status = store::ServerStatus::kError;
+      err.vm_state = "error";
+      err.power = store::PowerState::kNoState;
+      err.fault = fault;
+      if (auto s = ctx.store().transition_instance(uuid, err);
+          !s.ok() && s.error().code == ErrorCode::kConflict) {
+        skipped.push_back({{"instance_uuid", uuid}, {"reason", s.error().message}});
+        continue;
+      }
     }
     if (auto s = ctx.store().release_claims(uuid); !s.ok()) return s.error();
     spdlog::warn("agent of host {} released the leaked claims of {}", name, uuid);

@@ -17,6 +17,9 @@ class ComputeDriver;  // compute/compute.h
 namespace gpucloud::controller {
 class Controller;  // controller/controller.h
 }
+namespace gpucloud::conductor {
+class Conductor;  // conductor/conductor.h
+}
 
 namespace gpucloud::api {
 
@@ -39,10 +42,15 @@ struct ServerDeps {
   // The configuration the server runs with (aliases for extra-spec validation, filters...).
   // A pointer that the reload logic may swap; read through current_config().
   std::shared_ptr<const config::NovaConfig> nova_config;
-  // Boots, deletes and powers servers. Without one, server creates end in ERROR ("no compute
-  // driver configured"); the rest of the compute API works.
+  // The in-process compute driver (`gpucloud up`'s simulated hosts, tests): its hosts are
+  // called directly. Every other host is served by its agent (`gpucloud agent`). May be null.
   compute::ComputeDriver* driver = nullptr;
-  int boot_workers = 2;  // threads that schedule and spawn servers in the background
+  // Carries out boots, deletes and power actions. When null, the server runs its own with
+  // `conductor_workers` workers (started and stopped with the server).
+  conductor::Conductor* conductor = nullptr;
+  int conductor_workers = 4;
+  // A task whose owner stops renewing its lease (killed) is taken over this long after.
+  std::chrono::milliseconds task_lease{std::chrono::seconds(15)};
   // The Cloud Controller: advisory GPU admission check of boots (none: no check).
   controller::Controller* controller = nullptr;
 };
@@ -59,6 +67,8 @@ class ApiServer {
   std::string base_url() const;  // e.g. http://127.0.0.1:5000
   // A reloaded nova.conf; requests in flight keep the one they started with.
   void set_nova_config(std::shared_ptr<const config::NovaConfig> config);
+  // The conductor the server runs (its own or the one given in ServerDeps); null before start().
+  conductor::Conductor* conductor() const;
 
   struct Impl;
 

@@ -175,21 +175,8 @@ Result<scheduler::RequestSpec> request_spec_for(const store::Flavor& flavor,
                                                 const store::Image& image,
                                                 const std::string& availability_zone,
                                                 const config::NovaConfig& config) {
-  scheduler::FlavorSpec fs;
-  fs.name = flavor.name;
-  fs.vcpus = flavor.vcpus;
-  fs.memory_mb = flavor.memory_mb;
-  fs.root_gb = flavor.root_gb;
-  fs.ephemeral_gb = flavor.ephemeral_gb;
-  fs.swap_mb = flavor.swap_mb;
-  fs.extra_specs = flavor.extra_specs;
-  scheduler::ImageMeta im;
-  im.min_disk_gb = image.min_disk;
-  im.min_ram_mb = image.min_ram;
-  im.properties = image.properties;
-  auto spec = scheduler::make_request_spec(fs, im, availability_zone, 1, config.aliases);
+  auto spec = conductor::request_spec_for(flavor, image, availability_zone, config);
   if (!spec.ok()) return bad_request(spec.error().message);
-  if (auto s = scheduler::check_request(*spec); !s.ok()) return bad_request(s.error().message);
   return spec;
 }
 

@@ -57,7 +57,7 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
       continue;
     }
     const char* state = gpu_state(d.status);
-    const PciDevice dev = to_device(d);
+    const PciDevice dev = conductor::to_device(d);
     std::vector<std::string> matched;
     for (const auto& name : aliases.names()) {
       if (aliases.matches(name, dev)) matched.push_back(name);

@@ -25,7 +25,7 @@ Result<std::vector<HostView>> host_views(ApiContext& ctx) {
   const std::chrono::seconds down_after(compute_config(ctx)->service_down_time);
   std::vector<HostView> out;
   for (const auto& h : *hosts) {
-    HostView v{h, host_up(h, managed, down_after), kDefaultZone, 0};
+    HostView v{h, conductor::host_up(h, managed, down_after), kDefaultZone, 0};
     for (const auto& a : *aggs) {
       if (!a.availability_zone) continue;
       if (std::find(a.hosts.begin(), a.hosts.end(), h.name) != a.hosts.end()) {

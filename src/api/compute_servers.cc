@@ -1,5 +1,6 @@
-// Compute v2.1: servers. Create validates and answers 202 with the servers in BUILD; the boot
-// service (compute_boot.cc) schedules, claims and spawns them in the background.
+// Compute v2.1: servers. Create validates, admits, writes each server with its boot task and
+// answers 202 with the servers in BUILD; the conductor (src/conductor) carries the tasks out. Delete
+// and the power actions likewise only change the row and hand a task over.
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -148,7 +149,7 @@ const std::initializer_list<const char*> kServerFields = {"name",
                                                           "security_groups",
                                                           "user_data"};
 
-Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
+Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
   if (!body.ok()) return body.error();
   if (auto s = no_extra_fields(*body, "body",
@@ -288,7 +289,7 @@ Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
   for (int k = 0; k < 8; ++k)
     reservation += "abcdefghijklmnopqrstuvwxyz0123456789"[randombytes_uniform(36)];
   const auto now = std::chrono::system_clock::now();
-  std::vector<std::string> created;
+  std::vector<std::string> created, tasks;
   for (int64_t n = 0; n < hi; ++n) {
     store::Instance i;
     i.uuid = new_uuid();
@@ -308,10 +309,15 @@ Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
         json{{"num_instances", hi}, {"availability_zone", i.availability_zone}}.dump();
     i.created_at = now;
     i.updated_at = now;
-    if (auto s = ctx.store().create_instance(i); !s.ok()) return s.error();
+    store::LifecycleTask boot;
+    boot.id = new_uuid();
+    boot.kind = "boot";
+    boot.step = "schedule";
+    if (auto s = ctx.store().create_instance_with_task(i, boot); !s.ok()) return s.error();
     created.push_back(i.uuid);
+    tasks.push_back(boot.id);
   }
-  for (const auto& uuid : created) boot.enqueue(uuid);
+  for (const auto& id : tasks) ctx.deps.conductor->submit(id);
   if (want_reservation->value_or(false)) return Reply::ok({{"reservation_id", reservation}}, 202);
   char pass[13];
   for (int k = 0; k < 12; ++k)
@@ -331,13 +337,13 @@ Result<Reply> create_server(ApiContext& ctx, BootService& boot, Call& call) {
 Result<Reply> delete_server(ApiContext& ctx, Call& call) {
   auto i = owned_server(ctx, call);
   if (!i.ok()) return i.error();
-  if (i->host && ctx.deps.driver) {
-    if (auto s = ctx.deps.driver->destroy(*i->host, i->uuid);
-        !s.ok() && s.error().code != ErrorCode::kNotFound) {
-      return s.error();
-    }
+  // Delete wins over whatever is in flight: the row is DELETED now, and the guest and claims go
+  // in the background (or at once when there is no guest).
+  auto task = ctx.store().begin_delete(i->uuid);
+  if (!task.ok()) {
+    return task.error().code == ErrorCode::kNotFound ? server_not_found(i->uuid) : task.error();
   }
-  if (auto s = ctx.store().delete_instance(i->uuid); !s.ok()) return s.error();
+  if (*task) ctx.deps.conductor->submit((*task)->id);
   return Reply::no_content();
 }
 
@@ -352,30 +358,15 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     return Error::conflict(fmt::format("Cannot '{}' instance {} while it is in vm_state {}", what,
                                        i->uuid, i->vm_state));
   };
-  compute::ComputeDriver* driver = ctx.deps.driver;
-  const std::string host = i->host.value_or("");
-  store::ServerStatus status;
-  std::string vm_state;
-  store::PowerState power;
+  using store::ServerStatus;
+  std::string kind;
+  std::vector<ServerStatus> from;
   if (action == "os-start") {
-    if (i->status != store::ServerStatus::kShutoff) return conflict("start");
-    if (driver && !host.empty()) {
-      if (auto s = driver->power_on(host, i->uuid); !s.ok()) return s.error();
-    }
-    status = store::ServerStatus::kActive;
-    vm_state = "active";
-    power = store::PowerState::kRunning;
+    kind = "start";
+    from = {ServerStatus::kShutoff};
   } else if (action == "os-stop") {
-    if (i->status != store::ServerStatus::kActive && i->status != store::ServerStatus::kError) {
-      return conflict("stop");
-    }
-    if (host.empty()) return conflict("stop");
-    if (driver) {
-      if (auto s = driver->power_off(host, i->uuid); !s.ok()) return s.error();
-    }
-    status = store::ServerStatus::kShutoff;
-    vm_state = "stopped";
-    power = store::PowerState::kShutdown;
+    kind = "stop";
+    from = {ServerStatus::kActive, ServerStatus::kError};
   } else if (action == "reboot") {
     const json& args = (*body)["reboot"];
     if (!args.is_object() || !args.contains("type") || !args["type"].is_string()) {
@@ -387,23 +378,23 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
       return bad_request("Invalid input for field/attribute type. Value: " + args["type"].dump() +
                          ". 'SOFT' or 'HARD' required");
     }
-    const bool hard = type == "HARD";
-    const bool allowed = i->status == store::ServerStatus::kActive ||
-                         (hard && (i->status == store::ServerStatus::kShutoff ||
-                                   i->status == store::ServerStatus::kError));
-    if (!allowed || host.empty()) return conflict("reboot");
-    if (driver) {
-      if (auto s = driver->reboot(host, i->uuid, hard); !s.ok()) return s.error();
-    }
-    status = store::ServerStatus::kActive;
-    vm_state = "active";
-    power = store::PowerState::kRunning;
+    kind = type == "HARD" ? "reboot_hard" : "reboot";
+    from = {ServerStatus::kActive};
+    if (type == "HARD") from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
   } else {
     return bad_request("There is no such action: " + action);
   }
-  if (auto s = ctx.store().set_instance_status(i->uuid, status, vm_state, std::nullopt, power);
-      !s.ok())
-    return s.error();
+  if (std::find(from.begin(), from.end(), i->status) == from.end() || !i->host) {
+    return conflict(kind == "reboot_hard" ? "reboot" : kind.c_str());
+  }
+  // As nova: the row takes the action's task_state now (a second action gets 409), and the
+  // conductor makes the call and sets the final state.
+  store::InstanceTransition tr;
+  tr.from = from;
+  tr.task_state = conductor::power_task_state(kind);
+  auto task = ctx.store().begin_action(i->uuid, tr, kind, *i->host);
+  if (!task.ok()) return task.error();
+  ctx.deps.conductor->submit(task->id);
   return Reply::ok(nullptr, 202);
 }
 
@@ -411,8 +402,6 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
 
 std::vector<Route> compute_server_routes(ApiContext& ctx) {
   ApiContext* c = &ctx;
-  auto boot = std::make_shared<BootService>(ctx, ctx.deps.boot_workers);
-  ctx.stop_hooks.push_back([boot] { boot->stop(); });
   add_compute_metrics(ctx);
   const std::string base = kCompute + "/servers";
   const std::string one = base + "/{server_id}";
@@ -433,7 +422,7 @@ std::vector<Route> compute_server_routes(ApiContext& ctx) {
                base,
                Service::kCompute,
                "compute:server:write",
-               [c, boot](Call& call) { return create_server(*c, *boot, call); },
+               [c](Call& call) { return create_server(*c, call); },
                {}});
   r.push_back({"GET",
                one,
@@ -458,6 +447,23 @@ std::vector<Route> compute_server_routes(ApiContext& ctx) {
                [c](Call& call) { return server_action(*c, call); },
                {}});
   return r;
+}
+
+Status start_conductor(ApiContext& ctx) {
+  if (ctx.deps.conductor) return {};
+  conductor::Options o;
+  o.workers = ctx.deps.conductor_workers;
+  o.lease = ctx.deps.task_lease;
+  o.service_down_time = std::chrono::seconds(compute_config(ctx)->service_down_time);
+  ApiContext* c = &ctx;
+  auto made = conductor::Conductor::create(
+      ctx.store(), ctx.deps.driver, [c] { return compute_config(*c); }, o);
+  if (!made.ok()) return made.error();
+  if (auto s = (*made)->start(); !s.ok()) return s;
+  std::shared_ptr<conductor::Conductor> owned(std::move(*made));
+  ctx.deps.conductor = owned.get();
+  ctx.stop_hooks.push_back([owned] { owned->stop(); });
+  return {};
 }
 
 }  // namespace gpucloud::api

@@ -78,6 +78,7 @@ void send(const Reply& reply, httplib::Response& res) {
 }  // namespace
 
 ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+conductor::Conductor* ApiServer::conductor() const { return impl_->ctx.deps.conductor; }
 ApiServer::~ApiServer() { stop(); }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::create(ServerDeps deps, ServerOptions options) {
@@ -119,6 +120,7 @@ Status ApiServer::start() {
           ? m.ctx.options.public_url
           : fmt::format("{}://{}:{}", tls ? "https" : "http", m.ctx.options.listen_host, m.port);
 
+  if (auto s = start_conductor(m.ctx); !s.ok()) return s;
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));

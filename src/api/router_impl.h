@@ -123,6 +123,9 @@ std::vector<Route> compute_flavor_routes(ApiContext& ctx);     // compute_flavor
 std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggregates.cc
 std::vector<Route> compute_host_routes(ApiContext& ctx);       // compute_hosts.cc
 std::vector<Route> compute_server_routes(ApiContext& ctx);     // compute_servers.cc
+// compute_servers.cc: starts the server's own conductor unless deps.conductor was given (it
+// then stops with the server), before any route can hand it work.
+Status start_conductor(ApiContext& ctx);
 // controller_routes.cc: GPU quotas, and the Cloud Controller's hooks in the compute API.
 std::vector<Route> controller_routes(ApiContext& ctx);
 Status admit_gpu_boot(ApiContext& ctx, const store::Flavor& flavor, int64_t instances);

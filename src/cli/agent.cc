@@ -9,6 +9,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "cli/commands.h"
@@ -124,20 +126,31 @@ int run_agent(AgentArgs a) {
                                           : "";
   o.doctor_status = doctor;
   agent::AgentLoop loop(o, **driver);
-  if (auto s = loop.start(); !s.ok()) {
-    std::fprintf(stderr, "gpucloud agent: %s\n", s.error().message.c_str());
-    return 1;
-  }
-  std::printf("gpucloud agent serving host %s (driver %s)\n", host.c_str(),
-              (*driver)->type().c_str());
-  std::fflush(stdout);
-  std::thread tasks([&loop] { loop.run(); });
+  // start() retries while the server is unreachable; it runs beside the signal wait so that
+  // SIGTERM stops an agent that is still waiting for its server.
+  std::atomic<bool> failed{false};
+  std::thread tasks([&] {
+    if (auto s = loop.start(); !s.ok()) {
+      if (!loop.stopping()) {
+        std::fprintf(stderr, "gpucloud agent: %s\n", s.error().message.c_str());
+        failed = true;
+        ::kill(::getpid(), SIGTERM);  // wakes the signal wait below
+      }
+      return;
+    }
+    std::printf("gpucloud agent serving host %s (driver %s)\n", host.c_str(),
+                (*driver)->type().c_str());
+    std::fflush(stdout);
+    loop.run();
+  });
   const char* sig = wait_for_stop_signal();
-  std::printf("gpucloud agent: %s, stopping\n", sig);
-  std::fflush(stdout);
+  if (!failed) {
+    std::printf("gpucloud agent: %s, stopping\n", sig);
+    std::fflush(stdout);
+  }
   loop.stop();
   tasks.join();
-  return 0;
+  return failed ? 1 : 0;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "cli/serve_controller.h"
 
+#include "conductor/conductor.h"
+
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -58,10 +60,15 @@ Result<std::unique_ptr<ControllerRuntime>> start_controller(
   return rt;
 }
 
-void ControllerRuntime::attach(api::ApiServer& server) {
+void ControllerRuntime::attach(api::ApiServer& server, store::Store& store) {
   controller_->on_reload([&server](const std::shared_ptr<const controller::Settings>& s) {
     if (s->nova) server.set_nova_config(s->nova);
   });
+  // gpu_query naming the server's own database: the conductor's fleet view already counts.
+  if (conductor::Conductor* c = server.conductor()) {
+    controller_->count_own_database_with(
+        store.redacted_url(), [c](const std::vector<ProductId>& p) { return c->device_counts(p); });
+  }
 }
 
 ControllerRuntime::~ControllerRuntime() {

@@ -30,7 +30,8 @@ class ControllerRuntime {
   ~ControllerRuntime();
   controller::Controller& controller() { return *controller_; }
   // After the server started: reloaded nova.conf files go to the API.
-  void attach(api::ApiServer& server);
+  // The server's conductor counts GPUs for the admission check when gpu_query is `store`.
+  void attach(api::ApiServer& server, store::Store& store);
 
  private:
   friend Result<std::unique_ptr<ControllerRuntime>> start_controller(

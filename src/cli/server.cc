@@ -23,6 +23,8 @@ struct ServerArgs {
   ControllerArgs controller;
   std::string public_url;
   std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
+  int conductor_workers = 4;
+  double task_lease = 15;  // seconds
 };
 
 int run_server(const ServerArgs& a) {
@@ -47,11 +49,9 @@ int run_server(const ServerArgs& a) {
   api::ServerDeps deps;
   deps.store = store->get();
   deps.nova_config = cfg;
-  // Every host is served by its agent: compute calls become tasks in the database.
-  compute::AgentDriverOptions agent_options;
-  agent_options.service_down_time = std::chrono::seconds(cfg->service_down_time);
-  auto driver = compute::make_agent_driver(**store, nullptr, agent_options);
-  deps.driver = driver.get();
+  // Every host is served by its agent: the conductor's calls become agent_tasks rows.
+  deps.conductor_workers = a.conductor_workers;
+  deps.task_lease = std::chrono::milliseconds(static_cast<int64_t>(a.task_lease * 1000));
   auto cc = start_controller(a.controller, a.config_files, **store, deps);
   if (!cc.ok()) {
     std::fprintf(stderr, "gpucloud server: %s\n", cc.error().message.c_str());
@@ -76,13 +76,12 @@ int run_server(const ServerArgs& a) {
     std::fprintf(stderr, "gpucloud server: %s\n", s.error().message.c_str());
     return 1;
   }
-  if (*cc) (*cc)->attach(**server);
+  if (*cc) (*cc)->attach(**server, **store);
   std::printf("gpucloud server listening on %s (database %s)\n", (*server)->base_url().c_str(),
               (*store)->redacted_url().c_str());
   std::fflush(stdout);
   const char* sig = wait_for_stop_signal();
   std::printf("gpucloud server: %s, stopping\n", sig);
-  driver->cancel_waits();
   (*server)->stop();
   cc->reset();
   return 0;
@@ -98,6 +97,12 @@ void register_server(CLI::App& app) {
                   "database URL (sqlite:///path or mysql://user:pw@host/db); "
                   "default: [database] connection");
   cmd->add_option("--listen", args->listen, "address to listen on");
+  cmd->add_option("--conductor-workers", args->conductor_workers,
+                  "threads that run boot/delete/power task steps (none waits for an agent)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--task-lease", args->task_lease,
+                  "seconds after which another replica takes over the tasks of one that died")
+      ->check(CLI::Range(1.0, 3600.0));
   cmd->add_option("--port", args->port, "port to listen on");
   cmd->add_option("--data-dir", args->data_dir, "where image data is kept");
   cmd->add_option("--tls-cert", args->tls_cert, "PEM certificate: serve HTTPS");

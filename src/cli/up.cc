@@ -92,7 +92,7 @@ int run_up(const UpArgs& a) {
                  s.error().message.c_str());
     return 1;
   }
-  if (*cc) (*cc)->attach(**server);
+  if (*cc) (*cc)->attach(**server, **store);
   const std::string base = (*server)->base_url();
   SeedOptions seed{base, "admin", password, "admin", !a.no_demo};
   if (auto s = seed_cloud(seed); !s.ok()) {
@@ -132,7 +132,6 @@ int run_up(const UpArgs& a) {
     const char* sig = wait_for_stop_signal();
     std::printf("gpucloud up: %s, stopping\n", sig);
   }
-  (*hosts)->cancel_waits();
   (*server)->stop();
   cc->reset();
   std::printf("gpucloud up: stopped\n");

@@ -20,9 +20,6 @@ Result<std::unique_ptr<UpHosts>> start_up_hosts(store::Store& store,
   return hosts;
 }
 
-void attach_up_hosts(UpHosts& hosts, api::ServerDeps& deps) {
-  const int down = deps.nova_config ? deps.nova_config->service_down_time : 60;
-  deps.driver = hosts.serving_driver(std::chrono::seconds(down));
-}
+void attach_up_hosts(UpHosts& hosts, api::ServerDeps& deps) { deps.driver = hosts.driver(); }
 
 }  // namespace gpucloud::cli

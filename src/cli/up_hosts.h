@@ -31,13 +31,19 @@ class UpHosts {
 
   Status register_now() { return compute::register_hosts(*driver_, store_, ratios_); }
 
-  // Re-reports the hosts (a heartbeat) every `period`, as each host's agent would.
+  // Records a heartbeat of every host every `period`, as each host's agent would. One statement
+  // for all: a re-registration would bump every host's generation and make every fleet view
+  // re-read the whole fleet.
   void start_heartbeat(std::chrono::seconds period) {
-    heartbeat_ = std::thread([this, period] {
+    std::vector<std::string> names;
+    if (auto hosts = driver_->hosts(); hosts.ok()) {
+      for (const auto& h : *hosts) names.push_back(h.name);
+    }
+    heartbeat_ = std::thread([this, period, names] {
       std::unique_lock lock(mu_);
       while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
         lock.unlock();
-        if (auto s = register_now(); !s.ok()) {
+        if (auto s = store_.record_heartbeats(names, std::chrono::system_clock::now()); !s.ok()) {
           spdlog::warn("simulated hosts: heartbeat failed: {}", s.error().message);
         }
         lock.lock();
@@ -45,25 +51,12 @@ class UpHosts {
     });
   }
 
+  // The simulated hosts, called in-process by the conductor (agents' hosts may join too).
   compute::ComputeDriver* driver() { return driver_.get(); }
-  // What the API calls: the simulated hosts in-process, any other host through its agent
-  // (`gpucloud agent` may join hosts to `up`'s cloud too).
-  compute::ComputeDriver* serving_driver(std::chrono::seconds service_down_time) {
-    if (!serving_) {
-      compute::AgentDriverOptions o;
-      o.service_down_time = service_down_time;
-      serving_ = compute::make_agent_driver(store_, driver_.get(), o);
-    }
-    return serving_.get();
-  }
-  void cancel_waits() {
-    if (serving_) serving_->cancel_waits();
-  }
 
  private:
   store::Store& store_;
   std::unique_ptr<compute::ComputeDriver> driver_;
-  std::unique_ptr<compute::AgentTaskDriver> serving_;
   compute::HostRatios ratios_;
   std::mutex mu_;
   std::condition_variable cv_;

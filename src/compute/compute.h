@@ -28,7 +28,7 @@ struct HostResources {
 // One guest on a host as the hypervisor sees it.
 struct DomainInfo {
   std::string instance_uuid;
-  std::string name;  // hypervisor's domain name, e.g. "instance-0000002a"
+  std::string name;  // hypervisor's domain name: "instance-<uuid>" (libvirt and fake drivers)
   store::PowerState power = store::PowerState::kNoState;
   std::vector<PciAddress> pci_devices;
   std::string ip_address;  // the guest's IPv4 address as the hypervisor knows it; "" if unknown
@@ -101,26 +101,5 @@ Result<SpawnArgs> parse_spawn_payload(std::string_view json_text);
 // Runs one task taken from the queue on the agent's own driver (kinds "spawn", "destroy",
 // "power_on", "power_off", "reboot"; an unknown kind is kInvalidArgument).
 Status run_task(ComputeDriver& driver, const store::AgentTask& task);
-
-struct AgentDriverOptions {
-  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // how long a call waits for the agent
-  std::chrono::milliseconds poll{std::chrono::milliseconds(100)};  // how often it looks
-  // A host whose heartbeat is older is down: a destroy there only removes the server from the
-  // database (nova's local delete; the agent reports the domain as an orphan when it returns),
-  // other calls fail at once instead of waiting.
-  std::chrono::seconds service_down_time{60};
-};
-// The server's driver: calls for hosts of `local` (the in-process fake driver of `gpucloud up`;
-// may be null) go to it, every other host's become agent_tasks rows that the call waits on; an
-// agent's failure becomes an error with the agent's message. hosts() lists only local's hosts
-// (agents' hosts count as up by their heartbeats). `local` must outlive the driver.
-class AgentTaskDriver : public ComputeDriver {
- public:
-  // Ends every wait for an agent now (kUnavailable "the server is stopping"), so that a server
-  // told to stop does not wait out the timeout; the tasks stay in the database.
-  virtual void cancel_waits() = 0;
-};
-std::unique_ptr<AgentTaskDriver> make_agent_driver(store::Store& store, ComputeDriver* local,
-                                                   AgentDriverOptions options);
 
 }  // namespace gpucloud::compute

@@ -21,7 +21,6 @@ struct FakeHost {
   uint32_t network = 0;     // guests' IPv4 network (host order) and its size
   int prefix = 24;
   std::map<std::string, DomainInfo> domains;  // by instance uuid
-  int next_domain = 1;
 };
 
 Status check_keys(const json& obj, const std::string& where, std::set<std::string> known) {
@@ -187,9 +186,9 @@ class FakeDriver : public ComputeDriver {
     }
     DomainInfo d;
     d.instance_uuid = instance.uuid;
-    char name[32];
-    std::snprintf(name, sizeof name, "instance-%08x", h->next_domain++);
-    d.name = name;
+    // Named as the libvirt driver names its domains (agent/domain_spec.cc), so that the agent's
+    // orphan check meets under the fake driver exactly what it meets on a real host.
+    d.name = "instance-" + instance.uuid;
     d.power = store::PowerState::kRunning;
     for (const auto& dev : devices) {
       bool present = false;

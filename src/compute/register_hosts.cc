@@ -20,10 +20,13 @@ Status register_host(const HostResources& r, store::Store& store, const HostRati
           .dump();
   auto up = store.upsert_compute_host(h);
   if (!up.ok()) return up.error().with_context("host " + r.name);
+  // The heartbeat before the inventory: a fleet view that re-reads the host when the inventory
+  // lands sees it up.
+  if (auto s = store.record_heartbeat(r.name, std::chrono::system_clock::now()); !s.ok()) return s;
   if (auto s = store.sync_pci_devices(r.name, r.pci_devices); !s.ok()) {
     return s.error().with_context("host " + r.name);
   }
-  return store.record_heartbeat(r.name, std::chrono::system_clock::now());
+  return {};
 }
 
 Status register_hosts(ComputeDriver& driver, store::Store& store, const HostRatios& ratios) {

@@ -28,6 +28,8 @@ struct Controller::Impl {
   std::mutex reader_mu;
   std::unique_ptr<GpuReader> reader;
   std::string reader_url;  // the URL `reader` reads (its text, never logged)
+  std::string own_url;     // redacted; see count_own_database_with
+  CountSource own_counts;
 
   std::vector<std::string> watched() const {
     std::vector<std::string> out;
@@ -127,7 +129,9 @@ Status Controller::admit_boot(const std::map<std::string, std::string>& extra_sp
   Result<GpuReport> report = Error::unavailable("no reader");
   {
     std::lock_guard lock(impl_->reader_mu);
-    if (!impl_->reader || impl_->reader_url != url.text()) {
+    if (impl_->own_counts && impl_->own_url == url.redacted()) {
+      report = count_gpus(impl_->own_counts(ids), ids);
+    } else if (!impl_->reader || impl_->reader_url != url.text()) {
       impl_->reader.reset();
       auto opened = GpuReader::open(url);
       if (opened.ok()) {
@@ -137,7 +141,7 @@ Status Controller::admit_boot(const std::map<std::string, std::string>& extra_sp
         report = opened.error();
       }
     }
-    if (impl_->reader) report = impl_->reader->read(ids, /*per_node=*/false);
+    if (impl_->reader && !report.ok()) report = impl_->reader->read(ids, /*per_node=*/false);
   }
   if (!report.ok()) {
     // Advisory: an unreadable gpu_query must not stop boots; the claim still decides.
@@ -145,6 +149,12 @@ Status Controller::admit_boot(const std::map<std::string, std::string>& extra_sp
     return Status{};
   }
   return check_admission(*asks, instances, *report);
+}
+
+void Controller::count_own_database_with(std::string redacted_url, CountSource counts) {
+  std::lock_guard lock(impl_->reader_mu);
+  impl_->own_url = std::move(redacted_url);
+  impl_->own_counts = std::move(counts);
 }
 
 }  // namespace gpucloud::controller

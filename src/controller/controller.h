@@ -132,6 +132,13 @@ class Controller {
   Status admit_boot(const std::map<std::string, std::string>& extra_specs,
                     const AliasTable& aliases, int instances);
 
+  // When gpu_query names the server's own database (`redacted_url`, compared without the
+  // password), the admission check takes the counts from `counts` (the conductor's fleet view:
+  // one lock and a walk over its pools) instead of its SELECT. Counts per product and status.
+  using CountSource =
+      std::function<std::vector<store::PciDeviceCount>(const std::vector<ProductId>&)>;
+  void count_own_database_with(std::string redacted_url, CountSource counts);
+
   struct Impl;
 
  private:

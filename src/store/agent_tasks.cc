@@ -220,4 +220,45 @@ Result<std::vector<AgentReport>> Store::list_agent_reports(const std::string& ho
       "listing agent reports");
 }
 
+Result<std::vector<AgentTask>> Store::finished_agent_tasks(const std::vector<std::string>& ids) {
+  return impl_->read<std::vector<AgentTask>>(
+      [&](soci::session& sql) {
+        std::vector<AgentTask> out;
+        // IN lists of bounded length: thousands of boots may wait on agents at once.
+        constexpr size_t kChunk = 200;
+        for (size_t at = 0; at < ids.size(); at += kChunk) {
+          Binder b;
+          std::string in;
+          for (size_t k = at; k < std::min(ids.size(), at + kChunk); ++k) {
+            in += (in.empty() ? "" : ", ") + b.text(ids[k]);
+          }
+          TaskRow row;
+          soci::statement st(sql);
+          st.alloc();
+          st.prepare(std::string(kTaskColumns) + "WHERE id IN (" + in +
+                     ") AND state IN ('succeeded', 'failed')");
+          b.bind(st);
+          row.bind(st);
+          st.define_and_bind();
+          st.execute();
+          while (st.fetch()) out.push_back(row.get());
+        }
+        return out;
+      },
+      "reading finished agent tasks");
+}
+
+Result<int> Store::prune_agent_tasks(TimePoint before) {
+  return impl_->write_result<int>(
+      [&](soci::session& sql) {
+        const std::string ts = format_time(before);
+        soci::statement st = (sql.prepare << "DELETE FROM agent_tasks WHERE finished_at < :t "
+                                             "AND state IN ('succeeded', 'failed')",
+                              soci::use(ts));
+        st.execute(true);
+        return static_cast<int>(st.get_affected_rows());
+      },
+      "pruning finished agent tasks");
+}
+
 }  // namespace gpucloud::store

@@ -37,4 +37,72 @@ Result<long long> server_statement_count(Store& store) {
   }
 }
 
+Status insert_bench_fleet(Store& store, const std::string& prefix, int hosts, int gpu_hosts,
+                          int gpus) {
+  Store::Impl& impl = StoreTestAccess::impl(store);
+  return impl.write(
+      [&](soci::session& sql) {
+        const std::string ts = format_time(now());
+        for (int h = 0; h < hosts; ++h) {
+          char name[64];
+          std::snprintf(name, sizeof name, "%s%05d", prefix.c_str(), h);
+          const std::string host = name, uuid = generate_uuid();
+          sql << "INSERT INTO compute_hosts (uuid, name, hypervisor_type, vcpus, memory_mb, "
+                 "disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, "
+                 "capabilities, doctor_status, heartbeat_at, created_at, updated_at) VALUES "
+                 "(:u, :n, 'QEMU', 256, 1048576, 100000, 4, 1, 1, "
+                 "'{\"hypervisor_type\": \"QEMU\", \"cpu_info\": {\"arch\": \"x86_64\"}}', "
+                 "'ok: bench', :hb, :c, :up)",
+              soci::use(uuid), soci::use(host), soci::use(ts), soci::use(ts), soci::use(ts);
+          if (h >= gpu_hosts) continue;
+          long long node = 0;
+          sql << "SELECT id FROM compute_hosts WHERE name = :n", soci::use(host), soci::into(node);
+          for (int g = 0; g < gpus; ++g) {
+            char addr[16], dev_id[32];
+            std::snprintf(addr, sizeof addr, "0000:%02x:00.0", g + 1);
+            std::snprintf(dev_id, sizeof dev_id, "pci_0000_%02x_00_0", g + 1);
+            const std::string a = addr, d = dev_id, du = generate_uuid();
+            sql << "INSERT INTO pci_devices (created_at, deleted, compute_node_id, address, "
+                   "vendor_id, product_id, dev_type, dev_id, label, status, extra_info, uuid) "
+                   "VALUES (:c, 0, :n, :a, '10de', '11bf', 'type-PCI', :d, 'label_10de_11bf', "
+                   "'available', '{}', :u)",
+                soci::use(ts), soci::use(node), soci::use(a), soci::use(d), soci::use(du);
+          }
+        }
+      },
+      "inserting the bench fleet");
+}
+
+Status insert_bench_instances(Store& store, int n) {
+  Store::Impl& impl = StoreTestAccess::impl(store);
+  return impl.write(
+      [&](soci::session& sql) {
+        const std::string ts = format_time(now());
+        for (int i = 0; i < n; ++i) {
+          const std::string uuid = generate_uuid(), name = "old-" + std::to_string(i);
+          sql << "INSERT INTO instances (uuid, name, project_id, user_id, flavor_id, image_id, "
+                 "status, vm_state, power_state, created_at, updated_at) VALUES (:u, :n, "
+                 "'bench', 'bench', '1', '', 'ACTIVE', 'active', 1, :c, :up)",
+              soci::use(uuid), soci::use(name), soci::use(ts), soci::use(ts);
+        }
+      },
+      "inserting bench instances");
+}
+
+Status recreate_mysql_database(const std::string& server_url, const std::string& name) {
+  auto target = DatabaseTarget::parse(server_url);
+  if (!target.ok()) return target.error();
+  try {
+    std::string conn = "host=" + target->url.host() + " user=" + target->url.user() +
+                       " password=" + target->url.password();
+    if (target->url.port()) conn += " port=" + std::to_string(*target->url.port());
+    soci::session sql("mysql", conn);
+    sql << "DROP DATABASE IF EXISTS " + name;
+    sql << "CREATE DATABASE " + name;
+    return {};
+  } catch (const std::exception& e) {
+    return classify(e, "creating database " + name);
+  }
+}
+
 }  // namespace gpucloud::store

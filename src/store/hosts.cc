@@ -99,7 +99,7 @@ void update_host(soci::session& sql, soci::statement& st, const std::string& nam
 }  // namespace
 
 Result<ComputeHost> Store::upsert_compute_host(const ComputeHost& h) {
-  return impl_->write_result<ComputeHost>(
+  return impl_->changed(impl_->write_result<ComputeHost>(
       [&](soci::session& sql) {
         const std::string ts = format_time(now());
         long long mem = h.memory_mb, disk = h.disk_gb, res_mem = h.reserved_host_memory_mb,
@@ -125,7 +125,7 @@ Result<ComputeHost> Store::upsert_compute_host(const ComputeHost& h) {
                  "disk_gb = :d, reserved_host_cpus = :rc, reserved_host_memory_mb = :rm, "
                  "reserved_host_disk_mb = :rd, cpu_allocation_ratio = :cr, "
                  "ram_allocation_ratio = :rr, disk_allocation_ratio = :dr, capabilities = :cap, "
-                 "updated_at = :up WHERE name = :n",
+                 "generation = generation + 1, updated_at = :up WHERE name = :n",
               soci::use(h.hypervisor_type), soci::use(h.vcpus), soci::use(mem), soci::use(disk),
               soci::use(h.reserved_host_cpus), soci::use(res_mem), soci::use(res_disk),
               soci::use(h.cpu_allocation_ratio), soci::use(h.ram_allocation_ratio),
@@ -134,7 +134,7 @@ Result<ComputeHost> Store::upsert_compute_host(const ComputeHost& h) {
         }
         return one_host(sql, h.name, 0);
       },
-      "registering compute host '" + h.name + "'");
+      "registering compute host '" + h.name + "'"));
 }
 
 Result<ComputeHost> Store::get_compute_host(const std::string& name) {
@@ -172,49 +172,71 @@ Status Store::record_heartbeat(const std::string& name, TimePoint at) {
       "recording heartbeat of '" + name + "'");
 }
 
+Status Store::record_heartbeats(const std::vector<std::string>& names, TimePoint at) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        constexpr size_t kChunk = 500;
+        for (size_t k = 0; k < names.size(); k += kChunk) {
+          Binder b;
+          std::string in;
+          for (size_t j = k; j < std::min(names.size(), k + kChunk); ++j) {
+            in += (in.empty() ? "" : ", ") + b.text(names[j]);
+          }
+          const std::string ts = b.text(format_time(at));
+          execute_bound(sql, "UPDATE compute_hosts SET heartbeat_at = " + ts +
+                                 " WHERE name IN (" + in + ")", b);
+        }
+      },
+      "recording heartbeats");
+}
+
 Status Store::set_compute_host_enabled(const std::string& name, bool enabled,
                                        const std::string& reason) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         int en = enabled ? 1 : 0;
         std::string r = enabled ? "" : reason, ts = format_time(now());
         soci::statement st = (sql.prepare << "UPDATE compute_hosts SET enabled = :e, "
-                                             "disabled_reason = :r, updated_at = :t "
+                                             "disabled_reason = :r, updated_at = :t, "
+                                             "generation = generation + 1 "
                                              "WHERE name = :n",
                               soci::use(en), soci::use(r), soci::use(ts), soci::use(name));
         update_host(sql, st, name);
       },
-      "changing compute host '" + name + "'");
+      "changing compute host '" + name + "'"));
 }
 
 Status Store::set_compute_host_forced_down(const std::string& name, bool forced_down) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         int f = forced_down ? 1 : 0;
         soci::statement st =
-            (sql.prepare << "UPDATE compute_hosts SET forced_down = :f WHERE name = :n",
+            (sql.prepare << "UPDATE compute_hosts SET forced_down = :f, generation = generation + 1 "
+                             "WHERE name = :n",
              soci::use(f), soci::use(name));
         update_host(sql, st, name);
       },
-      "changing compute host '" + name + "'");
+      "changing compute host '" + name + "'"));
 }
 
 Status Store::set_doctor_status(const std::string& name, const std::string& text) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         soci::statement st =
-            (sql.prepare << "UPDATE compute_hosts SET doctor_status = :d WHERE name = :n",
+            (sql.prepare << "UPDATE compute_hosts SET doctor_status = :d, generation = generation + 1 "
+                             "WHERE name = :n",
              soci::use(text), soci::use(name));
         update_host(sql, st, name);
       },
-      "recording doctor status of '" + name + "'");
+      "recording doctor status of '" + name + "'"));
 }
 
 // ---- aggregates ----
 
 namespace {
 
-std::vector<Aggregate> select_aggregates(soci::session& sql, long long id) {
+std::vector<Aggregate> select_aggregates(soci::session& sql, long long id,
+                                         bool with_hosts = true) {
   std::vector<Aggregate> out;
   Aggregate a;
   long long aid = 0;
@@ -244,6 +266,7 @@ std::vector<Aggregate> select_aggregates(soci::session& sql, long long id) {
                          soci::use(xid), soci::into(k), soci::into(v, vi));
     m.execute();
     while (m.fetch()) x.metadata[k] = vi == soci::i_null ? "" : v;
+    if (!with_hosts) continue;
     soci::statement h = (sql.prepare << "SELECT host FROM aggregate_hosts WHERE aggregate_id = "
                                         ":i ORDER BY host",
                          soci::use(xid), soci::into(host));
@@ -261,15 +284,20 @@ Aggregate one_aggregate(soci::session& sql, long long id) {
   return rows.front();
 }
 
+// Also bumps the generation of the aggregate's hosts: their scheduling metadata changed, and
+// that is how the conductors' fleet views notice it.
 void touch_aggregate(soci::session& sql, long long id) {
   std::string ts = format_time(now());
   sql << "UPDATE aggregates SET updated_at = :t WHERE id = :i", soci::use(ts), soci::use(id);
+  sql << "UPDATE compute_hosts SET generation = generation + 1 WHERE name IN "
+         "(SELECT host FROM aggregate_hosts WHERE aggregate_id = :i)",
+      soci::use(id);
 }
 
 }  // namespace
 
 Result<Aggregate> Store::create_aggregate(const Aggregate& a) {
-  return impl_->write_result<Aggregate>(
+  return impl_->changed(impl_->write_result<Aggregate>(
       [&](soci::session& sql) {
         std::string uuid = a.uuid.empty() ? generate_uuid() : a.uuid, ts = format_time(now());
         NullableString az = nullable(a.availability_zone);
@@ -290,7 +318,7 @@ Result<Aggregate> Store::create_aggregate(const Aggregate& a) {
         }
         return one_aggregate(sql, id);
       },
-      "creating aggregate '" + a.name + "'");
+      "creating aggregate '" + a.name + "'"));
 }
 
 Result<Aggregate> Store::get_aggregate(int64_t id) {
@@ -305,7 +333,7 @@ Result<std::vector<Aggregate>> Store::list_aggregates() {
 
 Status Store::update_aggregate(int64_t id, const std::string& name,
                                const std::optional<std::string>& availability_zone) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long aid = id;
         one_aggregate(sql, aid);
@@ -314,13 +342,14 @@ Status Store::update_aggregate(int64_t id, const std::string& name,
         sql << "UPDATE aggregates SET name = :n, availability_zone = :az, updated_at = :t "
                "WHERE id = :i",
             soci::use(name), soci::use(az.value, az.ind), soci::use(ts), soci::use(aid);
+        touch_aggregate(sql, aid);
       },
-      "updating aggregate " + std::to_string(id));
+      "updating aggregate " + std::to_string(id)));
 }
 
 Status Store::set_aggregate_metadata(int64_t id,
                                      const std::map<std::string, std::optional<std::string>>& m) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long aid = id;
         one_aggregate(sql, aid);
@@ -341,11 +370,11 @@ Status Store::set_aggregate_metadata(int64_t id,
         }
         touch_aggregate(sql, aid);
       },
-      "setting metadata of aggregate " + std::to_string(id));
+      "setting metadata of aggregate " + std::to_string(id)));
 }
 
 Status Store::add_aggregate_host(int64_t id, const std::string& host) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long aid = id;
         Aggregate a = one_aggregate(sql, aid);
@@ -359,11 +388,11 @@ Status Store::add_aggregate_host(int64_t id, const std::string& host) {
             soci::use(host);
         touch_aggregate(sql, aid);
       },
-      "adding host to aggregate " + std::to_string(id));
+      "adding host to aggregate " + std::to_string(id)));
 }
 
 Status Store::remove_aggregate_host(int64_t id, const std::string& host) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long aid = id;
         Aggregate a = one_aggregate(sql, aid);
@@ -373,12 +402,14 @@ Status Store::remove_aggregate_host(int64_t id, const std::string& host) {
         st.execute(true);
         require_row(st, "host '" + host + "' is not in aggregate '" + a.name + "'");
         touch_aggregate(sql, aid);
+        sql << "UPDATE compute_hosts SET generation = generation + 1 WHERE name = :h",
+            soci::use(host);
       },
-      "removing host from aggregate " + std::to_string(id));
+      "removing host from aggregate " + std::to_string(id)));
 }
 
 Status Store::delete_aggregate(int64_t id) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long aid = id;
         Aggregate a = one_aggregate(sql, aid);
@@ -389,7 +420,65 @@ Status Store::delete_aggregate(int64_t id) {
         sql << "DELETE FROM aggregate_metadata WHERE aggregate_id = :i", soci::use(aid);
         sql << "DELETE FROM aggregates WHERE id = :i", soci::use(aid);
       },
-      "deleting aggregate " + std::to_string(id));
+      "deleting aggregate " + std::to_string(id)));
+}
+
+// ---- the conductor's fleet view ----
+
+Result<std::vector<HostGeneration>> Store::list_host_generations() {
+  return impl_->read<std::vector<HostGeneration>>(
+      [&](soci::session& sql) {
+        std::vector<HostGeneration> out;
+        HostGeneration g;
+        long long id = 0, gen = 0;
+        std::string hb;
+        soci::indicator i_hb{};
+        soci::statement st = (sql.prepare << "SELECT id, name, generation, heartbeat_at "
+                                             "FROM compute_hosts ORDER BY id",
+                              soci::into(id), soci::into(g.name), soci::into(gen),
+                              soci::into(hb, i_hb));
+        st.execute();
+        while (st.fetch()) {
+          g.id = id;
+          g.generation = gen;
+          g.heartbeat_at.reset();
+          if (i_hb != soci::i_null) g.heartbeat_at = parse_time(hb);
+          out.push_back(g);
+        }
+        return out;
+      },
+      "reading host generations");
+}
+
+Result<std::vector<Store::HostDetail>> Store::get_host_details(const std::vector<int64_t>& ids) {
+  return impl_->read<std::vector<HostDetail>>(
+      [&](soci::session& sql) {
+        std::vector<HostDetail> out;
+        for (int64_t id : ids) {
+          auto rows = select_hosts(sql, "", id);
+          if (rows.empty()) continue;  // removed meanwhile
+          HostDetail d;
+          d.host = std::move(rows.front());
+          PciDeviceFilter f;
+          f.compute_node_id = id;
+          d.devices = query_pci_devices(sql, f);
+          long long agg = 0;
+          soci::statement st =
+              (sql.prepare << "SELECT aggregate_id FROM aggregate_hosts WHERE host = :h",
+               soci::use(d.host.name), soci::into(agg));
+          st.execute();
+          while (st.fetch()) d.aggregate_ids.push_back(agg);
+          out.push_back(std::move(d));
+        }
+        return out;
+      },
+      "reading compute hosts");
+}
+
+Result<std::vector<Aggregate>> Store::list_aggregates_without_hosts() {
+  return impl_->read<std::vector<Aggregate>>(
+      [&](soci::session& sql) { return select_aggregates(sql, 0, false); },
+      "listing aggregates");
 }
 
 }  // namespace gpucloud::store

@@ -111,6 +111,8 @@ std::vector<Instance> select_instances(soci::session& sql, const std::string& uu
   return out;
 }
 
+}  // namespace
+
 // Inserts or updates every column of `i`, then replaces its metadata.
 void write_instance(soci::session& sql, const Instance& i, bool insert) {
   NullableString host = nullable(i.host), task = nullable(i.task_state);
@@ -200,8 +202,6 @@ Instance one_instance(soci::session& sql, const std::string& uuid) {
   if (rows.empty()) throw Abort{Error::not_found("instance " + uuid + " does not exist")};
   return rows.front();
 }
-
-}  // namespace
 
 Status Store::create_instance(const Instance& i) {
   return impl_->write([&](soci::session& sql) { write_instance(sql, i, true); },

@@ -140,7 +140,7 @@ void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
 }
 
 Status Store::sync_pci_devices(const std::string& host, const std::vector<PciDevice>& seen) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long node = 0;
         soci::indicator ind = soci::i_null;
@@ -202,8 +202,11 @@ Status Store::sync_pci_devices(const std::string& host, const std::vector<PciDev
             log_pci_event(sql, k, k.status, PciDeviceStatus::kRemoved, ts);
           }
         }
+        // The conductors' fleet views notice the host changed by its generation.
+        sql << "UPDATE compute_hosts SET generation = generation + 1 WHERE id = :n",
+            soci::use(node);
       },
-      "syncing PCI devices of " + host);
+      "syncing PCI devices of " + host));
 }
 
 Result<std::vector<PciDeviceRecord>> Store::list_pci_devices(const PciDeviceFilter& filter) {
@@ -212,7 +215,7 @@ Result<std::vector<PciDeviceRecord>> Store::list_pci_devices(const PciDeviceFilt
 }
 
 Status Store::set_pci_device_available(int64_t device_id, bool available) {
-  return impl_->write(
+  return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long id = device_id;
         const PciDeviceStatus from =
@@ -234,8 +237,11 @@ Status Store::set_pci_device_available(int64_t device_id, bool available) {
             soci::into(r.compute_node_id), soci::into(f);
         if (auto a = PciAddress::parse(f)) r.address = *a;
         log_pci_event(sql, r, from, to, ts);
+        long long node = r.compute_node_id;
+        sql << "UPDATE compute_hosts SET generation = generation + 1 WHERE id = :n",
+            soci::use(node);
       },
-      "changing PCI device " + std::to_string(device_id));
+      "changing PCI device " + std::to_string(device_id)));
 }
 
 Result<std::vector<PciDeviceEvent>> Store::list_pci_device_events(const std::string& instance) {

@@ -181,6 +181,21 @@ const std::vector<std::string> kVersion2 = {
     "PRIMARY KEY (host, kind))@ENGINE",
 };
 
+// Version 3: the conductor's durable tasks. A boot, delete, stop, start or reboot is a row with
+// an owner and a lease, so that a replica that dies leaves nothing stuck: another takes the row
+// over when the lease runs out. Finished agent tasks are pruned by age (finished_at).
+const std::vector<std::string> kVersion3 = {
+    "CREATE TABLE IF NOT EXISTS lifecycle_tasks (id VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "instance_uuid VARCHAR(36) NOT NULL, kind VARCHAR(16) NOT NULL, step VARCHAR(32) NOT NULL, "
+    "host VARCHAR(255) NULL, agent_task_id VARCHAR(36) NULL, owner VARCHAR(64) NULL, "
+    "lease_until @TS NULL, attempts INTEGER NOT NULL DEFAULT 0, created_at @TS NOT NULL, "
+    "updated_at @TS NOT NULL)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_lifecycle_tasks_instance_uuid "
+    "ON lifecycle_tasks (instance_uuid)",
+    "CREATE INDEX IF NOT EXISTS ix_lifecycle_tasks_lease_until ON lifecycle_tasks (lease_until)",
+    "CREATE INDEX IF NOT EXISTS ix_agent_tasks_finished_at ON agent_tasks (finished_at)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -199,7 +214,8 @@ Migration make(int version, std::string description, const std::vector<std::stri
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1),
-                                             make(2, "agent tasks and reports", kVersion2)};
+                                             make(2, "agent tasks and reports", kVersion2),
+                                             make(3, "conductor tasks", kVersion3)};
   return kAll;
 }
 

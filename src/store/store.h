@@ -113,6 +113,50 @@ struct AgentReport {
   TimePoint reported_at{};
 };
 
+// ---- the conductor's durable tasks (lifecycle.cc) ----
+
+// One boot, delete, stop, start or reboot of an instance that the conductor carries out. The row
+// is the task's whole memory: any replica can take it over when its owner's lease runs out and
+// go on from `step` (docs/conductor.md has the state machine).
+struct LifecycleTask {
+  std::string id;  // uuid; filled by the store when empty
+  std::string instance_uuid;
+  std::string kind;  // "boot", "delete", "stop", "start", "reboot", "reboot_hard"
+  std::string step;  // the next step to run, e.g. "schedule", "spawn", "activate", "undo"
+  std::optional<std::string> host;
+  std::optional<std::string> agent_task_id;  // the agent call this task waits for, if any
+  std::optional<std::string> owner;          // the replica running it; none: anyone may take it
+  std::optional<TimePoint> lease_until;
+  int attempts = 0;  // how many times a replica took it (more than 1: resumed after a crash)
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// A compare-and-set on an instance's state (nova's expected_task_state): the change applies only
+// when the row is in one of `from` and, when `from_task` is set, has that task_state ("" means
+// none); otherwise nothing changes and the call returns kConflict.
+struct InstanceTransition {
+  std::vector<ServerStatus> from;
+  std::optional<std::string> from_task;
+  std::optional<ServerStatus> status;  // each of these three is written when set
+  std::optional<std::string> vm_state;
+  std::optional<PowerState> power;
+  std::optional<std::string> task_state;  // always written: nullopt is none (NULL)
+  std::optional<std::string> host;        // written when set
+  std::optional<std::string> ip_address;  // written when set
+  std::optional<InstanceFault> fault;     // written when set
+  bool stamp_launched = false;            // launched_at = now
+};
+
+// What the fleet view reads every tick to see which hosts changed (claims, releases,
+// registrations, aggregate and state changes bump the generation) and which are alive.
+struct HostGeneration {
+  int64_t id = 0;
+  std::string name;
+  int64_t generation = 0;
+  std::optional<TimePoint> heartbeat_at;
+};
+
 // Thread-safe: every method borrows a pooled connection and runs in its own transaction.
 // Errors: kNotFound (no such object), kConflict (duplicate, or not enough free capacity),
 // kUnavailable (database unreachable or locked past the retry budget), kInvalidArgument.
@@ -197,6 +241,7 @@ class Store {
   Result<ComputeHost> get_compute_host_by_id(int64_t id);
   Result<std::vector<ComputeHost>> list_compute_hosts();
   Status record_heartbeat(const std::string& name, TimePoint at);
+  Status record_heartbeats(const std::vector<std::string>& names, TimePoint at);  // one UPDATE
   Status set_compute_host_enabled(const std::string& name, bool enabled, const std::string& reason);
   Status set_compute_host_forced_down(const std::string& name, bool forced_down);
   Status set_doctor_status(const std::string& name, const std::string& text);
@@ -256,6 +301,59 @@ class Store {
   Result<std::vector<AgentTask>> list_agent_tasks(const std::string& host);  // "" == all
   Status put_agent_report(const AgentReport& r);  // replaces the host's report of that kind
   Result<std::vector<AgentReport>> list_agent_reports(const std::string& host);  // "" == all
+
+  // ---- the conductor (lifecycle.cc) ----
+  // A new instance and its boot task, in one transaction.
+  Status create_instance_with_task(const Instance& i, const LifecycleTask& boot);
+  // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is) and
+  // its cleanup is arranged: a boot task still running undoes its own work; else, when the
+  // instance has a host, a delete task (returned) destroys the guest and then releases the
+  // claims; else the claims are released at once. Delete wins over everything in flight.
+  Result<std::optional<LifecycleTask>> begin_delete(const std::string& instance_uuid);
+  // stop/start/reboot: applies `t` (the instance must be idle: task_state none) and creates the
+  // task in one transaction; kConflict when the instance is not in a state `t` accepts.
+  Result<LifecycleTask> begin_action(const std::string& instance_uuid, const InstanceTransition& t,
+                                     const std::string& kind, const std::string& host);
+  Status transition_instance(const std::string& uuid, const InstanceTransition& t);
+
+  // Tasks nobody holds (no owner, or a lease that ran out before `now`), oldest first.
+  Result<std::vector<LifecycleTask>> list_takeable_tasks(TimePoint now, int max);
+  Result<LifecycleTask> get_lifecycle_task(const std::string& id);
+  Result<std::vector<LifecycleTask>> list_lifecycle_tasks();  // all, for tests and tools
+  // Takes the task for `owner` until `lease_until` if nobody holds it (or `owner` does); false
+  // when another replica holds a live lease. Counts an attempt.
+  Result<bool> take_lifecycle_task(const std::string& id, const std::string& owner,
+                                   TimePoint lease_until, TimePoint now);
+  Status renew_leases(const std::string& owner, TimePoint lease_until);
+  // Saves step/host/agent_task_id; kConflict when `owner` no longer holds the task.
+  Status save_lifecycle_task(const LifecycleTask& t, const std::string& owner);
+  Status finish_lifecycle_task(const std::string& id, const std::string& owner);
+  // Creates the agent call and records it in the task in one transaction, so that a task
+  // resumed after a crash waits for the call it made instead of making a second one.
+  Result<AgentTask> start_agent_call(LifecycleTask& t, const std::string& owner,
+                                     const AgentTask& call);
+  // The finished ones among `ids` (succeeded or failed).
+  Result<std::vector<AgentTask>> finished_agent_tasks(const std::vector<std::string>& ids);
+  // Deletes agent tasks that finished before `before`; returns how many.
+  Result<int> prune_agent_tasks(TimePoint before);
+
+  // A counter of this process's committed changes to hosts (registration, PCI inventory,
+  // enabled/forced down/doctor state, aggregates), claims and releases excepted: the fleet view
+  // re-reads generations before scheduling when it moved, so that an admin's change through this
+  // replica applies to the next boot. Other replicas' changes arrive by the periodic scan.
+  uint64_t topology_version() const;
+
+  // The fleet view's reads.
+  Result<std::vector<HostGeneration>> list_host_generations();
+  // Compute hosts by id with their live PCI devices and the ids of their aggregates.
+  struct HostDetail {
+    ComputeHost host;
+    std::vector<PciDeviceRecord> devices;
+    std::vector<int64_t> aggregate_ids;
+  };
+  Result<std::vector<HostDetail>> get_host_details(const std::vector<int64_t>& ids);
+  // Every aggregate with its metadata, without host lists (cheap at any fleet size).
+  Result<std::vector<Aggregate>> list_aggregates_without_hosts();
 
   struct Impl;
 

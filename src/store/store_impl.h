@@ -5,6 +5,7 @@
 
 #include <soci/soci.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -99,6 +100,15 @@ struct Store::Impl {
   // the claim look the id up again. The mutex guards the map, never a claim.
   std::mutex host_ids_mutex;
   std::map<std::string, long long> host_ids;
+
+  // Bumped by this process's committed writes that change what the scheduler sees of a host,
+  // other than claims and releases (Store::topology_version()).
+  std::atomic<uint64_t> topology{0};
+  template <typename R>
+  R changed(R r) {
+    if (r.ok()) ++topology;
+    return r;
+  }
 
   Result<std::unique_ptr<soci::session>> connect();
 
@@ -232,6 +242,10 @@ std::vector<PciDeviceRecord> select_pci_devices(soci::session& sql, const std::s
                                                 Binder& b);
 void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
                    std::optional<PciDeviceStatus> from, PciDeviceStatus to, const std::string& ts);
+// instances.cc: one instance row (Abort with kNotFound when missing), and writing every column
+// of one (then its metadata).
+Instance one_instance(soci::session& sql, const std::string& uuid);
+void write_instance(soci::session& sql, const Instance& i, bool insert);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction).
 void release_in_transaction(soci::session& sql, const Dialect& dialect,
                             const std::string& instance_uuid);
@@ -245,5 +259,13 @@ namespace gpucloud::store {
 Result<double> time_one_row_commits(Store& store, const std::string& host, int n);
 // MariaDB's count of statements received from all clients ("Questions"); one more for itself.
 Result<long long> server_statement_count(Store& store);
+// bench/api_boot: `hosts` compute hosts named `prefix`00000.., the first `gpu_hosts` of them with
+// `gpus` K2 GPUs (10de:11bf) at 0000:01:00.0.., in one transaction (as many agents' registrations
+// would leave them, without their round trips); and `n` ACTIVE instance rows without claims.
+Status insert_bench_fleet(Store& store, const std::string& prefix, int hosts, int gpu_hosts,
+                          int gpus);
+Status insert_bench_instances(Store& store, int n);
+// Creates database `name` on the MariaDB server of `server_url` (dropping one of that name).
+Status recreate_mysql_database(const std::string& server_url, const std::string& name);
 
 }  // namespace gpucloud::store

@@ -12,12 +12,7 @@ class AgentApiTest : public ComputeTest {
   void customize(ServerDeps& deps, ServerOptions& options) override {
     ComputeTest::customize(deps, options);
     if (::testing::Test::HasFatalFailure()) return;
-    // The seed's fake hosts stay in-process; any other host is an agent's.
-    compute::AgentDriverOptions o;
-    o.timeout = std::chrono::seconds(20);
-    o.poll = std::chrono::milliseconds(20);
-    agent_driver_ = compute::make_agent_driver(*store_, driver_.get(), o);
-    deps.driver = agent_driver_.get();
+    // The seed's fake hosts stay in-process (deps.driver); any other host is an agent's.
     ASSERT_TRUE(ensure_user(*store_, "service", "nova-agent", "agent-secret", "service").ok());
   }
   void SetUp() override {
@@ -55,7 +50,6 @@ class AgentApiTest : public ComputeTest {
     }
   }
 
-  std::unique_ptr<compute::ComputeDriver> agent_driver_;
   std::string agent_;
 };
 
@@ -174,6 +168,43 @@ TEST_F(AgentApiTest, BootAndDeleteTravelThroughTheAgentsTasks) {
   });
   EXPECT_EQ(del(kV + "/servers/" + id, admin_)->status, 204);
   agent.join();
+  // The claim goes once the agent destroyed the guest.
+  for (int i = 0; i < 200 && store_->get_compute_host("kvm1")->vcpus_used != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(store_->get_compute_host("kvm1")->vcpus_used, 0);
+}
+
+// A DELETE that lands while the agent spawns wins: the spawn's success must not bring the server
+// back; the boot destroys the guest it made and releases its claim.
+TEST_F(AgentApiTest, DeleteDuringBootNeverResurrectsServer) {
+  disable_seed_hosts();
+  ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body().dump())->status, 200);
+  const std::string id = boot(admin_, "vm1", "2", "");
+  ASSERT_FALSE(id.empty());
+  json spawn = take_one("kvm1");
+  ASSERT_EQ(spawn["kind"], "spawn");
+  EXPECT_EQ(del(kV + "/servers/" + id, admin_)->status, 204);
+  EXPECT_EQ(get(kV + "/servers/" + id, admin_)->status, 404);
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + spawn["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": true}})")
+                ->status,
+            204);
+  json destroy = take_one("kvm1");
+  EXPECT_EQ(destroy["kind"], "destroy");
+  EXPECT_EQ(destroy["instance_uuid"], id);
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + destroy["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": true}})")
+                ->status,
+            204);
+  for (int i = 0; i < 200 && store_->get_compute_host("kvm1")->vcpus_used != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(store_->get_compute_host("kvm1")->vcpus_used, 0);
+  auto inst = store_->get_instance(id);
+  ASSERT_TRUE(inst.ok());
+  EXPECT_EQ(inst->status, store::ServerStatus::kDeleted);
+  EXPECT_TRUE(store_->list_lifecycle_tasks()->empty());
 }
 
 TEST_F(AgentApiTest, AnAgentsFailureBecomesTheServersFault) {

@@ -160,6 +160,21 @@ class ComputeTest : public ApiTest {
     return json();
   }
 
+  // Waits until the server has no task in flight (a stop, start or reboot finished: the
+  // conductor carries them out after the 202).
+  json wait_idle(const std::string& id, const std::string& token) {
+    for (int i = 0; i < 2000; ++i) {
+      auto r = get(kV + "/servers/" + id, token);
+      if (r && r->status == 200) {
+        json s = json::parse(r->body)["server"];
+        if (s["OS-EXT-STS:task_state"].is_null()) return s;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "server " << id << " kept a task_state";
+    return json();
+  }
+
   // Every row the compute API may change, for "nothing changed" assertions.
   std::string snapshot() {
     json all;

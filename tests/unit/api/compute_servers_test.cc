@@ -119,13 +119,14 @@ TEST_F(ComputeTest, StopStartRebootChangeStatusAndPower) {
   const std::string action = kV + "/servers/" + id + "/action";
   EXPECT_EQ(post(action, alice_, R"({"os-start": null})")->status, 409);  // already running
   EXPECT_EQ(post(action, alice_, R"({"os-stop": null})")->status, 202);
-  json s = get_json(kV + "/servers/" + id, alice_)["server"];
+  json s = wait_idle(id, alice_);
   EXPECT_EQ(s["status"], "SHUTOFF");
   EXPECT_EQ(s["OS-EXT-STS:power_state"], 4);
   EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "SOFT"}})")->status, 409);
   EXPECT_EQ(post(action, alice_, R"({"os-start": null})")->status, 202);
-  EXPECT_EQ(get_json(kV + "/servers/" + id, alice_)["server"]["status"], "ACTIVE");
+  EXPECT_EQ(wait_idle(id, alice_)["status"], "ACTIVE");
   EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "HARD"}})")->status, 202);
+  EXPECT_EQ(wait_idle(id, alice_)["status"], "ACTIVE");
   EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "GENTLE"}})")->status, 400);
   EXPECT_EQ(post(action, alice_, R"({"explode": {}})")->status, 400);
 }

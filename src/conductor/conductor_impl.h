@@ -1,0 +1,90 @@
+// Private to src/conductor: the conductor's state and its task steps.
+//
+// A held task is in exactly one place: the run queue (a worker will run its next step), the
+// waiting map (an agent call is out; the answer or the timeout re-queues it), or a worker's hands.
+// Workers run steps until the task finishes or parks on an agent call; they never sleep on
+// remote work. The ticker thread renews leases, adopts ownerless tasks, looks for agents'
+// answers given to other replicas, refreshes the fleet view and prunes old agent tasks.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "compute/compute.h"
+#include "conductor/conductor.h"
+#include "conductor/fleet_view.h"
+
+namespace gpucloud::conductor {
+
+// An agent call a task waits for, with what the answer said once it came.
+struct AgentWait {
+  std::string task_id;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+struct Conductor::Impl {
+  store::Store& store;
+  compute::ComputeDriver* local;
+  ConfigSource config;
+  Options options;
+  std::string replica;  // this process's owner id in lifecycle_tasks
+  std::vector<std::string> local_hosts;
+  FleetView fleet;
+
+  mutable std::mutex mu;
+  std::condition_variable work_cv;
+  std::condition_variable tick_cv;
+  bool stopping = false;
+  bool started = false;
+  std::deque<std::string> queue;                 // task ids ready for their next step
+  std::map<std::string, store::LifecycleTask> held;  // every task this replica owns
+  std::map<std::string, AgentWait> waiting;          // agent task id -> the task waiting
+  std::map<std::string, store::AgentTask> answers;   // agent task id -> its finished row
+  std::vector<std::thread> threads;
+
+  std::atomic<long long> scheduling_attempts{0}, scheduling_failures{0}, claims_retried{0},
+      tasks_resumed{0}, boots_undone{0}, fleet_reloads{0};
+
+  Impl(store::Store& s, compute::ComputeDriver* l, ConfigSource c, Options o);
+
+  // Threads.
+  void worker();
+  void ticker();
+  void adopt(bool all);
+  void take(const std::string& task_id);  // takes the lease and queues the task
+  void poll_agents();
+
+  // Runs steps of one task until it finishes, parks on an agent call or loses its lease.
+  void run(store::LifecycleTask task);
+
+  enum class Next { kContinue, kPark, kDone };
+  Next step_boot(store::LifecycleTask& t);
+  Next step_delete(store::LifecycleTask& t);
+  Next step_power(store::LifecycleTask& t);
+
+  // Boot helpers.
+  Next schedule(store::LifecycleTask& t, const store::Instance& inst);
+  Next activate(store::LifecycleTask& t, const std::string& ip);
+  Next fail_boot(store::LifecycleTask& t, const std::string& message, int code);
+  // The guest's destroy on its host: done at once (local host, host down), or an agent call
+  // made (kPark).
+  Next destroy_guest(store::LifecycleTask& t, const std::string& wait_step,
+                     const std::string& next_step);
+
+  // Agent calls: makes the call and parks the task, or, when the answer is in, takes it.
+  bool is_local(const std::string& host) const;
+  bool agent_host_up(const std::string& host);
+  Next call_agent(store::LifecycleTask& t, const std::string& kind, const std::string& payload);
+  // The finished agent task the task waited for, if its answer came (removes it).
+  std::optional<store::AgentTask> take_answer(const store::LifecycleTask& t);
+
+  bool save(store::LifecycleTask& t);  // false: the lease is lost, drop the task
+  void finish(const store::LifecycleTask& t);
+  void drop(const std::string& task_id);
+};
+
+}  // namespace gpucloud::conductor

@@ -1,0 +1,395 @@
+// The steps of each task (docs/conductor.md draws them). Each step is idempotent: a replica that
+// takes a task over after a crash runs the step it finds in the row again. Every change of the
+// instance is a compare-and-set on the state the step expects; when it fails because the instance
+// was deleted, the step undoes what the task did (the guest, the claim) instead of overwriting.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "conductor/conductor_impl.h"
+
+namespace gpucloud::conductor {
+namespace {
+
+using Next = Conductor::Impl::Next;
+using store::ServerStatus;
+
+std::string random_uuid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
+                     a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff), b & 0xffffffffffffULL);
+}
+
+// The claim of one placement as the store takes it: the host's resources and, per alias, the
+// requested number of matching devices.
+store::ClaimRequest claim_request(const store::Instance& inst, const scheduler::RequestSpec& spec,
+                                  const scheduler::Placement& placement) {
+  store::ClaimRequest req;
+  req.instance_uuid = inst.uuid;
+  req.project_id = inst.project_id;
+  req.host = placement.host;
+  req.resources.vcpus = static_cast<int>(placement.resources.vcpus);
+  req.resources.memory_mb = placement.resources.memory_mb;
+  req.resources.disk_gb = placement.resources.disk_gb;
+  for (const auto& pr : spec.pci_requests) {
+    store::DeviceRequest dr;
+    dr.alias = pr.alias;
+    dr.request_id = random_uuid();
+    dr.count = pr.count;
+    for (const auto& a : pr.specs) dr.matches.push_back({a.vendor_id, a.product_id, a.device_type});
+    req.devices.push_back(std::move(dr));
+  }
+  return req;
+}
+
+}  // namespace
+
+// ---- boot: schedule -> spawn (-> spawn_wait) -> active; undo_destroy -> undo_release ----
+
+Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
+  if (t.step == "undo_destroy") return destroy_guest(t, "undo_destroy_wait", "undo_release");
+  if (t.step == "undo_destroy_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      spdlog::warn("undoing the boot of {}: destroy on {} failed: {}", t.instance_uuid,
+                   t.host.value_or("?"), a->message);
+    }
+    t.agent_task_id.reset();
+    t.step = "undo_release";
+    return Next::kContinue;
+  }
+  if (t.step == "undo_release") {
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) {
+      spdlog::warn("undoing the boot of {}: {}", t.instance_uuid, s.error().message);
+      drop(t.id);  // retried after the lease
+      return Next::kPark;
+    }
+    if (t.host) fleet.forget(*t.host);
+    ++boots_undone;
+    spdlog::info("boot of {} undone: the server was deleted while it was built", t.instance_uuid);
+    return Next::kDone;
+  }
+
+  auto inst = store.get_instance(t.instance_uuid);
+  if (!inst.ok()) {
+    if (inst.error().code != ErrorCode::kNotFound) {
+      drop(t.id);  // the database is away: retried after the lease
+      return Next::kPark;
+    }
+    return Next::kDone;
+  }
+  if (inst->status == ServerStatus::kDeleted) {
+    // Delete won. The guest exists only if the spawn was sent.
+    const bool spawned = t.step == "spawn_wait" || (t.step == "spawn" && t.attempts > 1);
+    t.step = spawned ? "undo_destroy" : "undo_release";
+    return Next::kContinue;
+  }
+  if (inst->status != ServerStatus::kBuild) return Next::kDone;  // finished by an earlier owner
+
+  if (t.step == "schedule") return schedule(t, *inst);
+
+  if (t.step == "spawn") {
+    const std::string host = t.host.value_or("");
+    auto flavor = store.get_flavor(inst->flavor_id);
+    if (!flavor.ok()) return fail_boot(t, "Flavor " + inst->flavor_id + " could not be found.", 404);
+    auto image = store.get_image(inst->image_id);
+    if (!image.ok()) return fail_boot(t, "Image " + inst->image_id + " could not be found.", 404);
+    store::PciDeviceFilter mine;
+    mine.instance_uuid = inst->uuid;
+    auto devices = store.list_pci_devices(mine);
+    if (!devices.ok()) {
+      return fail_boot(t, "Build of instance aborted: " + devices.error().message, 500);
+    }
+    if (!is_local(host)) {
+      if (!agent_host_up(host)) {
+        return fail_boot(t,
+                         "Build of instance " + inst->uuid + " aborted: compute host " + host +
+                             " is down",
+                         500);
+      }
+      t.step = "spawn_wait";
+      return call_agent(t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices));
+    }
+    // In-process host: the call is quick and local. A resumed spawn may find its guest there.
+    if (t.attempts > 1) (void)local->destroy(host, inst->uuid);
+    if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
+      return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
+                       500);
+    }
+    std::string ip;
+    if (auto a = local->guest_address(host, inst->uuid); a.ok()) ip = *a;
+    t.step = "active";
+    return activate(t, ip);
+  }
+
+  if (t.step == "spawn_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      return fail_boot(t,
+                       "Build of instance " + inst->uuid + " aborted: host " +
+                           t.host.value_or("") + ": spawn failed: " + a->message,
+                       500);
+    }
+    // The agent sends the guest's address with its answer; none leaves readiness waiting.
+    auto details = nlohmann::json::parse(a->result, nullptr, false);
+    std::string ip = details.is_object() ? details.value("ip_address", "") : "";
+    t.step = "active";
+    return activate(t, ip);
+  }
+
+  spdlog::error("conductor: boot of {} at unknown step '{}'", t.instance_uuid, t.step);
+  return fail_boot(t, "Build of instance aborted: internal error", 500);
+}
+
+Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& inst) {
+  ++scheduling_attempts;
+  // A task taken over may hold the claim its first owner made before dying.
+  if (t.attempts > 1) (void)store.release_claims(inst.uuid);
+  auto flavor = store.get_flavor(inst.flavor_id);
+  if (!flavor.ok()) return fail_boot(t, "Flavor " + inst.flavor_id + " could not be found.", 404);
+  auto image = store.get_image(inst.image_id);
+  if (!image.ok()) return fail_boot(t, "Image " + inst.image_id + " could not be found.", 404);
+  auto cfg = config();
+  auto spec = request_spec_for(*flavor, *image, inst.availability_zone, *cfg);
+  if (!spec.ok()) return fail_boot(t, spec.error().message, 400);
+  scheduler::SchedulerOptions opts = scheduler::options_from(*cfg);
+  auto sched = scheduler::Scheduler::create(opts);
+  if (!sched.ok()) return fail_boot(t, "Scheduler configuration: " + sched.error().message, 500);
+
+  std::string fault;
+  std::string lost;
+  // Twice at most: the second time after a refresh of the view, so that a boot fails with "no
+  // valid host" only when the database agrees (another replica may have freed a GPU).
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      if (auto n = fleet.refresh(); n.ok()) fleet_reloads += *n;
+    }
+    scheduler::Selection sel = fleet.select(*sched, *spec);
+    if (!sel.ok() || sel.candidates.empty()) {
+      fault = sel.fault.empty() ? "no candidate host" : sel.fault;
+      continue;
+    }
+    const auto& candidates = sel.candidates.front();
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      const auto& placement = candidates[k];
+      if (k > 0) fleet.reserve(placement);
+      auto claimed = store.claim(claim_request(inst, *spec, placement));
+      if (!claimed.ok()) {
+        fleet.forget(placement.host);
+        if (claimed.error().code == ErrorCode::kConflict) {
+          ++claims_retried;
+          lost += (lost.empty() ? "" : ", ") + placement.host;
+          continue;
+        }
+        if (claimed.error().code == ErrorCode::kForbidden) {
+          ++scheduling_failures;
+          return fail_boot(t, claimed.error().message, 403);  // quota: no host can help
+        }
+        return fail_boot(t, "Build of instance aborted: " + claimed.error().message, 500);
+      }
+      // Claimed. The instance must still be the boot we scheduled: a DELETE in between wins.
+      store::InstanceTransition tr;
+      tr.from = {ServerStatus::kBuild};
+      tr.from_task = "scheduling";
+      tr.task_state = "spawning";
+      tr.host = placement.host;
+      if (auto s = store.transition_instance(inst.uuid, tr); !s.ok()) {
+        (void)store.release_claims(inst.uuid);
+        fleet.forget(placement.host);
+        if (s.error().code == ErrorCode::kConflict) {
+          ++boots_undone;
+          return Next::kDone;
+        }
+        drop(t.id);
+        return Next::kPark;
+      }
+      t.host = placement.host;
+      t.step = "spawn";
+      return Next::kContinue;
+    }
+    fault = "lost the race for every candidate host (" + lost + ")";
+  }
+  ++scheduling_failures;
+  return fail_boot(t, "No valid host was found. " + fault, 500);
+}
+
+Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
+  if (auto s = store.allocate_claims(t.instance_uuid); !s.ok()) {
+    return fail_boot(t, "Build of instance aborted: " + s.error().message, 500);
+  }
+  store::InstanceTransition tr;
+  tr.from = {ServerStatus::kBuild};
+  tr.from_task = "spawning";
+  tr.status = ServerStatus::kActive;
+  tr.vm_state = "active";
+  tr.task_state = std::nullopt;
+  tr.power = store::PowerState::kRunning;
+  tr.ip_address = ip;
+  tr.stamp_launched = true;
+  if (auto s = store.transition_instance(t.instance_uuid, tr); s.ok()) return Next::kDone;
+  auto inst = store.get_instance(t.instance_uuid);
+  if (inst.ok() && inst->status == ServerStatus::kDeleted) {
+    t.step = "undo_destroy";  // deleted while it spawned: the guest goes, then the claim
+    return Next::kContinue;
+  }
+  return Next::kDone;
+}
+
+Next Conductor::Impl::fail_boot(store::LifecycleTask& t, const std::string& message, int code) {
+  if (auto s = store.release_claims(t.instance_uuid); !s.ok()) {
+    drop(t.id);  // the claim must not outlive the boot: retried after the lease
+    return Next::kPark;
+  }
+  if (t.host) fleet.forget(*t.host);
+  store::InstanceTransition tr;
+  tr.from = {ServerStatus::kBuild};
+  tr.status = ServerStatus::kError;
+  tr.vm_state = "error";
+  tr.task_state = std::nullopt;
+  tr.power = store::PowerState::kNoState;
+  store::InstanceFault f;
+  f.code = code;
+  f.message = message;
+  f.created_at = std::chrono::system_clock::now();
+  tr.fault = f;
+  // kConflict: deleted meanwhile, and nothing is left to show the fault on.
+  (void)store.transition_instance(t.instance_uuid, tr);
+  spdlog::info("boot of {} failed: {}", t.instance_uuid, message);
+  return Next::kDone;
+}
+
+Next Conductor::Impl::destroy_guest(store::LifecycleTask& t, const std::string& wait_step,
+                                    const std::string& next_step) {
+  const std::string host = t.host.value_or("");
+  t.step = next_step;
+  if (host.empty()) return Next::kContinue;
+  if (is_local(host)) {
+    if (auto s = local->destroy(host, t.instance_uuid);
+        !s.ok() && s.error().code != ErrorCode::kNotFound) {
+      spdlog::warn("destroy of {} on {}: {}", t.instance_uuid, host, s.error().message);
+    }
+    return Next::kContinue;
+  }
+  if (!agent_host_up(host)) {
+    // nova's local delete: the database forgets the guest now; the agent reports the domain
+    // as an orphan when it returns (and removes it when told to repair).
+    spdlog::warn("destroy of {}: host {} is down; deleting from the database only",
+                 t.instance_uuid, host);
+    return Next::kContinue;
+  }
+  t.step = wait_step;
+  return call_agent(t, "destroy", "{}");
+}
+
+// ---- delete: destroy (-> destroy_wait) -> release ----
+
+Next Conductor::Impl::step_delete(store::LifecycleTask& t) {
+  if (t.step == "destroy") return destroy_guest(t, "destroy_wait", "release");
+  if (t.step == "destroy_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      spdlog::warn("delete of {}: destroy on {} failed: {}; releasing its claims (the agent "
+                   "reports the domain as an orphan if it is still there)",
+                   t.instance_uuid, t.host.value_or("?"), a->message);
+    }
+    t.agent_task_id.reset();
+    t.step = "release";
+    return Next::kContinue;
+  }
+  if (t.step == "release") {
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) {
+      drop(t.id);
+      return Next::kPark;
+    }
+    if (t.host) fleet.forget(*t.host);
+    return Next::kDone;
+  }
+  spdlog::error("conductor: delete of {} at unknown step '{}'", t.instance_uuid, t.step);
+  t.step = "release";
+  return Next::kContinue;
+}
+
+// ---- stop, start, reboot: call (-> call_wait) ----
+
+namespace {
+
+// The task_state an action holds while it runs (nova's task_states), and where it ends.
+struct PowerAction {
+  const char* task_state;
+  ServerStatus status;
+  const char* vm_state;
+  store::PowerState power;
+};
+PowerAction power_action(const std::string& kind) {
+  if (kind == "stop") return {"powering-off", ServerStatus::kShutoff, "stopped",
+                              store::PowerState::kShutdown};
+  if (kind == "start") return {"powering-on", ServerStatus::kActive, "active",
+                               store::PowerState::kRunning};
+  if (kind == "reboot") return {"rebooting", ServerStatus::kActive, "active",
+                                store::PowerState::kRunning};
+  return {"rebooting_hard", ServerStatus::kActive, "active", store::PowerState::kRunning};
+}
+
+}  // namespace
+
+const char* power_task_state(const std::string& kind) { return power_action(kind).task_state; }
+
+Next Conductor::Impl::step_power(store::LifecycleTask& t) {
+  const PowerAction act = power_action(t.kind);
+  const std::string host = t.host.value_or("");
+  Status outcome;
+  if (t.step == "call") {
+    auto inst = store.get_instance(t.instance_uuid);
+    if (!inst.ok() || inst->status == ServerStatus::kDeleted) return Next::kDone;
+    if (is_local(host)) {
+      if (t.kind == "stop") {
+        outcome = local->power_off(host, t.instance_uuid);
+      } else if (t.kind == "start") {
+        outcome = local->power_on(host, t.instance_uuid);
+      } else {
+        outcome = local->reboot(host, t.instance_uuid, t.kind == "reboot_hard");
+      }
+    } else if (!agent_host_up(host)) {
+      outcome = Error::unavailable("Compute host " + host +
+                                   " is down: its agent has not reported for longer than "
+                                   "service_down_time");
+    } else {
+      t.step = "call_wait";
+      const std::string kind = t.kind == "stop"    ? "power_off"
+                               : t.kind == "start" ? "power_on"
+                                                   : t.kind;
+      return call_agent(t, kind, "{}");
+    }
+  } else if (t.step == "call_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      outcome = Error::unavailable("host " + host + ": " + t.kind + " failed: " + a->message);
+    }
+  } else {
+    spdlog::error("conductor: {} of {} at unknown step '{}'", t.kind, t.instance_uuid, t.step);
+    outcome = Error::invalid("unknown step");
+  }
+  store::InstanceTransition tr;
+  tr.from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
+  tr.from_task = act.task_state;
+  tr.task_state = std::nullopt;
+  if (outcome.ok()) {
+    tr.status = act.status;
+    tr.vm_state = act.vm_state;
+    tr.power = act.power;
+  } else {
+    // As nova: the action failed, the server stays as it was, and the error is logged.
+    spdlog::warn("{} of {} failed: {}", t.kind, t.instance_uuid, outcome.error().message);
+  }
+  (void)store.transition_instance(t.instance_uuid, tr);  // kConflict: deleted meanwhile
+  return Next::kDone;
+}
+
+}  // namespace gpucloud::conductor

@@ -1,0 +1,320 @@
+// The conductor's durable tasks (lifecycle_tasks) and the compare-and-set on an instance's state.
+// Every change here is conditional on the state the caller expects, with the row count checked:
+// a write never puts back a row read earlier, so a DELETE that commits while a boot runs is never
+// overwritten (the boot's next compare-and-set fails and the boot undoes its own work).
+#include "store/store_impl.h"
+
+namespace gpucloud::store {
+namespace {
+
+struct LifecycleRow {
+  LifecycleTask t;
+  std::string host, agent, owner, lease, created, updated;
+  soci::indicator i_host{}, i_agent{}, i_owner{}, i_lease{};
+  void bind(soci::statement& st) {
+    st.exchange(soci::into(t.id));
+    st.exchange(soci::into(t.instance_uuid));
+    st.exchange(soci::into(t.kind));
+    st.exchange(soci::into(t.step));
+    st.exchange(soci::into(host, i_host));
+    st.exchange(soci::into(agent, i_agent));
+    st.exchange(soci::into(owner, i_owner));
+    st.exchange(soci::into(lease, i_lease));
+    st.exchange(soci::into(t.attempts));
+    st.exchange(soci::into(created));
+    st.exchange(soci::into(updated));
+  }
+  LifecycleTask get() const {
+    LifecycleTask out = t;
+    out.host = opt(host, i_host);
+    out.agent_task_id = opt(agent, i_agent);
+    out.owner = opt(owner, i_owner);
+    out.lease_until.reset();
+    if (i_lease != soci::i_null) out.lease_until = parse_time(lease);
+    out.created_at = parse_time(created);
+    out.updated_at = parse_time(updated);
+    return out;
+  }
+};
+
+constexpr const char* kLifecycleColumns =
+    "SELECT id, instance_uuid, kind, step, host, agent_task_id, owner, lease_until, attempts, "
+    "created_at, updated_at FROM lifecycle_tasks ";
+
+std::vector<LifecycleTask> select_lifecycle(soci::session& sql, const std::string& tail,
+                                            Binder& b) {
+  LifecycleRow row;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(std::string(kLifecycleColumns) + tail);
+  row.bind(st);
+  b.bind(st);
+  st.define_and_bind();
+  st.execute();
+  std::vector<LifecycleTask> out;
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
+void insert_lifecycle(soci::session& sql, LifecycleTask& t) {
+  if (t.id.empty()) t.id = generate_uuid();
+  const std::string ts = format_time(now());
+  NullableString host = nullable(t.host), agent = nullable(t.agent_task_id),
+                 owner = nullable(t.owner), lease = nullable_time(t.lease_until);
+  sql << "INSERT INTO lifecycle_tasks (id, instance_uuid, kind, step, host, agent_task_id, owner, "
+         "lease_until, attempts, created_at, updated_at) VALUES (:i, :u, :k, :s, :h, :a, :o, :l, "
+         ":n, :c, :up)",
+      soci::use(t.id), soci::use(t.instance_uuid), soci::use(t.kind), soci::use(t.step),
+      soci::use(host.value, host.ind), soci::use(agent.value, agent.ind),
+      soci::use(owner.value, owner.ind), soci::use(lease.value, lease.ind), soci::use(t.attempts),
+      soci::use(ts), soci::use(ts);
+  t.created_at = t.updated_at = parse_time(ts);
+}
+
+// The UPDATE of one instance's state columns, applied only in an expected state; returns the
+// matched row count (MariaDB counts changed rows: updated_at changes, so a match is a change).
+long long apply_transition(soci::session& sql, const std::string& uuid,
+                           const InstanceTransition& t) {
+  Binder b;
+  const std::string ts = format_time(now());
+  std::string set = "updated_at = " + b.text(ts);
+  if (t.status) set += ", status = " + b.text(to_string(*t.status));
+  if (t.vm_state) set += ", vm_state = " + b.text(*t.vm_state);
+  if (t.power) set += ", power_state = " + b.number(static_cast<long long>(*t.power));
+  set += t.task_state ? ", task_state = " + b.text(*t.task_state) : ", task_state = NULL";
+  if (t.host) set += ", host = " + b.text(*t.host);
+  if (t.ip_address) set += ", ip_address = " + b.text(*t.ip_address);
+  if (t.fault) {
+    set += ", fault_code = " + b.number(t.fault->code) +
+           ", fault_message = " + b.text(t.fault->message) +
+           ", fault_details = " + b.text(t.fault->details) + ", fault_created_at = " +
+           b.text(format_time(t.fault->created_at == TimePoint{} ? now() : t.fault->created_at));
+  }
+  if (t.stamp_launched) set += ", launched_at = " + b.text(ts);
+  std::string where = "uuid = " + b.text(uuid);
+  if (!t.from.empty()) {
+    std::string in;
+    for (ServerStatus s : t.from) in += (in.empty() ? "" : ", ") + b.text(to_string(s));
+    where += " AND status IN (" + in + ")";
+  }
+  if (t.from_task) {
+    where += t.from_task->empty() ? " AND task_state IS NULL"
+                                  : " AND task_state = " + b.text(*t.from_task);
+  }
+  return execute_bound(sql, "UPDATE instances SET " + set + " WHERE " + where, b);
+}
+
+std::string describe(const InstanceTransition& t) {
+  std::string from;
+  for (ServerStatus s : t.from) from += (from.empty() ? "" : "/") + std::string(to_string(s));
+  return from.empty() ? "any state" : from;
+}
+
+}  // namespace
+
+uint64_t Store::topology_version() const { return impl_->topology.load(); }
+
+Status Store::create_instance_with_task(const Instance& i, const LifecycleTask& boot) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        write_instance(sql, i, true);
+        LifecycleTask t = boot;
+        t.instance_uuid = i.uuid;
+        insert_lifecycle(sql, t);
+      },
+      "creating instance " + i.uuid);
+}
+
+Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid) {
+  return impl_->write_result<std::optional<LifecycleTask>>(
+      [&](soci::session& sql) -> std::optional<LifecycleTask> {
+        Instance i = one_instance(sql, uuid);
+        if (i.status == ServerStatus::kDeleted) {
+          throw Abort{Error::not_found("Instance " + uuid + " could not be found.")};
+        }
+        InstanceTransition del;
+        del.from = {ServerStatus::kBuild, ServerStatus::kActive, ServerStatus::kError,
+                    ServerStatus::kShutoff};
+        del.status = ServerStatus::kDeleted;
+        del.vm_state = "deleted";
+        del.power = PowerState::kNoState;
+        if (apply_transition(sql, uuid, del) != 1) {
+          throw Abort{Error::conflict("Instance " + uuid + " changed while being deleted")};
+        }
+        const std::string ts = format_time(now());
+        sql << "UPDATE instances SET deleted_at = :t WHERE uuid = :u AND deleted_at IS NULL",
+            soci::use(ts), soci::use(uuid);
+        int booting = 0;
+        sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u AND kind = 'boot'",
+            soci::use(uuid), soci::into(booting);
+        if (booting > 0) return std::nullopt;  // the boot sees DELETED and undoes its work
+        if (!i.host) {
+          release_in_transaction(sql, impl_->dialect, uuid);
+          return std::nullopt;
+        }
+        LifecycleTask t;
+        t.instance_uuid = uuid;
+        t.kind = "delete";
+        t.step = "destroy";
+        t.host = i.host;
+        insert_lifecycle(sql, t);
+        return t;
+      },
+      "deleting instance " + uuid);
+}
+
+Result<LifecycleTask> Store::begin_action(const std::string& uuid, const InstanceTransition& tr,
+                                          const std::string& kind, const std::string& host) {
+  return impl_->write_result<LifecycleTask>(
+      [&](soci::session& sql) {
+        InstanceTransition idle = tr;
+        idle.from_task = "";
+        if (apply_transition(sql, uuid, idle) != 1) {
+          Instance i = one_instance(sql, uuid);  // kNotFound when it is gone
+          throw Abort{Error::conflict("Cannot '" + kind + "' instance " + uuid +
+                                      " while it is in vm_state " + i.vm_state +
+                                      (i.task_state ? " and task_state " + *i.task_state : ""))};
+        }
+        LifecycleTask t;
+        t.instance_uuid = uuid;
+        t.kind = kind;
+        t.step = "call";
+        t.host = host;
+        insert_lifecycle(sql, t);
+        return t;
+      },
+      kind + " of instance " + uuid);
+}
+
+Status Store::transition_instance(const std::string& uuid, const InstanceTransition& t) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        if (apply_transition(sql, uuid, t) == 1) return;
+        Instance i = one_instance(sql, uuid);
+        throw Abort{Error::conflict("instance " + uuid + " is " + to_string(i.status) +
+                                    (i.task_state ? " (" + *i.task_state + ")" : "") +
+                                    ", not in " + describe(t))};
+      },
+      "changing the state of instance " + uuid);
+}
+
+Result<std::vector<LifecycleTask>> Store::list_takeable_tasks(TimePoint at, int max) {
+  return impl_->read<std::vector<LifecycleTask>>(
+      [&](soci::session& sql) {
+        Binder b;
+        const std::string tail = "WHERE owner IS NULL OR lease_until < " +
+                                 b.text(format_time(at)) + " ORDER BY created_at, id LIMIT " +
+                                 b.number(max);
+        return select_lifecycle(sql, tail, b);
+      },
+      "listing conductor tasks");
+}
+
+Result<LifecycleTask> Store::get_lifecycle_task(const std::string& id) {
+  return impl_->read<LifecycleTask>(
+      [&](soci::session& sql) {
+        Binder b;
+        auto rows = select_lifecycle(sql, "WHERE id = " + b.text(id), b);
+        if (rows.empty()) throw Abort{Error::not_found("conductor task " + id + " not found")};
+        return rows.front();
+      },
+      "reading conductor task " + id);
+}
+
+Result<std::vector<LifecycleTask>> Store::list_lifecycle_tasks() {
+  return impl_->read<std::vector<LifecycleTask>>(
+      [&](soci::session& sql) {
+        Binder b;
+        return select_lifecycle(sql, "ORDER BY created_at, id", b);
+      },
+      "listing conductor tasks");
+}
+
+Result<bool> Store::take_lifecycle_task(const std::string& id, const std::string& owner,
+                                        TimePoint lease_until, TimePoint at) {
+  return impl_->write_result<bool>(
+      [&](soci::session& sql) {
+        const std::string lease = format_time(lease_until), t = format_time(at);
+        soci::statement st =
+            (sql.prepare << "UPDATE lifecycle_tasks SET owner = :o, lease_until = :l, "
+                            "attempts = attempts + 1 WHERE id = :i AND (owner IS NULL OR "
+                            "owner = :o2 OR lease_until < :t)",
+             soci::use(owner, "o"), soci::use(lease, "l"), soci::use(id, "i"),
+             soci::use(owner, "o2"), soci::use(t, "t"));
+        st.execute(true);
+        return st.get_affected_rows() == 1;
+      },
+      "taking conductor task " + id);
+}
+
+Status Store::renew_leases(const std::string& owner, TimePoint lease_until) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        const std::string lease = format_time(lease_until);
+        sql << "UPDATE lifecycle_tasks SET lease_until = :l WHERE owner = :o", soci::use(lease),
+            soci::use(owner);
+      },
+      "renewing conductor leases");
+}
+
+Status Store::save_lifecycle_task(const LifecycleTask& t, const std::string& owner) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        NullableString host = nullable(t.host), agent = nullable(t.agent_task_id);
+        const std::string ts = format_time(now());
+        soci::statement st =
+            (sql.prepare << "UPDATE lifecycle_tasks SET step = :s, host = :h, agent_task_id = "
+                            ":a, updated_at = :t WHERE id = :i AND owner = :o",
+             soci::use(t.step), soci::use(host.value, host.ind), soci::use(agent.value, agent.ind),
+             soci::use(ts), soci::use(t.id), soci::use(owner));
+        st.execute(true);
+        if (st.get_affected_rows() != 1) {
+          throw Abort{Error::conflict("conductor task " + t.id + " is no longer held by " + owner)};
+        }
+      },
+      "saving conductor task " + t.id);
+}
+
+Status Store::finish_lifecycle_task(const std::string& id, const std::string& owner) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st =
+            (sql.prepare << "DELETE FROM lifecycle_tasks WHERE id = :i AND owner = :o",
+             soci::use(id), soci::use(owner));
+        st.execute(true);
+        if (st.get_affected_rows() != 1) {
+          throw Abort{Error::conflict("conductor task " + id + " is no longer held by " + owner)};
+        }
+      },
+      "finishing conductor task " + id);
+}
+
+Result<AgentTask> Store::start_agent_call(LifecycleTask& t, const std::string& owner,
+                                          const AgentTask& call) {
+  return impl_->write_result<AgentTask>(
+      [&](soci::session& sql) {
+        AgentTask a = call;
+        a.id = a.id.empty() ? generate_uuid() : a.id;
+        const std::string ts = format_time(now());
+        const std::string state = to_string(AgentTaskState::kPending);
+        sql << "INSERT INTO agent_tasks (id, host, kind, instance_uuid, payload, state, message, "
+               "result, created_at) VALUES (:i, :h, :k, :u, :p, :s, '', '{}', :c)",
+            soci::use(a.id), soci::use(a.host), soci::use(a.kind), soci::use(a.instance_uuid),
+            soci::use(a.payload), soci::use(state), soci::use(ts);
+        soci::statement st =
+            (sql.prepare << "UPDATE lifecycle_tasks SET agent_task_id = :a, step = :s, "
+                            "updated_at = :t WHERE id = :i AND owner = :o",
+             soci::use(a.id), soci::use(t.step), soci::use(ts), soci::use(t.id),
+             soci::use(owner));
+        st.execute(true);
+        if (st.get_affected_rows() != 1) {
+          throw Abort{Error::conflict("conductor task " + t.id + " is no longer held by " + owner)};
+        }
+        a.state = AgentTaskState::kPending;
+        a.created_at = parse_time(ts);
+        return a;
+      },
+      "calling the agent of host '" + call.host + "'");
+}
+
+}  // namespace gpucloud::store

@@ -1,0 +1,228 @@
+// The conductor's durable state on both backends: compare-and-set transitions, delete winning
+// over a boot, one action at a time, leases and takeover, agent calls recorded with their task,
+// pruning, and the host generations the fleet view reads.
+#include <thread>
+
+#include "test_db.h"
+
+namespace gpucloud::store::testing {
+namespace {
+
+using std::chrono::seconds;
+
+Instance new_instance(const std::string& uuid) {
+  Instance i;
+  i.uuid = uuid;
+  i.name = "vm-" + uuid;
+  i.project_id = "p1";
+  i.user_id = "u1";
+  i.flavor_id = "1";
+  i.image_id = "img";
+  return i;
+}
+
+LifecycleTask boot_task() {
+  LifecycleTask t;
+  t.kind = "boot";
+  t.step = "schedule";
+  return t;
+}
+
+ClaimRequest one_gpu(const std::string& instance, const std::string& host) {
+  ClaimRequest c;
+  c.instance_uuid = instance;
+  c.project_id = "p1";
+  c.host = host;
+  c.resources = {1, 1024, 1};
+  DeviceRequest r;
+  r.alias = "K2_Grid";
+  r.request_id = instance + "-r";
+  r.matches.push_back({*HexId::parse("10de"), *HexId::parse("11bf"), std::nullopt});
+  c.devices.push_back(r);
+  return c;
+}
+
+TEST_P(StoreTest, TransitionAppliesOnlyInTheExpectedState) {
+  ASSERT_TRUE(store().create_instance_with_task(new_instance("i1"), boot_task()).ok());
+  InstanceTransition spawn;
+  spawn.from = {ServerStatus::kBuild};
+  spawn.from_task = "spawning";  // it is "scheduling"
+  spawn.task_state = "spawned";
+  auto s = store().transition_instance("i1", spawn);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kConflict);
+  EXPECT_NE(s.error().message.find("scheduling"), std::string::npos) << s.error().message;
+  EXPECT_EQ(store().get_instance("i1")->task_state, "scheduling");
+
+  spawn.from_task = "scheduling";
+  spawn.host = "h1";
+  ASSERT_TRUE(store().transition_instance("i1", spawn).ok());
+  auto i = store().get_instance("i1");
+  EXPECT_EQ(i->task_state, "spawned");
+  EXPECT_EQ(i->host, "h1");
+  EXPECT_EQ(i->status, ServerStatus::kBuild);  // unset fields stay
+  EXPECT_EQ(store().transition_instance("nope", spawn).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreTest, DeleteDuringBootLeavesTheCleanupToTheBootAndItCannotActivate) {
+  add_gpu_host("h1", 1);
+  ASSERT_TRUE(store().create_instance_with_task(new_instance("i1"), boot_task()).ok());
+  ASSERT_TRUE(store().claim(one_gpu("i1", "h1")).ok());
+  auto del = store().begin_delete("i1");
+  ASSERT_TRUE(del.ok()) << del.error().message;
+  EXPECT_FALSE(del->has_value());  // the boot task is still there: it undoes its own work
+  EXPECT_EQ(store().get_instance("i1")->status, ServerStatus::kDeleted);
+  EXPECT_TRUE(store().get_instance("i1")->deleted_at.has_value());
+  // The boot's activation is a compare-and-set on BUILD: it cannot bring the server back.
+  InstanceTransition active;
+  active.from = {ServerStatus::kBuild};
+  active.status = ServerStatus::kActive;
+  EXPECT_EQ(store().transition_instance("i1", active).error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store().get_instance("i1")->status, ServerStatus::kDeleted);
+  // A second DELETE finds nothing.
+  EXPECT_EQ(store().begin_delete("i1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreTest, DeleteOfAServerWithAGuestMakesADeleteTaskAndWithoutOneReleasesAtOnce) {
+  add_gpu_host("h1", 2);
+  Instance a = new_instance("a");
+  a.status = ServerStatus::kActive;
+  a.host = "h1";
+  ASSERT_TRUE(store().create_instance(a).ok());
+  ASSERT_TRUE(store().claim(one_gpu("a", "h1")).ok());
+  auto del = store().begin_delete("a");
+  ASSERT_TRUE(del.ok() && del->has_value());
+  EXPECT_EQ((*del)->kind, "delete");
+  EXPECT_EQ((*del)->step, "destroy");
+  EXPECT_EQ((*del)->host, "h1");
+  // The claim stays until the guest is destroyed.
+  PciDeviceFilter mine;
+  mine.instance_uuid = "a";
+  EXPECT_EQ(store().list_pci_devices(mine)->size(), 1u);
+
+  Instance b = new_instance("b");
+  b.status = ServerStatus::kError;
+  ASSERT_TRUE(store().create_instance(b).ok());
+  ASSERT_TRUE(store().claim(one_gpu("b", "h1")).ok());  // e.g. left by a crash
+  auto none = store().begin_delete("b");
+  ASSERT_TRUE(none.ok() && !none->has_value());
+  mine.instance_uuid = "b";
+  EXPECT_EQ(store().list_pci_devices(mine)->size(), 0u);
+}
+
+TEST_P(StoreTest, OnlyOneActionAtATime) {
+  Instance a = new_instance("a");
+  a.status = ServerStatus::kActive;
+  a.vm_state = "active";
+  a.task_state.reset();
+  a.host = "h1";
+  ASSERT_TRUE(store().create_instance(a).ok());
+  InstanceTransition stop;
+  stop.from = {ServerStatus::kActive};
+  stop.task_state = "powering-off";
+  auto first = store().begin_action("a", stop, "stop", "h1");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = store().begin_action("a", stop, "stop", "h1");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kConflict);
+  EXPECT_NE(second.error().message.find("powering-off"), std::string::npos);
+  EXPECT_EQ(store().list_lifecycle_tasks()->size(), 1u);
+}
+
+TEST_P(StoreTest, ALeaseKeepsATaskUntilItRunsOutThenAnotherReplicaTakesItOver) {
+  ASSERT_TRUE(store().create_instance_with_task(new_instance("i1"), boot_task()).ok());
+  auto tasks = store().list_takeable_tasks(std::chrono::system_clock::now(), 10);
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  const std::string id = tasks->front().id;
+  const auto now = std::chrono::system_clock::now();
+  ASSERT_TRUE(*store().take_lifecycle_task(id, "A", now + seconds(30), now));
+  EXPECT_FALSE(*store().take_lifecycle_task(id, "B", now + seconds(30), now));
+  EXPECT_TRUE(store().list_takeable_tasks(now, 10)->empty());
+  // A dies; its lease runs out.
+  const auto later = now + seconds(31);
+  ASSERT_EQ(store().list_takeable_tasks(later, 10)->size(), 1u);
+  ASSERT_TRUE(*store().take_lifecycle_task(id, "B", later + seconds(30), later));
+  auto t = store().get_lifecycle_task(id);
+  EXPECT_EQ(t->owner, "B");
+  EXPECT_EQ(t->attempts, 2);
+  // A, back from a pause, can no longer write the task.
+  t->step = "spawn";
+  EXPECT_EQ(store().save_lifecycle_task(*t, "A").error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store().finish_lifecycle_task(id, "A").error().code, ErrorCode::kConflict);
+  ASSERT_TRUE(store().save_lifecycle_task(*t, "B").ok());
+  EXPECT_EQ(store().get_lifecycle_task(id)->step, "spawn");
+  ASSERT_TRUE(store().finish_lifecycle_task(id, "B").ok());
+  EXPECT_TRUE(store().list_lifecycle_tasks()->empty());
+}
+
+TEST_P(StoreTest, AnAgentCallIsRecordedWithItsTaskAndPrunedOnceOld) {
+  ASSERT_TRUE(store().create_instance_with_task(new_instance("i1"), boot_task()).ok());
+  LifecycleTask t = store().list_lifecycle_tasks()->front();
+  const auto now = std::chrono::system_clock::now();
+  ASSERT_TRUE(*store().take_lifecycle_task(t.id, "A", now + seconds(30), now));
+  t.step = "spawn_wait";
+  AgentTask call;
+  call.host = "kvm1";
+  call.kind = "spawn";
+  call.instance_uuid = "i1";
+  EXPECT_EQ(store().start_agent_call(t, "B", call).error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(store().list_agent_tasks("kvm1")->empty());  // nothing half-made
+  auto made = store().start_agent_call(t, "A", call);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  auto saved = store().get_lifecycle_task(t.id);
+  EXPECT_EQ(saved->agent_task_id, made->id);
+  EXPECT_EQ(saved->step, "spawn_wait");
+  EXPECT_TRUE(store().finished_agent_tasks({made->id})->empty());
+  ASSERT_TRUE(store().take_agent_tasks("kvm1", 5).ok());
+  ASSERT_TRUE(store().finish_agent_task(made->id, "kvm1", true, "", "{}").ok());
+  auto done = store().finished_agent_tasks({made->id, "unknown"});
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ(done->front().state, AgentTaskState::kSucceeded);
+  EXPECT_EQ(*store().prune_agent_tasks(now - seconds(60)), 0);  // finished after that
+  EXPECT_EQ(*store().prune_agent_tasks(now + seconds(60)), 1);
+  EXPECT_TRUE(store().list_agent_tasks("kvm1")->empty());
+}
+
+TEST_P(StoreTest, HostGenerationsMoveOnClaimsReleasesAndAggregateChanges) {
+  add_gpu_host("h1", 2);
+  add_gpu_host("h2", 2);
+  auto gen = [&](const std::string& name) {
+    for (const auto& g : *store().list_host_generations()) {
+      if (g.name == name) return g.generation;
+    }
+    return int64_t{-1};
+  };
+  const int64_t h1 = gen("h1"), h2 = gen("h2");
+  const uint64_t topology = store().topology_version();
+  ASSERT_TRUE(store().claim(one_gpu("i1", "h1")).ok());
+  EXPECT_GT(gen("h1"), h1);
+  EXPECT_EQ(gen("h2"), h2);
+  EXPECT_EQ(store().topology_version(), topology);  // a claim is not a topology change
+  const int64_t after_claim = gen("h1");
+  ASSERT_TRUE(store().release_claims("i1").ok());
+  EXPECT_GT(gen("h1"), after_claim);
+  Aggregate a;
+  a.name = "gpu";
+  auto agg = store().create_aggregate(a);
+  ASSERT_TRUE(agg.ok());
+  ASSERT_TRUE(store().add_aggregate_host(agg->id, "h2").ok());
+  const int64_t h2_in = gen("h2");
+  ASSERT_TRUE(store().set_aggregate_metadata(agg->id, {{"gpu", "true"}}).ok());
+  EXPECT_GT(gen("h2"), h2_in);
+  EXPECT_GT(store().topology_version(), topology);
+  auto details = store().get_host_details({store().get_compute_host("h2")->id});
+  ASSERT_EQ(details->size(), 1u);
+  EXPECT_EQ(details->front().devices.size(), 2u);
+  EXPECT_EQ(details->front().aggregate_ids, std::vector<int64_t>{agg->id});
+  auto without_hosts = store().list_aggregates_without_hosts();
+  ASSERT_EQ(without_hosts->size(), 1u);
+  EXPECT_TRUE(without_hosts->front().hosts.empty());
+  EXPECT_EQ(without_hosts->front().metadata.at("gpu"), "true");
+  const int64_t h2_before = gen("h2");
+  ASSERT_TRUE(store().remove_aggregate_host(agg->id, "h2").ok());
+  EXPECT_GT(gen("h2"), h2_before);
+}
+
+}  // namespace
+}  // namespace gpucloud::store::testing
