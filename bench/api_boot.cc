@@ -6,10 +6,12 @@
 //   bench_api_boot [--hosts N] [--concurrency C] [--boots B] [--replicas 1|2]
 //                  [--database mysql://user:pw@127.0.0.1:PORT/] [--instances K]
 //
-// A quarter of the hosts have 8 K2 GPUs (all 16 at the small size). Replicas are ApiServers in this process, each with its
-// own store connection pool and conductor (fleet view) on one database (MariaDB for 2; SQLite
-// has one writer). --instances adds K ACTIVE instance rows first (memory with a large history).
+// A quarter of the hosts have 8 K2 GPUs (all 16 at the small size). Replicas are ApiServers in this
+// process, each with its own store connection pool and conductor (fleet view) on one database
+// (MariaDB for 2; SQLite has one writer). --instances adds K ACTIVE instance rows first (memory
+// with a large history).
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,8 +24,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "api/api.h"
 #include "compute/compute.h"
@@ -56,7 +56,7 @@ std::string fake_hosts(int hosts, int gpu_hosts) {
   for (int h = 0; h < hosts; ++h) {
     json devs = json::array();
     for (int g = 0; h < gpu_hosts && g < kGpus; ++g) {
-      char addr[16];
+      char addr[32];
       std::snprintf(addr, sizeof addr, "0000:%02x:00.0", g + 1);
       devs.push_back({{"address", addr}, {"vendor_id", "10de"}, {"product_id", "11bf"}});
     }
@@ -99,8 +99,8 @@ Figures run(int hosts, int concurrency, int boots, int replicas, const std::stri
   // fleets on a quarter of them.
   const int gpu_hosts = hosts <= 16 ? hosts : hosts / 4;
   boots = std::min(boots, gpu_hosts * kGpus);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("gpucloud-bench-api-boot-" + std::to_string(hosts));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("gpucloud-bench-api-boot-" + std::to_string(hosts));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string url = "sqlite:///" + (dir / "db.sqlite").string();
@@ -134,7 +134,14 @@ Figures run(int hosts, int concurrency, int boots, int replicas, const std::stri
   Figures f;
   f.hosts = hosts;
   for (int r = 0; r < replicas; ++r) {
-    auto st = r == 0 ? std::move(*store) : std::move(*store::open_store(url));
+    std::unique_ptr<store::Store> st;
+    if (r == 0) {
+      st = std::move(*store);
+    } else {
+      auto other = store::open_store(url);
+      if (!other.ok()) die(other.error().message);
+      st = std::move(*other);
+    }
     api::ServerDeps deps;
     deps.store = st.get();
     deps.nova_config = cfg;
@@ -152,18 +159,18 @@ Figures run(int hosts, int concurrency, int boots, int replicas, const std::stri
   const std::string token = login(servers[0]->port());
   httplib::Client admin("127.0.0.1", servers[0]->port());
   const httplib::Headers auth = {{"X-Auth-Token", token}};
-  admin.Post("/compute/v2.1/flavors", auth,
-             json{{"flavor", {{"id", "gpu"}, {"name", "gpu"}, {"vcpus", 1}, {"ram", 512},
-                              {"disk", 1}}}}
-                 .dump(),
-             "application/json");
+  admin.Post(
+      "/compute/v2.1/flavors", auth,
+      json{{"flavor", {{"id", "gpu"}, {"name", "gpu"}, {"vcpus", 1}, {"ram", 512}, {"disk", 1}}}}
+          .dump(),
+      "application/json");
   admin.Post("/compute/v2.1/flavors/gpu/os-extra_specs", auth,
              json{{"extra_specs", {{"pci_passthrough:alias", "K2_Grid:1"}}}}.dump(),
              "application/json");
-  auto r = admin.Post(
-      "/image/v2/images", auth,
-      json{{"name", "img"}, {"disk_format", "raw"}, {"container_format", "bare"}}.dump(),
-      "application/json");
+  auto r =
+      admin.Post("/image/v2/images", auth,
+                 json{{"name", "img"}, {"disk_format", "raw"}, {"container_format", "bare"}}.dump(),
+                 "application/json");
   if (!r || r->status != 201) die("image create");
   const std::string image = json::parse(r->body)["id"];
   admin.Put(("/image/v2/images/" + image + "/file").c_str(), auth, std::string(4096, '\0'),
@@ -252,9 +259,8 @@ int main(int argc, char** argv) {
     const Figures big = run(hosts, concurrency, boots, replicas, server_url, instances);
     print(big, boots);
     std::printf(
-        "  ratio %d/16 hosts: %.0f%% of the boot rate, p50 x%.2f; %d instance rows beside\n",
-        hosts, 100 * big.boots_per_s / small.boots_per_s, big.p50_ms / small.p50_ms,
-        instances);
+        "  ratio %d/16 hosts: %.0f%% of the boot rate, p50 x%.2f; %d instance rows beside\n", hosts,
+        100 * big.boots_per_s / small.boots_per_s, big.p50_ms / small.p50_ms, instances);
   }
   return 0;
 }

@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "api/compute_impl.h"
-#include "conductor/conductor.h"
 #include "api/image_impl.h"
 #include "compute/compute.h"
+#include "conductor/conductor.h"
 
 namespace gpucloud::api {
 namespace {

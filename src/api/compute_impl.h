@@ -48,5 +48,4 @@ Result<scheduler::RequestSpec> request_spec_for(const store::Flavor& flavor,
 // Registers the compute gauges (GPUs per alias/host and state) and counters on ctx.metrics.
 void add_compute_metrics(ApiContext& ctx);
 
-
 }  // namespace gpucloud::api

@@ -1,6 +1,6 @@
 // Compute v2.1: servers. Create validates, admits, writes each server with its boot task and
-// answers 202 with the servers in BUILD; the conductor (src/conductor) carries the tasks out. Delete
-// and the power actions likewise only change the row and hand a task over.
+// answers 202 with the servers in BUILD; the conductor (src/conductor) carries the tasks out.
+// Delete and the power actions likewise only change the row and hand a task over.
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -96,6 +96,25 @@ Result<store::Instance> owned_server(ApiContext& ctx, const Call& call) {
   if (i->status == store::ServerStatus::kDeleted) return server_not_found(id);
   if (!check_owner(call.who(), i->project_id, "Instance " + id).ok()) return server_not_found(id);
   return i;
+}
+
+// GET /servers/{id}: also a deleted server whose devices are not released yet, as nova shows a
+// server until its delete finished (task_state `deleting`): `openstack server delete --wait`
+// then returns once the GPU is free again.
+Result<Reply> show_server(ApiContext& ctx, const Call& call) {
+  const std::string& id = call.param("server_id");
+  auto i = ctx.store().get_instance(id);
+  if (!i.ok()) return i.error().code == ErrorCode::kNotFound ? server_not_found(id) : i.error();
+  if (!check_owner(call.who(), i->project_id, "Instance " + id).ok()) return server_not_found(id);
+  if (i->status == store::ServerStatus::kDeleted) {
+    store::PciDeviceFilter held;
+    held.instance_uuid = id;
+    auto devices = ctx.store().list_pci_devices(held);
+    if (!devices.ok()) return devices.error();
+    if (devices->empty()) return server_not_found(id);
+    i->task_state = "deleting";
+  }
+  return Reply::ok({{"server", server_json(*i, call.who(), ctx.base_url, true)}});
 }
 
 Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
@@ -380,7 +399,8 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     }
     kind = type == "HARD" ? "reboot_hard" : "reboot";
     from = {ServerStatus::kActive};
-    if (type == "HARD") from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
+    if (type == "HARD")
+      from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
   } else {
     return bad_request("There is no such action: " + action);
   }
@@ -428,11 +448,7 @@ std::vector<Route> compute_server_routes(ApiContext& ctx) {
                one,
                Service::kCompute,
                "compute:server:read",
-               [c](Call& call) -> Result<Reply> {
-                 auto i = owned_server(*c, call);
-                 if (!i.ok()) return i.error();
-                 return Reply::ok({{"server", server_json(*i, call.who(), c->base_url, true)}});
-               },
+               [c](Call& call) { return show_server(*c, call); },
                {}});
   r.push_back({"DELETE",
                one,

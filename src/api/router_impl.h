@@ -115,9 +115,9 @@ struct ApiContext {
 };
 
 // Route tables, one function per service (each in its own file).
-std::vector<Route> identity_token_routes(ApiContext& ctx);  // identity_tokens.cc
-std::vector<Route> identity_admin_routes(ApiContext& ctx);  // identity_admin.cc
-std::vector<Route> image_routes(ApiContext& ctx);           // image_crud.cc (and image_*.cc)
+std::vector<Route> identity_token_routes(ApiContext& ctx);     // identity_tokens.cc
+std::vector<Route> identity_admin_routes(ApiContext& ctx);     // identity_admin.cc
+std::vector<Route> image_routes(ApiContext& ctx);              // image_crud.cc (and image_*.cc)
 std::vector<Route> compute_misc_routes(ApiContext& ctx);       // compute_misc.cc
 std::vector<Route> compute_flavor_routes(ApiContext& ctx);     // compute_flavors.cc
 std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggregates.cc
@@ -131,9 +131,9 @@ std::vector<Route> controller_routes(ApiContext& ctx);
 Status admit_gpu_boot(ApiContext& ctx, const store::Flavor& flavor, int64_t instances);
 json readiness_json(const store::Instance& i);  // "gpucloud:readiness" in server show
 Result<json> gpu_quota_limits(ApiContext& ctx, const std::string& project_id);
-std::vector<Route> compute_gpu_routes(ApiContext& ctx);        // compute_gpus.cc
-std::vector<Route> portal_session_routes(ApiContext& ctx);     // portal_session.cc
-std::vector<Route> agent_routes(ApiContext& ctx);              // agent_routes.cc
+std::vector<Route> compute_gpu_routes(ApiContext& ctx);     // compute_gpus.cc
+std::vector<Route> portal_session_routes(ApiContext& ctx);  // portal_session.cc
+std::vector<Route> agent_routes(ApiContext& ctx);           // agent_routes.cc
 
 // The portal (portal_static.cc, portal_session.cc): its files under /portal/ (registered after
 // the route table, so /portal/session stays an API route), and the token a request carries —

@@ -7,10 +7,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "cli/commands.h"

@@ -1,13 +1,13 @@
 #include "cli/serve_controller.h"
 
-#include "conductor/conductor.h"
-
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+
+#include "conductor/conductor.h"
 
 namespace gpucloud::cli {
 

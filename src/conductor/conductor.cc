@@ -118,24 +118,28 @@ const std::string& Conductor::replica_id() const { return impl_->replica; }
 
 void Conductor::Impl::take(const std::string& task_id) {
   {
+    // The API's submit() and the ticker's adoption may both reach for a new task: one try only,
+    // or two workers would run its steps at once.
     std::lock_guard lock(mu);
-    if (held.count(task_id) || stopping) return;
+    if (held.count(task_id) || taking.count(task_id) || stopping) return;
+    taking.insert(task_id);
   }
   const auto now = std::chrono::system_clock::now();
   auto got = store.take_lifecycle_task(task_id, replica, now + options.lease, now);
+  std::optional<store::LifecycleTask> task;
   if (!got.ok()) {
     spdlog::warn("conductor: taking task {}: {}", task_id, got.error().message);
-    return;
+  } else if (*got) {
+    if (auto t = store.get_lifecycle_task(task_id); t.ok()) task = std::move(*t);
   }
-  if (!*got) return;  // another replica holds it
-  auto task = store.get_lifecycle_task(task_id);
-  if (!task.ok()) return;  // finished meanwhile
+  std::lock_guard lock(mu);
+  taking.erase(task_id);
+  if (!task) return;  // another replica holds it, or it finished meanwhile
   if (task->attempts > 1) {
     ++tasks_resumed;
     spdlog::info("conductor: resuming {} of {} at step {} (attempt {})", task->kind,
                  task->instance_uuid, task->step, task->attempts);
   }
-  std::lock_guard lock(mu);
   held[task_id] = *task;
   queue.push_back(task_id);
   work_cv.notify_one();
@@ -168,10 +172,12 @@ void Conductor::Impl::worker() {
       task = it->second;
     }
     try {
-      run(std::move(task));
+      run(task);
     } catch (const std::exception& e) {
-      // A bug, not an input: the task stays in the database and is retried after its lease.
-      spdlog::error("conductor: task step threw: {}", e.what());
+      // A bug, not an input: logged, and the step runs again a little later.
+      spdlog::error("conductor: {} of {} at step {} threw: {}", task.kind, task.instance_uuid,
+                    task.step, e.what());
+      retry_later(task);
     }
   }
 }
@@ -196,8 +202,8 @@ void Conductor::Impl::poll_agents() {
   for (const auto& [id, host] : expired) {
     const std::string why =
         "the agent of host " + host + " did not answer within " +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options.agent_timeout)
-                           .count()) +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(options.agent_timeout).count()) +
         " s";
     (void)store.finish_agent_task(id, host, false, why, "{}");
   }
@@ -212,11 +218,10 @@ void Conductor::Impl::poll_agents() {
     if (w == waiting.end()) continue;
     const std::string task_id = w->second.task_id;
     waiting.erase(w);
+    if (!held.count(task_id)) continue;  // taken over by another replica meanwhile
     answers[a.id] = std::move(a);
-    if (held.count(task_id)) {
-      queue.push_back(task_id);
-      work_cv.notify_one();
-    }
+    queue.push_back(task_id);
+    work_cv.notify_one();
   }
 }
 
@@ -234,6 +239,18 @@ void Conductor::Impl::ticker() {
     }
     poll_agents();
     const auto now = clock::now();
+    {
+      std::lock_guard lock(mu);
+      for (auto it = delayed.begin(); it != delayed.end();) {
+        if (it->second > now) {
+          ++it;
+          continue;
+        }
+        queue.push_back(it->first);
+        work_cv.notify_one();
+        it = delayed.erase(it);
+      }
+    }
     if (now >= next_renew) {
       next_renew = now + options.lease / 3;
       if (auto s = store.renew_leases(replica, std::chrono::system_clock::now() + options.lease);
@@ -256,8 +273,7 @@ void Conductor::Impl::ticker() {
     }
     if (now >= next_prune) {
       next_prune = now + std::chrono::seconds(60);
-      auto n =
-          store.prune_agent_tasks(std::chrono::system_clock::now() - options.keep_agent_tasks);
+      auto n = store.prune_agent_tasks(std::chrono::system_clock::now() - options.keep_agent_tasks);
       if (n.ok() && *n > 0) spdlog::info("conductor: pruned {} finished agent tasks", *n);
     }
   }
@@ -286,9 +302,7 @@ void Conductor::Impl::run(store::LifecycleTask task) {
 
 bool Conductor::Impl::save(store::LifecycleTask& t) {
   if (auto s = store.save_lifecycle_task(t, replica); !s.ok()) {
-    spdlog::warn("conductor: {} of {}: {}; leaving it", t.kind, t.instance_uuid,
-                 s.error().message);
-    drop(t.id);
+    after_error(t, s.error());
     return false;
   }
   std::lock_guard lock(mu);
@@ -298,7 +312,9 @@ bool Conductor::Impl::save(store::LifecycleTask& t) {
 
 void Conductor::Impl::finish(const store::LifecycleTask& t) {
   if (auto s = store.finish_lifecycle_task(t.id, replica); !s.ok()) {
-    spdlog::warn("conductor: finishing {} of {}: {}", t.kind, t.instance_uuid, s.error().message);
+    // Run again, the step finds its work done (every step is idempotent) and finishes then.
+    after_error(t, s.error());
+    return;
   }
   drop(t.id);
 }
@@ -306,6 +322,28 @@ void Conductor::Impl::finish(const store::LifecycleTask& t) {
 void Conductor::Impl::drop(const std::string& task_id) {
   std::lock_guard lock(mu);
   held.erase(task_id);
+  delayed.erase(task_id);
+  for (auto it = waiting.begin(); it != waiting.end();) {
+    it = it->second.task_id == task_id ? waiting.erase(it) : std::next(it);
+  }
+}
+
+Conductor::Impl::Next Conductor::Impl::retry_later(const store::LifecycleTask& t) {
+  std::lock_guard lock(mu);
+  if (held.count(t.id)) delayed[t.id] = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  return Next::kPark;
+}
+
+Conductor::Impl::Next Conductor::Impl::after_error(const store::LifecycleTask& t, const Error& e) {
+  if (e.code == ErrorCode::kConflict) {
+    spdlog::info("conductor: {} of {}: {}; another replica has it", t.kind, t.instance_uuid,
+                 e.message);
+    drop(t.id);
+    return Next::kPark;
+  }
+  spdlog::warn("conductor: {} of {} at step {}: {}; retrying", t.kind, t.instance_uuid, t.step,
+               e.message);
+  return retry_later(t);
 }
 
 // ---- agent calls ----
@@ -328,11 +366,7 @@ Conductor::Impl::Next Conductor::Impl::call_agent(store::LifecycleTask& t, const
   call.instance_uuid = t.instance_uuid;
   call.payload = payload;
   auto made = store.start_agent_call(t, replica, call);
-  if (!made.ok()) {
-    spdlog::warn("conductor: {} of {}: {}", kind, t.instance_uuid, made.error().message);
-    drop(t.id);  // lost the lease, or the database is away: retried after the lease
-    return Next::kPark;
-  }
+  if (!made.ok()) return after_error(t, made.error());
   t.agent_task_id = made->id;
   std::lock_guard lock(mu);
   if (auto it = held.find(t.id); it != held.end()) it->second = t;
@@ -355,6 +389,14 @@ std::optional<store::AgentTask> Conductor::Impl::take_answer(const store::Lifecy
   }
   tick_cv.notify_all();
   return std::nullopt;
+}
+
+void Conductor::Impl::forget_call(store::LifecycleTask& t) {
+  if (!t.agent_task_id) return;
+  std::lock_guard lock(mu);
+  waiting.erase(*t.agent_task_id);
+  answers.erase(*t.agent_task_id);
+  t.agent_task_id.reset();
 }
 
 }  // namespace gpucloud::conductor

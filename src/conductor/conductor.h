@@ -1,6 +1,7 @@
 // The conductor: carries out the instance lifecycle (boot, delete, stop, start, reboot) as a
 // durable state machine over the database, with a live view of the fleet for scheduling. The API
-// only validates, writes the instance and its task row, and hands the task over (docs/conductor.md).
+// only validates, writes the instance and its task row, and hands the task over
+// (docs/conductor.md).
 //
 // Thread-safety: every public method may be called from any thread. Threads: see docs/threads.md.
 #pragma once
@@ -103,9 +104,8 @@ bool host_up(const store::ComputeHost& host, const std::vector<std::string>& loc
 
 // The scheduler's view of one host from its rows (aggregates given by the caller).
 scheduler::HostState host_state(const store::ComputeHost& h,
-                                 const std::vector<store::PciDeviceRecord>& devices,
-                                 const std::vector<const store::Aggregate*>& aggregates,
-                                 bool up);
+                                const std::vector<store::PciDeviceRecord>& devices,
+                                const std::vector<const store::Aggregate*>& aggregates, bool up);
 // Every host, read from the store (what the fleet view starts from).
 Result<std::vector<scheduler::HostState>> load_host_states(
     store::Store& store, const std::vector<std::string>& local_hosts,

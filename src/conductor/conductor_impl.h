@@ -40,10 +40,12 @@ struct Conductor::Impl {
   std::condition_variable tick_cv;
   bool stopping = false;
   bool started = false;
-  std::deque<std::string> queue;                 // task ids ready for their next step
+  std::deque<std::string> queue;                     // task ids ready for their next step
   std::map<std::string, store::LifecycleTask> held;  // every task this replica owns
+  std::set<std::string> taking;                      // take() in progress
   std::map<std::string, AgentWait> waiting;          // agent task id -> the task waiting
   std::map<std::string, store::AgentTask> answers;   // agent task id -> its finished row
+  std::map<std::string, std::chrono::steady_clock::time_point> delayed;  // retry_later()
   std::vector<std::thread> threads;
 
   std::atomic<long long> scheduling_attempts{0}, scheduling_failures{0}, claims_retried{0},
@@ -81,10 +83,18 @@ struct Conductor::Impl {
   Next call_agent(store::LifecycleTask& t, const std::string& kind, const std::string& payload);
   // The finished agent task the task waited for, if its answer came (removes it).
   std::optional<store::AgentTask> take_answer(const store::LifecycleTask& t);
+  // The task stops waiting for its agent call (it moves on without the answer).
+  void forget_call(store::LifecycleTask& t);
 
-  bool save(store::LifecycleTask& t);  // false: the lease is lost, drop the task
+  bool save(store::LifecycleTask& t);  // false: the task was dropped or put off
   void finish(const store::LifecycleTask& t);
+  // The lease is lost (another replica took the task over): forget it here.
   void drop(const std::string& task_id);
+  // The database failed for a moment: run the task's current step again a little later. The
+  // task stays held (its lease renewed), so nobody else takes it meanwhile.
+  Next retry_later(const store::LifecycleTask& t);
+  // Drops on a lost lease (kConflict), else retries later.
+  Next after_error(const store::LifecycleTask& t, const Error& e);
 };
 
 }  // namespace gpucloud::conductor

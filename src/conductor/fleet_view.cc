@@ -46,8 +46,8 @@ Status FleetView::load() {
     generation.push_back(g == gen_of.end() ? -1 : g->second);
     heartbeat.push_back(h.heartbeat_at);
     forced_down.push_back(h.forced_down);
-    states.push_back(host_state(h, devices_of[h.id], aggs_of[h.name],
-                                host_up(h, local_hosts_, down_after_)));
+    states.push_back(
+        host_state(h, devices_of[h.id], aggs_of[h.name], host_up(h, local_hosts_, down_after_)));
   }
   std::lock_guard lock(mu_);
   hosts_ = std::move(states);
@@ -125,7 +125,8 @@ Status FleetView::reload_hosts(const std::vector<int64_t>& ids) {
       if (auto f = agg_by_id.find(a); f != agg_by_id.end()) host_aggs.push_back(f->second);
     }
     const size_t i = it->second;
-    hosts_[i] = host_state(d.host, d.devices, host_aggs, host_up(d.host, local_hosts_, down_after_));
+    hosts_[i] =
+        host_state(d.host, d.devices, host_aggs, host_up(d.host, local_hosts_, down_after_));
     generation_[i] = gen_of.count(d.host.id) ? gen_of[d.host.id] : -1;
     heartbeat_[i] = d.host.heartbeat_at;
     forced_down_[i] = d.host.forced_down;

@@ -81,7 +81,8 @@ scheduler::HostState host_state(const store::ComputeHost& h,
   for (const store::Aggregate* a : aggregates) {
     s.aggregates.push_back(a->name);
     for (const auto& [k, v] : a->metadata) s.aggregate_metadata[k].insert(v);
-    if (a->availability_zone) s.aggregate_metadata["availability_zone"].insert(*a->availability_zone);
+    if (a->availability_zone)
+      s.aggregate_metadata["availability_zone"].insert(*a->availability_zone);
   }
   s.total = {h.vcpus - h.reserved_host_cpus, h.memory_mb - h.reserved_host_memory_mb,
              h.disk_gb - h.reserved_host_disk_mb / 1024};
@@ -98,8 +99,7 @@ scheduler::HostState host_state(const store::ComputeHost& h,
   if (caps.is_object()) flatten(caps, "", s.capabilities);
   s.capabilities["hypervisor_type"] = h.hypervisor_type;
   std::string arch = "x86_64";
-  if (auto it = s.capabilities.find("cpu_info:arch"); it != s.capabilities.end())
-    arch = it->second;
+  if (auto it = s.capabilities.find("cpu_info:arch"); it != s.capabilities.end()) arch = it->second;
   std::string hv = h.hypervisor_type;
   for (auto& c : hv) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   s.supported_instances = {{arch, hv, "hvm"}};

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "conductor/conductor_impl.h"
 
@@ -19,8 +20,8 @@ using store::ServerStatus;
 std::string random_uuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const uint64_t a = rng(), b = rng();
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
-                     a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff), b & 0xffffffffffffULL);
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                     0x8000 | ((b >> 48) & 0x3fff), b & 0xffffffffffffULL);
 }
 
 // The claim of one placement as the store takes it: the host's resources and, per alias, the
@@ -63,11 +64,7 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     return Next::kContinue;
   }
   if (t.step == "undo_release") {
-    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) {
-      spdlog::warn("undoing the boot of {}: {}", t.instance_uuid, s.error().message);
-      drop(t.id);  // retried after the lease
-      return Next::kPark;
-    }
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
     if (t.host) fleet.forget(*t.host);
     ++boots_undone;
     spdlog::info("boot of {} undone: the server was deleted while it was built", t.instance_uuid);
@@ -76,15 +73,13 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
 
   auto inst = store.get_instance(t.instance_uuid);
   if (!inst.ok()) {
-    if (inst.error().code != ErrorCode::kNotFound) {
-      drop(t.id);  // the database is away: retried after the lease
-      return Next::kPark;
-    }
+    if (inst.error().code != ErrorCode::kNotFound) return retry_later(t);
     return Next::kDone;
   }
   if (inst->status == ServerStatus::kDeleted) {
     // Delete won. The guest exists only if the spawn was sent.
     const bool spawned = t.step == "spawn_wait" || (t.step == "spawn" && t.attempts > 1);
+    forget_call(t);  // the spawn's answer no longer matters
     t.step = spawned ? "undo_destroy" : "undo_release";
     return Next::kContinue;
   }
@@ -95,7 +90,8 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
   if (t.step == "spawn") {
     const std::string host = t.host.value_or("");
     auto flavor = store.get_flavor(inst->flavor_id);
-    if (!flavor.ok()) return fail_boot(t, "Flavor " + inst->flavor_id + " could not be found.", 404);
+    if (!flavor.ok())
+      return fail_boot(t, "Flavor " + inst->flavor_id + " could not be found.", 404);
     auto image = store.get_image(inst->image_id);
     if (!image.ok()) return fail_boot(t, "Image " + inst->image_id + " could not be found.", 404);
     store::PciDeviceFilter mine;
@@ -106,10 +102,9 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     }
     if (!is_local(host)) {
       if (!agent_host_up(host)) {
-        return fail_boot(t,
-                         "Build of instance " + inst->uuid + " aborted: compute host " + host +
-                             " is down",
-                         500);
+        return fail_boot(
+            t, "Build of instance " + inst->uuid + " aborted: compute host " + host + " is down",
+            500);
       }
       t.step = "spawn_wait";
       return call_agent(t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices));
@@ -131,8 +126,8 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     if (!a) return Next::kPark;
     if (a->state != store::AgentTaskState::kSucceeded) {
       return fail_boot(t,
-                       "Build of instance " + inst->uuid + " aborted: host " +
-                           t.host.value_or("") + ": spawn failed: " + a->message,
+                       "Build of instance " + inst->uuid + " aborted: host " + t.host.value_or("") +
+                           ": spawn failed: " + a->message,
                        500);
     }
     // The agent sends the guest's address with its answer; none leaves readiness waiting.
@@ -163,16 +158,22 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
 
   std::string fault;
   std::string lost;
-  // Twice at most: the second time after a refresh of the view, so that a boot fails with "no
-  // valid host" only when the database agrees (another replica may have freed a GPU).
-  for (int round = 0; round < 2; ++round) {
-    if (round == 1) {
+  // Lost races are contention, not exhaustion: re-read what changed and try again, a few rounds,
+  // after a short random pause so that replicas whose views chose alike do not collide in step
+  // again. A boot fails with "no valid host" only when the refreshed view has no candidate.
+  constexpr int kRounds = 6;
+  thread_local std::mt19937 rng{std::random_device{}()};
+  for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) {
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 5 * round)(rng)));
       if (auto n = fleet.refresh(); n.ok()) fleet_reloads += *n;
     }
     scheduler::Selection sel = fleet.select(*sched, *spec);
-    if (!sel.ok() || sel.candidates.empty()) {
+    if (!sel.ok() || sel.candidates.empty() || sel.candidates.front().empty()) {
       fault = sel.fault.empty() ? "no candidate host" : sel.fault;
-      continue;
+      if (round == 0) continue;
+      break;
     }
     const auto& candidates = sel.candidates.front();
     for (size_t k = 0; k < candidates.size(); ++k) {
@@ -205,8 +206,7 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
           ++boots_undone;
           return Next::kDone;
         }
-        drop(t.id);
-        return Next::kPark;
+        return retry_later(t);
       }
       t.host = placement.host;
       t.step = "spawn";
@@ -233,18 +233,16 @@ Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
   tr.stamp_launched = true;
   if (auto s = store.transition_instance(t.instance_uuid, tr); s.ok()) return Next::kDone;
   auto inst = store.get_instance(t.instance_uuid);
-  if (inst.ok() && inst->status == ServerStatus::kDeleted) {
-    t.step = "undo_destroy";  // deleted while it spawned: the guest goes, then the claim
-    return Next::kContinue;
-  }
-  return Next::kDone;
+  if (!inst.ok() && inst.error().code != ErrorCode::kNotFound) return retry_later(t);
+  if (inst.ok() && inst->status == ServerStatus::kActive) return Next::kDone;  // resumed
+  // Deleted while it spawned (or changed by someone else): the guest goes, then the claim.
+  t.step = "undo_destroy";
+  return Next::kContinue;
 }
 
 Next Conductor::Impl::fail_boot(store::LifecycleTask& t, const std::string& message, int code) {
-  if (auto s = store.release_claims(t.instance_uuid); !s.ok()) {
-    drop(t.id);  // the claim must not outlive the boot: retried after the lease
-    return Next::kPark;
-  }
+  // The claim must not outlive the boot: on a database error the step runs again.
+  if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
   if (t.host) fleet.forget(*t.host);
   store::InstanceTransition tr;
   tr.from = {ServerStatus::kBuild};
@@ -278,8 +276,8 @@ Next Conductor::Impl::destroy_guest(store::LifecycleTask& t, const std::string& 
   if (!agent_host_up(host)) {
     // nova's local delete: the database forgets the guest now; the agent reports the domain
     // as an orphan when it returns (and removes it when told to repair).
-    spdlog::warn("destroy of {}: host {} is down; deleting from the database only",
-                 t.instance_uuid, host);
+    spdlog::warn("destroy of {}: host {} is down; deleting from the database only", t.instance_uuid,
+                 host);
     return Next::kContinue;
   }
   t.step = wait_step;
@@ -294,19 +292,17 @@ Next Conductor::Impl::step_delete(store::LifecycleTask& t) {
     auto a = take_answer(t);
     if (!a) return Next::kPark;
     if (a->state != store::AgentTaskState::kSucceeded) {
-      spdlog::warn("delete of {}: destroy on {} failed: {}; releasing its claims (the agent "
-                   "reports the domain as an orphan if it is still there)",
-                   t.instance_uuid, t.host.value_or("?"), a->message);
+      spdlog::warn(
+          "delete of {}: destroy on {} failed: {}; releasing its claims (the agent "
+          "reports the domain as an orphan if it is still there)",
+          t.instance_uuid, t.host.value_or("?"), a->message);
     }
     t.agent_task_id.reset();
     t.step = "release";
     return Next::kContinue;
   }
   if (t.step == "release") {
-    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) {
-      drop(t.id);
-      return Next::kPark;
-    }
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
     if (t.host) fleet.forget(*t.host);
     return Next::kDone;
   }
@@ -327,12 +323,12 @@ struct PowerAction {
   store::PowerState power;
 };
 PowerAction power_action(const std::string& kind) {
-  if (kind == "stop") return {"powering-off", ServerStatus::kShutoff, "stopped",
-                              store::PowerState::kShutdown};
-  if (kind == "start") return {"powering-on", ServerStatus::kActive, "active",
-                               store::PowerState::kRunning};
-  if (kind == "reboot") return {"rebooting", ServerStatus::kActive, "active",
-                                store::PowerState::kRunning};
+  if (kind == "stop")
+    return {"powering-off", ServerStatus::kShutoff, "stopped", store::PowerState::kShutdown};
+  if (kind == "start")
+    return {"powering-on", ServerStatus::kActive, "active", store::PowerState::kRunning};
+  if (kind == "reboot")
+    return {"rebooting", ServerStatus::kActive, "active", store::PowerState::kRunning};
   return {"rebooting_hard", ServerStatus::kActive, "active", store::PowerState::kRunning};
 }
 

@@ -58,7 +58,7 @@ Status insert_bench_fleet(Store& store, const std::string& prefix, int hosts, in
           long long node = 0;
           sql << "SELECT id FROM compute_hosts WHERE name = :n", soci::use(host), soci::into(node);
           for (int g = 0; g < gpus; ++g) {
-            char addr[16], dev_id[32];
+            char addr[32], dev_id[32];
             std::snprintf(addr, sizeof addr, "0000:%02x:00.0", g + 1);
             std::snprintf(dev_id, sizeof dev_id, "pci_0000_%02x_00_0", g + 1);
             const std::string a = addr, d = dev_id, du = generate_uuid();

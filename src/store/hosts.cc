@@ -183,8 +183,9 @@ Status Store::record_heartbeats(const std::vector<std::string>& names, TimePoint
             in += (in.empty() ? "" : ", ") + b.text(names[j]);
           }
           const std::string ts = b.text(format_time(at));
-          execute_bound(sql, "UPDATE compute_hosts SET heartbeat_at = " + ts +
-                                 " WHERE name IN (" + in + ")", b);
+          execute_bound(
+              sql, "UPDATE compute_hosts SET heartbeat_at = " + ts + " WHERE name IN (" + in + ")",
+              b);
         }
       },
       "recording heartbeats");
@@ -211,8 +212,9 @@ Status Store::set_compute_host_forced_down(const std::string& name, bool forced_
       [&](soci::session& sql) {
         int f = forced_down ? 1 : 0;
         soci::statement st =
-            (sql.prepare << "UPDATE compute_hosts SET forced_down = :f, generation = generation + 1 "
-                             "WHERE name = :n",
+            (sql.prepare
+                 << "UPDATE compute_hosts SET forced_down = :f, generation = generation + 1 "
+                    "WHERE name = :n",
              soci::use(f), soci::use(name));
         update_host(sql, st, name);
       },
@@ -223,8 +225,9 @@ Status Store::set_doctor_status(const std::string& name, const std::string& text
   return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         soci::statement st =
-            (sql.prepare << "UPDATE compute_hosts SET doctor_status = :d, generation = generation + 1 "
-                             "WHERE name = :n",
+            (sql.prepare
+                 << "UPDATE compute_hosts SET doctor_status = :d, generation = generation + 1 "
+                    "WHERE name = :n",
              soci::use(text), soci::use(name));
         update_host(sql, st, name);
       },
@@ -235,8 +238,7 @@ Status Store::set_doctor_status(const std::string& name, const std::string& text
 
 namespace {
 
-std::vector<Aggregate> select_aggregates(soci::session& sql, long long id,
-                                         bool with_hosts = true) {
+std::vector<Aggregate> select_aggregates(soci::session& sql, long long id, bool with_hosts = true) {
   std::vector<Aggregate> out;
   Aggregate a;
   long long aid = 0;
@@ -433,10 +435,10 @@ Result<std::vector<HostGeneration>> Store::list_host_generations() {
         long long id = 0, gen = 0;
         std::string hb;
         soci::indicator i_hb{};
-        soci::statement st = (sql.prepare << "SELECT id, name, generation, heartbeat_at "
-                                             "FROM compute_hosts ORDER BY id",
-                              soci::into(id), soci::into(g.name), soci::into(gen),
-                              soci::into(hb, i_hb));
+        soci::statement st =
+            (sql.prepare << "SELECT id, name, generation, heartbeat_at "
+                            "FROM compute_hosts ORDER BY id",
+             soci::into(id), soci::into(g.name), soci::into(gen), soci::into(hb, i_hb));
         st.execute();
         while (st.fetch()) {
           g.id = id;
@@ -477,8 +479,7 @@ Result<std::vector<Store::HostDetail>> Store::get_host_details(const std::vector
 
 Result<std::vector<Aggregate>> Store::list_aggregates_without_hosts() {
   return impl_->read<std::vector<Aggregate>>(
-      [&](soci::session& sql) { return select_aggregates(sql, 0, false); },
-      "listing aggregates");
+      [&](soci::session& sql) { return select_aggregates(sql, 0, false); }, "listing aggregates");
 }
 
 }  // namespace gpucloud::store

@@ -192,8 +192,8 @@ Status Store::transition_instance(const std::string& uuid, const InstanceTransit
         if (apply_transition(sql, uuid, t) == 1) return;
         Instance i = one_instance(sql, uuid);
         throw Abort{Error::conflict("instance " + uuid + " is " + to_string(i.status) +
-                                    (i.task_state ? " (" + *i.task_state + ")" : "") +
-                                    ", not in " + describe(t))};
+                                    (i.task_state ? " (" + *i.task_state + ")" : "") + ", not in " +
+                                    describe(t))};
       },
       "changing the state of instance " + uuid);
 }
@@ -202,9 +202,8 @@ Result<std::vector<LifecycleTask>> Store::list_takeable_tasks(TimePoint at, int 
   return impl_->read<std::vector<LifecycleTask>>(
       [&](soci::session& sql) {
         Binder b;
-        const std::string tail = "WHERE owner IS NULL OR lease_until < " +
-                                 b.text(format_time(at)) + " ORDER BY created_at, id LIMIT " +
-                                 b.number(max);
+        const std::string tail = "WHERE owner IS NULL OR lease_until < " + b.text(format_time(at)) +
+                                 " ORDER BY created_at, id LIMIT " + b.number(max);
         return select_lifecycle(sql, tail, b);
       },
       "listing conductor tasks");
@@ -304,8 +303,7 @@ Result<AgentTask> Store::start_agent_call(LifecycleTask& t, const std::string& o
         soci::statement st =
             (sql.prepare << "UPDATE lifecycle_tasks SET agent_task_id = :a, step = :s, "
                             "updated_at = :t WHERE id = :i AND owner = :o",
-             soci::use(a.id), soci::use(t.step), soci::use(ts), soci::use(t.id),
-             soci::use(owner));
+             soci::use(a.id), soci::use(t.step), soci::use(ts), soci::use(t.id), soci::use(owner));
         st.execute(true);
         if (st.get_affected_rows() != 1) {
           throw Abort{Error::conflict("conductor task " + t.id + " is no longer held by " + owner)};

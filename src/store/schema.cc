@@ -214,8 +214,8 @@ Migration make(int version, std::string description, const std::vector<std::stri
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1),
-                                             make(2, "agent tasks and reports", kVersion2),
-                                             make(3, "conductor tasks", kVersion3)};
+                                              make(2, "agent tasks and reports", kVersion2),
+                                              make(3, "conductor tasks", kVersion3)};
   return kAll;
 }
 

@@ -231,7 +231,10 @@ def boot(name, flavor):
 
 def delete(uuid):
     http("DELETE", f"/compute/v2.1/servers/{uuid}", admin, expect=204)
-    http("GET", f"/compute/v2.1/servers/{uuid}", admin, expect=404)
+    # As nova: the server shows as deleting until its agent destroyed the guest and the
+    # devices are released, then it is gone.
+    wait_for(f"server {uuid} to be gone",
+             lambda: http("GET", f"/compute/v2.1/servers/{uuid}", admin)[0] == 404)
 
 
 gpu_vm, gpu_host = boot("gpu-vm", "3")

@@ -288,8 +288,16 @@ def settled(timeout):
         s = servers()
         busy = [x for x in s if x["status"] == "BUILD" or x["OS-EXT-STS:task_state"]]
         return s if not busy and not sql("SELECT id FROM lifecycle_tasks") else None
-    s = wait_for("every task to finish", done, timeout)
-    return s, time.time() - start_
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = done()
+        if s is not None:
+            return s, time.time() - start_
+        time.sleep(0.1)
+    busy = [(x["name"], x["status"], x["OS-EXT-STS:task_state"]) for x in servers()
+            if x["status"] == "BUILD" or x["OS-EXT-STS:task_state"]]
+    fail(f"tasks did not finish within {timeout} s: servers {busy}, conductor tasks "
+         f"{sql('SELECT kind, step, owner, lease_until, attempts FROM lifecycle_tasks')}")
 
 
 def check_devices(phase):

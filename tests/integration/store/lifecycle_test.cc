@@ -188,7 +188,8 @@ TEST_P(StoreTest, HostGenerationsMoveOnClaimsReleasesAndAggregateChanges) {
   add_gpu_host("h1", 2);
   add_gpu_host("h2", 2);
   auto gen = [&](const std::string& name) {
-    for (const auto& g : *store().list_host_generations()) {
+    auto gens = store().list_host_generations();
+    for (const auto& g : *gens) {
       if (g.name == name) return g.generation;
     }
     return int64_t{-1};

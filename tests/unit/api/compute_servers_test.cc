@@ -66,9 +66,13 @@ TEST_F(ComputeTest, GpuBootAfterAllK2InUseEndsInErrorNamingTheAlias) {
   // Deleting a GPU server frees its device, and the next GPU boot gets it.
   auto r = del(kV + "/servers/" + ids[0], alice_);
   ASSERT_EQ(r->status, 204);
+  // As nova: the server shows (DELETED, task_state deleting) until its GPU is released, then 404.
+  for (int i = 0; i < 500 && get(kV + "/servers/" + ids[0], alice_)->status != 404; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(get(kV + "/servers/" + ids[0], alice_)->status, 404);
   EXPECT_EQ(devices("allocated"), 3);
   EXPECT_EQ(devices("available"), 1);
-  EXPECT_EQ(get(kV + "/servers/" + ids[0], alice_)->status, 404);
   EXPECT_EQ(wait_built(boot(alice_, "gpu6", "4"), alice_)["status"], "ACTIVE");
   EXPECT_EQ(devices("available"), 0);
 }
