@@ -102,9 +102,22 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     }
     if (!is_local(host)) {
       if (!agent_host_up(host)) {
-        return fail_boot(
-            t, "Build of instance " + inst->uuid + " aborted: compute host " + host + " is down",
-            500);
+        // The host went down after the view last saw it up (the view re-reads liveness every
+        // second): give the claim back and schedule again, as nova reschedules a failed build.
+        spdlog::info("boot of {}: host {} went down; scheduling again", inst->uuid, host);
+        if (auto s = store.release_claims(inst->uuid); !s.ok()) return retry_later(t);
+        fleet.forget(host);
+        if (auto n = fleet.refresh(); n.ok()) fleet_reloads += *n;
+        store::InstanceTransition back;
+        back.from = {ServerStatus::kBuild};
+        back.from_task = "spawning";
+        back.task_state = "scheduling";
+        if (auto s = store.transition_instance(inst->uuid, back); !s.ok()) {
+          return s.error().code == ErrorCode::kConflict ? Next::kDone : retry_later(t);
+        }
+        t.host.reset();
+        t.step = "schedule";
+        return Next::kContinue;
       }
       t.step = "spawn_wait";
       return call_agent(t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices));

@@ -204,6 +204,9 @@ TEST_F(AgentApiTest, DeleteDuringBootNeverResurrectsServer) {
   auto inst = store_->get_instance(id);
   ASSERT_TRUE(inst.ok());
   EXPECT_EQ(inst->status, store::ServerStatus::kDeleted);
+  for (int i = 0; i < 200 && !store_->list_lifecycle_tasks()->empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_TRUE(store_->list_lifecycle_tasks()->empty());
 }
 
