@@ -200,7 +200,9 @@ Figures run(int hosts, int concurrency, int boots, int replicas, const std::stri
           const json s = g ? json::parse(g->body, nullptr, false) : json();
           const std::string status = s.is_object() ? s["server"].value("status", "") : "";
           if (status == "ACTIVE" || status == "ERROR") {
-            errors += status == "ERROR";
+            if (status == "ERROR" && errors++ == 0) {
+              std::fprintf(stderr, "  first ERROR: %s\n", s["server"]["fault"].dump().c_str());
+            }
             std::lock_guard lock(mu);
             latencies.push_back(
                 std::chrono::duration<double, std::milli>(Clock::now() - posted).count());

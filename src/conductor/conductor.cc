@@ -349,7 +349,7 @@ Conductor::Impl::Next Conductor::Impl::after_error(const store::LifecycleTask& t
 // ---- agent calls ----
 
 bool Conductor::Impl::is_local(const std::string& host) const {
-  return std::find(local_hosts.begin(), local_hosts.end(), host) != local_hosts.end();
+  return std::binary_search(local_hosts.begin(), local_hosts.end(), host);
 }
 
 bool Conductor::Impl::agent_host_up(const std::string& host) {

@@ -95,10 +95,10 @@ Result<scheduler::RequestSpec> request_spec_for(const store::Flavor& flavor,
                                                 const std::string& availability_zone,
                                                 const config::NovaConfig& config);
 
-// Hosts of the in-process driver (up regardless of heartbeats); empty without one.
+// Hosts of the in-process driver (up regardless of heartbeats), sorted; empty without one.
 std::vector<std::string> local_host_names(compute::ComputeDriver* local);
 // nova's servicegroup: up unless forced down, when local or with a heartbeat younger than
-// `down_after`.
+// `down_after`. `local_hosts` is sorted (local_host_names()).
 bool host_up(const store::ComputeHost& host, const std::vector<std::string>& local_hosts,
              std::chrono::seconds down_after);
 

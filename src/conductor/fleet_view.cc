@@ -83,7 +83,7 @@ Result<int> FleetView::refresh() {
       heartbeat_[i] = g.heartbeat_at;
       // Heartbeats age without any write: liveness is re-derived at every refresh.
       const bool local =
-          std::find(local_hosts_.begin(), local_hosts_.end(), hosts_[i].name) != local_hosts_.end();
+          std::binary_search(local_hosts_.begin(), local_hosts_.end(), hosts_[i].name);
       const bool up =
           !forced_down_[i] && (local || (g.heartbeat_at && now - *g.heartbeat_at < down_after_));
       if (up != hosts_[i].heartbeat_fresh) {
@@ -100,14 +100,12 @@ Result<int> FleetView::refresh() {
     return static_cast<int>(gens->size());
   }
   if (changed.empty()) return 0;
-  if (auto s = reload_hosts(changed); !s.ok()) return s.error();
+  if (auto s = reload_hosts(changed, *gens); !s.ok()) return s.error();
   return static_cast<int>(changed.size());
 }
 
-Status FleetView::reload_hosts(const std::vector<int64_t>& ids) {
-  // Generations before rows, as in load().
-  auto gens = store_.list_host_generations();
-  if (!gens.ok()) return gens.error();
+Status FleetView::reload_hosts(const std::vector<int64_t>& ids,
+                               const std::vector<store::HostGeneration>& gens) {
   auto details = store_.get_host_details(ids);
   if (!details.ok()) return details.error();
   auto aggs = store_.list_aggregates_without_hosts();
@@ -115,7 +113,7 @@ Status FleetView::reload_hosts(const std::vector<int64_t>& ids) {
   std::map<int64_t, const store::Aggregate*> agg_by_id;
   for (const auto& a : *aggs) agg_by_id[a.id] = &a;
   std::map<int64_t, int64_t> gen_of;
-  for (const auto& g : *gens) gen_of[g.id] = g.generation;
+  for (const auto& g : gens) gen_of[g.id] = g.generation;
   std::lock_guard lock(mu_);
   for (const auto& d : *details) {
     auto it = by_id_.find(d.host.id);

@@ -46,7 +46,9 @@ class FleetView {
   size_t size() const;
 
  private:
-  Status reload_hosts(const std::vector<int64_t>& ids);  // under no lock; takes it to apply
+  // Re-reads `ids` (generations `gens` were read before; under no lock, takes it to apply).
+  Status reload_hosts(const std::vector<int64_t>& ids,
+                      const std::vector<store::HostGeneration>& gens);
   void rebuild_index_locked();
 
   store::Store& store_;

@@ -61,13 +61,14 @@ std::vector<std::string> local_host_names(compute::ComputeDriver* local) {
   auto hosts = local->hosts();
   if (!hosts.ok()) return out;
   for (const auto& h : *hosts) out.push_back(h.name);
+  std::sort(out.begin(), out.end());  // host_up() searches it: 10,000 hosts are 10,000 lookups
   return out;
 }
 
 bool host_up(const store::ComputeHost& host, const std::vector<std::string>& local_hosts,
              std::chrono::seconds down_after) {
   if (host.forced_down) return false;
-  if (std::find(local_hosts.begin(), local_hosts.end(), host.name) != local_hosts.end()) {
+  if (std::binary_search(local_hosts.begin(), local_hosts.end(), host.name)) {
     return true;
   }
   return host.heartbeat_at && std::chrono::system_clock::now() - *host.heartbeat_at < down_after;
