@@ -111,6 +111,31 @@ if init.returncode != 0:
 openrc = open(os.path.join(data, "openrc")).read()
 password = re.search(r"OS_PASSWORD='?([^'\n]+)'?", openrc).group(1)
 
+fake_hosts = os.path.join(TMP, "fake_hosts.json")
+with open(fake_hosts, "w") as f:
+    json.dump({"hosts": [
+        {"name": "hostA", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400},
+        {"name": "hostB", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "pci_devices": [
+            {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"},
+            {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
+
+
+def start_agent(host, user, pw, name=None, extra=()):
+    env = os.environ.copy()
+    env.update({"OS_AUTH_URL": BASE + "/identity/v3", "OS_USERNAME": user, "OS_PASSWORD": pw,
+                "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default"})
+    return start(name or "agent-" + host, [
+        GPUCLOUD, "agent", "--driver", "fake", "--fake-hosts", fake_hosts, "--host", host,
+        "--heartbeat-interval", "1", "--orphan-interval", "2", "--poll-wait", "2", *extra], env)
+
+
+# hostA's agent starts before its server does (a server restarting, a host booting first): it
+# keeps trying to log in, with backoff, and registers once the server answers.
+agent_a, agent_a_log = start_agent("hostA", "admin", password)
+wait_for("hostA's agent to retry", lambda: "retrying in" in open(agent_a_log).read())
+if agent_a.poll() is not None:
+    fail("hostA's agent exited while its server was not up yet")
+
 # ---- the server, with a 3 s service_down_time ----
 nova_conf = os.path.join(TMP, "nova.conf")
 with open(nova_conf, "w") as f:
@@ -138,25 +163,6 @@ svc = login("agent-b", "agent-b-secret", "admin")
 http("GET", "/compute/v2.1/servers", svc, expect=403)
 http("POST", "/gpucloud/v1/agent/hosts/nohost/heartbeat", svc, {}, expect=404)
 
-fake_hosts = os.path.join(TMP, "fake_hosts.json")
-with open(fake_hosts, "w") as f:
-    json.dump({"hosts": [
-        {"name": "hostA", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400},
-        {"name": "hostB", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "pci_devices": [
-            {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"},
-            {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
-
-
-def start_agent(host, user, pw, name=None, extra=()):
-    env = os.environ.copy()
-    env.update({"OS_AUTH_URL": BASE + "/identity/v3", "OS_USERNAME": user, "OS_PASSWORD": pw,
-                "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default"})
-    return start(name or "agent-" + host, [
-        GPUCLOUD, "agent", "--driver", "fake", "--fake-hosts", fake_hosts, "--host", host,
-        "--heartbeat-interval", "1", "--orphan-interval", "2", "--poll-wait", "2", *extra], env)
-
-
-agent_a, agent_a_log = start_agent("hostA", "admin", password)
 # hostB's agent (a service-only user) keeps images it is given in a cache of its own, as a
 # remote KVM host must: the server's copy is not on its disk.
 image_cache_b = os.path.join(TMP, "image-cache-b")
