@@ -147,7 +147,10 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
         int booting = 0;
         sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u AND kind = 'boot'",
             soci::use(uuid), soci::into(booting);
-        if (booting > 0) return std::nullopt;  // the boot sees DELETED and undoes its work
+        // A boot still building sees DELETED at its next compare-and-set and undoes its work. A
+        // boot whose activation already succeeded (its row not yet removed) will not look again:
+        // then the delete task below does the cleanup.
+        if (booting > 0 && i.status == ServerStatus::kBuild) return std::nullopt;
         if (!i.host) {
           release_in_transaction(sql, impl_->dialect, uuid);
           return std::nullopt;
