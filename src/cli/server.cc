@@ -38,7 +38,11 @@ int run_server(const ServerArgs& a) {
     return 1;
   }
   std::error_code ec;
-  std::filesystem::create_directories(a.data_dir, ec);
+  // A data folder made here is the owner's alone (images, perhaps a SQLite database).
+  if (std::filesystem::create_directories(a.data_dir, ec)) {
+    std::filesystem::permissions(a.data_dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  }
   auto store = store::open_store(url);
   if (!store.ok()) {
     std::fprintf(stderr, "gpucloud server: %s\n", store.error().message.c_str());

@@ -230,6 +230,13 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
   if (auto e = lookup_single(files, {{"DEFAULT", "service_down_time"}})) {
     if (auto v = r.number<int>(*e, 1)) cfg.service_down_time = *v;
   }
+  if (auto e = lookup_single(files, {{"security_compliance", "lockout_failure_attempts"}});
+      e && !e->value.empty()) {
+    if (auto v = r.number<int>(*e, 1)) cfg.lockout_failure_attempts = *v;
+  }
+  if (auto e = lookup_single(files, {{"security_compliance", "lockout_duration"}})) {
+    if (auto v = r.number<int>(*e, 1)) cfg.lockout_duration = *v;
+  }
 }
 
 }  // namespace

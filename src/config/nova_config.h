@@ -40,6 +40,11 @@ struct NovaConfig {
   double pci_weight_multiplier = 1.0;
   // [DEFAULT] service_down_time: seconds without a heartbeat after which a host is down.
   int service_down_time = 60;
+  // keystone.conf's [security_compliance] lockout, read from the same files: after this many
+  // failed password logins in a row a user is locked out for lockout_duration seconds
+  // (keystone's defaults: no lockout, 1800 s).
+  std::optional<int> lockout_failure_attempts;
+  int lockout_duration = 1800;
   // Every problem found, in file order per option; an empty list (or only warnings) = usable.
   std::vector<Problem> problems;
 

@@ -1,9 +1,11 @@
 // Connections, the pool and the transaction runner. The retry loop is what makes claims safe
 // without any in-process lock: a transaction that loses a race on a row lock (InnoDB deadlock or
 // lock wait timeout, SQLITE_BUSY) is rolled back by the database and simply run again.
+#include <fcntl.h>
 #include <soci/mysql/soci-mysql.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
@@ -62,6 +64,12 @@ Result<std::unique_ptr<soci::session>> Store::Impl::connect() {
       if (!read_only && !target.path.empty() && ::stat(db.c_str(), &st) == 0 &&
           (st.st_mode & 0222) == 0) {
         return Error::unavailable("database file " + db + " is read-only (no write permission)");
+      }
+      // A new database file is the owner's alone (0600): it holds password and token hashes.
+      // SQLite gives its -wal and -shm files the database file's mode.
+      if (!read_only && !target.path.empty()) {
+        const int fd = ::open(db.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
       }
       auto s = std::make_unique<soci::session>(
           *soci::factory_sqlite3(),

@@ -146,18 +146,23 @@ Result<std::vector<Project>> Store::list_projects() {
 }
 
 Status Store::update_project(const Project& p) {
+  const std::string lock = impl_->dialect.for_update;
   return impl_->write(
       [&](soci::session& sql) {
+        int old_enabled = 0;
+        sql << "SELECT enabled FROM projects WHERE id = :i" + lock, soci::use(p.id),
+            soci::into(old_enabled);
+        if (!sql.got_data()) throw Abort{Error::not_found("project " + p.id + " does not exist")};
         int en = p.enabled ? 1 : 0;
         soci::statement st = (sql.prepare << "UPDATE projects SET name = :n, domain_id = :d, "
                                              "description = :ds, enabled = :e WHERE id = :i",
                               soci::use(p.name), soci::use(p.domain_id), soci::use(p.description),
                               soci::use(en), soci::use(p.id));
         st.execute(true);
-        if (st.get_affected_rows() == 0) {
-          int n = 0;
-          sql << "SELECT COUNT(*) FROM projects WHERE id = :i", soci::use(p.id), soci::into(n);
-          if (n == 0) throw Abort{Error::not_found("project " + p.id + " does not exist")};
+        // keystone: disabling a project revokes the tokens scoped to it.
+        if (old_enabled != 0 && !p.enabled) {
+          sql << "UPDATE tokens SET revoked = 1 WHERE project_id = :p AND revoked = 0",
+              soci::use(p.id);
         }
       },
       "updating project " + p.id);
@@ -169,6 +174,7 @@ Status Store::delete_project(const std::string& id) {
         soci::statement st = (sql.prepare << "DELETE FROM projects WHERE id = :i", soci::use(id));
         st.execute(true);
         require_row(st, "project " + id + " does not exist");
+        sql << "DELETE FROM tokens WHERE project_id = :i", soci::use(id);
       },
       "deleting project " + id);
 }
@@ -218,8 +224,16 @@ Result<std::vector<User>> Store::list_users() {
 }
 
 Status Store::update_user(const User& u) {
+  const std::string lock = impl_->dialect.for_update;
   return impl_->write(
       [&](soci::session& sql) {
+        // keystone: a new password or a disable revokes every token of the user, so that the
+        // old credentials stop working at once on every replica (tokens are checked here).
+        std::string old_hash;
+        int old_enabled = 0;
+        sql << "SELECT password_hash, enabled FROM users WHERE id = :i" + lock, soci::use(u.id),
+            soci::into(old_hash), soci::into(old_enabled);
+        if (!sql.got_data()) throw Abort{Error::not_found("user " + u.id + " does not exist")};
         int en = u.enabled ? 1 : 0;
         NullableString dp = nullable(u.default_project_id);
         soci::statement st =
@@ -228,10 +242,9 @@ Status Store::update_user(const User& u) {
              soci::use(u.name), soci::use(u.domain_id), soci::use(u.password_hash),
              soci::use(u.email), soci::use(dp.value, dp.ind), soci::use(en), soci::use(u.id));
         st.execute(true);
-        if (st.get_affected_rows() == 0) {
-          int n = 0;
-          sql << "SELECT COUNT(*) FROM users WHERE id = :i", soci::use(u.id), soci::into(n);
-          if (n == 0) throw Abort{Error::not_found("user " + u.id + " does not exist")};
+        if (old_hash != u.password_hash || (old_enabled != 0 && !u.enabled)) {
+          sql << "UPDATE tokens SET revoked = 1 WHERE user_id = :u AND revoked = 0",
+              soci::use(u.id);
         }
       },
       "updating user " + u.id);
@@ -272,6 +285,10 @@ Status Store::unassign_role(const RoleAssignment& a) {
         st.execute(true);
         require_row(st, "role " + a.role + " is not assigned to user " + a.user_id +
                             " on project " + a.project_id);
+        // keystone revokes the user's tokens on the project when a grant goes (revoke_by_grant).
+        sql << "UPDATE tokens SET revoked = 1 WHERE user_id = :u AND project_id = :p AND "
+               "revoked = 0",
+            soci::use(a.user_id), soci::use(a.project_id);
       },
       "removing role " + a.role);
 }

@@ -196,6 +196,15 @@ const std::vector<std::string> kVersion3 = {
     "CREATE INDEX IF NOT EXISTS ix_agent_tasks_finished_at ON agent_tasks (finished_at)",
 };
 
+// Version 4: failed password logins per user (keystone's failed_auth_count / failed_auth_at),
+// for the lockout that [security_compliance] lockout_failure_attempts turns on. A table of its
+// own rather than columns on users: CREATE TABLE IF NOT EXISTS is idempotent on both backends.
+const std::vector<std::string> kVersion4 = {
+    "CREATE TABLE IF NOT EXISTS login_failures (user_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "failed_count INTEGER NOT NULL DEFAULT 0, last_failed_at @TS NULL, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -215,7 +224,8 @@ Migration make(int version, std::string description, const std::vector<std::stri
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1),
                                               make(2, "agent tasks and reports", kVersion2),
-                                              make(3, "conductor tasks", kVersion3)};
+                                              make(3, "conductor tasks", kVersion3),
+                                              make(4, "login failures", kVersion4)};
   return kAll;
 }
 

@@ -78,6 +78,23 @@ struct PciDeviceFilter {
   bool include_deleted = false;
 };
 
+// A token with what it grants now (token_grants.cc). Validation checks these rather than the
+// roles the token was issued with, so that a removed role, a disabled user or project takes
+// effect at the next request on every server replica: keystone's revocation semantics.
+struct TokenGrant {
+  Token token;
+  User user;
+  std::optional<Project> project;  // the scope's project; nullopt when unscoped or gone
+  std::vector<std::string> roles;  // the user's role assignments on that project now
+};
+
+// Failed password logins of one user since the last success (keystone's failed_auth_count and
+// failed_auth_at), for [security_compliance] lockout_failure_attempts / lockout_duration.
+struct LoginFailures {
+  int count = 0;
+  std::optional<TimePoint> last_at;
+};
+
 struct GpuQuota {
   std::string project_id;
   std::string alias;
@@ -193,9 +210,18 @@ class Store {
   Result<std::vector<RoleAssignment>> list_role_assignments(const std::string& user_id,
                                                             const std::string& project_id);
 
+  // Revocation: update_user revokes the user's tokens when the password changes or the user is
+  // disabled; update_project revokes a project's tokens when it is disabled; unassign_role
+  // revokes the user's tokens on that project; deleting a user or project deletes its tokens.
   Status store_token(const Token& t);
   Result<Token> get_token(const std::string& token_hash);  // revoked/expired ones too
+  // The token, its user and project and the user's current roles there, read together in one
+  // transaction (kNotFound: no such token, or its user is gone).
+  Result<TokenGrant> get_token_grant(const std::string& token_hash);
   Status revoke_token(const std::string& token_hash);
+  Result<LoginFailures> get_login_failures(const std::string& user_id);
+  Result<LoginFailures> record_login_failure(const std::string& user_id, TimePoint at);
+  Status clear_login_failures(const std::string& user_id);
   Result<int> delete_expired_tokens(TimePoint now);
 
   Status create_keypair(const KeyPair& k);

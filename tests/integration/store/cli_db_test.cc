@@ -1,4 +1,5 @@
 // `gpucloud db version` and `gpucloud db upgrade` run as a user runs them.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -40,6 +41,17 @@ TEST_P(StoreTest, DbCommandsShowAndUpgradeTheSchemaVersion) {
   CliRun v = gpucloud("db version --database '" + fresh.url() + "'");
   EXPECT_EQ(v.rc, 0);
   EXPECT_NE(v.out.find("schema version " + latest), std::string::npos) << v.out;
+}
+
+// Issue 13: the file held password and token hashes and was created 0644.
+TEST(CliDbSqlite, DbUpgradeCreatesDatabaseFileOwnerOnly) {
+  TestDb fresh(Kind::kSqlite);
+  CliRun up = gpucloud("db upgrade --database '" + fresh.url() + "'");
+  ASSERT_EQ(up.rc, 0) << up.out;
+  const std::string path = fresh.url().substr(std::string("sqlite://").size());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_P(StoreTest, DbCommandsRefuseAnotherApplicationsDatabase) {
