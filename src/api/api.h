@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/core.h"
@@ -23,6 +24,17 @@ class Conductor;  // conductor/conductor.h
 
 namespace gpucloud::api {
 
+// Password logins (login_guard_impl.h): failures allowed per user name and per source address
+// before each further try must wait (1 s, doubling, up to max_delay_seconds; the answer is 429),
+// and how many Argon2id computations (64 MiB each) may run at once.
+struct LoginLimits {
+  int user_free_failures = 5;
+  int address_free_failures = 20;
+  int base_delay_seconds = 1;
+  int max_delay_seconds = 300;
+  int max_concurrent_hashes = 4;
+};
+
 struct ServerOptions {
   std::string listen_host = "127.0.0.1";
   int port = 0;               // 0: pick a free port (see ApiServer::port())
@@ -34,6 +46,7 @@ struct ServerOptions {
   std::chrono::seconds token_ttl{std::chrono::hours(1)};  // keystone's default expiration
   size_t max_json_body = 1 << 20;                         // larger JSON bodies get 413
   int threads = 8;
+  LoginLimits login;
 };
 
 // What the API needs from the rest of gpucloud. The server owns none of it.
@@ -55,6 +68,13 @@ struct ServerDeps {
   controller::Controller* controller = nullptr;
 };
 
+// One route of the table as served: its method, pattern and policy rule (src/api/policy.cc).
+struct RouteInfo {
+  std::string method;
+  std::string pattern;
+  std::string policy;
+};
+
 class ApiServer {
  public:
   static Result<std::unique_ptr<ApiServer>> create(ServerDeps deps, ServerOptions options);
@@ -69,6 +89,8 @@ class ApiServer {
   void set_nova_config(std::shared_ptr<const config::NovaConfig> config);
   // The conductor the server runs (its own or the one given in ServerDeps); null before start().
   conductor::Conductor* conductor() const;
+  // Every route served, in table order, once start() returned (for the RBAC matrix).
+  std::vector<RouteInfo> routes() const;
 
   struct Impl;
 

@@ -107,13 +107,19 @@ const char* title(int status) {
 
 }  // namespace
 
-void write_error(Service service, const Error& e, httplib::Response& res) {
+void write_error(Service service, const Error& e, httplib::Response& res,
+                 const std::string& request_id) {
   const int status = http_status(e);
-  // An internal error's text may hold details a client should not see (SQL, paths): it goes to
-  // the log by the caller, and the client gets a generic message.
-  const std::string message =
-      status == 500 ? "An unexpected error prevented the server from fulfilling your request."
-                    : e.message;
+  // An internal or unavailable error's text may hold details a client should not see (SQL,
+  // paths, the database's user, host, port and schema): it goes to the log by the caller, and
+  // the client gets a generic message with the request id.
+  std::string message = e.message;
+  if (status >= 500) {
+    message = status == 503 ? "The service is temporarily unavailable; try again later."
+                            : "An unexpected error prevented the server from fulfilling your "
+                              "request.";
+    if (!request_id.empty()) message += " (Request-ID: " + request_id + ")";
+  }
   json body;
   switch (service) {
     case Service::kCompute:

@@ -3,7 +3,9 @@
 #include <chrono>
 
 #include "api/identity_impl.h"
+#include "api/login_guard_impl.h"
 #include "api/policy_impl.h"
+#include "api/validation_impl.h"
 
 namespace gpucloud::api {
 namespace {
@@ -93,11 +95,13 @@ Result<Reply> create_project(ApiContext& ctx, Call& call) {
     return s.error();
   auto name = opt_string(*p, "name", "project");
   if (!name.ok()) return name.error();
-  if (!*name || (*name)->empty() || (*name)->size() > 64) {
-    return bad_request("Invalid input for field 'project.name': 1 to 64 characters required.");
-  }
+  if (!*name) return bad_request("Invalid input for field 'project.name': required.");
+  if (auto s = check_name(**name, "project.name", {64}); !s.ok()) return s.error();
   auto desc = opt_string(*p, "description", "project");
   if (!desc.ok()) return desc.error();
+  if (*desc) {
+    if (auto s = check_text(**desc, "project.description", 65535); !s.ok()) return s.error();
+  }
   auto enabled = opt_bool(*p, "enabled", "project", true);
   if (!enabled.ok()) return enabled.error();
   store::Project project;
@@ -130,9 +134,8 @@ Result<Reply> create_user(ApiContext& ctx, Call& call) {
     return s.error();
   auto name = opt_string(*u, "name", "user");
   if (!name.ok()) return name.error();
-  if (!*name || (*name)->empty() || (*name)->size() > 255) {
-    return bad_request("Invalid input for field 'user.name': 1 to 255 characters required.");
-  }
+  if (!*name) return bad_request("Invalid input for field 'user.name': required.");
+  if (auto s = check_name(**name, "user.name"); !s.ok()) return s.error();
   auto password = opt_string(*u, "password", "user");
   if (!password.ok()) return password.error();
   auto email = opt_string(*u, "email", "user");
@@ -154,7 +157,7 @@ Result<Reply> create_user(ApiContext& ctx, Call& call) {
     user.default_project_id = **project;
   }
   if (*password) {
-    auto h = hash_password(**password);
+    auto h = ctx.login->passwords.hash(**password);
     if (!h.ok()) return h.error();
     user.password_hash = *h;
   }
@@ -188,15 +191,50 @@ Result<Reply> update_user(ApiContext& ctx, Call& call) {
   if (!password.ok()) return password.error();
   auto enabled = opt_bool(*u, "enabled", "user", user->enabled);
   if (!enabled.ok()) return enabled.error();
-  if (*name) user->name = **name;
+  if (*name) {
+    if (auto s = check_name(**name, "user.name"); !s.ok()) return s.error();
+    user->name = **name;
+  }
   user->enabled = *enabled;
   if (*password) {
-    auto h = hash_password(**password);
+    auto h = ctx.login->passwords.hash(**password);
     if (!h.ok()) return h.error();
     user->password_hash = *h;
   }
   if (auto s = ctx.store().update_user(*user); !s.ok()) return s.error();
   return Reply::ok({{"user", user_json(*user, ctx.base_url)}});
+}
+
+// PATCH /projects/{id}: name, description, enabled (`openstack project set`). Disabling a
+// project revokes the tokens scoped to it (the store does it in the same transaction).
+Result<Reply> update_project(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  auto p = member(*body, "project");
+  if (!p.ok()) return p.error();
+  if (auto s = check_fields(*p, "project", {"name", "description", "enabled", "tags", "options"});
+      !s.ok())
+    return s.error();
+  const auto& id = call.param("project_id");
+  auto project = ctx.store().get_project(id);
+  if (!project.ok()) return Error::not_found("Could not find project: " + id + ".");
+  auto name = opt_string(*p, "name", "project");
+  if (!name.ok()) return name.error();
+  auto desc = opt_string(*p, "description", "project");
+  if (!desc.ok()) return desc.error();
+  auto enabled = opt_bool(*p, "enabled", "project", project->enabled);
+  if (!enabled.ok()) return enabled.error();
+  if (*name) {
+    if (auto s = check_name(**name, "project.name", {64}); !s.ok()) return s.error();
+    project->name = **name;
+  }
+  if (*desc) {
+    if (auto s = check_text(**desc, "project.description", 65535); !s.ok()) return s.error();
+    project->description = **desc;
+  }
+  project->enabled = *enabled;
+  if (auto s = ctx.store().update_project(*project); !s.ok()) return s.error();
+  return Reply::ok({{"project", project_json(*project, ctx.base_url)}});
 }
 
 // PUT/DELETE/HEAD /projects/{p}/users/{u}/roles/{r}
@@ -214,9 +252,59 @@ Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
   return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role};
 }
 
+// GET /role_assignments, with keystone's include_names (`openstack role assignment list
+// --names`): names beside the ids of role, user, project and their domains.
+Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
+  auto as = ctx.store().list_role_assignments(call.query("user.id").value_or(""),
+                                              call.query("scope.project.id").value_or(""));
+  if (!as.ok()) return as.error();
+  const auto flag = call.query("include_names");
+  const bool names = flag && *flag != "0" && *flag != "false" && *flag != "False";
+  std::map<std::string, store::User> users;
+  std::map<std::string, store::Project> projects;
+  if (names) {
+    auto us = ctx.store().list_users();
+    if (!us.ok()) return us.error();
+    for (auto& u : *us) users[u.id] = std::move(u);
+    auto ps = ctx.store().list_projects();
+    if (!ps.ok()) return ps.error();
+    for (auto& p : *ps) projects[p.id] = std::move(p);
+  }
+  const json domain = {{"id", "default"}, {"name", "Default"}};
+  json out = json::array();
+  for (const auto& a : *as) {
+    json role = {{"id", a.role}};
+    json user = {{"id", a.user_id}};
+    json project = {{"id", a.project_id}};
+    if (names) {
+      role["name"] = a.role;
+      if (auto u = users.find(a.user_id); u != users.end()) {
+        user["name"] = u->second.name;
+        user["domain"] = domain;
+      }
+      if (auto p = projects.find(a.project_id); p != projects.end()) {
+        project["name"] = p->second.name;
+        project["domain"] = domain;
+      }
+    }
+    out.push_back({{"role", role},
+                   {"user", user},
+                   {"scope", {{"project", project}}},
+                   {"links",
+                    {{"assignment", ctx.base_url + "/identity/v3/projects/" + a.project_id +
+                                        "/users/" + a.user_id + "/roles/" + a.role}}}});
+  }
+  return Reply::ok({{"role_assignments", out},
+                    {"links",
+                     {{"self", ctx.base_url + "/identity/v3/role_assignments"},
+                      {"previous", nullptr},
+                      {"next", nullptr}}}});
+}
+
 }  // namespace
 
 std::vector<Route> identity_admin_routes(ApiContext& ctx) {
+  if (!ctx.login) ctx.login = std::make_shared<LoginGuard>(ctx.options.login);
   const std::string base = ctx.base_url;
   std::vector<Route> r;
   auto add = [&r](const char* m, const char* p, const char* policy, Handler h) {
@@ -245,6 +333,8 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
         if (!p.ok()) return Error::not_found("Could not find project: " + id + ".");
         return Reply::ok({{"project", project_json(*p, ctx.base_url)}});
       });
+  add("PATCH", "/identity/v3/projects/{project_id}", "identity:admin",
+      [&ctx](Call& call) { return update_project(ctx, call); });
   add("DELETE", "/identity/v3/projects/{project_id}", "identity:admin",
       [&ctx](Call& call) -> Result<Reply> {
         const auto& id = call.param("project_id");
@@ -365,18 +455,7 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
         return Error::not_found("Could not find role assignment.");
       });
   add("GET", "/identity/v3/role_assignments", "identity:admin",
-      [&ctx](Call& call) -> Result<Reply> {
-        auto as = ctx.store().list_role_assignments(call.query("user.id").value_or(""),
-                                                    call.query("scope.project.id").value_or(""));
-        if (!as.ok()) return as.error();
-        json out = json::array();
-        for (const auto& a : *as) {
-          out.push_back({{"role", {{"id", a.role}}},
-                         {"user", {{"id", a.user_id}}},
-                         {"scope", {{"project", {{"id", a.project_id}}}}}});
-        }
-        return Reply::ok({{"role_assignments", out}});
-      });
+      [&ctx](Call& call) -> Result<Reply> { return list_role_assignments(ctx, call); });
   return r;
 }
 

@@ -15,9 +15,16 @@ std::string new_token();
 // What the store keeps and looks tokens up by: hex SHA-256 of the token.
 std::string token_hash(const std::string& token);
 
-// Validates the token (not revoked, not expired, user and project still enabled) and returns
-// who it belongs to. The error never repeats the token.
+// Validates the token (not revoked, not expired, user and project still enabled, the user still
+// holds a role on the project) and returns who it belongs to, with the roles the user holds on
+// the project now (keystone's semantics: a token carries no grant its user has lost). Checked
+// in the database at every call, so a revocation holds on every replica at once. The error never
+// repeats the token.
 Result<Caller> validate_token(store::Store& store, const std::string& token);
+
+// keystone's default implied roles: admin implies member, member implies reader. Stable order:
+// admin, member, reader, then others.
+std::vector<std::string> with_implied_roles(const std::vector<std::string>& roles);
 
 // Keystone's version document and the service catalog for this server.
 json identity_version(const std::string& base_url);

@@ -1,9 +1,12 @@
 // Keystone v3: version discovery and tokens (issue, validate, revoke). Passwords are checked with
 // Argon2id; only the token's hash is stored.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
-#include <set>
 
 #include "api/identity_impl.h"
+#include "api/login_guard_impl.h"
 #include "api/policy_impl.h"
 
 namespace gpucloud::api {
@@ -14,20 +17,6 @@ constexpr const char* kDefaultDomainName = "Default";
 
 json domain_ref(const std::string& id) {
   return {{"id", id}, {"name", id == kDefaultDomainId ? kDefaultDomainName : id}};
-}
-
-// keystone's default implied roles: admin implies member, member implies reader.
-std::vector<std::string> with_implied_roles(const std::vector<std::string>& roles) {
-  std::set<std::string> all(roles.begin(), roles.end());
-  if (all.count("admin")) all.insert("member");
-  if (all.count("member")) all.insert("reader");
-  // Keep a stable order: admin, member, reader first, then any others.
-  std::vector<std::string> out;
-  for (const char* r : {"admin", "member", "reader"}) {
-    if (all.erase(r)) out.push_back(r);
-  }
-  out.insert(out.end(), all.begin(), all.end());
-  return out;
 }
 
 // Resolves {"id": ...} or {"name": ..., "domain": {"id"|"name"}} for a user or project.
@@ -43,16 +32,6 @@ Result<std::string> domain_of(const json& ref, const std::string& field) {
     return Error::not_found("Could not find domain: " + name + ".");
   }
   return bad_request("Invalid input for field '" + field + ".domain'.");
-}
-
-Result<store::User> find_user(store::Store& st, const json& user) {
-  if (user.contains("id") && user["id"].is_string()) return st.get_user(user["id"]);
-  if (!user.contains("name") || !user["name"].is_string()) {
-    return bad_request("Invalid input for field 'identity.password.user': name or id is required.");
-  }
-  auto domain = domain_of(user, "identity.password.user");
-  if (!domain.ok()) return domain.error();
-  return st.find_user_by_name(user["name"], *domain);
 }
 
 Result<store::Project> find_project(store::Store& st, const json& project) {
@@ -90,6 +69,116 @@ json token_body(const Caller& c, const std::vector<std::string>& methods,
 
 const char* kBadCredentials = "The request you have made requires authentication.";
 
+// One password login: the throttle, the lockout ([security_compliance]), exactly one Argon2id
+// check whether or not the user exists, and a log line for every failure (user and address,
+// never the password).
+class PasswordLogin {
+ public:
+  PasswordLogin(ApiContext& ctx, Call& call)
+      : ctx_(ctx), guard_(*ctx.login), address_(call.req.remote_addr) {}
+
+  // Passes (nullopt; user_id() is then known), or the answer: an error, or 429 when the name
+  // or the address must wait before its next try.
+  Result<std::optional<Reply>> check(const json& u) {
+    if (!u.contains("password") || !u["password"].is_string()) {
+      return bad_request("Invalid input for field 'identity.password.user.password'.");
+    }
+    const bool by_id = u.contains("id") && u["id"].is_string();
+    if (!by_id && (!u.contains("name") || !u["name"].is_string())) {
+      return bad_request(
+          "Invalid input for field 'identity.password.user': name or id is required.");
+    }
+    auto domain = domain_of(u, "identity.password.user");
+    if (!domain.ok()) {
+      if (domain.error().code != ErrorCode::kNotFound) return domain.error();
+      domain = std::string("?");  // an unknown domain: an unknown user, at the same cost
+    }
+    named_ = by_id ? u["id"].get<std::string>() : u["name"].get<std::string>();
+    key_ = by_id ? "id:" + named_ : "name:" + *domain + "/" + named_;
+    const auto now = LoginThrottle::Clock::now();
+    const int64_t wait = std::max(guard_.users.wait_seconds(key_, now),
+                                  guard_.addresses.wait_seconds(address_, now));
+    if (wait > 0) {
+      spdlog::warn(
+          "identity: login failed for user '{}' from {}: throttled for {} s after {} "
+          "failures",
+          loggable(named_), loggable(address_), wait, guard_.users.failures(key_));
+      return std::optional<Reply>(too_many_requests(wait));
+    }
+    store::Store& st = ctx_.store();
+    Result<store::User> user = Error::not_found("no such domain");
+    if (by_id) {
+      user = st.get_user(named_);
+    } else if (*domain != "?") {
+      user = st.find_user_by_name(named_, *domain);
+    }
+    if (!user.ok() && user.error().code != ErrorCode::kNotFound) return user.error();
+    const auto cfg = ctx_.nova_config();
+    bool locked = false;
+    if (user.ok() && cfg->lockout_failure_attempts) {
+      auto f = st.get_login_failures(user->id);
+      if (!f.ok()) return f.error();
+      had_failures_ = f->count > 0;
+      locked = f->count >= *cfg->lockout_failure_attempts && f->last_at &&
+               *f->last_at + std::chrono::seconds(cfg->lockout_duration) >
+                   std::chrono::system_clock::now();
+    }
+    // Exactly one Argon2id run on every path: unknown, locked and disabled users included.
+    const std::string& hash = user.ok() && !locked ? user->password_hash : std::string();
+    const bool password_ok = guard_.passwords.verify(hash, u["password"].get<std::string>());
+    const char* reason = !user.ok()       ? "unknown user"
+                         : locked         ? "account locked"
+                         : !password_ok   ? "wrong password"
+                         : !user->enabled ? "user disabled"
+                                          : nullptr;
+    if (reason) {
+      guard_.users.record_failure(key_, now);
+      guard_.addresses.record_failure(address_, now);
+      int count = guard_.users.failures(key_);
+      if (user.ok() && !locked && !password_ok && cfg->lockout_failure_attempts) {
+        auto f = st.record_login_failure(user->id, std::chrono::system_clock::now());
+        if (!f.ok()) return f.error();
+        count = f->count;
+        if (f->count >= *cfg->lockout_failure_attempts) {
+          spdlog::warn("identity: user '{}' ({}) locked out for {} s after {} failed logins",
+                       loggable(named_), user->id, cfg->lockout_duration, f->count);
+        }
+      }
+      spdlog::warn("identity: login failed for user '{}' from {}: {} ({} in a row)",
+                   loggable(named_), loggable(address_), reason, count);
+      return unauthorized(kBadCredentials);
+    }
+    user_id_ = user->id;
+    return std::optional<Reply>();
+  }
+
+  const std::string& user_id() const { return user_id_; }
+
+  // The token was issued: the user's failures are forgotten (the address's are kept).
+  void succeeded() {
+    guard_.users.record_success(key_);
+    if (had_failures_) (void)ctx_.store().clear_login_failures(user_id_);
+  }
+
+ private:
+  static Reply too_many_requests(int64_t wait) {
+    Reply r = Reply::ok({{"error",
+                          {{"code", 429},
+                           {"title", "Too Many Requests"},
+                           {"message", fmt::format("Too many failed logins; try again in {} "
+                                                   "seconds.",
+                                                   wait)}}}},
+                        429);
+    r.headers.emplace_back("Retry-After", std::to_string(wait));
+    return r;
+  }
+
+  ApiContext& ctx_;
+  LoginGuard& guard_;
+  std::string address_, named_, key_, user_id_;
+  bool had_failures_ = false;
+};
+
 Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
   if (!body.ok()) return body.error();
@@ -108,25 +197,17 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
 
   // Who: a password, or an existing token (re-scoping).
   std::string user_id;
+  std::optional<PasswordLogin> login;
   if (methods.size() == 1 && methods[0] == "password") {
     const json& pw = identity.value("password", json());
     if (!pw.is_object() || !pw.contains("user") || !pw["user"].is_object()) {
       return bad_request("Invalid input for field 'identity.password.user': object required.");
     }
-    const json& u = pw["user"];
-    if (!u.contains("password") || !u["password"].is_string()) {
-      return bad_request("Invalid input for field 'identity.password.user.password'.");
-    }
-    auto user = find_user(st, u);
-    // Unknown user and wrong password look the same to the client.
-    if (!user.ok()) {
-      if (user.error().code == ErrorCode::kNotFound) return unauthorized(kBadCredentials);
-      return user.error();
-    }
-    if (!user->enabled || !verify_password(user->password_hash, u["password"])) {
-      return unauthorized(kBadCredentials);
-    }
-    user_id = user->id;
+    login.emplace(ctx, call);
+    auto checked = login->check(pw["user"]);
+    if (!checked.ok()) return checked.error();
+    if (*checked) return **checked;
+    user_id = login->user_id();
   } else if (methods.size() == 1 && methods[0] == "token") {
     const json& tk = identity.value("token", json());
     if (!tk.is_object() || !tk.contains("id") || !tk["id"].is_string()) {
@@ -167,6 +248,8 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     if (!assignments.ok()) return assignments.error();
     for (const auto& a : *assignments) roles.push_back(a.role);
     if (roles.empty()) {
+      spdlog::warn("identity: login of user {} from {} refused: no role on project {}", user->id,
+                   loggable(call.req.remote_addr), project->id);
       return unauthorized("User " + user->id + " has no access to project " + project->id + ".");
     }
     roles = with_implied_roles(roles);
@@ -193,6 +276,7 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     c.project_id = project->id;
     c.project_name = project->name;
   }
+  if (login) login->succeeded();
   Reply r = Reply::ok(token_body(c, methods, ctx.base_url), 201);
   r.headers.emplace_back("X-Subject-Token", secret);
   return r;
@@ -242,6 +326,7 @@ json service_catalog(const std::string& base_url) {
 }
 
 std::vector<Route> identity_token_routes(ApiContext& ctx) {
+  if (!ctx.login) ctx.login = std::make_shared<LoginGuard>(ctx.options.login);
   auto versions = [&ctx](Call&) -> Result<Reply> {
     Reply r =
         Reply::ok({{"versions", {{"values", json::array({identity_version(ctx.base_url)})}}}}, 300);

@@ -1,6 +1,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <set>
 
 #include "api/identity_impl.h"
 
@@ -39,32 +40,44 @@ std::string token_hash(const std::string& token) {
   return hex;
 }
 
+std::vector<std::string> with_implied_roles(const std::vector<std::string>& roles) {
+  std::set<std::string> all(roles.begin(), roles.end());
+  if (all.count("admin")) all.insert("member");
+  if (all.count("member")) all.insert("reader");
+  std::vector<std::string> out;
+  for (const char* r : {"admin", "member", "reader"}) {
+    if (all.erase(r)) out.push_back(r);
+  }
+  out.insert(out.end(), all.begin(), all.end());
+  return out;
+}
+
 Result<Caller> validate_token(store::Store& store, const std::string& token) {
   static const char* kInvalid = "The request you have made requires authentication.";
   if (token.empty() || token.size() > 256) return unauthorized(kInvalid);
-  auto t = store.get_token(token_hash(token));
-  if (!t.ok()) {
-    if (t.error().code == ErrorCode::kNotFound) return unauthorized(kInvalid);
-    return t.error();
+  auto g = store.get_token_grant(token_hash(token));
+  if (!g.ok()) {
+    if (g.error().code == ErrorCode::kNotFound) return unauthorized(kInvalid);
+    return g.error();
   }
-  if (t->revoked || t->expires_at <= std::chrono::system_clock::now()) {
+  const store::Token& t = g->token;
+  if (t.revoked || t.expires_at <= std::chrono::system_clock::now() || !g->user.enabled) {
     return unauthorized(kInvalid);
   }
-  auto user = store.get_user(t->user_id);
-  if (!user.ok() || !user->enabled) return unauthorized(kInvalid);
   Caller c;
-  c.token_hash = t->token_hash;
-  c.user_id = user->id;
-  c.user_name = user->name;
-  c.domain_id = user->domain_id;
-  c.roles = t->roles;
-  c.issued_at = t->issued_at;
-  c.expires_at = t->expires_at;
-  if (!t->project_id.empty()) {
-    auto project = store.get_project(t->project_id);
-    if (!project.ok() || !project->enabled) return unauthorized(kInvalid);
-    c.project_id = project->id;
-    c.project_name = project->name;
+  c.token_hash = t.token_hash;
+  c.user_id = g->user.id;
+  c.user_name = g->user.name;
+  c.domain_id = g->user.domain_id;
+  c.issued_at = t.issued_at;
+  c.expires_at = t.expires_at;
+  if (!t.project_id.empty()) {
+    // A project that is gone or disabled, or a user left without a role on it, ends the token
+    // even where no revocation was written (a grant removed while this token was being issued).
+    if (!g->project || !g->project->enabled || g->roles.empty()) return unauthorized(kInvalid);
+    c.project_id = g->project->id;
+    c.project_name = g->project->name;
+    c.roles = with_implied_roles(g->roles);
   }
   return c;
 }

@@ -85,6 +85,7 @@ Result<Reply> sign_in(ApiContext& ctx, const Handler& issue_token, Call& call) {
   inner.path = "/identity/v3/auth/tokens";
   inner.body = json{{"auth", auth}}.dump();
   inner.set_header("Content-Type", "application/json");
+  inner.remote_addr = call.req.remote_addr;  // the login throttle counts per source address
   Call token_call{inner, call.res, {}, std::nullopt, {}};
   auto issued = issue_token(token_call);
   if (!issued.ok()) return issued.error();

@@ -225,11 +225,19 @@ Status ApiServer::start() {
       if (reply.ok()) {
         send(*reply, res);
       } else {
-        if (reply.error().code == ErrorCode::kInternal ||
-            reply.error().code == ErrorCode::kUnavailable) {
-          spdlog::error("{} {}: {}", req.method, route.pattern, reply.error().message);
+        // A 5xx's detail (database URL, SQL) goes to the log only; the client gets a generic
+        // message with the request id that finds the log line.
+        std::string request_id;
+        if (http_status(reply.error()) >= 500) {
+          request_id = res.get_header_value("x-openstack-request-id");
+          if (request_id.empty()) {
+            request_id = "req-" + new_uuid();
+            res.set_header("x-openstack-request-id", request_id);
+          }
+          spdlog::error("{} {} [{}]: {}", req.method, route.pattern, request_id,
+                        reply.error().message);
         }
-        write_error(route.service, reply.error(), res);
+        write_error(route.service, reply.error(), res, request_id);
       }
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -283,6 +291,13 @@ void ApiServer::stop() {
 }
 
 int ApiServer::port() const { return impl_->port; }
+std::vector<RouteInfo> ApiServer::routes() const {
+  std::vector<RouteInfo> out;
+  for (const auto& r : impl_->routes) {
+    if (r.method != "HEAD") out.push_back({r.method, r.pattern, r.policy});  // HEAD: GET's handler
+  }
+  return out;
+}
 std::string ApiServer::base_url() const { return impl_->ctx.base_url; }
 void ApiServer::set_nova_config(std::shared_ptr<const config::NovaConfig> config) {
   std::atomic_store(&impl_->ctx.deps.nova_config, std::move(config));

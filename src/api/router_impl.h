@@ -100,6 +100,8 @@ struct Route {
   UploadHandler upload_handler;  // set instead of handler for streamed request bodies
 };
 
+struct LoginGuard;  // login_guard_impl.h
+
 // Shared by every service's handlers.
 struct ApiContext {
   ServerDeps deps;
@@ -108,6 +110,8 @@ struct ApiContext {
   Metrics metrics;
   // Run once by ApiServer::stop after the HTTP server stopped (e.g. the boot workers' shutdown).
   std::vector<std::function<void()>> stop_hooks;
+  // Password logins' throttle and Argon2id bound (made by identity_token_routes).
+  std::shared_ptr<LoginGuard> login;
   store::Store& store() const { return *deps.store; }
   std::shared_ptr<const config::NovaConfig> nova_config() const {
     return std::atomic_load(&deps.nova_config);
@@ -143,7 +147,10 @@ std::string request_token(const httplib::Request& req);
 
 // Error bodies in each service's shape. The one place an Error becomes HTTP.
 int http_status(const Error& e);
-void write_error(Service service, const Error& e, httplib::Response& res);
+// A 5xx gets a generic message naming `request_id` (the detail belongs in the log), never the
+// error's own text, which may name the database's user, host, port or schema.
+void write_error(Service service, const Error& e, httplib::Response& res,
+                 const std::string& request_id = "");
 
 // Helpers for handlers.
 Error bad_request(const std::string& message);
