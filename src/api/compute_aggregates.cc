@@ -1,7 +1,11 @@
 // Compute v2.1: host aggregates (os-aggregates) with availability zones and metadata.
 #include <fmt/format.h>
 
+#include <regex>
+
 #include "api/compute_impl.h"
+#include "api/list_query_impl.h"
+#include "api/validation_impl.h"
 
 namespace gpucloud::api {
 namespace {
@@ -38,9 +42,10 @@ Result<store::Aggregate> find_aggregate(ApiContext& ctx, const std::string& text
 Result<std::optional<std::string>> az_field(const json& obj) {
   auto az = string_field(obj, "availability_zone", "aggregate");
   if (!az.ok()) return az.error();
-  if (*az && ((*az)->empty() || (*az)->size() > 255)) {
-    return bad_request("Invalid input for field/attribute availability_zone. Value: " +
-                       json(**az).dump() + ". 1 to 255 characters required");
+  if (*az) {
+    if (auto s = check_name(**az, "availability_zone", {255, false, false}); !s.ok()) {
+      return s.error();
+    }
   }
   return az;
 }
@@ -56,10 +61,8 @@ Result<std::string> name_field(const json& obj, bool required) {
     return std::string();
   }
   const std::string& n = **name;
-  if (n.empty() || n.size() > 255 || n.find_first_not_of(' ') == std::string::npos) {
-    return bad_request("Invalid input for field/attribute name. Value: " + json(n).dump() +
-                       ". 1 to 255 characters required");
-  }
+  // nova's parameter_types.name: printable, 1 to 255, no whitespace at either end.
+  if (auto s = check_name(n, "name", {255, false, false}); !s.ok()) return s.error();
   return n;
 }
 
@@ -199,23 +202,22 @@ Result<Reply> aggregate_action(ApiContext& ctx, Call& call) {
     std::map<std::string, std::optional<std::string>> changes;
     std::optional<std::optional<std::string>> az_change;
     for (auto it = md->begin(); it != md->end(); ++it) {
-      if (it.key().empty() || it.key().size() > 255) {
-        return bad_request(
-            "Invalid input for field/attribute metadata. Keys must be 1 to 255 "
-            "characters");
+      // nova's aggregate metadata schema: keys ^[a-zA-Z0-9-_:. /]{1,255}$, values strings of
+      // at most 255 characters, or null (delete).
+      static const std::regex kKey("[a-zA-Z0-9-_:. /]{1,255}");
+      if (!std::regex_match(it.key(), kKey)) {
+        return bad_request("Invalid input for field/attribute metadata. Value: " + shown(it.key()) +
+                           ". Keys must match '^[a-zA-Z0-9-_:. /]{1,255}$'");
       }
       std::optional<std::string> v;
       if (it->is_string()) {
         v = it->get<std::string>();
-        if (v->size() > 255) {
-          return bad_request("Invalid input for field/attribute " + it.key() +
-                             ". Value: too long. Values must be at most 255 characters");
-        }
+        if (auto s = check_text(*v, it.key(), 255); !s.ok()) return s.error();
       } else if (!it->is_null()) {
         return bad_request(
             fmt::format("Invalid input for field/attribute {}. Value: {}. {} is "
                         "not of type 'string', 'null'",
-                        it.key(), it->dump(), it->dump()));
+                        it.key(), shown(*it), shown(*it)));
       }
       if (it.key() == "availability_zone") {
         az_change = v;
@@ -242,6 +244,42 @@ Result<Reply> aggregate_action(ApiContext& ctx, Call& call) {
   return Reply::ok({{"aggregate", aggregate_json(*updated)}});
 }
 
+// nova lists aggregates unpaged; gpucloud takes the list parameters of servers and flavors too
+// (limit, marker by id, sort_key id/name/created_at/updated_at, name as a regular expression), so
+// a client that sends them gets what it asked for or a 400, never everything silently.
+Result<Reply> list_aggregates(ApiContext& ctx, Call& call) {
+  static const ListRules kRules = {
+      {"id", "name", "created_at", "updated_at", "availability_zone"}, {{"id", false}}, false};
+  auto q = parse_list_query(call, kRules);
+  if (!q.ok()) return q.error();
+  std::shared_ptr<NameFilter> name;
+  if (auto n = call.query("name")) {
+    auto f = NameFilter::compile(*n);
+    if (!f.ok()) return f.error();
+    name = *f;
+  }
+  auto all = ctx.store().list_aggregates();
+  if (!all.ok()) return all.error();
+  auto micros = [](store::TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  };
+  std::vector<ListRow> rows;
+  for (const auto& a : *all) {
+    if (name && !name->matches(a.name)) continue;
+    rows.push_back(
+        {std::to_string(a.id),
+         {{"id", a.id},
+          {"name", a.name},
+          {"created_at", micros(a.created_at)},
+          {"updated_at", micros(a.updated_at)},
+          {"availability_zone", a.availability_zone ? json(*a.availability_zone) : json(nullptr)}},
+         aggregate_json(a)});
+  }
+  auto page = list_page(std::move(rows), *q, call, ctx.base_url, "aggregates");
+  if (!page.ok()) return page.error();
+  return Reply::ok(*page);
+}
+
 }  // namespace
 
 std::vector<Route> compute_aggregate_routes(ApiContext& ctx) {
@@ -252,13 +290,7 @@ std::vector<Route> compute_aggregate_routes(ApiContext& ctx) {
                base,
                Service::kCompute,
                "compute:admin",
-               [c](Call&) -> Result<Reply> {
-                 auto all = c->store().list_aggregates();
-                 if (!all.ok()) return all.error();
-                 json list = json::array();
-                 for (const auto& a : *all) list.push_back(aggregate_json(a));
-                 return Reply::ok({{"aggregates", list}});
-               },
+               [c](Call& call) { return list_aggregates(*c, call); },
                {}});
   r.push_back({"POST",
                base,

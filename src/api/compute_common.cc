@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "api/compute_impl.h"
+#include "api/validation_impl.h"
 
 namespace gpucloud::api {
 
@@ -48,7 +49,7 @@ Result<std::optional<std::string>> string_field(const json& obj, const char* key
     return bad_request(
         fmt::format("Invalid input for field/attribute {}. Value: {}. {} is not of "
                     "type 'string'",
-                    key, obj[key].dump(), obj[key].dump()));
+                    key, shown(obj[key]), shown(obj[key])));
   }
   (void)where;
   return std::optional<std::string>(obj[key].get<std::string>());
@@ -68,7 +69,7 @@ Result<std::optional<int64_t>> int_field(const json& obj, const char* key, const
     return bad_request(
         fmt::format("Invalid input for field/attribute {}. Value: {}. {} is not "
                     "of type 'integer', 'string'",
-                    key, v.dump(), v.dump()));
+                    key, shown(v), shown(v)));
   }
   if (n < min) {
     return bad_request(
@@ -99,7 +100,7 @@ Result<std::optional<bool>> bool_field(const json& obj, const char* key, const c
   return bad_request(
       fmt::format("Invalid input for field/attribute {}. Value: {}. {} is not of "
                   "type 'boolean', 'string'",
-                  key, v.dump(), v.dump()));
+                  key, shown(v), shown(v)));
 }
 
 std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx) {
@@ -136,16 +137,14 @@ Status validate_extra_specs(const std::map<std::string, std::string>& specs,
           fmt::format("Invalid input for field/attribute extra_specs. Value: {}. "
                       "'{}' does not match any of the regexes: "
                       "'^[a-zA-Z0-9-_:. ]{{1,255}}$'",
-                      json(specs).dump(), key));
+                      shown(json(specs)), cut(key)));
     }
-    if (value.size() > 255) {
-      return bad_request(fmt::format(
-          "Invalid input for field/attribute {}. Value: {}. '{}' is too long", key, value, value));
-    }
+    if (auto s = check_text(value, key, 255); !s.ok()) return s;
     if (key == "hw_video:ram_max_mb") {
       if (!std::regex_match(value, std::regex("[+-]?[0-9]{1,18}"))) {
-        return bad_request(fmt::format(
-            "Validation failed; extra spec '{}': '{}' is not a valid integer value.", key, value));
+        return bad_request(
+            fmt::format("Validation failed; extra spec '{}': '{}' is not a valid integer value.",
+                        key, cut(value)));
       }
       if (std::stoll(value) < 0) {
         return bad_request(fmt::format(
@@ -158,7 +157,7 @@ Status validate_extra_specs(const std::map<std::string, std::string>& specs,
         return bad_request(
             fmt::format("Validation failed; extra spec '{}': '{}' is not of the "
                         "format '[^:]+:\\d+(,[^:]+:\\d+)*'.",
-                        key, value));
+                        key, cut(value)));
       }
       for (const auto& req : *parsed) {
         if (!aliases.contains(req.alias)) {

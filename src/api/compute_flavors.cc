@@ -1,8 +1,12 @@
 // Compute v2.1: flavors, their extra specs (validated) and flavor access.
 #include <fmt/format.h>
 
+#include <regex>
+
 #include "api/compute_impl.h"
+#include "api/list_query_impl.h"
 #include "api/policy_impl.h"
+#include "api/validation_impl.h"
 
 namespace gpucloud::api {
 namespace {
@@ -27,13 +31,40 @@ Result<store::Flavor> visible_flavor(ApiContext& ctx, const Call& call, const st
   return flavor_not_found(id);
 }
 
+// nova's flavor sort keys (gpucloud has no vcpu_weight or updated_at column) and its default
+// order: flavorid ascending.
+const ListRules kFlavorRules = {
+    {"created_at", "description", "disabled", "ephemeral_gb", "flavorid", "id", "is_public",
+     "memory_mb", "name", "root_gb", "rxtx_factor", "swap", "vcpus"},
+    {{"flavorid", false}},
+    false};
+
+// minRam / minDisk: nova answers 400 "Invalid minRam filter [abc]" for anything but an integer.
+Result<std::optional<int64_t>> min_filter(const Call& call, const char* name) {
+  auto v = call.query(name);
+  if (!v) return std::optional<int64_t>();
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(v->c_str(), &end, 10);
+  if (v->empty() || *end != '\0' || errno == ERANGE || n < 0) {
+    return bad_request(fmt::format("Invalid {} filter [{}]", name, shown(*v)));
+  }
+  return std::optional<int64_t>(n);
+}
+
 Result<Reply> list_flavors(ApiContext& ctx, Call& call, bool detail) {
+  auto q = parse_list_query(call, kFlavorRules);
+  if (!q.ok()) return q.error();
+  auto min_ram = min_filter(call, "minRam");
+  if (!min_ram.ok()) return min_ram.error();
+  auto min_disk = min_filter(call, "minDisk");
+  if (!min_disk.ok()) return min_disk.error();
   auto all = ctx.store().list_flavors();
   if (!all.ok()) return all.error();
   // nova: is_public defaults to true; admins may ask for "none" (all) or false (private only).
   std::optional<bool> want_public = true;
-  if (auto q = call.query("is_public")) {
-    std::string v = *q;
+  if (auto pub = call.query("is_public")) {
+    std::string v = *pub;
     for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (v == "none") {
       want_public.reset();
@@ -41,9 +72,7 @@ Result<Reply> list_flavors(ApiContext& ctx, Call& call, bool detail) {
       want_public = false;
     }
   }
-  const auto min_ram = call.query("minRam");
-  const auto min_disk = call.query("minDisk");
-  json list = json::array();
+  std::vector<ListRow> rows;
   for (const auto& f : *all) {
     if (f.disabled) continue;
     bool visible = f.is_public;
@@ -56,11 +85,30 @@ Result<Reply> list_flavors(ApiContext& ctx, Call& call, bool detail) {
     }
     if (!visible) continue;
     if (want_public && call.who().is_admin() && f.is_public != *want_public) continue;
-    if (min_ram && f.memory_mb < std::atoll(min_ram->c_str())) continue;
-    if (min_disk && f.root_gb < std::atoll(min_disk->c_str())) continue;
-    list.push_back(flavor_json(f, ctx.base_url, detail));
+    if (*min_ram && f.memory_mb < **min_ram) continue;
+    if (*min_disk && f.root_gb < **min_disk) continue;
+    const auto created =
+        std::chrono::duration_cast<std::chrono::microseconds>(f.created_at.time_since_epoch())
+            .count();
+    rows.push_back({f.id,
+                    {{"created_at", created},
+                     {"description", f.description},
+                     {"disabled", f.disabled},
+                     {"ephemeral_gb", f.ephemeral_gb},
+                     {"flavorid", f.id},
+                     {"id", f.id},
+                     {"is_public", f.is_public},
+                     {"memory_mb", f.memory_mb},
+                     {"name", f.name},
+                     {"root_gb", f.root_gb},
+                     {"rxtx_factor", f.rxtx_factor},
+                     {"swap", f.swap_mb},
+                     {"vcpus", f.vcpus}},
+                    flavor_json(f, ctx.base_url, detail)});
   }
-  return Reply::ok({{"flavors", list}});
+  auto page = list_page(std::move(rows), *q, call, ctx.base_url, "flavors");
+  if (!page.ok()) return page.error();
+  return Reply::ok(*page);
 }
 
 Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
@@ -78,10 +126,11 @@ Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
   store::Flavor f;
   auto name = string_field(b, "name", "flavor", false);
   if (!name.ok()) return name.error();
-  if (!*name || (*name)->empty() || (*name)->size() > 255) {
-    return bad_request(
-        "Invalid input for field/attribute name. Value: None. 1 to 255 characters required");
+  if (!*name) {
+    return bad_request("Invalid input for field/attribute flavor. 'name' is a required property");
   }
+  // nova's parameter_types.name: printable, 1 to 255, no whitespace at either end.
+  if (auto s = check_name(**name, "name", {255, false, false}); !s.ok()) return s.error();
   f.name = **name;
   auto id = string_field(b, "id", "flavor");
   if (!id.ok()) {
@@ -93,9 +142,11 @@ Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
     }
   }
   f.id = id->value_or(new_uuid());
-  if (f.id.empty() || f.id.size() > 255 || f.id.find('/') != std::string::npos) {
-    return bad_request("Invalid input for field/attribute id. Value: " + f.id +
-                       ". Flavor id must be 1 to 255 characters without '/'");
+  // nova's flavor id pattern: ^(?! )[a-zA-Z0-9. _-]+(?<! )$, 1 to 255 characters.
+  static const std::regex kFlavorId("[a-zA-Z0-9._-]([a-zA-Z0-9. _-]{0,253}[a-zA-Z0-9._-])?");
+  if (!std::regex_match(f.id, kFlavorId)) {
+    return bad_request("Invalid input for field/attribute id. Value: " + shown(f.id) +
+                       ". Flavor id must be 1 to 255 of a-z A-Z 0-9 . _ - and inner spaces");
   }
   struct IntSpec {
     const char* key;
@@ -123,11 +174,14 @@ Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
   f.ephemeral_gb = values[3];
   f.swap_mb = values[4];
   if (b.contains("rxtx_factor")) {
-    if (!b["rxtx_factor"].is_number() || b["rxtx_factor"].get<double>() <= 0) {
-      return bad_request("Invalid input for field/attribute rxtx_factor. Value: " +
-                         b["rxtx_factor"].dump() + ". A positive number is required");
+    // nova: a number above 0 and at most SQL_SP_FLOAT_MAX (the column is a single float).
+    constexpr double kFloatMax = 3.40282e+38;
+    const json& v = b["rxtx_factor"];
+    if (!v.is_number() || !(v.get<double>() > 0) || v.get<double>() > kFloatMax) {
+      return bad_request("Invalid input for field/attribute rxtx_factor. Value: " + shown(v) +
+                         ". A number above 0 and at most 3.40282e+38 is required");
     }
-    f.rxtx_factor = b["rxtx_factor"].get<double>();
+    f.rxtx_factor = v.get<double>();
   }
   auto pub = bool_field(b, "os-flavor-access:is_public", "flavor");
   if (!pub.ok()) return pub.error();
@@ -144,7 +198,10 @@ Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
   return Reply::ok({{"flavor", flavor_json(f, ctx.base_url, true)}});
 }
 
-// Extra-spec values as nova takes them: strings, or numbers turned into their text.
+// Extra-spec values as nova takes them: strings, or numbers turned into their text (nova's
+// flavors_extraspecs schema: "NOTE(oomichi): The metadata of flavor_extraspecs should accept
+// numbers as its values", then str(value) with the 255-character check). Anything else is a 400
+// that shows the value cut; keys and values are checked by validate_extra_specs.
 Result<std::map<std::string, std::string>> spec_values(const json& specs) {
   std::map<std::string, std::string> out;
   for (auto it = specs.begin(); it != specs.end(); ++it) {
@@ -156,7 +213,7 @@ Result<std::map<std::string, std::string>> spec_values(const json& specs) {
       return bad_request(
           fmt::format("Invalid input for field/attribute {}. Value: {}. {} is not "
                       "of type 'string', 'number'",
-                      it.key(), it->dump(), it->dump()));
+                      shown(it.key()), shown(*it), shown(*it)));
     }
   }
   return out;

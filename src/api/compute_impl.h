@@ -31,6 +31,12 @@ Result<std::optional<int64_t>> int_field(const json& obj, const char* key, const
 Result<std::optional<bool>> bool_field(const json& obj, const char* key, const char* where);
 
 json link_list(const std::string& base, const std::string& path);
+
+// A server as nova shows it (compute_servers.cc); detail adds the OS-EXT-* fields.
+json server_json(const store::Instance& i, const Caller& who, const std::string& base, bool detail);
+// GET /servers and /servers/detail with nova's filters, sorting and paging
+// (compute_server_list.cc).
+Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail);
 json flavor_json(const store::Flavor& f, const std::string& base, bool detail);
 
 // Validates extra specs as the flavor API stores them: key shape, value length, and the keys

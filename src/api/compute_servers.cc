@@ -8,6 +8,7 @@
 
 #include "api/compute_impl.h"
 #include "api/policy_impl.h"
+#include "api/validation_impl.h"
 #include "compute/compute.h"
 
 namespace gpucloud::api {
@@ -25,6 +26,8 @@ std::string host_id(const store::Instance& i) {
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
   return std::string(hex).substr(0, 56);
 }
+
+}  // namespace
 
 json server_json(const store::Instance& i, const Caller& who, const std::string& base,
                  bool detail) {
@@ -84,6 +87,8 @@ json server_json(const store::Instance& i, const Caller& who, const std::string&
   return j;
 }
 
+namespace {
+
 Error server_not_found(const std::string& id) {
   return Error::not_found("Instance " + id + " could not be found.");
 }
@@ -115,34 +120,6 @@ Result<Reply> show_server(ApiContext& ctx, const Call& call) {
     i->task_state = "deleting";
   }
   return Reply::ok({{"server", server_json(*i, call.who(), ctx.base_url, true)}});
-}
-
-Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
-  std::string project = call.who().project_id;
-  const auto all = call.query("all_tenants");
-  if (call.who().is_admin() && all && *all != "0" && *all != "false" && *all != "False") {
-    project = "";
-    if (auto p = call.query("project_id")) project = *p;
-    if (auto p = call.query("tenant_id")) project = *p;
-  }
-  auto list = ctx.store().list_instances(project, false);
-  if (!list.ok()) return list.error();
-  auto& v = *list;
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
-    return a.created_at != b.created_at ? a.created_at > b.created_at : a.uuid > b.uuid;
-  });
-  const auto status = call.query("status");
-  const auto name = call.query("name");
-  const auto host = call.query("host");
-  json out = json::array();
-  for (const auto& i : v) {
-    if (i.status == store::ServerStatus::kDeleted) continue;
-    if (status && *status != to_string(i.status)) continue;
-    if (name && i.name.find(*name) == std::string::npos) continue;
-    if (host && call.who().is_admin() && (!i.host || *i.host != *host)) continue;
-    out.push_back(server_json(i, call.who(), ctx.base_url, detail));
-  }
-  return Reply::ok({{"servers", out}});
 }
 
 // Everything POST /servers accepts at 2.1; the ones gpucloud has no use for are accepted and
@@ -185,11 +162,8 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   if (!name.ok()) return name.error();
   if (!*name)
     return bad_request("Invalid input for field/attribute server. 'name' is a required property");
-  if ((*name)->empty() || (*name)->size() > 255 ||
-      (*name)->find_first_not_of(' ') == std::string::npos) {
-    return bad_request("Invalid input for field/attribute name. Value: " + json(**name).dump() +
-                       ". 1 to 255 characters required");
-  }
+  // nova's name_with_leading_trailing_spaces: printable, 1 to 255, not only spaces.
+  if (auto s = check_name(**name, "name"); !s.ok()) return s.error();
   auto flavor_ref = string_field(b, "flavorRef", "server", false);
   if (!flavor_ref.ok()) {
     if (!b["flavorRef"].is_number_integer()) return flavor_ref.error();
@@ -242,16 +216,18 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   if (b.contains("metadata")) {
     if (!b["metadata"].is_object()) {
       return bad_request(
-          "Invalid input for field/attribute metadata. Value: " + b["metadata"].dump() + ". " +
-          b["metadata"].dump() + " is not of type 'object'");
+          "Invalid input for field/attribute metadata. Value: " + shown(b["metadata"]) + ". " +
+          shown(b["metadata"]) + " is not of type 'object'");
     }
     if (b["metadata"].size() > 128) return Error::conflict("Quota exceeded for metadata_items.");
     for (auto it = b["metadata"].begin(); it != b["metadata"].end(); ++it) {
       if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
-          it->get<std::string>().size() > 255) {
+          !check_text(it.key(), "metadata", 255).ok() ||
+          !check_text(it->get<std::string>(), "metadata", 255).ok()) {
         return bad_request(
-            "Invalid input for field/attribute metadata. Value: " + b["metadata"].dump() +
-            ". Keys must be 1 to 255 and values 0 to 255 characters (strings)");
+            "Invalid input for field/attribute metadata. Value: " + shown(b["metadata"]) +
+            ". Keys must be 1 to 255 and values 0 to 255 printable characters "
+            "(strings)");
       }
       metadata[it.key()] = it->get<std::string>();
     }

@@ -5,6 +5,7 @@
 
 #include "api/image_impl.h"
 #include "api/policy_impl.h"
+#include "api/validation_impl.h"
 
 namespace gpucloud::api::image {
 namespace {
@@ -137,6 +138,9 @@ Status set_attribute(store::Image& img, const std::string& key, const json& valu
   if (key == "name") {
     auto s = nullable_string(key, value, kMaxNameLength);
     if (!s.ok()) return s.error();
+    if (auto c = check_name(s->value_or(""), "name", {kMaxNameLength, true, true}); !c.ok()) {
+      return c.error();
+    }
     img.name = s->value_or("");
   } else if (key == "visibility") {
     auto v = value.is_string() ? store::parse_image_visibility(value.get<std::string>())
@@ -194,9 +198,13 @@ Status set_attribute(store::Image& img, const std::string& key, const json& valu
                          "': it must have 1 to 255 characters.");
     }
     if (!value.is_string()) {
-      return bad_request("Invalid value for property '" + key + "': a string is required.");
+      return bad_request("Invalid value for property " + shown(key) + ": a string is required.");
+    }
+    if (auto c = check_name(key, "property name", {kMaxNameLength, false, true}); !c.ok()) {
+      return c.error();
     }
     auto s = value.get<std::string>();
+    if (auto c = check_text(s, key, kMaxValueLength); !c.ok()) return c.error();
     if (s.size() > kMaxValueLength) {
       return bad_request("Invalid value for property '" + key + "': longer than 65535 characters.");
     }

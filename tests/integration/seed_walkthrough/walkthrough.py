@@ -226,6 +226,12 @@ def walk(base, data, tmp):
                       "AND status = 'available' AND deleted = 0").fetchone()[0]
     check("deleting a GPU server frees its K2", free == 1, "free=%d" % free)
 
+    # Issue 13: role assignments with names (the client failed with 'name'), a paged list.
+    rc, out = run("openstack role assignment list --names -f json", env)
+    check("openstack role assignment list --names", rc == 0 and "admin@Default" in out, out)
+    rc, out = run("openstack server list --limit 1 -f json", env)
+    check("openstack server list --limit 1", rc == 0 and out.count('"ID"') <= 1, out)
+
     # The Python SDK, one flow.
     sdk = subprocess.run(["/usr/bin/python3", "-c", """
 import openstack

@@ -1,0 +1,94 @@
+// GET /servers and /servers/detail as nova lists them: the caller's project (admins: all_tenants),
+// filters status, name (a regular expression), flavor, image, host (admins) and changes-since
+// (which shows deleted servers too), then nova's sort_key / sort_dir, limit / marker and the next
+// link (list_query.cc).
+#include "api/compute_impl.h"
+#include "api/list_query_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+// nova's servers sort keys that gpucloud's instances hold.
+const ListRules kServerRules = {
+    {"created_at", "updated_at", "launched_at", "display_name", "uuid", "host", "vm_state",
+     "task_state", "power_state", "availability_zone", "key_name", "project_id", "user_id",
+     "image_ref", "instance_type_id", "launch_index"},
+    {{"created_at", true}},
+    true};
+
+int64_t micros(store::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// imageRef may be a URL whose last segment is the id (nova strips it the same way).
+std::string last_segment(const std::string& ref) {
+  const size_t slash = ref.find_last_of('/');
+  return slash == std::string::npos ? ref : ref.substr(slash + 1);
+}
+
+bool is_true(const std::optional<std::string>& v) {
+  return v && *v != "0" && *v != "false" && *v != "False" && *v != "no";
+}
+
+std::map<std::string, json> sort_values(const store::Instance& i) {
+  return {{"created_at", micros(i.created_at)},
+          {"updated_at", micros(i.updated_at)},
+          {"launched_at", i.launched_at ? json(micros(*i.launched_at)) : json(nullptr)},
+          {"display_name", i.name},
+          {"uuid", i.uuid},
+          {"host", i.host ? json(*i.host) : json(nullptr)},
+          {"vm_state", i.vm_state},
+          {"task_state", i.task_state ? json(*i.task_state) : json(nullptr)},
+          {"power_state", static_cast<int>(i.power_state)},
+          {"availability_zone", i.availability_zone},
+          {"key_name", i.key_name},
+          {"project_id", i.project_id},
+          {"user_id", i.user_id},
+          {"image_ref", i.image_id},
+          {"instance_type_id", i.flavor_id},
+          {"launch_index", i.launch_index}};
+}
+
+}  // namespace
+
+Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
+  auto q = parse_list_query(call, kServerRules);
+  if (!q.ok()) return q.error();
+  std::shared_ptr<NameFilter> name;
+  if (auto n = call.query("name")) {
+    auto f = NameFilter::compile(*n);
+    if (!f.ok()) return f.error();
+    name = *f;
+  }
+  const Caller& who = call.who();
+  std::string project = who.project_id;
+  if (who.is_admin() && is_true(call.query("all_tenants"))) {
+    project = "";
+    if (auto p = call.query("project_id")) project = *p;
+    if (auto p = call.query("tenant_id")) project = *p;
+  }
+  const auto status = call.query("status");
+  const auto host = call.query("host");
+  const auto flavor = call.query("flavor");
+  const auto image = call.query("image");
+  // nova: changes-since also lists servers deleted since then.
+  auto list = ctx.store().list_instances(project, q->changes_since.has_value());
+  if (!list.ok()) return list.error();
+  std::vector<ListRow> rows;
+  for (const auto& i : *list) {
+    const bool deleted = i.status == store::ServerStatus::kDeleted;
+    if (deleted && !q->changes_since) continue;
+    if (q->changes_since && i.updated_at < *q->changes_since) continue;
+    if (status && *status != to_string(i.status)) continue;
+    if (name && !name->matches(i.name)) continue;
+    if (host && who.is_admin() && (!i.host || *i.host != *host)) continue;
+    if (flavor && last_segment(*flavor) != i.flavor_id) continue;
+    if (image && last_segment(*image) != i.image_id) continue;
+    rows.push_back({i.uuid, sort_values(i), server_json(i, who, ctx.base_url, detail)});
+  }
+  auto page = list_page(std::move(rows), *q, call, ctx.base_url, "servers");
+  if (!page.ok()) return page.error();
+  return Reply::ok(*page);
+}
+
+}  // namespace gpucloud::api
