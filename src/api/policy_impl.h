@@ -33,4 +33,20 @@ Status authorize(const Caller& caller, const PolicyRule& rule);
 Status check_owner(const Caller& caller, const std::string& owner_project_id,
                    const std::string& what);
 
+// ---- the RBAC matrix (policy_matrix.cc) ----
+// Who tests/unit/api/rbac_matrix_test.cc calls every route as, and docs/api.md shows. By the
+// matrix's convention, an object named in a path (server, image, key pair, the user or project
+// of a read-self route) belongs to the member and their project; routes that only admins may use
+// act on a spare user and project.
+enum class Persona { kAnonymous, kReader, kMember, kOtherMember, kService, kAdmin };
+const std::vector<Persona>& all_personas();
+std::string_view persona_name(Persona p);  // "anonymous", "reader", ...
+
+// What the persona gets from a route by the policy table alone: "ok" (past the policy; the handler
+// answers), "401", "403", or "404" (another project's object looks absent).
+std::string_view expected_outcome(const RouteInfo& route, Persona persona);
+
+// The matrix as a Markdown table, one row per route: docs/api.md holds exactly this text.
+std::string policy_matrix_markdown(const std::vector<RouteInfo>& routes);
+
 }  // namespace gpucloud::api

@@ -1,0 +1,198 @@
+// The RBAC matrix, generated from the policy table (src/api/policy_matrix.cc): every route the
+// server serves, called as each persona (anonymous, reader, member of the owning project, member
+// of another project, service, admin) against a real server, and the status checked against
+// what the table says. docs/api.md holds the same matrix; the second test fails when it drifts
+// (GPUCLOUD_UPDATE_DOCS=1 rewrites it).
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "api/policy_impl.h"
+#include "compute_fixture.h"
+
+namespace gpucloud::api::testing {
+namespace {
+
+const std::string kDocs = std::string(GPUCLOUD_TEST_DATA) + "/../../docs/api.md";
+const std::string kBegin =
+    "<!-- rbac-matrix:begin (generated from src/api/policy_matrix.cc by "
+    "tests/unit/api/rbac_matrix_test.cc; GPUCLOUD_UPDATE_DOCS=1 rewrites it) -->\n";
+const std::string kEnd = "<!-- rbac-matrix:end -->";
+
+class RbacMatrixTest : public ComputeTest {
+ protected:
+  void SetUp() override {
+    ComputeTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(ensure_user(*store_, "services", "agent", "agent-secret", "service").ok());
+    ASSERT_TRUE(ensure_user(*store_, "spare", "victim", "victim-secret", "member").ok());
+    const std::string alice = store_->find_user_by_name("alice", "default")->id;
+    const std::string demo = store_->find_project_by_name("demo", "default")->id;
+
+    store::Instance server;
+    server.uuid = new_uuid();
+    server.name = "alice-server";
+    server.project_id = demo;
+    server.user_id = alice;
+    server.flavor_id = "1";
+    server.status = store::ServerStatus::kActive;
+    server.vm_state = "active";
+    server.task_state.reset();
+    ASSERT_TRUE(store_->create_instance(server).ok());
+
+    store::Image image;
+    image.id = new_uuid();
+    image.name = "alice-private";
+    image.owner = demo;
+    image.status = store::ImageStatus::kQueued;
+    image.visibility = store::ImageVisibility::kPrivate;
+    ASSERT_TRUE(store_->create_image(image).ok());
+
+    store::KeyPair key;
+    key.user_id = alice;
+    key.name = "alice-key";
+    key.public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8 alice";
+    key.fingerprint = "x";
+    ASSERT_TRUE(store_->create_keypair(key).ok());
+
+    store::Aggregate agg;
+    agg.name = "agg1";
+    auto created = store_->create_aggregate(agg);
+    ASSERT_TRUE(created.ok());
+    auto host = store_->get_compute_host("vmhost1");
+    ASSERT_TRUE(host.ok());
+
+    // Path parameters: objects of the member (alice) and project demo; admin-only identity
+    // routes act on the spare user and project (policy_impl.h's convention).
+    values_ = {{"server_id", server.uuid}, {"image_id", image.id},
+               {"name", key.name},         {"flavor_id", "1"},
+               {"key", "hw:cpu_policy"},   {"id", std::to_string(created->id)},
+               {"host", "vmhost1"},        {"hypervisor_id", std::to_string(host->id)},
+               {"role_id", "member"},      {"domain_id", "default"},
+               {"task_id", new_uuid()},    {"kind", "orphans"},
+               {"alias", "K2_Grid"},       {"tag", "t1"},
+               {"schema", "image"},        {"member_id", demo},
+               {"action", "disable"}};
+    self_user_ = alice;
+    self_project_ = demo;
+    spare_user_ = store_->find_user_by_name("victim", "default")->id;
+    spare_project_ = store_->find_project_by_name("spare", "default")->id;
+
+    tokens_[Persona::kReader] = login("rita", "rita-secret", "demo");
+    tokens_[Persona::kMember] = login("alice", "alice-secret", "demo");
+    tokens_[Persona::kOtherMember] = login("bob", "bob-secret", "other");
+    tokens_[Persona::kService] = login("agent", "agent-secret", "services");
+    tokens_[Persona::kAdmin] = login("admin", "admin-secret", "admin");
+    subject_ = login("alice", "alice-secret", "demo");  // the token /auth/tokens looks at
+    for (const auto& [p, t] : tokens_) ASSERT_FALSE(t.empty()) << persona_name(p);
+  }
+
+  // The route's path with its parameters filled in; "" when a parameter is unknown.
+  std::string path_of(const RouteInfo& r) {
+    std::string out;
+    static const std::regex kParam(R"(\{([a-z_]+)\})");
+    auto begin = std::sregex_iterator(r.pattern.begin(), r.pattern.end(), kParam);
+    size_t last = 0;
+    for (auto it = begin; it != std::sregex_iterator(); ++it) {
+      out += r.pattern.substr(last, it->position() - last);
+      const std::string name = (*it)[1];
+      std::string value;
+      if (name == "user_id") {
+        value = r.policy == "identity:admin" ? spare_user_ : self_user_;
+      } else if (name == "project_id") {
+        value = r.policy == "identity:admin" ? spare_project_ : self_project_;
+      } else if (values_.count(name)) {
+        value = values_.at(name);
+      } else {
+        ADD_FAILURE() << "no value for {" << name << "} in " << r.pattern;
+        return "";
+      }
+      out += value;
+      last = it->position() + it->length();
+    }
+    return out + r.pattern.substr(last);
+  }
+
+  int call(const RouteInfo& r, Persona p) {
+    const std::string path = path_of(r);
+    httplib::Headers h = {{"X-Requested-With", "XMLHttpRequest"}, {"X-Subject-Token", subject_}};
+    if (p != Persona::kAnonymous) h.emplace("X-Auth-Token", tokens_.at(p));
+    httplib::Result res{nullptr, httplib::Error::Unknown};
+    const std::string body = "{}";
+    if (r.method == "GET") res = client_->Get(path, h);
+    if (r.method == "POST") res = client_->Post(path, h, body, "application/json");
+    if (r.method == "PUT") res = client_->Put(path, h, body, "application/json");
+    if (r.method == "PATCH") {
+      // glance takes only JSON-patch documents (415 before anything else otherwise).
+      const bool image = r.pattern.rfind("/image/", 0) == 0;
+      res = client_->Patch(
+          path, h, image ? "[]" : body,
+          image ? "application/openstack-images-v2.1-json-patch" : "application/json");
+    }
+    if (r.method == "DELETE") res = client_->Delete(path, h);
+    return res ? res->status : -1;
+  }
+
+  std::map<std::string, std::string> values_;
+  std::string self_user_, self_project_, spare_user_, spare_project_, subject_;
+  std::map<Persona, std::string> tokens_;
+};
+
+TEST_F(RbacMatrixTest, EveryRouteAsEveryPersonaGetsWhatThePolicyTableSays) {
+  auto routes = server_->routes();
+  ASSERT_GT(routes.size(), 50u);
+  // Deletes last, so that what they remove is there for every other route; within a route the
+  // member and admin come last (they may remove what the others are refused).
+  std::stable_partition(routes.begin(), routes.end(),
+                        [](const RouteInfo& r) { return r.method != "DELETE"; });
+  const std::vector<Persona> order = {Persona::kAnonymous, Persona::kReader, Persona::kOtherMember,
+                                      Persona::kService,   Persona::kMember, Persona::kAdmin};
+  int checked = 0;
+  for (const auto& r : routes) {
+    for (Persona p : order) {
+      const std::string_view want = expected_outcome(r, p);
+      const int got = call(r, p);
+      const std::string where = r.method + " " + r.pattern + " as " + std::string(persona_name(p)) +
+                                " (" + r.policy + ")";
+      if (want == "ok") {
+        EXPECT_TRUE(got != 401 && got != 403 && got >= 200 && got < 500)
+            << where << ": expected past the policy, got " << got;
+      } else {
+        EXPECT_EQ(std::to_string(got), want) << where;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(routes.size() * order.size()));
+}
+
+TEST_F(RbacMatrixTest, DocsApiMdShowsTheMatrixOfThePolicyTable) {
+  const std::string matrix = policy_matrix_markdown(server_->routes());
+  std::ifstream in(kDocs);
+  ASSERT_TRUE(in) << kDocs;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string doc = ss.str();
+  const size_t b = doc.find(kBegin);
+  const size_t e = doc.find(kEnd);
+  const bool update = std::getenv("GPUCLOUD_UPDATE_DOCS") != nullptr;
+  if (update) {
+    const std::string block = kBegin + matrix + kEnd;
+    if (b != std::string::npos && e != std::string::npos) {
+      doc.replace(b, e + kEnd.size() - b, block);
+    } else {
+      doc += "\n## Who may call what (RBAC matrix)\n\n" + block + "\n";
+    }
+    std::ofstream(kDocs) << doc;
+    GTEST_SKIP() << "rewrote " << kDocs;
+  }
+  ASSERT_NE(b, std::string::npos) << "docs/api.md has no RBAC matrix; run with "
+                                     "GPUCLOUD_UPDATE_DOCS=1";
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(doc.substr(b + kBegin.size(), e - b - kBegin.size()), matrix)
+      << "docs/api.md's matrix is not the policy table's; run this test with "
+         "GPUCLOUD_UPDATE_DOCS=1 to rewrite it";
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
