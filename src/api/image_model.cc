@@ -198,7 +198,7 @@ Status set_attribute(store::Image& img, const std::string& key, const json& valu
                          "': it must have 1 to 255 characters.");
     }
     if (!value.is_string()) {
-      return bad_request("Invalid value for property " + shown(key) + ": a string is required.");
+      return bad_request("Invalid value for property '" + cut(key) + "': a string is required.");
     }
     if (auto c = check_name(key, "property name", {kMaxNameLength, false, true}); !c.ok()) {
       return c.error();

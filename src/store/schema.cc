@@ -222,10 +222,9 @@ Migration make(int version, std::string description, const std::vector<std::stri
 }  // namespace
 
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> kAll = {make(1, "initial schema", kVersion1),
-                                              make(2, "agent tasks and reports", kVersion2),
-                                              make(3, "conductor tasks", kVersion3),
-                                              make(4, "login failures", kVersion4)};
+  static const std::vector<Migration> kAll = {
+      make(1, "initial schema", kVersion1), make(2, "agent tasks and reports", kVersion2),
+      make(3, "conductor tasks", kVersion3), make(4, "login failures", kVersion4)};
   return kAll;
 }
 

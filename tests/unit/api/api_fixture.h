@@ -43,6 +43,8 @@ class ApiTest : public ::testing::Test {
     server_ = std::move(*server);
     ASSERT_TRUE(server_->start().ok());
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    // httplib's default is 5 s; on a loaded machine one Argon2id login can take longer.
+    client_->set_read_timeout(std::chrono::seconds(60));
   }
   void TearDown() override {
     server_.reset();
