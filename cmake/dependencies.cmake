@@ -28,5 +28,7 @@ add_library(gpucloud_soci_headers INTERFACE)
 target_include_directories(gpucloud_soci_headers SYSTEM INTERFACE ${SOCI_INCLUDE_DIR} ${MYSQL_INCLUDE_DIR})
 # The store also calls the client library itself (multi-statement batches: mysql_next_result).
 find_library(MARIADB_CLIENT NAMES mariadb mysqlclient REQUIRED)
-set(SOCI_LIBRARIES ${SOCI_CORE} ${SOCI_SQLITE3} ${SOCI_MYSQL} ${MARIADB_CLIENT} Boost::boost
-    gpucloud_soci_headers)
+# And SQLite's own online backup API (`gpucloud db backup`).
+find_library(SQLITE3_LIBRARY sqlite3 REQUIRED)
+set(SOCI_LIBRARIES ${SOCI_CORE} ${SOCI_SQLITE3} ${SOCI_MYSQL} ${MARIADB_CLIENT} ${SQLITE3_LIBRARY}
+    Boost::boost gpucloud_soci_headers)

@@ -15,6 +15,9 @@
 
 namespace gpucloud::api {
 
+// health_routes.cc: /healthz and /readyz (public).
+std::vector<Route> health_routes(ApiContext& ctx);
+
 struct ApiServer::Impl {
   ApiContext ctx;
   std::unique_ptr<httplib::Server> http;
@@ -127,6 +130,7 @@ Status ApiServer::start() {
   for (auto& r : controller_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : portal_session_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : agent_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : health_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto* table : {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes,
                       compute_host_routes, compute_server_routes, compute_gpu_routes}) {
     for (auto& r : table(m.ctx)) m.routes.push_back(std::move(r));

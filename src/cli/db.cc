@@ -1,5 +1,6 @@
 // `gpucloud db upgrade --database URL` applies pending schema migrations; `gpucloud db version
-// --database URL` shows the schema version without changing anything. Exit status: 0 fine,
+// --database URL` shows the schema version without changing anything; `db backup` / `db restore`
+// copy a SQLite database with its online backup API (MariaDB: mariabackup). Exit status: 0 fine,
 // 1 the database cannot be used (unreachable, denied, newer schema, another application's).
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "store/backup.h"
 #include "store/store.h"
 
 namespace gpucloud::cli {
@@ -60,10 +62,25 @@ int run_upgrade(const std::string& url) {
   return 0;
 }
 
+int run_backup(const std::string& url, const std::string& file) {
+  auto v = store::backup_sqlite(url, file);
+  if (!v) return fail(v.error());
+  std::printf("backed up schema version %d to %s (mode 0600)\n", *v, file.c_str());
+  return 0;
+}
+
+int run_restore(const std::string& file, const std::string& url) {
+  auto v = store::restore_sqlite(file, url);
+  if (!v) return fail(v.error());
+  std::printf("restored %s (schema version %d)%s\n", file.c_str(), *v,
+              *v < store::Store::latest_schema_version() ? "; run `gpucloud db upgrade`" : "");
+  return 0;
+}
+
 }  // namespace
 
 void register_db(CLI::App& app) {
-  CLI::App* db = app.add_subcommand("db", "database schema: version, upgrade");
+  CLI::App* db = app.add_subcommand("db", "database: schema version, upgrade, backup, restore");
   db->require_subcommand(1);
   auto url = std::make_shared<std::string>();
   CLI::App* up = db->add_subcommand("upgrade", "apply pending schema migrations");
@@ -74,6 +91,18 @@ void register_db(CLI::App& app) {
   ver->add_option("--database", *url, "sqlite:////path/to/db or mysql://user:pw@host/db")
       ->required();
   ver->callback([url] { set_exit_code(run_version(*url)); });
+  auto file = std::make_shared<std::string>();
+  CLI::App* backup = db->add_subcommand(
+      "backup", "SQLite: a consistent copy of a running database (online backup API)");
+  backup->add_option("--database", *url, "sqlite:////path/to/db")->required();
+  backup->add_option("--to", *file, "the backup file (written 0600, replaced atomically)")
+      ->required();
+  backup->callback([url, file] { set_exit_code(run_backup(*url, *file)); });
+  CLI::App* restore = db->add_subcommand(
+      "restore", "SQLite: replace a database with a backup's content (stop its servers first)");
+  restore->add_option("--from", *file, "the backup file")->required();
+  restore->add_option("--database", *url, "sqlite:////path/to/db")->required();
+  restore->callback([url, file] { set_exit_code(run_restore(*file, *url)); });
 }
 
 }  // namespace gpucloud::cli

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace gpucloud::cli {
 
@@ -71,34 +72,40 @@ std::string shell_quote(const std::string& v) {
   return out + "'";
 }
 
+// A YAML double-quoted scalar: JSON's string escapes are valid YAML, so a password with '"' or
+// '\' in it stays the password.
+std::string yaml_quote(const std::string& v) {
+  return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 Status write_client_files(const std::string& dir, const CloudCredentials& c) {
   const std::string yaml =
-      "# Written by gpucloud up: use with `export OS_CLOUD=gpucloud` and\n"
+      "# Written by gpucloud: use with `export OS_CLOUD=gpucloud` and\n"
       "# OS_CLIENT_CONFIG_FILE pointing here (or copy to ~/.config/openstack/clouds.yaml).\n"
       "clouds:\n"
       "  gpucloud:\n"
       "    auth:\n"
-      "      auth_url: \"" +
-      c.auth_url +
-      "\"\n"
-      "      username: \"" +
-      c.user +
-      "\"\n"
-      "      password: \"" +
-      c.password +
-      "\"\n"
-      "      project_name: \"" +
-      c.project +
-      "\"\n"
+      "      auth_url: " +
+      yaml_quote(c.auth_url) +
+      "\n"
+      "      username: " +
+      yaml_quote(c.user) +
+      "\n"
+      "      password: " +
+      yaml_quote(c.password) +
+      "\n"
+      "      project_name: " +
+      yaml_quote(c.project) +
+      "\n"
       "      user_domain_name: \"Default\"\n"
       "      project_domain_name: \"Default\"\n"
       "    identity_api_version: 3\n"
       "    region_name: \"RegionOne\"\n";
   if (auto s = write_private_file(dir + "/clouds.yaml", yaml); !s.ok()) return s;
   const std::string rc =
-      "# Written by gpucloud up: `. openrc`, then use openstack, nova and glance.\n"
+      "# Written by gpucloud: `. openrc`, then use openstack, nova and glance.\n"
       "export OS_AUTH_URL=" +
       shell_quote(c.auth_url) +
       "\n"

@@ -11,6 +11,9 @@
 #include "compute/compute.h"
 
 namespace gpucloud::cli {
+
+void register_server_init(CLI::App& server);  // server_init.cc: `gpucloud server init`
+
 namespace {
 
 struct ServerArgs {
@@ -116,7 +119,11 @@ void register_server(CLI::App& app) {
       "--web-root", args->web_root,
       "the portal's files (default: web/ found next to the executable; none: no portal)");
   add_controller_options(cmd, args->controller);
-  cmd->callback([args] { set_exit_code(run_server(*args)); });
+  register_server_init(*cmd);
+  // `gpucloud server init` runs instead of the server, not before it.
+  cmd->callback([args, cmd] {
+    if (cmd->get_subcommands().empty()) set_exit_code(run_server(*args));
+  });
 }
 
 }  // namespace gpucloud::cli

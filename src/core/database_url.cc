@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cctype>
+#include <string>
+#include <vector>
 
 namespace gpucloud {
 namespace {
@@ -47,6 +49,43 @@ std::string percent_encode(std::string_view s) {
     }
   }
   return out;
+}
+
+// "" when `port` is a number from 1 to 65535, else what is wrong with it.
+std::string check_port(std::string_view port) {
+  unsigned long value = 0;
+  bool digits = !port.empty() && port.size() <= 5;
+  for (char c : port) {
+    digits = digits && std::isdigit(static_cast<unsigned char>(c));
+    if (digits) value = value * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (!digits || value == 0 || value > 65535) {
+    return "port '" + std::string(port) + "' is not a number from 1 to 65535";
+  }
+  return "";
+}
+
+std::vector<std::string_view> split_hosts(std::string_view list) {
+  std::vector<std::string_view> items;
+  for (;;) {
+    const size_t comma = list.find(',');
+    items.push_back(list.substr(0, comma));
+    if (comma == std::string_view::npos) return items;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// One "host", "host:port", "[v6]" or "[v6]:port" of a host list: "" when well formed.
+std::string check_host_port(std::string_view item) {
+  size_t colon = item.rfind(':');
+  if (item.front() == '[') {
+    const size_t close = item.find(']');
+    if (close == std::string_view::npos) return "'[' in a host has no matching ']'";
+    colon = close + 1 < item.size() && item[close + 1] == ':' ? close + 1 : std::string_view::npos;
+    if (colon == std::string_view::npos && close + 1 != item.size()) return "bad host list";
+  }
+  if (colon == std::string_view::npos) return "";
+  return check_port(item.substr(colon + 1));
 }
 
 bool is_name_char(char c) {
@@ -103,8 +142,19 @@ Result<DatabaseUrl> DatabaseUrl::parse(std::string_view text) {
     }
   }
 
-  // Host: "[ipv6]" or [^/:?]*, then optional ":port".
-  if (!rest.empty() && rest.front() == '[') {
+  // Host: "[ipv6]" or [^/:?]*, then optional ":port". Or a list of them separated by ',' (a
+  // Galera cluster's nodes, tried in order by the store; SQLAlchemy itself takes one host):
+  // then host() is the list as written, e.g. "db1:3306,db2,[::1]:3308", and port() is empty.
+  const size_t list_end = rest.find_first_of("/?");
+  const std::string_view list = rest.substr(0, list_end);
+  if (list.find(',') != std::string_view::npos) {
+    for (std::string_view item : split_hosts(list)) {
+      if (item.empty()) return Error::invalid("database URL: an empty host in the list of hosts");
+      if (auto e = check_host_port(item); !e.empty()) return Error::invalid("database URL: " + e);
+    }
+    url.host_ = std::string(list);
+    rest.remove_prefix(list.size());
+  } else if (!rest.empty() && rest.front() == '[') {
     size_t close = rest.find(']');
     if (close == std::string_view::npos) {
       return Error::invalid("database URL: '[' in the host has no matching ']'");
@@ -120,17 +170,8 @@ Result<DatabaseUrl> DatabaseUrl::parse(std::string_view text) {
     size_t port_end = rest.find_first_of("/?");
     std::string_view port =
         rest.substr(1, port_end == std::string_view::npos ? port_end : port_end - 1);
-    unsigned long value = 0;
-    bool digits = !port.empty() && port.size() <= 5;
-    for (char c : port) {
-      digits = digits && std::isdigit(static_cast<unsigned char>(c));
-      if (digits) value = value * 10 + static_cast<unsigned long>(c - '0');
-    }
-    if (!digits || value == 0 || value > 65535) {
-      return Error::invalid("database URL: port '" + std::string(port) +
-                            "' is not a number from 1 to 65535");
-    }
-    url.port_ = static_cast<uint16_t>(value);
+    if (auto e = check_port(port); !e.empty()) return Error::invalid("database URL: " + e);
+    url.port_ = static_cast<uint16_t>(std::stoul(std::string(port)));
     rest.remove_prefix(port_end == std::string_view::npos ? rest.size() : port_end);
   }
   if (!rest.empty() && rest.front() == '/') {
@@ -169,7 +210,11 @@ std::string DatabaseUrl::redacted() const {
     if (has_password_) out += ":***";
     out += "@";
   }
-  out += host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+  if (host_.find(',') != std::string::npos) {
+    out += host_;  // a list of hosts, as written
+  } else {
+    out += host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+  }
   if (port_) out += ":" + std::to_string(*port_);
   if (!database_.empty() || is_sqlite()) out += "/" + database_;
   for (size_t i = 0; i < query_.size(); ++i) {

@@ -88,16 +88,26 @@ void log_moves(StatementBatch& batch, const std::vector<PciDeviceRecord>& device
 class ClaimTransaction {
  public:
   ClaimTransaction(Store::Impl& impl, soci::session& sql, const ClaimRequest& r)
-      : impl_(impl), sql_(sql), r_(r), ts_(format_time(now())) {}
+      : impl_(impl), sql_(sql), r_(r) {}
 
   std::vector<PciDeviceRecord> run() {
     find_host();
     check_quotas();
+    std::vector<PciDeviceRecord> locked;
+    std::vector<std::vector<PciDeviceRecord>> per_request;
+    for (const auto& req : r_.devices) {
+      per_request.push_back(lock_devices(req, locked));
+      locked.insert(locked.end(), per_request.back().begin(), per_request.back().end());
+    }
+    // The time written to the rows and the event log is read once the devices are locked, so it
+    // is later than the commit that last freed them: a device's events sorted by time are in
+    // commit order, across processes and Galera nodes (the Galera test checks with that).
+    ts_ = format_time(now());
     std::vector<PciDeviceRecord> taken;
     std::vector<long long> expected;  // per device UPDATE in the batch: the rows it must match
-    for (const auto& req : r_.devices) {
-      auto got = lock_devices(req, taken);
-      move_devices(req, got);
+    for (size_t k = 0; k < r_.devices.size(); ++k) {
+      auto& got = per_request[k];
+      move_devices(r_.devices[k], got);
       expected.push_back(static_cast<long long>(got.size()));
       taken.insert(taken.end(), got.begin(), got.end());
     }
@@ -108,7 +118,7 @@ class ClaimTransaction {
     const size_t resources_step = take_resources();
     std::vector<long long> counts;
     try {
-      counts = writes_.run(sql_, impl_.dialect.backend);
+      counts = writes_.run(sql_, impl_.dialect.batch_backend());
     } catch (const std::exception& e) {
       // The primary key of instance_claims (or instance_pci_requests): the instance has a claim.
       if (!is_duplicate(e)) throw;
@@ -326,7 +336,7 @@ class ClaimTransaction {
   Store::Impl& impl_;
   soci::session& sql_;
   const ClaimRequest& r_;
-  const std::string ts_;
+  std::string ts_ = format_time(now());
   long long node_ = 0;
   bool cached_ = false;  // node_ came from impl_.host_ids, not from this transaction
   StatementBatch writes_;
@@ -335,8 +345,7 @@ class ClaimTransaction {
 // Moves every device of the instance that is in one of `from` to `to`: lock them, then move and
 // log them in one batch (the move must match every locked row).
 void move_devices(soci::session& sql, const Dialect& dialect, const std::string& instance,
-                  std::initializer_list<PciDeviceStatus> from, PciDeviceStatus to,
-                  const std::string& ts) {
+                  std::initializer_list<PciDeviceStatus> from, PciDeviceStatus to) {
   Binder sel;
   std::string statuses;
   for (PciDeviceStatus f : from) {
@@ -348,6 +357,7 @@ void move_devices(soci::session& sql, const Dialect& dialect, const std::string&
                              statuses + ") AND deleted = 0 ORDER BY address" + dialect.for_update,
                          sel);
   if (devices.empty()) return;
+  const std::string ts = format_time(now());  // after the lock, as in a claim (see run())
   StatementBatch batch;
   Binder b = batch.values();
   const bool release = to == PciDeviceStatus::kAvailable;
@@ -357,10 +367,34 @@ void move_devices(soci::session& sql, const Dialect& dialect, const std::string&
                      ") AND instance_uuid = " + b.text(instance) + " AND deleted = 0";
   batch.add(std::move(text), std::move(b));
   log_moves(batch, devices, to, ts);  // the records still name the instance and request
-  if (batch.run(sql, dialect.backend).front() != static_cast<long long>(devices.size())) {
+  if (batch.run(sql, dialect.batch_backend()).front() != static_cast<long long>(devices.size())) {
     throw Abort{Error::conflict("devices of instance " + instance + " changed while moving to " +
                                 to_string(to))};
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The devices of the instance's claim when it has one (instance_claims), else nullopt.
+Result<std::optional<std::vector<PciDeviceRecord>>> committed_claim(
+    Store::Impl& impl, const std::string& instance_uuid) {
+  using Held = std::optional<std::vector<PciDeviceRecord>>;
+  return impl.read<Held>(
+      [&](soci::session& sql) -> Held {
+        int one = 0;
+        sql << "SELECT 1 FROM instance_claims WHERE instance_uuid = :i", soci::use(instance_uuid),
+            soci::into(one);
+        if (!sql.got_data()) return std::nullopt;
+        PciDeviceFilter f;
+        f.instance_uuid = instance_uuid;
+        auto devices = query_pci_devices(sql, f);
+        std::sort(devices.begin(), devices.end(),
+                  [](const auto& a, const auto& b) { return a.address < b.address; });
+        return devices;
+      },
+      "reading the claim of instance " + instance_uuid);
 }
 
 }  // namespace
@@ -374,8 +408,10 @@ Result<ClaimResult> Store::claim(const ClaimRequest& r) {
     if (d.count < 1) return Error::invalid("claim: device request " + describe(d) + " count < 1");
   }
   ClaimResult out;
+  bool stale_retried = false;
   for (int pass = 1;; ++pass) {
-    bool stale = false;
+    bool stale = false, unknown = false;
+    int attempts = 0;
     Status s = impl_->transact(
         true,
         [&](soci::session& sql) {
@@ -387,8 +423,24 @@ Result<ClaimResult> Store::claim(const ClaimRequest& r) {
             throw;
           }
         },
-        "claiming for instance " + r.instance_uuid + " on " + r.host, &out.attempts);
-    if (!s && stale && pass == 1) continue;  // the host id cache was out of date: once more
+        "claiming for instance " + r.instance_uuid + " on " + r.host, &attempts, &unknown);
+    out.attempts += attempts;
+    if (!s && stale && !stale_retried) {  // the host id cache was out of date: once more
+      stale_retried = true;
+      continue;
+    }
+    if (!s && unknown && pass < 5) {
+      // The connection died in COMMIT (a Galera node killed, a failover): find out whether the
+      // claim is in the database, on a new connection, before claiming again; a claim must
+      // happen exactly once.
+      auto held = committed_claim(*impl_, r.instance_uuid);
+      if (!held) return s.error();
+      if (*held) {
+        out.devices = std::move(**held);
+        return out;
+      }
+      continue;
+    }
     if (!s) return s.error();
     return out;
   }
@@ -398,7 +450,7 @@ Status Store::allocate_claims(const std::string& instance_uuid) {
   return impl_->write(
       [&](soci::session& sql) {
         move_devices(sql, impl_->dialect, instance_uuid, {PciDeviceStatus::kClaimed},
-                     PciDeviceStatus::kAllocated, format_time(now()));
+                     PciDeviceStatus::kAllocated);
       },
       "allocating devices of instance " + instance_uuid);
 }
@@ -408,8 +460,10 @@ void release_in_transaction(soci::session& sql, const Dialect& dialect,
   const std::string ts = format_time(now());
   long long node = 0, m = 0, d = 0;
   int c = 0;
+  // Locked: two releases of one instance at once must not both give its resources back.
   sql << "SELECT compute_node_id, vcpus, memory_mb, disk_gb FROM instance_claims "
-         "WHERE instance_uuid = :i",
+         "WHERE instance_uuid = :i" +
+             dialect.for_update,
       soci::use(instance_uuid), soci::into(node), soci::into(c), soci::into(m), soci::into(d);
   if (sql.got_data()) {
     sql << "UPDATE compute_hosts SET vcpus_used = vcpus_used - :c, memory_mb_used = "
@@ -420,7 +474,7 @@ void release_in_transaction(soci::session& sql, const Dialect& dialect,
   }
   move_devices(sql, dialect, instance_uuid,
                {PciDeviceStatus::kClaimed, PciDeviceStatus::kAllocated},
-               PciDeviceStatus::kAvailable, ts);
+               PciDeviceStatus::kAvailable);
   sql << "DELETE FROM instance_pci_requests WHERE instance_uuid = :i", soci::use(instance_uuid);
 }
 

@@ -27,6 +27,11 @@ constexpr unsigned kErRowIsReferenced2 = 1217;
 constexpr unsigned kErNoReferencedRow2 = 1216;
 constexpr unsigned kCrServerGone = 2006;
 constexpr unsigned kCrServerLost = 2013;
+constexpr unsigned kErServerShutdown = 1053;  // the node is shutting down (a rolling restart)
+constexpr unsigned kErConnectionKilled = 1927;
+// Galera: the node is not part of the primary component (or still joining): "WSREP has not yet
+// prepared node for application use". Another node may well be ready.
+constexpr unsigned kErUnknownComError = 1047;
 // SQLite primary result codes.
 constexpr int kSqliteBusy = 5;
 constexpr int kSqliteLocked = 6;
@@ -44,11 +49,31 @@ std::string quote_param(const std::string& v) {
   return out + "'";
 }
 
+// The connection is no use any more (lost, or its node left the cluster): drop it and run the
+// transaction again on a new one.
+bool is_connection_failure(unsigned err) {
+  return err == kCrServerGone || err == kCrServerLost || err == kErServerShutdown ||
+         err == kErConnectionKilled || err == kErUnknownComError;
+}
+
 void rollback_quietly(soci::session& sql) {
   try {
     sql << "ROLLBACK";
   } catch (const std::exception&) {
     // The transaction is gone already (deadlock victim, lost connection); nothing to undo.
+  }
+}
+
+// MariaDB built with wsrep (Debian's is) has @@wsrep_on everywhere; it is 1 on a Galera node.
+// A server without the variable (MySQL) is no Galera node.
+bool is_galera_node(soci::session& sql) {
+  try {
+    int on = 0;
+    soci::indicator ind = soci::i_null;
+    sql << "SELECT @@wsrep_on", soci::into(on, ind);
+    return ind != soci::i_null && on == 1;
+  } catch (const soci::mysql_soci_error&) {
+    return false;
   }
 }
 
@@ -83,9 +108,33 @@ Result<std::unique_ptr<soci::session>> Store::Impl::connect() {
       *s << "PRAGMA synchronous = FULL";
       return s;
     }
+  } catch (const std::exception& e) {
+    return classify(e, "cannot connect to " + target.redacted());
+  }
+  // MariaDB: the hosts in turn, from the one that answered last.
+  const auto& hosts = target.hosts;
+  const size_t n = std::max<size_t>(1, hosts.size());
+  const size_t start = preferred_host.load() % n;
+  Error last = Error::unavailable("cannot connect to " + target.redacted());
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    auto s = connect_mysql(hosts.empty() ? DatabaseTarget::Host{} : hosts[i]);
+    if (s) {
+      preferred_host.store(i);
+      return s;
+    }
+    last = s.error();
+  }
+  return last;
+}
+
+Result<std::unique_ptr<soci::session>> Store::Impl::connect_mysql(
+    const DatabaseTarget::Host& host) {
+  const std::string where = host.name + ":" + std::to_string(host.port.value_or(3306));
+  try {
     const DatabaseUrl& u = target.url;
-    std::string cs = "host=" + quote_param(u.host()) +
-                     " port=" + std::to_string(u.port().value_or(3306)) + " connect_timeout=5";
+    std::string cs = "host=" + quote_param(host.name) +
+                     " port=" + std::to_string(host.port.value_or(3306)) + " connect_timeout=5";
     if (!u.user().empty()) cs += " user=" + quote_param(u.user());
     if (!u.password().empty()) cs += " password=" + quote_param(u.password());
     if (!target.database.empty()) cs += " db=" + quote_param(target.database);
@@ -99,9 +148,23 @@ Result<std::unique_ptr<soci::session>> Store::Impl::connect() {
     allow_statement_batches(*s);  // claims send their writes in one round trip
     *s << "SET SESSION innodb_lock_wait_timeout = " +
               std::to_string(std::max(1, options.busy_timeout_ms / 1000));
+    if (!read_only && is_galera_node(*s)) {
+      std::string name, ready;
+      *s << "SHOW STATUS LIKE 'wsrep_ready'", soci::into(name), soci::into(ready);
+      if (ready != "ON") {
+        return Error::unavailable("database node " + where + " is not ready (wsrep_ready " + ready +
+                                  ")");
+      }
+      // Causal reads: a read waits until this node has applied every write committed anywhere
+      // in the cluster before it started, so a replica reads what another replica just wrote
+      // (a server created on one replica is there when the client asks another). Without it
+      // a claim would still be safe (a stale read loses at certification), only retried more.
+      *s << "SET SESSION wsrep_sync_wait = 1";
+      galera.store(true);
+    }
     return s;
   } catch (const std::exception& e) {
-    return classify(e, "cannot connect to " + target.redacted());
+    return classify(e, "cannot connect to " + target.redacted() + " (node " + where + ")");
   }
 }
 
@@ -133,35 +196,72 @@ Result<Store::Impl::Lease> Store::Impl::borrow() {
 }
 
 Status Store::Impl::transact(bool write, const std::function<void(soci::session&)>& body,
-                             const std::string& what, int* attempts) {
+                             const std::string& what, int* attempts, bool* commit_unknown) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
   thread_local std::mt19937 rng(std::random_device{}());
+  if (commit_unknown) *commit_unknown = false;
   for (int attempt = 1;; ++attempt) {
     if (attempts) *attempts = attempt;
     auto lease = borrow();
-    if (!lease) return lease.error();
+    if (!lease) {
+      // With several nodes, none reachable is usually a moment of a failover (a view change, a
+      // node restarting): wait for one within the budget. One node down is simply down.
+      if (target.hosts.size() > 1 && std::chrono::steady_clock::now() < deadline) {
+        counters.reconnects.fetch_add(1, std::memory_order_relaxed);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      return lease.error();
+    }
     soci::session& sql = **lease;
-    bool in_tx = false;
+    counters.transactions.fetch_add(1, std::memory_order_relaxed);
+    bool in_tx = false, committing = false;
     try {
       sql << (write ? dialect.begin_write : dialect.begin_read);
       in_tx = true;
       body(sql);
+      committing = true;
       sql << "COMMIT";
       return Status::Ok();
     } catch (const Abort& a) {
       rollback_quietly(sql);
       return a.error;
     } catch (const std::exception& e) {
-      if (in_tx) rollback_quietly(sql);
+      bool reconnect = false;
       if (auto* me = dynamic_cast<const soci::mysql_soci_error*>(&e)) {
-        if (me->err_num_ == kCrServerGone || me->err_num_ == kCrServerLost) {
-          std::lock_guard<std::mutex> lock(pool_mutex);
-          lease->discard();
-          --open_sessions;
+        if (is_connection_failure(me->err_num_)) {
+          {
+            std::lock_guard<std::mutex> lock(pool_mutex);
+            lease->discard();
+            --open_sessions;
+            pool_cv.notify_one();
+          }
+          // This node is gone or left the cluster: the next connection tries the next one.
+          preferred_host.fetch_add(1);
+          if (committing) {
+            counters.commit_unknown.fetch_add(1, std::memory_order_relaxed);
+            if (commit_unknown) *commit_unknown = true;
+            return Error::unavailable(what +
+                                      ": the database connection was lost during COMMIT; "
+                                      "the change may or may not have been made");
+          }
+          counters.reconnects.fetch_add(1, std::memory_order_relaxed);
+          reconnect = true;
+        } else {
+          if (in_tx) rollback_quietly(sql);
+          if (me->err_num_ == kErLockDeadlock) {
+            (committing ? counters.certification_failures : counters.deadlocks)
+                .fetch_add(1, std::memory_order_relaxed);
+          } else if (me->err_num_ == kErLockWaitTimeout) {
+            counters.lock_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+          }
         }
+      } else {
+        if (in_tx) rollback_quietly(sql);
+        if (is_retryable(e)) counters.busy.fetch_add(1, std::memory_order_relaxed);
       }
-      if (is_retryable(e) && std::chrono::steady_clock::now() < deadline) {
+      if ((reconnect || is_retryable(e)) && std::chrono::steady_clock::now() < deadline) {
         // Jittered backoff so that two losers of the same race do not collide again in lockstep.
         const int cap = std::min(50, 1 << std::min(attempt, 6));
         std::this_thread::sleep_for(

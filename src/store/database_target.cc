@@ -33,6 +33,30 @@ Result<DatabaseTarget> DatabaseTarget::parse(std::string_view text) {
   }
   t.backend = Backend::kMysql;
   t.database = t.url.database();
+  // DatabaseUrl checked the list; split it ("db1:3306,[::1]:3307,db3").
+  std::string_view list = t.url.host();
+  if (list.find(',') == std::string_view::npos) {
+    t.hosts.push_back({t.url.host(), t.url.port()});
+    return t;
+  }
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    DatabaseTarget::Host h;
+    size_t colon = item.rfind(':');
+    if (item.front() == '[') {
+      const size_t close = item.find(']');
+      h.name = std::string(item.substr(1, close - 1));
+      colon = close + 1 < item.size() ? close + 1 : std::string_view::npos;
+    } else {
+      h.name = std::string(item.substr(0, colon));
+    }
+    if (colon != std::string_view::npos) {
+      h.port = static_cast<uint16_t>(std::stoul(std::string(item.substr(colon + 1))));
+    }
+    t.hosts.push_back(std::move(h));
+  }
   return t;
 }
 

@@ -248,7 +248,10 @@ Status Store::Impl::apply_migrations(const std::vector<Migration>& list) {
   const bool my = target.backend == Backend::kMysql;
   int current = 0;
   try {
-    if (my) {
+    // Galera refuses GET_LOCK (a named lock is one node's, not the cluster's). There, two
+    // replicas migrating at once rely on the idempotent statements and on the version row's
+    // primary key: the second to insert it sees a duplicate and leaves the migration be.
+    if (my && !galera.load()) {
       int got = 0;
       sql << "SELECT GET_LOCK('gpucloud_schema_migration', 60)", soci::into(got);
       if (got != 1) return Error::unavailable("another process holds the migration lock");
@@ -260,7 +263,10 @@ Status Store::Impl::apply_migrations(const std::vector<Migration>& list) {
     return classify(e, "preparing schema_version");
   }
   Status result;
-  for (const Migration& m : list) {
+  const bool cluster = my && galera.load();
+  int conflicts = 0;  // Galera: statements aborted by another replica's DDL, run again
+  for (size_t k = 0; k < list.size(); ++k) {
+    const Migration& m = list[k];
     const auto& stmts = my ? m.mysql : m.sqlite;
     size_t step = 0;
     try {
@@ -274,15 +280,31 @@ Status Store::Impl::apply_migrations(const std::vector<Migration>& list) {
       }
       for (step = 0; step < stmts.size(); ++step) sql << stmts[step];
       const std::string at = format_time(now());
-      sql << "INSERT INTO schema_version (version, description, applied_at) VALUES (:v, :d, :a)",
-          soci::use(m.version), soci::use(m.description), soci::use(at);
+      try {
+        sql << "INSERT INTO schema_version (version, description, applied_at) "
+               "VALUES (:v, :d, :a)",
+            soci::use(m.version), soci::use(m.description), soci::use(at);
+      } catch (const std::exception& e) {
+        if (!my || !is_duplicate(e)) throw;
+        // Another replica applied the same migration at the same time (Galera, no GET_LOCK):
+        // its statements and ours were the same idempotent ones. Nothing to undo.
+      }
       if (!my) sql << "COMMIT";
     } catch (const std::exception& e) {
+      if (cluster && is_retryable(e) && ++conflicts < 10) {
+        // Another replica's DDL, replicated in total order, aborted this statement (1213).
+        // Every statement is idempotent: run this migration again from its start.
+        --k;
+        continue;
+      }
       if (!my) {
         try {
           sql << "ROLLBACK";
         } catch (const std::exception&) {
         }
+      } else if (cluster) {
+        // No undo on a cluster: the other replica may be applying the same migration, and
+        // dropping its tables would undo its work. The next run finishes it idempotently.
       } else {
         for (const auto& undo : m.undo_mysql) {
           try {
@@ -298,7 +320,7 @@ Status Store::Impl::apply_migrations(const std::vector<Migration>& list) {
       break;
     }
   }
-  if (my) {
+  if (my && !galera.load()) {
     try {
       int released = 0;
       soci::indicator ind = soci::i_null;

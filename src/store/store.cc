@@ -60,6 +60,7 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOption
     auto lease = impl->borrow();  // the first connection says whether the server is reachable
     if (!lease) return lease.error();
   }
+  if (impl->galera.load()) impl->dialect.multi_statement = false;
   auto tables = list_tables(*impl);
   if (!tables) return tables.error().with_context(where);
   const bool ours = std::find(tables->begin(), tables->end(), "schema_version") != tables->end();

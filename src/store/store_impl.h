@@ -31,6 +31,13 @@ struct DatabaseTarget {
 
   DatabaseUrl url;  // the password is url.password(): for the driver only
   Backend backend = Backend::kSqlite;
+  // MariaDB: the URL's host, or its list of hosts (`db1:3306,db2,db3`: a Galera cluster's
+  // nodes), in the order given.
+  struct Host {
+    std::string name;
+    std::optional<uint16_t> port;
+  };
+  std::vector<Host> hosts;
   std::string path;      // SQLite: the file; "" = in memory (sqlite://, tests only)
   std::string database;  // MariaDB: the database (read_pci_devices defaults it to "nova")
 };
@@ -58,6 +65,13 @@ struct Dialect {
   // `ORDER BY address LIMIT n FOR UPDATE` stops after n rows instead of sorting (and locking)
   // every free device of the host.
   std::string pci_by_address;
+  // MariaDB: send a StatementBatch as one multi-statement query. Off on Galera, where a
+  // transaction brute-force aborted or replayed in the middle of a multi-statement query was
+  // seen to apply some of its statements twice or not at all (a host's vCPU count off by one,
+  // a device's claim logged twice): there each statement goes on its own.
+  bool multi_statement = true;
+  // The backend StatementBatch::run() should batch for.
+  Backend batch_backend() const { return multi_statement ? backend : Backend::kSqlite; }
 };
 Dialect sqlite_dialect();
 Dialect mysql_dialect();
@@ -91,6 +105,24 @@ struct Store::Impl {
 
   bool read_only = false;  // read_pci_devices(): no pragmas, no file-mode check
 
+  // Several hosts (a Galera cluster's nodes): connect() starts with the one that answered last
+  // and moves on when a node cannot be reached or is not ready (wsrep_ready OFF).
+  std::atomic<size_t> preferred_host{0};
+  std::atomic<bool> galera{false};  // the last connection's node had wsrep_on
+
+  // How often transactions ran again, and why, since the store was opened (the Galera test
+  // and benchmarks read them). On Galera, another node's conflicting write set shows up as
+  // error 1213 at COMMIT (certification failure) rather than as a lock wait.
+  struct Counters {
+    std::atomic<long long> transactions{0};            // started, retries included
+    std::atomic<long long> deadlocks{0};               // 1213 before COMMIT (InnoDB, BF abort)
+    std::atomic<long long> certification_failures{0};  // 1213 at COMMIT
+    std::atomic<long long> lock_wait_timeouts{0};      // 1205
+    std::atomic<long long> busy{0};                    // SQLite BUSY/LOCKED
+    std::atomic<long long> reconnects{0};      // connection lost or no node ready, before COMMIT
+    std::atomic<long long> commit_unknown{0};  // connection lost during COMMIT
+  } counters;
+
   // Test hook: runs inside claim() once everything is written, before the transaction commits
   // (crash tests kill the process here).
   std::function<void()> mid_claim_hook;
@@ -111,6 +143,7 @@ struct Store::Impl {
   }
 
   Result<std::unique_ptr<soci::session>> connect();
+  Result<std::unique_ptr<soci::session>> connect_mysql(const DatabaseTarget::Host& host);
 
   class Lease {
    public:
@@ -126,11 +159,14 @@ struct Store::Impl {
   };
   Result<Lease> borrow();
 
-  // Runs `body` in one transaction, retrying the whole body after a deadlock, lock timeout or
-  // SQLITE_BUSY. `body` returns normally to commit, or throws Abort to roll back with an error.
-  // `attempts`, when given, receives how many transactions were started.
+  // Runs `body` in one transaction, retrying the whole body after a deadlock, a Galera
+  // certification failure, a lock timeout, SQLITE_BUSY, or a connection lost before COMMIT (on
+  // a new connection: another node when this one is down). `body` returns normally to commit,
+  // or throws Abort to roll back with an error. `attempts`, when given, receives how many
+  // transactions were started. A connection lost during COMMIT is not retried: the result is
+  // kUnavailable and `commit_unknown`, when given, is set.
   Status transact(bool write, const std::function<void(soci::session&)>& body,
-                  const std::string& what, int* attempts = nullptr);
+                  const std::string& what, int* attempts = nullptr, bool* commit_unknown = nullptr);
 
   template <typename T>
   Result<T> read(const std::function<T(soci::session&)>& body, const std::string& what,

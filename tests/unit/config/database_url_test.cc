@@ -68,6 +68,35 @@ TEST(DatabaseUrl, UserWithoutPasswordAndIpv6Host) {
   EXPECT_EQ(u->redacted(), "postgresql://nova@[::1]:5432/nova");
 }
 
+TEST(DatabaseUrl, SeveralHostsAreTheNodesOfACluster) {
+  // A Galera cluster: the store tries the nodes in the order given (docs/galera.md). The list
+  // stays one text here; the store splits it.
+  auto u = DatabaseUrl::parse("mysql://g:pw@db1:3306,db2,[::1]:3308/gpucloud");
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->host(), "db1:3306,db2,[::1]:3308");
+  EXPECT_FALSE(u->port().has_value());
+  EXPECT_EQ(u->password(), "pw");
+  EXPECT_EQ(u->database(), "gpucloud");
+  EXPECT_EQ(u->redacted(), "mysql://g:***@db1:3306,db2,[::1]:3308/gpucloud");
+}
+
+TEST(DatabaseUrl, ABadPortInTheListIsAnError) {
+  auto u = DatabaseUrl::parse("mysql://u:secret@a:1,b:99999/db");
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.error().message.find("99999"), std::string::npos) << u.error().message;
+  EXPECT_EQ(u.error().message.find("secret"), std::string::npos);
+}
+
+TEST(DatabaseUrl, AnEmptyHostInTheListIsAnError) {
+  for (const char* text :
+       {"mysql://u:secret@a,/db", "mysql://u:secret@,b/db", "mysql://u:secret@a,,b/db"}) {
+    auto u = DatabaseUrl::parse(text);
+    ASSERT_FALSE(u.ok()) << text;
+    EXPECT_NE(u.error().message.find("empty host"), std::string::npos) << u.error().message;
+    EXPECT_EQ(u.error().message.find("secret"), std::string::npos);
+  }
+}
+
 TEST(DatabaseUrl, ErrorsNeverShowThePassword) {
   struct Case {
     const char* url;
