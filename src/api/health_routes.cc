@@ -2,8 +2,9 @@
 // say nothing an anonymous caller should not learn — no URL, host name, version string or error
 // text, only which check failed. /healthz answers while the process serves HTTP at all;
 // /readyz answers 200 only when this replica can do its work: the database answers, its schema
-// is the one this binary needs, and the conductor runs (once the server reports it).
+// is the one this binary needs, and the conductor runs.
 #include "api/router_impl.h"
+#include "conductor/conductor.h"
 
 namespace gpucloud::api {
 namespace {
@@ -28,10 +29,11 @@ Result<Reply> readyz(ApiContext& ctx, Call&) {
       ready = false;
     }
   }
-  // The conductor (issue 11) will report whether its workers run; until a hook exists in
-  // ServerDeps this replica cannot say, and readiness does not wait for it.
-  checks["conductor"] = "not reported";
-  checks["compute_driver"] = ctx.deps.driver ? "ok" : "none";
+  // The conductor carries out every boot and delete: a replica whose conductor stopped must
+  // not get new requests.
+  const bool conductor = ctx.deps.conductor && ctx.deps.conductor->running();
+  checks["conductor"] = conductor ? "ok" : "stopped";
+  ready = ready && conductor;
   return Reply::ok({{"status", ready ? "ok" : "unavailable"}, {"checks", checks}},
                    ready ? 200 : 503);
 }
