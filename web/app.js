@@ -213,8 +213,10 @@ function displayState(s) {
   if (s.status !== 'ACTIVE') return { text: s.status, cls: 'busy', detail: s['OS-EXT-STS:task_state'] || '' };
   const r = readiness(s);
   if (r && r.state === 'ready') return { text: 'READY', cls: 'good', detail: '' };
-  if (r && r.state === 'timed_out') return { text: 'ACTIVE', cls: 'bad', detail: `not answering${r.error ? ': ' + r.error : ''}` };
-  return { text: 'ACTIVE', cls: 'busy', detail: r ? 'waiting for the service to answer' : '' };
+  // The last probe's error says why the service is not ready yet (e.g. "GET …: HTTP 503").
+  if (r && r.state === 'timed_out') return { text: 'TIMED OUT', cls: 'bad', detail: `not answering${r.error ? ': ' + r.error : ''}` };
+  if (!r) return { text: 'ACTIVE', cls: 'busy', detail: '' };
+  return { text: 'ACTIVE', cls: 'busy', detail: r.error ? `waiting: ${r.error}` : 'waiting for the service to answer' };
 }
 
 function useIt(s, image) {
@@ -251,7 +253,7 @@ function renderServers() {
       el('td', {}, image ? image.name : (s.image && s.image.id) || ''),
       el('td', {}, flavor ? flavor.name : (s.flavor && s.flavor.id) || ''),
       el('td', {}, el('span', { class: `state ${st.cls}`, 'data-testid': `state-${s.name}` }, st.text),
-        st.detail ? el('div', { class: 'hint' }, st.detail) : null),
+        st.detail ? el('div', { class: 'hint', 'data-testid': `detail-${s.name}` }, st.detail) : null),
       el('td', {}, useIt(s, image)),
       actions);
   });

@@ -5,12 +5,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "agent/agent_client.h"
 #include "agent/domain_orphans.h"
+#include "agent/guest_watch.h"
 
 namespace gpucloud::agent {
 namespace {
@@ -35,6 +37,7 @@ AgentLoop::AgentLoop(AgentLoopOptions options, compute::ComputeDriver& driver)
 AgentLoop::~AgentLoop() {
   stop();
   if (beat_thread_.joinable()) beat_thread_.join();
+  if (guest_thread_.joinable()) guest_thread_.join();
 }
 
 Status AgentLoop::start() {
@@ -50,8 +53,11 @@ Status AgentLoop::start() {
   if (!a.ok()) return a.error();
   auto b = AgentClient::create(server, options_.credentials, timeout);
   if (!b.ok()) return b.error();
+  auto g = AgentClient::create(server, options_.credentials, timeout);
+  if (!g.ok()) return g.error();
   tasks_client_ = std::move(*a);
   beat_client_ = std::move(*b);
+  guest_client_ = std::move(*g);
   // The server may be restarting or its database away: keep trying with backoff. Anything
   // but an unreachable/unavailable server (wrong password, a host the driver does not serve)
   // will not heal by waiting and ends the agent with its message.
@@ -72,7 +78,45 @@ Status AgentLoop::start() {
     spdlog::warn("orphan check on start failed: {}", r.error().message);
   }
   beat_thread_ = std::thread([this] { heartbeat_loop(); });
+  guest_thread_ = std::thread([this] { guest_loop(); });
   return {};
+}
+
+void AgentLoop::guest_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    const auto wait = watch_guests();
+    lock.lock();
+    cv_.wait_for(lock, wait, [this] { return stopping_.load() || guests_due_; });
+    guests_due_ = false;
+  }
+}
+
+std::chrono::milliseconds AgentLoop::watch_guests() {
+  using std::chrono::milliseconds;
+  auto view = guest_client_->call("GET", host_path(options_) + "/view");
+  if (!view.ok() || view->status != 200) {
+    spdlog::warn("guest watch: reading the server's view failed: {}",
+                 view.ok() ? reply_message(*view) : view.error().message);
+    return options_.guest_interval;
+  }
+  auto parsed = parse_guest_watch_view(view->body);
+  if (!parsed.ok()) {
+    spdlog::warn("guest watch: {}", parsed.error().message);
+    return options_.guest_interval;
+  }
+  const std::string body = guest_report(driver_, options_.host, *parsed);
+  auto r = guest_client_->call("PUT", host_path(options_) + "/guests", body);
+  if (!r.ok() || r->status != 200) {
+    // An older server has no guests route (404): addresses then only come with spawn answers.
+    spdlog::warn("guest watch: reporting guests failed: {}",
+                 r.ok() ? reply_message(*r) : r.error().message);
+  }
+  if (parsed->interval.count() > 0) {
+    return std::clamp(parsed->interval, milliseconds(250), options_.guest_interval);
+  }
+  return options_.guest_interval;
 }
 
 Status AgentLoop::register_host() {
@@ -177,6 +221,11 @@ void AgentLoop::run_one(const std::string& text) {
     spdlog::warn("answering task {} failed: {}", task.id,
                  r.ok() ? reply_message(*r) : r.error().message);
   }
+  if (s.ok() && task.kind == "spawn") {
+    std::lock_guard lock(mu_);
+    guests_due_ = true;  // the new guest's address and probe need not wait for the interval
+    cv_.notify_all();
+  }
 }
 
 Status AgentLoop::cache_image(store::AgentTask& task) {
@@ -186,38 +235,56 @@ Status AgentLoop::cache_image(store::AgentTask& task) {
   if (!payload.is_object() || !payload["image"].is_object()) return {};  // run_task says why
   json& image = payload["image"];
   const std::string id = image.value("id", "");
+  if (auto s = cache_one_image(task.id, id, image); !s.ok()) return s;
+  // nova's kernel_id / ramdisk_id name other images: a directly booted guest needs them too.
+  if (image.contains("properties") && image["properties"].is_object()) {
+    for (const char* key : {"kernel_id", "ramdisk_id"}) {
+      const json& p = image["properties"];
+      if (!p.contains(key) || !p[key].is_string() || p[key].get<std::string>().empty()) continue;
+      if (auto s = cache_one_image(task.id, p[key].get<std::string>(), json::object()); !s.ok())
+        return s.error().with_context(key);
+    }
+  }
+  image["location"] = (fs::path(options_.image_cache) / id).string();  // the driver reads it
+  task.payload = payload.dump();
+  return {};
+}
+
+// One image into the cache unless it is there; `image` gives the size and MD5 to check when
+// known (the spawn's own image; not kernel_id / ramdisk_id images).
+Status AgentLoop::cache_one_image(const std::string& task_id, const std::string& id,
+                                  const json& image) {
+  namespace fs = std::filesystem;
   if (id.empty() || id.find('/') != std::string::npos || id.front() == '.')
-    return Error::invalid("spawn task " + task.id + ": bad image id '" + id + "'");
+    return Error::invalid("spawn task " + task_id + ": bad image id '" + id + "'");
   const fs::path cached = fs::path(options_.image_cache) / id;
   std::error_code ec;
-  if (!fs::exists(cached, ec)) {
-    fs::create_directories(options_.image_cache, ec);
-    const fs::path part = cached.string() + ".part";
-    spdlog::info("image {}: not cached on this host; downloading it from the server", id);
-    auto md5 = tasks_client_->download("/gpucloud/v1/agent/images/" + id + "/file", part);
-    if (!md5.ok()) {
-      fs::remove(part, ec);
-      return Error::unavailable("image " + id + ": " + md5.error().message);
-    }
-    // A short or damaged file must never become a base image: size and MD5 recorded at upload
-    // must match what arrived.
-    const auto size = fs::file_size(part, ec);
-    if (image["size"].is_number_integer() && size != image["size"].get<uintmax_t>()) {
-      fs::remove(part, ec);
-      return Error::unavailable("image " + id + ": downloaded " + std::to_string(size) +
-                                " bytes, the image has " + image["size"].dump());
-    }
-    const std::string checksum = image.value("checksum", "");
-    if (!checksum.empty() && *md5 != checksum) {
-      fs::remove(part, ec);
-      return Error::unavailable("image " + id + ": downloaded data has MD5 " + *md5 +
-                                ", the image's checksum is " + checksum);
-    }
-    fs::rename(part, cached, ec);
-    if (ec) return Error::internal("caching image " + id + ": " + ec.message());
+  if (fs::exists(cached, ec)) return {};
+  fs::create_directories(options_.image_cache, ec);
+  const fs::path part = cached.string() + ".part";
+  spdlog::info("image {}: not cached on this host; downloading it from the server", id);
+  auto md5 = tasks_client_->download("/gpucloud/v1/agent/images/" + id + "/file", part);
+  if (!md5.ok()) {
+    fs::remove(part, ec);
+    return Error::unavailable("image " + id + ": " + md5.error().message);
   }
-  image["location"] = cached.string();  // the driver reads the local copy
-  task.payload = payload.dump();
+  // A short or damaged file must never become a base image: size and MD5 recorded at upload
+  // must match what arrived.
+  const auto size = fs::file_size(part, ec);
+  if (image.contains("size") && image["size"].is_number_integer() &&
+      size != image["size"].get<uintmax_t>()) {
+    fs::remove(part, ec);
+    return Error::unavailable("image " + id + ": downloaded " + std::to_string(size) +
+                              " bytes, the image has " + image["size"].dump());
+  }
+  const std::string checksum = image.value("checksum", "");
+  if (!checksum.empty() && *md5 != checksum) {
+    fs::remove(part, ec);
+    return Error::unavailable("image " + id + ": downloaded data has MD5 " + *md5 +
+                              ", the image's checksum is " + checksum);
+  }
+  fs::rename(part, cached, ec);
+  if (ec) return Error::internal("caching image " + id + ": " + ec.message());
   return {};
 }
 
@@ -327,6 +394,7 @@ void AgentLoop::stop() {
   }
   cv_.notify_all();
   if (tasks_client_) tasks_client_->stop();
+  if (guest_client_) guest_client_->stop();
 }
 
 }  // namespace gpucloud::agent

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <thread>
 
@@ -38,6 +39,9 @@ struct AgentLoopOptions {
   // Where base images are kept (<dir>/<image id>): a spawn whose image data is not on this
   // host downloads it from the server first. Empty: off (the fake driver needs no data).
   std::string image_cache;
+  // How often the guest watch reports addresses and probes guests that are not READY (the
+  // server's readiness_interval when that is shorter).
+  std::chrono::milliseconds guest_interval{5000};
 };
 
 class AgentClient;  // agent_client.h
@@ -64,15 +68,24 @@ class AgentLoop {
   void heartbeat_loop();
   void run_one(const std::string& task_json);
   Status cache_image(store::AgentTask& task);
+  Status cache_one_image(const std::string& task_id, const std::string& id,
+                         const nlohmann::json& image);
+  void guest_loop();
+  // One guest watch pass: read the view, report addresses and probe outcomes. Returns how long
+  // to wait before the next one.
+  std::chrono::milliseconds watch_guests();
 
   AgentLoopOptions options_;
   compute::ComputeDriver& driver_;
   std::unique_ptr<AgentClient> tasks_client_;  // one per thread: httplib clients are not shared
   std::unique_ptr<AgentClient> beat_client_;
+  std::unique_ptr<AgentClient> guest_client_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread beat_thread_;
+  std::thread guest_thread_;
+  bool guests_due_ = false;  // a spawn finished: watch the guests now (guarded by mu_)
 };
 
 }  // namespace gpucloud::agent

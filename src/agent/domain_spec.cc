@@ -1,9 +1,11 @@
 // make_domain_spec: nova's libvirt driver semantics for the image properties gpucloud honours
-// (hw_machine_type, hw_firmware_type, hw_video_model, hw_video_ram) and a fixed guest PCI layout
+// (hw_machine_type, hw_firmware_type, hw_video_model, hw_video_ram, hw_qemu_guest_agent,
+// kernel_id / ramdisk_id / os_command_line) and a fixed guest PCI layout
 // for the claimed devices, so that the guest address (and the Xorg BusID) is known before boot.
 #include "agent/domain_spec.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -151,6 +153,26 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
                             std::to_string(max_mb) + ")");
     }
     if (*mib > 0 && spec.video != VideoModel::kNone) spec.video_ram_mb = *mib;
+  }
+
+  if (const std::string* agent = property(image, "hw_qemu_guest_agent")) {
+    // nova reads it with oslo's bool_from_string: yes/no, true/false, 1/0, on/off.
+    static const std::map<std::string, bool> kBool = {
+        {"yes", true}, {"no", false}, {"true", true}, {"false", false},
+        {"1", true},   {"0", false},  {"on", true},   {"off", false}};
+    std::string v = *agent;
+    for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto it = kBool.find(v);
+    if (it == kBool.end()) {
+      return Error::invalid("image property hw_qemu_guest_agent: '" + *agent +
+                            "' is not yes or no");
+    }
+    spec.guest_agent = it->second;
+  }
+  if (property(image, "kernel_id")) {
+    spec.kernel = options.kernel_path;
+    if (property(image, "ramdisk_id")) spec.initrd = options.ramdisk_path;
+    if (const std::string* cmdline = property(image, "os_command_line")) spec.cmdline = *cmdline;
   }
 
   DiskSpec root;

@@ -60,6 +60,12 @@ struct DomainSpec {
   std::string graphics_listen = "127.0.0.1";
   VideoModel video = VideoModel::kVirtio;
   std::optional<int64_t> video_ram_mb;  // hw_video_ram; libvirt's vram (KiB) when set
+  // hw_qemu_guest_agent=yes: the guest agent's virtio channel (its addresses, nova's quiesce).
+  bool guest_agent = false;
+  // Direct kernel boot (the image's kernel_id / ramdisk_id / os_command_line, as nova's).
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
 };
 
 bool is_q35(const std::string& machine_type);
@@ -77,6 +83,10 @@ struct DomainOptions {
   std::string disk_path;          // the qcow2 overlay
   std::string config_drive_path;  // empty: no config drive
   std::string network;            // libvirt network for one NIC; empty: no NIC
+  // Where an image with kernel_id / ramdisk_id gets its kernel and ramdisk (copied there from the
+  // base images by the driver, as nova copies them into the instance's directory).
+  std::string kernel_path;
+  std::string ramdisk_path;
   std::string uefi_loader = "/usr/share/OVMF/OVMF_CODE_4M.fd";
   std::string uefi_vars_template = "/usr/share/OVMF/OVMF_VARS_4M.fd";
   int64_t mmio64_mb = 0;  // from the claimed GPUs' BAR sizes (discovery); 0: QEMU's default
@@ -91,7 +101,8 @@ std::string domain_name(const std::string& instance_uuid);
 std::vector<HostdevSpec> guest_layout(const std::vector<PciAddress>& host_devices, bool q35);
 
 // Errors (kInvalidArgument) name the property: "image property hw_video_model: 'foo' is not one
-// of none, vga, qxl, virtio, cirrus"; "image property hw_video_ram: 64 MiB is above the flavor's
+// of none, vga, qxl, virtio, cirrus"; "image property hw_qemu_guest_agent: 'maybe' is not yes or
+// no"; "image property hw_video_ram: 64 MiB is above the flavor's
 // hw_video:ram_max_mb (16)".
 Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store::Flavor& flavor,
                                     const store::Image& image,

@@ -47,7 +47,14 @@ void write_os(std::string& x, const DomainSpec& s) {
     x += fmt::format("    <nvram template='{}'>{}</nvram>\n", esc(s.uefi_vars_template),
                      esc(s.uefi_nvram));
   }
-  x += "    <boot dev='hd'/>\n";
+  if (!s.kernel.empty()) {
+    // Direct kernel boot: QEMU loads the kernel itself; the disks are not booted from.
+    x += fmt::format("    <kernel>{}</kernel>\n", esc(s.kernel));
+    if (!s.initrd.empty()) x += fmt::format("    <initrd>{}</initrd>\n", esc(s.initrd));
+    if (!s.cmdline.empty()) x += fmt::format("    <cmdline>{}</cmdline>\n", esc(s.cmdline));
+  } else {
+    x += "    <boot dev='hd'/>\n";
+  }
   x += "  </os>\n";
 }
 
@@ -150,6 +157,12 @@ std::string to_domain_xml(const DomainSpec& s) {
         h.host.domain, h.host.bus, h.host.slot, h.host.function);
     x += "      " + pci_address(h.guest, h.multifunction) + "\n";
     x += "    </hostdev>\n";
+  }
+  if (s.guest_agent) {
+    // libvirt picks the socket's path; the agent's addresses are read through it.
+    x += "    <channel type='unix'>\n"
+         "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+         "    </channel>\n";
   }
   x += "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n";
   x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";

@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "agent/config_drive.h"
+#include "agent/guest_addresses.h"
 #include "agent/libvirt_command.h"
 
 namespace gpucloud::agent {
@@ -86,6 +87,8 @@ class LibvirtDriver : public compute::ComputeDriver {
     opts.instance_dir = options_.instances_path + "/" + instance.uuid;
     opts.disk_path = opts.instance_dir + "/disk";
     opts.config_drive_path = opts.instance_dir + "/disk.config";
+    opts.kernel_path = opts.instance_dir + "/kernel";
+    opts.ramdisk_path = opts.instance_dir + "/ramdisk";
     auto spec = make_domain_spec(instance, flavor, image, devices, opts);
     if (!spec.ok()) return spec.error();
     // A failed spawn leaves nothing behind: the server retries elsewhere or marks ERROR.
@@ -174,6 +177,31 @@ class LibvirtDriver : public compute::ComputeDriver {
     return list_locked();
   }
 
+  // With the address: lease, guest agent, ARP (guest_addresses.h). The lookup holds the lock;
+  // the address queries do not (a guest agent may take its timeout to answer, and libvirt's
+  // connection is thread-safe).
+  Result<compute::DomainInfo> guest(const std::string& host, const std::string& uuid) override {
+    if (auto s = check_host(host); !s.ok()) return s.error();
+    virDomainPtr raw = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      raw = virDomainLookupByUUIDString(conn_, uuid.c_str());
+    }
+    if (!raw) return Error::not_found("no libvirt domain for instance " + uuid);
+    DomainRef dom(raw);
+    std::string xml;
+    compute::DomainInfo info = describe(dom.ptr, &xml);
+    if (info.power != store::PowerState::kRunning) return info;
+    auto found = find_guest_address(xml, libvirt_address_query(dom.ptr));
+    if (found.ok()) {
+      info.ip_address = found->ip;
+      info.mac_address = found->mac;
+      info.network = found->network;
+      info.address_source = to_string(found->source);
+    }
+    return info;
+  }
+
  private:
   Status check_host(const std::string& host) const {
     if (host != options_.host_name) {
@@ -201,21 +229,27 @@ class LibvirtDriver : public compute::ComputeDriver {
     std::vector<compute::DomainInfo> out;
     for (int i = 0; i < n; ++i) {
       DomainRef dom(doms[i]);
-      compute::DomainInfo info;
-      char uuid[VIR_UUID_STRING_BUFLEN];
-      if (virDomainGetUUIDString(dom.ptr, uuid) == 0) info.instance_uuid = uuid;
-      if (const char* name = virDomainGetName(dom.ptr)) info.name = name;
-      int state = 0;
-      int reason = 0;
-      if (virDomainGetState(dom.ptr, &state, &reason, 0) == 0) info.power = power_of(state);
-      if (char* xml = virDomainGetXMLDesc(dom.ptr, 0)) {
-        info.pci_devices = hostdev_addresses(xml);
-        free(xml);
-      }
-      out.push_back(std::move(info));
+      out.push_back(describe(dom.ptr, nullptr));
     }
     free(doms);
     return out;
+  }
+
+  // Name, uuid, power state and passed-through devices; the live XML into `xml` when asked.
+  static compute::DomainInfo describe(virDomainPtr dom, std::string* xml_out) {
+    compute::DomainInfo info;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(dom, uuid) == 0) info.instance_uuid = uuid;
+    if (const char* name = virDomainGetName(dom)) info.name = name;
+    int state = 0;
+    int reason = 0;
+    if (virDomainGetState(dom, &state, &reason, 0) == 0) info.power = power_of(state);
+    if (char* xml = virDomainGetXMLDesc(dom, 0)) {
+      info.pci_devices = hostdev_addresses(xml);
+      if (xml_out) *xml_out = xml;
+      free(xml);
+    }
+    return info;
   }
 
   Status check_devices_free(const std::string& uuid,
@@ -258,6 +292,20 @@ class LibvirtDriver : public compute::ComputeDriver {
       fs::copy_file(image.location, tmp, fs::copy_options::overwrite_existing, ec);
       if (!ec) fs::rename(tmp, base, ec);
       if (ec) return Error::internal("caching image " + image.id + ": " + ec.message());
+    }
+    // kernel_id / ramdisk_id: base images too (the agent caches them with the image); each
+    // guest gets its own copy, as in nova, so that libvirt may relabel it.
+    for (const auto& [key, path] :
+         {std::pair{"kernel_id", opts.kernel_path}, std::pair{"ramdisk_id", opts.ramdisk_path}}) {
+      auto it = image.properties.find(key);
+      if (it == image.properties.end() || it->second.empty()) continue;
+      const std::string from = base_dir + "/" + it->second;
+      if (it->second.find('/') != std::string::npos || !fs::exists(from)) {
+        return Error::not_found("image " + image.id + ": its " + key + " " + it->second +
+                                " is not on this host (" + from + ")");
+      }
+      fs::copy_file(from, path, fs::copy_options::overwrite_existing, ec);
+      if (ec) return Error::internal("copying " + from + ": " + ec.message());
     }
     std::string format = image.disk_format.empty() ? "raw" : image.disk_format;
     std::vector<std::string> argv = {"qemu-img", "create", "-q", "-f", "qcow2",

@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
 #include "api/image_impl.h"
 #include "compute/compute.h"
@@ -155,9 +156,12 @@ Result<Reply> host_view(ApiContext& ctx, Call& call) {
   auto instances = ctx.store().list_instances("", false);
   if (!instances.ok()) return instances.error();
   json list = json::array();
+  std::map<std::string, std::string> service_urls;
   for (const auto& i : *instances) {
     if (!i.host || *i.host != name) continue;
-    list.push_back({{"uuid", i.uuid}, {"status", store::to_string(i.status)}});
+    json one = {{"uuid", i.uuid}, {"status", store::to_string(i.status)}};
+    one.update(guest_view_fields(ctx, i, service_urls));
+    list.push_back(std::move(one));
   }
   store::PciDeviceFilter f;
   f.compute_node_id = host->id;
@@ -171,7 +175,8 @@ Result<Reply> host_view(ApiContext& ctx, Call& call) {
                     {"status", store::to_string(d.status)},
                     {"instance_uuid", d.instance_uuid ? json(*d.instance_uuid) : json(nullptr)}});
   }
-  return Reply::ok({{"instances", list}, {"pci_devices", devs}});
+  return Reply::ok(
+      {{"instances", list}, {"pci_devices", devs}, {"probe", guest_probe_settings(ctx)}});
 }
 
 // PUT {host}/reports/{kind}: {"report": {...}}; the last one per host and kind is kept.
@@ -278,6 +283,8 @@ std::vector<Route> agent_routes(ApiContext& ctx) {
   add("POST", one + "/tasks/{task_id}", "gpucloud:agent",
       [c](Call& call) { return finish_task(*c, call); });
   add("GET", one + "/view", "gpucloud:agent", [c](Call& call) { return host_view(*c, call); });
+  add("PUT", one + "/guests", "gpucloud:agent",
+      [c](Call& call) { return report_guests(*c, call); });
   add("PUT", one + "/reports/{kind}", "gpucloud:agent",
       [c](Call& call) { return put_report(*c, call); });
   add("POST", one + "/release-claims", "gpucloud:agent",

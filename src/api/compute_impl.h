@@ -32,8 +32,11 @@ Result<std::optional<bool>> bool_field(const json& obj, const char* key, const c
 
 json link_list(const std::string& base, const std::string& path);
 
-// A server as nova shows it (compute_servers.cc); detail adds the OS-EXT-* fields.
-json server_json(const store::Instance& i, const Caller& who, const std::string& base, bool detail);
+struct ReportedAddress;  // agent_guests_impl.h
+// A server as nova shows it (compute_servers.cc); detail adds the OS-EXT-* fields, and
+// `addresses` from the agent's report when there is one.
+json server_json(const store::Instance& i, const Caller& who, const std::string& base, bool detail,
+                 const ReportedAddress* reported = nullptr);
 // GET /servers and /servers/detail with nova's filters, sorting and paging
 // (compute_server_list.cc).
 Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail);

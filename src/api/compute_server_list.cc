@@ -2,6 +2,7 @@
 // filters status, name (a regular expression), flavor, image, host (admins) and changes-since
 // (which shows deleted servers too), then nova's sort_key / sort_dir, limit / marker and the next
 // link (list_query.cc).
+#include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
 #include "api/list_query_impl.h"
 
@@ -74,6 +75,8 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
   // nova: changes-since also lists servers deleted since then.
   auto list = ctx.store().list_instances(project, q->changes_since.has_value());
   if (!list.ok()) return list.error();
+  // One read for every server's reported address.
+  const auto reported = detail ? reported_addresses(ctx) : std::map<std::string, ReportedAddress>{};
   std::vector<ListRow> rows;
   for (const auto& i : *list) {
     const bool deleted = i.status == store::ServerStatus::kDeleted;
@@ -84,7 +87,10 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     if (host && who.is_admin() && (!i.host || *i.host != *host)) continue;
     if (flavor && last_segment(*flavor) != i.flavor_id) continue;
     if (image && last_segment(*image) != i.image_id) continue;
-    rows.push_back({i.uuid, sort_values(i), server_json(i, who, ctx.base_url, detail)});
+    const auto a = reported.find(i.uuid);
+    rows.push_back(
+        {i.uuid, sort_values(i),
+         server_json(i, who, ctx.base_url, detail, a == reported.end() ? nullptr : &a->second)});
   }
   auto page = list_page(std::move(rows), *q, call, ctx.base_url, "servers");
   if (!page.ok()) return page.error();

@@ -6,6 +6,7 @@
 
 #include <regex>
 
+#include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
 #include "api/policy_impl.h"
 #include "api/validation_impl.h"
@@ -27,10 +28,25 @@ std::string host_id(const store::Instance& i) {
   return std::string(hex).substr(0, 56);
 }
 
+// nova's addresses: {network name: [{"version", "addr", "OS-EXT-IPS:type", mac}]}. The address
+// and network are the ones the host's agent last reported (libvirt's network name), else the
+// address the spawn gave, under "private".
+json addresses_json(const store::Instance& i, const ReportedAddress* reported) {
+  json out = json::object();
+  const bool have = reported && !reported->ip_address.empty();
+  const std::string ip = have ? reported->ip_address : i.ip_address;
+  if (ip.empty()) return out;
+  const std::string network = have && !reported->network.empty() ? reported->network : "private";
+  json a = {{"version", 4}, {"addr", ip}, {"OS-EXT-IPS:type", "fixed"}};
+  if (have && !reported->mac_address.empty()) a["OS-EXT-IPS-MAC:mac_addr"] = reported->mac_address;
+  out[network] = json::array({a});
+  return out;
+}
+
 }  // namespace
 
-json server_json(const store::Instance& i, const Caller& who, const std::string& base,
-                 bool detail) {
+json server_json(const store::Instance& i, const Caller& who, const std::string& base, bool detail,
+                 const ReportedAddress* reported) {
   json j = {{"id", i.uuid}, {"name", i.name}, {"links", link_list(base, "/servers/" + i.uuid)}};
   if (!detail) return j;
   j["status"] = to_string(i.status);
@@ -48,10 +64,7 @@ json server_json(const store::Instance& i, const Caller& who, const std::string&
        json::array({{{"rel", "bookmark"}, {"href", base + "/compute/flavors/" + i.flavor_id}}})}};
   j["created"] = nova_time(i.created_at);
   j["updated"] = nova_time(i.updated_at == store::TimePoint{} ? i.created_at : i.updated_at);
-  j["addresses"] = json::object();
-  if (!i.ip_address.empty()) {
-    j["addresses"]["private"] = json::array({{{"version", 4}, {"addr", i.ip_address}}});
-  }
+  j["addresses"] = addresses_json(i, reported);
   j["accessIPv4"] = "";
   j["accessIPv6"] = "";
   j["OS-DCF:diskConfig"] = "MANUAL";
@@ -119,7 +132,11 @@ Result<Reply> show_server(ApiContext& ctx, const Call& call) {
     if (devices->empty()) return server_not_found(id);
     i->task_state = "deleting";
   }
-  return Reply::ok({{"server", server_json(*i, call.who(), ctx.base_url, true)}});
+  const auto reported =
+      i->host ? reported_addresses(ctx, *i->host) : std::map<std::string, ReportedAddress>{};
+  const auto mine = reported.find(id);
+  return Reply::ok({{"server", server_json(*i, call.who(), ctx.base_url, true,
+                                           mine == reported.end() ? nullptr : &mine->second)}});
 }
 
 // Everything POST /servers accepts at 2.1; the ones gpucloud has no use for are accepted and

@@ -27,6 +27,9 @@ struct AgentArgs {
   std::string driver = "libvirt";
   std::string libvirt_uri = "qemu:///system";
   std::string instances_path = "/var/lib/gpucloud/instances";
+  std::string libvirt_network = "default";  // the guests' NIC; "" for none
+  std::string virt_type = "kvm";            // nova's [libvirt] virt_type: kvm, or qemu (TCG)
+  double guest_interval = 5;
   std::string image_cache;  // default: <instances_path>/_base with libvirt, off with fake
   std::string fake_hosts;
   std::string sysfs_root = "/sys";
@@ -83,6 +86,8 @@ Result<std::unique_ptr<compute::ComputeDriver>> make_driver(const AgentArgs& a,
   o.host_name = host;
   o.instances_path = a.instances_path;
   o.domain.spice_enabled = cfg.spice_enabled;
+  o.domain.network = a.libvirt_network;
+  o.domain.domain_type = a.virt_type;
   for (const auto& d : snapshot.devices) {
     if (d.allowed) o.pci_devices.push_back(d.device);
   }
@@ -125,6 +130,7 @@ int run_agent(AgentArgs a) {
                   : a.driver == "libvirt" ? a.instances_path + "/_base"
                                           : "";
   o.doctor_status = doctor;
+  o.guest_interval = std::chrono::milliseconds(static_cast<int64_t>(a.guest_interval * 1000));
   agent::AgentLoop loop(o, **driver);
   // start() retries while the server is unreachable; it runs beside the signal wait so that
   // SIGTERM stops an agent that is still waiting for its server.
@@ -183,6 +189,18 @@ void register_agent(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--libvirt-uri", a->libvirt_uri, "libvirt connection")->capture_default_str();
   cmd->add_option("--instances-path", a->instances_path, "where guests' disks live (libvirt)")
+      ->capture_default_str();
+  cmd->add_option("--libvirt-network", a->libvirt_network,
+                  "libvirt network of the guests' NIC, whose DHCP leases give their addresses "
+                  "(\"\": no NIC)")
+      ->capture_default_str();
+  cmd->add_option("--virt-type", a->virt_type, "nova's [libvirt] virt_type: kvm, or qemu (TCG)")
+      ->check(CLI::IsMember({"kvm", "qemu"}))
+      ->capture_default_str();
+  cmd->add_option("--guest-interval", a->guest_interval,
+                  "seconds between reports of guest addresses and readiness probes (the "
+                  "server's readiness_interval when shorter)")
+      ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   cmd->add_option("--fake-hosts", a->fake_hosts,
                   "the fake driver's hosts JSON (docs/fake_driver.md); only --host is served");

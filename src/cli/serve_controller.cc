@@ -21,6 +21,22 @@ void add_controller_options(CLI::App* cmd, ControllerArgs& args) {
       ->check(CLI::Range(0.05, 3600.0));
 }
 
+controller::EndpointSource server_probed_endpoints(compute::ComputeDriver* driver) {
+  return [driver](const store::Instance& i) -> std::optional<probe::Endpoint> {
+    if (!driver || !i.host) return std::nullopt;
+    // hosts() lists the in-process driver's hosts only (agents' hosts are in the database).
+    auto hosts = driver->hosts();
+    if (!hosts.ok()) return std::nullopt;
+    bool here = false;
+    for (const auto& h : *hosts) here = here || h.name == *i.host;
+    if (!here) return std::nullopt;
+    auto g = driver->guest(*i.host, i.uuid);
+    if (!g.ok()) return probe::Endpoint{i.ip_address, {}};
+    return probe::Endpoint{g->ip_address.empty() ? i.ip_address : g->ip_address,
+                           g->forwarded_ports};
+  };
+}
+
 void block_reload_signal() {
   sigset_t set;
   sigemptyset(&set);
@@ -39,7 +55,7 @@ Result<std::unique_ptr<ControllerRuntime>> start_controller(
   controller::Controller* ctl = rt->controller_.get();
   deps.controller = ctl;
   rt->prober_ = std::make_unique<controller::ReadinessProber>(
-      store, [ctl] { return ctl->settings()->readiness; });
+      store, [ctl] { return ctl->settings()->readiness; }, server_probed_endpoints(deps.driver));
   rt->prober_->start();
   rt->controller_->start_watching(
       std::chrono::milliseconds(static_cast<int64_t>(args.watch_seconds * 1000)));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/api.h"
+#include "compute/compute.h"
 #include "controller/controller.h"
 
 namespace CLI {
@@ -41,6 +42,11 @@ class ControllerRuntime {
   std::thread hup_;
   std::atomic<bool> stopping_ = false;
 };
+
+// Which instances the server's prober probes, and where: guests of the in-process driver's hosts
+// (`gpucloud up`'s simulated ones, at their stand-in services' ports). Guests of agents' hosts are
+// probed by their agents, the only ones that reach them (docs/controller.md, "Who probes").
+controller::EndpointSource server_probed_endpoints(compute::ComputeDriver* driver);
 
 // Blocks SIGHUP in the calling thread and every thread it starts afterwards, so that only the
 // controller's thread takes it (call before starting threads, as block_stop_signals()).

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,7 +32,13 @@ struct DomainInfo {
   std::string name;  // hypervisor's domain name: "instance-<uuid>" (libvirt and fake drivers)
   store::PowerState power = store::PowerState::kNoState;
   std::vector<PciAddress> pci_devices;
-  std::string ip_address;  // the guest's IPv4 address as the hypervisor knows it; "" if unknown
+  std::string ip_address;      // the guest's IPv4 address as the hypervisor knows it; "" if unknown
+  std::string mac_address;     // the NIC that has ip_address
+  std::string network;         // that NIC's network, as `addresses` in server show names it
+  std::string address_source;  // how it was learnt: "lease", "agent", "arp" (libvirt), "fake"
+  // Guest ports reached at ip_address through another port (user-mode networking's forwards, the
+  // fake driver's stand-in services): guest port -> port to connect to.
+  std::map<int, int> forwarded_ports;
 };
 
 // Everything the driver calls take a host name: one driver object may serve several hosts (the
@@ -57,9 +64,13 @@ class ComputeDriver {
   virtual Status reboot(const std::string& host, const std::string& instance_uuid, bool hard) = 0;
   virtual Result<std::vector<DomainInfo>> list_domains(const std::string& host) = 0;
   // Where the guest answers (the readiness probes' target); "" while unknown. By default the
-  // address list_domains reports for it.
+  // address guest() reports for it.
   virtual Result<std::string> guest_address(const std::string& host,
                                             const std::string& instance_uuid);
+  // One guest as the hypervisor sees it now, its address included (list_domains may leave
+  // addresses out: reading them can cost a guest-agent round trip per domain). kNotFound when
+  // the host has no guest of the instance. By default list_domains' entry.
+  virtual Result<DomainInfo> guest(const std::string& host, const std::string& instance_uuid);
 };
 
 // The fake driver from the JSON text of docs/fake_driver.md. Errors name the field:

@@ -1,6 +1,8 @@
 // The fake compute driver: hosts simulated in memory from a JSON description. Guests "run" as
 // entries in a map; passing a device through checks it exists on the host and is not already
 // used by another guest, which is what a real hypervisor would refuse.
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -9,6 +11,7 @@
 #include <sstream>
 
 #include "compute/compute.h"
+#include "compute/fake_guest_services.h"
 
 namespace gpucloud::compute {
 namespace {
@@ -174,7 +177,7 @@ class FakeDriver : public ComputeDriver {
     return out;
   }
 
-  Status spawn(const store::Instance& instance, const store::Flavor&, const store::Image&,
+  Status spawn(const store::Instance& instance, const store::Flavor&, const store::Image& image,
                const std::vector<store::PciDeviceRecord>& devices) override {
     std::lock_guard lock(mu_);
     if (!instance.host) return Error::invalid("instance " + instance.uuid + " has no host");
@@ -209,6 +212,7 @@ class FakeDriver : public ComputeDriver {
       d.pci_devices.push_back(dev.address);
     }
     d.ip_address = free_address(*h, instance.uuid);
+    start_stand_in(instance, image, d);
     h->domains[instance.uuid] = std::move(d);
     return {};
   }
@@ -218,6 +222,7 @@ class FakeDriver : public ComputeDriver {
     auto* h = find(host);
     if (!h) return Error::not_found("fake driver: no host named " + host);
     h->domains.erase(uuid);
+    services_.stop(uuid);
     return {};
   }
   Status power_on(const std::string& host, const std::string& uuid) override {
@@ -269,8 +274,36 @@ class FakeDriver : public ComputeDriver {
     return {};
   }
 
+  // The guest's stand-in services on its address (fake_guest_services.h), reported as its
+  // forwarded ports. The image property (or server metadata) gpucloud_fake_service=down makes a
+  // guest whose service never starts. Without a local address (a guest_network that is not
+  // loopback) the guest has none, and probes of it fail.
+  void start_stand_in(const store::Instance& instance, const store::Image& image, DomainInfo& d) {
+    d.address_source = "fake";
+    if (d.ip_address.empty()) return;
+    auto flag = [&](const std::map<std::string, std::string>& m) {
+      auto it = m.find("gpucloud_fake_service");
+      return it == m.end() ? std::string() : it->second;
+    };
+    FakeGuestServices::Guest g;
+    g.uuid = instance.uuid;
+    g.name = instance.name.empty() ? d.name : instance.name;
+    g.ip = d.ip_address;
+    g.up = flag(instance.metadata) != "down" && flag(image.properties) != "down";
+    if (auto it = image.properties.find("service_url"); it != image.properties.end()) {
+      g.http_guest_port = url_port(it->second);
+    }
+    auto ports = services_.start(g);
+    if (ports.ok()) {
+      d.forwarded_ports = *ports;
+    } else {
+      spdlog::debug("fake driver: {}", ports.error().message);
+    }
+  }
+
   std::mutex mu_;
   std::map<std::string, FakeHost> hosts_;
+  FakeGuestServices services_;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "probe/probe.h"
 #include "store/store.h"
 
 namespace gpucloud::controller {
@@ -148,22 +149,32 @@ class Controller {
 
 // ---- readiness ----
 
-// TCP connect to ip:port and an `SSH-2.0-` banner within the timeout.
-Status probe_ssh(const std::string& ip, int port, std::chrono::milliseconds timeout);
-// GET of `url` (http or https); 2xx and 3xx count.
-Status probe_http(const std::string& url, bool verify_tls, std::chrono::milliseconds timeout);
-// The image's service_url with `{}` replaced by the instance's address.
-std::string expand_service_url(const std::string& pattern, const std::string& ip);
+// The probes themselves live in probe/ (the agent runs them too).
+using probe::expand_service_url;
+using probe::probe_http;
+using probe::probe_ssh;
 
-// Where an instance answers; the instance's ip_address by default.
+// Where the server probes an instance: its endpoint, or nullopt when the server does not probe
+// it at all (a guest of an agent's host: only that host can reach it, and its agent probes and
+// reports; see docs/controller.md, "Who probes").
+using EndpointSource = std::function<std::optional<probe::Endpoint>(const store::Instance&)>;
+// The instance's ip_address as it is (every instance probed by the server).
 using AddressSource = std::function<std::string(const store::Instance&)>;
+EndpointSource by_address(AddressSource address);
+
+// Stores one probe's outcome for `i`: READY when it answered, else waiting with the error until
+// `give_up` after launch, then timed_out. Writes only when the state or the error changes (or
+// nothing was stored yet). Used for the server's own probes and for those agents report.
+Status record_probe(store::Store& store, const store::Instance& i, const Status& outcome,
+                    const ReadinessOptions& options);
 
 // Probes ACTIVE instances that are not READY on a pool of threads and stores the outcome with
 // Store::set_instance_readiness (state and last error).
 class ReadinessProber {
  public:
+  // Without `endpoint`: every instance at its ip_address.
   ReadinessProber(store::Store& store, std::function<ReadinessOptions()> options,
-                  AddressSource address = nullptr);
+                  EndpointSource endpoint = nullptr);
   ~ReadinessProber();
   void start();
   void stop();

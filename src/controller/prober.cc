@@ -17,7 +17,7 @@ namespace gpucloud::controller {
 struct ReadinessProber::Impl {
   store::Store& store;
   std::function<ReadinessOptions()> options;
-  AddressSource address;
+  EndpointSource endpoint;
   struct Due {
     std::chrono::steady_clock::time_point at;
     std::chrono::milliseconds backoff{0};
@@ -31,9 +31,9 @@ struct ReadinessProber::Impl {
   std::thread scanner;
   bool stopping = false;
 
-  Impl(store::Store& s, std::function<ReadinessOptions()> o, AddressSource a)
-      : store(s), options(std::move(o)), address(std::move(a)) {
-    if (!address) address = [](const store::Instance& i) { return i.ip_address; };
+  Impl(store::Store& s, std::function<ReadinessOptions()> o, EndpointSource e)
+      : store(s), options(std::move(o)), endpoint(std::move(e)) {
+    if (!endpoint) endpoint = by_address(nullptr);
   }
 
   // The instances to probe now; marks them running.
@@ -61,32 +61,19 @@ struct ReadinessProber::Impl {
     return out;
   }
 
-  void probe(const store::Instance& i) {
+  void probe_one(const store::Instance& i) {
     const ReadinessOptions o = options();
-    const std::string ip = address(i);
-    Status result;
-    if (ip.empty()) {
-      result = Error::unavailable("no address known yet");
-    } else {
-      std::string service_url;
+    // nullopt: another prober (the agent of the instance's host) probes it.
+    if (const auto target = endpoint(i)) {
+      probe::Spec spec;
+      spec.ssh_port = o.ssh_port;
+      spec.timeout = o.probe_timeout;
+      spec.verify_tls = o.verify_tls;
       if (auto img = store.get_image(i.image_id); img.ok()) {
         auto p = img->properties.find("service_url");
-        if (p != img->properties.end()) service_url = p->second;
+        if (p != img->properties.end()) spec.service_url = p->second;
       }
-      result = service_url.empty()
-                   ? probe_ssh(ip, o.ssh_port, o.probe_timeout)
-                   : probe_http(expand_service_url(service_url, ip), o.verify_tls, o.probe_timeout);
-    }
-    store::Readiness state = store::Readiness::kReady;
-    std::string error;
-    if (!result.ok()) {
-      error = result.error().message;
-      const auto since = i.launched_at.value_or(i.updated_at);
-      const bool expired = std::chrono::system_clock::now() - since > o.give_up;
-      state = expired ? store::Readiness::kTimedOut : store::Readiness::kWaiting;
-    }
-    if (state != i.readiness || error != i.readiness_error || !i.readiness_at) {
-      if (auto s = store.set_instance_readiness(i.uuid, state, error); !s.ok()) {
+      if (auto s = record_probe(store, i, probe::probe_guest(*target, spec), o); !s.ok()) {
         spdlog::warn("readiness: {}: {}", i.uuid, s.error().message);
       }
     }
@@ -98,14 +85,34 @@ struct ReadinessProber::Impl {
   }
 };
 
+EndpointSource by_address(AddressSource address) {
+  return [address = std::move(address)](const store::Instance& i) {
+    return std::optional<probe::Endpoint>(probe::Endpoint{address ? address(i) : i.ip_address, {}});
+  };
+}
+
+Status record_probe(store::Store& store, const store::Instance& i, const Status& outcome,
+                    const ReadinessOptions& o) {
+  store::Readiness state = store::Readiness::kReady;
+  std::string error;
+  if (!outcome.ok()) {
+    error = outcome.error().message;
+    const auto since = i.launched_at.value_or(i.updated_at);
+    const bool expired = std::chrono::system_clock::now() - since > o.give_up;
+    state = expired ? store::Readiness::kTimedOut : store::Readiness::kWaiting;
+  }
+  if (state == i.readiness && error == i.readiness_error && i.readiness_at) return {};
+  return store.set_instance_readiness(i.uuid, state, error);
+}
+
 ReadinessProber::ReadinessProber(store::Store& store, std::function<ReadinessOptions()> options,
-                                 AddressSource address)
-    : impl_(std::make_unique<Impl>(store, std::move(options), std::move(address))) {}
+                                 EndpointSource endpoint)
+    : impl_(std::make_unique<Impl>(store, std::move(options), std::move(endpoint))) {}
 
 ReadinessProber::~ReadinessProber() { stop(); }
 
 void ReadinessProber::run_once() {
-  for (const auto& i : impl_->collect()) impl_->probe(i);
+  for (const auto& i : impl_->collect()) impl_->probe_one(i);
 }
 
 void ReadinessProber::start() {
@@ -121,7 +128,7 @@ void ReadinessProber::start() {
         store::Instance i = std::move(m.work.front());
         m.work.pop_front();
         lock.unlock();
-        m.probe(i);
+        m.probe_one(i);
         lock.lock();
       }
     });

@@ -161,23 +161,14 @@ export function controllerArgs(dataDir) {
   return ['--cloudcontroller', ini];
 }
 
-// What stands in for a service VM: an HTTP server on every loopback address (127.0.0.x), so it
-// answers whichever address the simulated host gives the server.
-export async function startServiceStandIn() {
-  const seen = [];  // the local addresses it was reached on
-  const server = http.createServer((req, res) => {
-    seen.push(req.socket.localAddress);
-    res.end('service is up\n');
-  });
-  await new Promise((r) => server.listen(0, '0.0.0.0', r));
-  return { port: server.address().port, seen, close: () => new Promise((r) => server.close(r)) };
-}
-
 // A public service image (image_type, service_type, service_url) with a little data, so active.
-export async function createServiceImage(url, token, { name, serviceType, serviceUrl }) {
+// `properties` are more image properties (e.g. gpucloud_fake_service: 'down', a simulated guest
+// whose service never starts: docs/fake_driver.md).
+export async function createServiceImage(url, token, { name, serviceType, serviceUrl, properties = {} }) {
   const created = await call(url, token, 'POST', '/image/v2/images', {
     name, visibility: 'public', disk_format: 'raw', container_format: 'bare', min_disk: 1,
     min_ram: 512, image_type: 'webservice', service_type: serviceType, service_url: serviceUrl,
+    ...properties,
   });
   if (created.status !== 201) throw new Error(`image create: ${created.status} ${JSON.stringify(created.body)}`);
   const up = await call(url, token, 'PUT', `/image/v2/images/${created.body.id}/file`, 'x'.repeat(1024),

@@ -5,22 +5,26 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   apiToken, call, controllerArgs, createServiceImage, createUser, hasController, launchBrowser,
-  outputDir, screenshot, signIn, startCloud, startServiceStandIn,
+  outputDir, screenshot, signIn, startCloud,
 } from './cloud.mjs';
 
 let cloud;
 let browser;
 let page;
 let adminToken;
-let standIn;
 const withController = hasController();
 
 before(async () => {
   cloud = await startCloud(withController ? controllerArgs : () => []);
   adminToken = await apiToken(cloud.url, cloud.admin);
-  standIn = await startServiceStandIn();
+  // The fake driver starts a stand-in service on each guest's loopback address (on a port of its
+  // own, which it reports as the guest's 8080), so the server's probes reach the guest itself.
   await createServiceImage(cloud.url, adminToken,
-    { name: 'e2e-notebook', serviceType: 'notebook', serviceUrl: `http://{}:${standIn.port}/` });
+    { name: 'e2e-notebook', serviceType: 'notebook', serviceUrl: 'http://{}:8080/' });
+  await createServiceImage(cloud.url, adminToken, {
+    name: 'e2e-down', serviceType: 'notebook', serviceUrl: 'http://{}:8080/',
+    properties: { gpucloud_fake_service: 'down' },
+  });
   browser = await launchBrowser();
   page = await browser.context.newPage();
   console.log(`screenshots in ${outputDir}`);
@@ -29,7 +33,6 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   if (cloud) await cloud.stop();
-  if (standIn) await standIn.close();
 });
 
 const freeK2 = () => page.getByTestId('free-K2_Grid');
@@ -120,8 +123,8 @@ test('launch a GPU service: the free K2 count drops, ACTIVE, then READY when the
   const body = await serverBody('svc-1');
   assert.ok(withController, 'gpucloud up has the Cloud Controller (--cloudcontroller)');
   assert.ok('gpucloud:readiness' in body, 'servers show gpucloud:readiness');
-  // The fake driver gives each guest a loopback address of its host's network, where the
-  // stand-in service (listening on every address) answers for it.
+  // The fake driver gives each guest a loopback address of its host's network, where its
+  // stand-in service answers.
   const addresses = Object.values(body.addresses || {}).flat();
   assert.equal(addresses.length, 1, `svc-1 has one address: ${JSON.stringify(body.addresses)}`);
   const ip = addresses[0].addr;
@@ -129,13 +132,34 @@ test('launch a GPU service: the free K2 count drops, ACTIVE, then READY when the
   // The service link is the image's service_url with the server's address.
   const link = page.locator('tr[data-server="svc-1"] a');
   await link.waitFor();
-  assert.equal(await link.getAttribute('href'), `http://${ip}:${standIn.port}/`);
-  // READY once the controller's probe reached the stand-in service.
+  assert.equal(await link.getAttribute('href'), `http://${ip}:8080/`);
+  // READY once the controller's probe reached the guest's stand-in service.
   await page.waitForFunction(() =>
     document.querySelector('[data-testid="state-svc-1"]')?.textContent === 'READY', null, { timeout: 60000 });
-  assert.ok(standIn.seen.includes(ip), `the probe reached the stand-in on ${ip}`);
-  assert.match(await state.textContent(), /ACTIVE|READY/);
+  const ready = (await serverBody('svc-1'))['gpucloud:readiness'];
+  assert.equal(ready.state, 'ready');
+  assert.equal(ready.error, null);
   await screenshot(page, 'launched');
+});
+
+test('a service that does not answer stays ACTIVE, waiting, with the probe\'s reason', async () => {
+  // A plain flavor: no GPU, so the GPU count the next tests rely on stays as it is.
+  await launch('svc-down', 'e2e-down (notebook)', '2');
+  await page.waitForFunction(() =>
+    (document.querySelector('[data-testid="detail-svc-down"]')?.textContent || '').includes('HTTP 503'),
+  null, { timeout: 60000 });
+  const detail = await page.getByTestId('detail-svc-down').textContent();
+  assert.match(detail, /^waiting: GET http:\/\/127\.0\.\d+\.\d+:\d+\/: HTTP 503$/);
+  assert.equal(await page.getByTestId('state-svc-down').textContent(), 'ACTIVE');
+  const r = (await serverBody('svc-down'))['gpucloud:readiness'];
+  assert.equal(r.state, 'waiting');
+  assert.match(r.error, /HTTP 503/);
+  // /metrics counts it among the waiting servers, svc-1 among the ready ones.
+  const metrics = await call(cloud.url, adminToken, 'GET', '/metrics');
+  const text = typeof metrics.body === 'string' ? metrics.body : JSON.stringify(metrics.body);
+  assert.match(text, /gpucloud_server_readiness\{state="waiting"\} [1-9]/);
+  assert.match(text, /gpucloud_server_readiness\{state="ready"\} [1-9]/);
+  await screenshot(page, 'readiness-waiting');
 });
 
 test('launch until the GPUs run out and see why next to the form', async () => {

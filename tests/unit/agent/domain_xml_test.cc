@@ -54,6 +54,8 @@ Result<DomainSpec> spec_for(const Case& c) {
   opts.disk_path = opts.instance_dir + "/disk";
   opts.config_drive_path = opts.instance_dir + "/disk.config";
   opts.mmio64_mb = c.mmio64_mb;
+  opts.kernel_path = opts.instance_dir + "/kernel";
+  opts.ramdisk_path = opts.instance_dir + "/ramdisk";
   return make_domain_spec(inst, flavor, image, c.devices, opts);
 }
 
@@ -75,6 +77,17 @@ std::vector<Case> golden_cases() {
        "",
        0},
       {"spice_video_none", {{"hw_video_model", "none"}}, {}, {gpu("0000:3b:00.0")}, true, "", 0},
+      // The real-VM test's guest: the guest agent's channel and a kernel booted directly.
+      {"guest_agent_kernel_boot",
+       {{"hw_qemu_guest_agent", "yes"},
+        {"kernel_id", "k"},
+        {"ramdisk_id", "r"},
+        {"os_command_line", "console=ttyS0 quiet"}},
+       {},
+       {},
+       false,
+       "default",
+       0},
   };
 }
 
@@ -157,6 +170,17 @@ TEST(DomainSpec, VideoRamAboveFlavorMaximumIsRefused) {
   s = spec_for(c);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_NE(to_domain_xml(*s).find("<model type='qxl' vram='131072'"), std::string::npos);
+}
+
+TEST(DomainSpec, GuestAgentPropertyIsABoolean) {
+  Case c{"x", {{"hw_qemu_guest_agent", "maybe"}}, {}, {}, false, "default", 0};
+  auto spec = spec_for(c);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.error().message, "image property hw_qemu_guest_agent: 'maybe' is not yes or no");
+  c.image_props["hw_qemu_guest_agent"] = "No";
+  ASSERT_TRUE(spec_for(c).ok());
+  EXPECT_FALSE(spec_for(c)->guest_agent);
+  EXPECT_EQ(to_domain_xml(*spec_for(c)).find("guest_agent"), std::string::npos);
 }
 
 TEST(DomainSpec, BadPropertiesNameTheProperty) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "compute/compute.h"
+#include "probe/probe.h"
 
 namespace gpucloud::compute {
 namespace {
@@ -94,6 +95,59 @@ TEST(FakeDriver, SpawnPassesThroughOnlyFreeDevicesOfTheHost) {
   ASSERT_TRUE(driver.destroy("h", "a").ok());
   ASSERT_TRUE(driver.destroy("h", "a").ok());  // idempotent
   EXPECT_TRUE(driver.list_domains("h")->empty());
+}
+
+// `gpucloud up`'s probes need something to reach: each guest's stand-in answers on its loopback
+// address, on ports of its own that the driver reports as forwarded guest ports 22 and
+// service_url's, so a probe of port 22 can never reach the host's own sshd.
+TEST(FakeDriver, GuestsHaveStandInServicesOnTheirAddress) {
+  auto d = make_fake_driver(R"({"hosts": [{"name": "h1", "vcpus": 4, "memory_mb": 4096,
+      "disk_gb": 10, "guest_network": "127.0.77.0/24"}]})");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ComputeDriver& driver = **d;
+  store::Instance up;
+  up.uuid = "up";
+  up.name = "web";
+  up.host = "h1";
+  store::Image image;
+  image.properties["service_url"] = "http://{}:8080/health";
+  ASSERT_TRUE(driver.spawn(up, {}, image, {}).ok());
+  auto g = driver.guest("h1", "up");
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_EQ(g->ip_address, "127.0.77.2");
+  EXPECT_EQ(g->address_source, "fake");
+  ASSERT_EQ(g->forwarded_ports.size(), 2u);
+  const probe::Endpoint at{g->ip_address, g->forwarded_ports};
+  const auto timeout = std::chrono::seconds(3);
+  EXPECT_NE(at.port_for(22), 22);
+  EXPECT_TRUE(probe::probe_ssh(at.ip, at.port_for(22), timeout).ok());
+  probe::Spec http;
+  http.service_url = image.properties["service_url"];
+  http.timeout = timeout;
+  Status s = probe::probe_guest(at, http);
+  EXPECT_TRUE(s.ok()) << s.error().message;
+
+  // A guest whose service never started: the ports answer, the service does not.
+  store::Instance down = up;
+  down.uuid = "down";
+  down.name = "broken";
+  down.metadata["gpucloud_fake_service"] = "down";
+  ASSERT_TRUE(driver.spawn(down, {}, image, {}).ok());
+  auto dg = driver.guest("h1", "down");
+  ASSERT_TRUE(dg.ok());
+  const probe::Endpoint bad{dg->ip_address, dg->forwarded_ports};
+  s = probe::probe_guest(bad, http);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("HTTP 503"), std::string::npos) << s.error().message;
+  s = probe::probe_guest(bad, probe::Spec{"", 22, timeout, false});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("without an SSH-2.0 banner"), std::string::npos)
+      << s.error().message;
+
+  // Destroyed: nothing listens there any more.
+  ASSERT_TRUE(driver.destroy("h1", "up").ok());
+  s = probe::probe_ssh(at.ip, at.port_for(22), timeout);
+  EXPECT_FALSE(s.ok());
 }
 
 }  // namespace

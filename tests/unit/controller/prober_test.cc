@@ -86,7 +86,7 @@ TEST_F(Prober, ServiceUrlOverHttpsWithAddressSource) {
   // The fake driver gives no address: the source maps the instance to 127.0.1.9.
   ReadinessProber p(
       *store_, [] { return ReadinessOptions{}; },
-      [](const store::Instance&) { return std::string("127.0.1.9"); });
+      by_address([](const store::Instance&) { return std::string("127.0.1.9"); }));
   p.run_once();
   EXPECT_EQ(get(vm).readiness, store::Readiness::kReady) << get(vm).readiness_error;
   EXPECT_TRUE(get(vm).readiness_error.empty());
@@ -97,7 +97,7 @@ TEST_F(Prober, ServiceUrlOverHttpsWithAddressSource) {
   verify.verify_tls = true;
   ReadinessProber q(
       *store_, [&] { return verify; },
-      [](const store::Instance&) { return std::string("127.0.1.9"); });
+      by_address([](const store::Instance&) { return std::string("127.0.1.9"); }));
   q.run_once();
   EXPECT_EQ(get(strict).readiness, store::Readiness::kWaiting);
   EXPECT_FALSE(get(strict).readiness_error.empty());
@@ -127,7 +127,7 @@ TEST_F(Prober, ThreadPoolProbesInTheBackground) {
   o.interval = std::chrono::milliseconds(50);
   o.probe_timeout = std::chrono::milliseconds(500);
   ReadinessProber p(
-      *store_, [&] { return o; }, [](const store::Instance&) { return std::string(); });
+      *store_, [&] { return o; }, by_address([](const store::Instance&) { return std::string(); }));
   const std::string vm = add_instance("bg", "", "img");
   p.start();
   for (int k = 0; k < 500 && !get(vm).readiness_at; ++k)
@@ -135,6 +135,34 @@ TEST_F(Prober, ThreadPoolProbesInTheBackground) {
   p.stop();
   EXPECT_TRUE(get(vm).readiness_at.has_value());
   EXPECT_NE(get(vm).readiness_error.find("no address"), std::string::npos);
+}
+
+// A guest of an agent's host is the agent's to probe: the server's prober leaves it alone.
+TEST_F(Prober, InstancesWithoutAnEndpointAreLeftToTheirAgent) {
+  testing::BannerServer ssh("127.0.0.6", "SSH-2.0-test\r\n");
+  ReadinessOptions o;
+  o.ssh_port = ssh.port();
+  const std::string agents = add_instance("agents", "127.0.0.6", "img");
+  ReadinessProber p(
+      *store_, [&] { return o; },
+      [](const store::Instance&) { return std::optional<probe::Endpoint>(); });
+  p.run_once();
+  EXPECT_EQ(get(agents).readiness, store::Readiness::kWaiting);
+  EXPECT_FALSE(get(agents).readiness_at.has_value());
+}
+
+// The fake driver's stand-in answers ssh on a port of its own: the probe of port 22 goes there,
+// never to the host's own sshd on 22.
+TEST_F(Prober, ForwardedSshPortIsProbedInsteadOf22) {
+  testing::BannerServer ssh("127.0.0.6", "SSH-2.0-stand-in\r\n");
+  const std::string vm = add_instance("fwd", "127.0.0.6", "img");
+  ReadinessProber p(
+      *store_, [] { return ReadinessOptions{}; },
+      [&](const store::Instance& i) {
+        return std::optional<probe::Endpoint>(probe::Endpoint{i.ip_address, {{22, ssh.port()}}});
+      });
+  p.run_once();
+  EXPECT_EQ(get(vm).readiness, store::Readiness::kReady) << get(vm).readiness_error;
 }
 
 }  // namespace

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Real-VM test: a QEMU guest booted through `gpucloud up` and `gpucloud agent --driver libvirt`.
+
+The guest is Debian's host kernel plus a busybox initramfs built here (guest_image.py) that takes
+a DHCP lease on a libvirt network this test creates (dnsmasq), mounts its config drive and serves
+HTTP, the config drive's files included. The agent reads the guest's address from libvirt (the
+DHCP lease), reports it, probes the image's service_url (http://{}/config/meta-data) and the
+server goes READY; `openstack server list` shows the address under the network's name. A second
+guest whose user data keeps its HTTP server from starting stays `waiting` with the probe's error.
+
+With /dev/kvm the guest runs on KVM; without it on QEMU's TCG (--virt-type qemu), which is
+slower but boots the same guest. Skipped (exit 77, saying why) when not root, or without libvirtd,
+QEMU, genisoimage, a static busybox, a host kernel with modules, or when a libvirt network cannot
+be created (user-mode networking with a forwarded port is not implemented as a fallback: see
+docs/controller.md). Usage: real_vm_test.py /path/to/gpucloud
+"""
+import atexit
+import base64
+import ipaddress
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guest_image  # noqa: E402
+
+GPUCLOUD = os.path.abspath(sys.argv[1])
+URI = "qemu:///system"
+PROCS = []
+CLEANUP = []
+STARTED = time.time()
+
+
+def log(msg):
+    print(f"[{time.time() - STARTED:6.1f}s] {msg}", flush=True)
+
+
+def skip(why):
+    print(f"SKIPPED: the real-VM test cannot run here: {why}", flush=True)
+    sys.exit(77)
+
+
+@atexit.register
+def _cleanup():
+    for _, p, _ in PROCS:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    for f in reversed(CLEANUP):
+        try:
+            f()
+        except Exception as e:  # cleanup must not hide the test's own result
+            print("cleanup:", e)
+
+
+def fail(msg):
+    print("FAIL:", msg, flush=True)
+    for name, p, logfile in PROCS:
+        print(f"---- {name} output (last 6000 bytes) ----")
+        with open(logfile) as f:
+            print(f.read()[-6000:])
+    for path in glob_serial_logs():
+        print(f"---- {path} ----")
+        with open(path, errors="replace") as f:
+            print(f.read()[-3000:])
+    sys.exit(1)
+
+
+def glob_serial_logs():
+    d = "/var/log/libvirt/qemu"
+    if not os.path.isdir(d):
+        return []
+    return [os.path.join(d, n) for n in os.listdir(d) if n.startswith("instance-")
+            and os.path.getmtime(os.path.join(d, n)) >= STARTED]
+
+
+def run(args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, **kw)
+
+
+def virsh(*args):
+    return run(["virsh", "-c", URI, *args])
+
+
+def socket_answers(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def ensure_libvirtd():
+    """Starts virtlogd and libvirtd when installed but not running (no systemd in containers)."""
+    if shutil.which("libvirtd") is None or shutil.which("virsh") is None:
+        skip("libvirtd/virsh are not installed (scripts/packages.txt: libvirt-daemon-system)")
+    if not socket_answers("/run/libvirt/virtlogd-sock"):
+        try:
+            os.remove("/run/libvirt/virtlogd-sock")
+        except OSError:
+            pass
+        run(["virtlogd", "--daemon"])
+        for _ in range(50):
+            if socket_answers("/run/libvirt/virtlogd-sock"):
+                break
+            time.sleep(0.1)
+    if virsh("version").returncode == 0:
+        return
+    run(["libvirtd", "--daemon"])
+    for _ in range(50):
+        if virsh("version").returncode == 0:
+            return
+        time.sleep(0.2)
+    skip("no libvirtd answers at " + URI + ": " + virsh("version").stderr.strip())
+
+
+def preconditions():
+    if os.geteuid() != 0:
+        skip("needs root (libvirt networks, qemu:///system)")
+    for tool, pkg in [("qemu-system-x86_64", "qemu-system-x86"), ("qemu-img", "qemu-utils"),
+                      ("genisoimage", "genisoimage")]:
+        if shutil.which(tool) is None:
+            skip(f"{tool} is not installed (Debian: {pkg})")
+    busybox, why = guest_image.static_busybox()
+    if not busybox:
+        skip(why)
+    kernel, version = guest_image.host_kernel()
+    if not kernel:
+        skip(version)
+    if not shutil.which("dnsmasq"):
+        skip("dnsmasq is not installed (Debian: dnsmasq-base): libvirt's DHCP needs it")
+    ensure_libvirtd()
+    kvm = os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+    return busybox, kernel, version, kvm
+
+
+def pick_subnet():
+    """A /24 in 192.168.200-249 that no interface of this host uses."""
+    used = run(["ip", "-4", "-o", "addr"]).stdout
+    for third in range(200 + os.getpid() % 50, 250):
+        net = f"192.168.{third}."
+        if net not in used:
+            return third
+    skip("no free 192.168.2xx.0/24 for the test's network")
+
+
+def create_network(name, bridge, third):
+    xml = f"""<network>
+  <name>{name}</name>
+  <bridge name='{bridge}' stp='off'/>
+  <ip address='192.168.{third}.1' netmask='255.255.255.0'>
+    <dhcp><range start='192.168.{third}.10' end='192.168.{third}.99'/></dhcp>
+  </ip>
+</network>
+"""
+    path = os.path.join(TMP, "network.xml")
+    with open(path, "w") as f:
+        f.write(xml)
+    r = virsh("net-create", path)
+    if r.returncode != 0:
+        skip(f"cannot create libvirt network {name}: {r.stderr.strip()} (user-mode networking "
+             "with a forwarded port would be the fallback; it is not implemented)")
+    CLEANUP.append(lambda: virsh("net-destroy", name))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(name, args, env=None):
+    logfile = os.path.join(TMP, name + ".log")
+    p = subprocess.Popen(args, stdout=open(logfile, "w"), stderr=subprocess.STDOUT,
+                         env=env or os.environ.copy())
+    PROCS.append((name, p, logfile))
+    return p, logfile
+
+
+def wait_for(what, predicate, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        for name, p, _ in PROCS:
+            if p.poll() is not None:
+                fail(f"{name} exited ({p.returncode}) while waiting for {what}")
+        time.sleep(0.5)
+    fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def http(method, path, token=None, body=None, expect=None, raw=None, ctype="application/json"):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Content-Type", ctype)
+    if token:
+        req.add_header("X-Auth-Token", token)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            status, headers, text = r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, headers, text = e.code, e.headers, e.read().decode()
+    if expect is not None and status != expect:
+        fail(f"{method} {path}: expected {expect}, got {status}: {text}")
+    return status, headers, (json.loads(text) if text.strip() else None)
+
+
+def login(user, password, project):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
+    _, headers, _ = http("POST", "/identity/v3/auth/tokens", body=body, expect=201)
+    return headers["X-Subject-Token"]
+
+
+def upload_image(token, name, data, properties):
+    body = {"name": name, "disk_format": "raw", "container_format": "bare",
+            "visibility": "public", **properties}
+    _, _, img = http("POST", "/image/v2/images", token, body, expect=201)
+    http("PUT", f"/image/v2/images/{img['id']}/file", token, raw=data,
+         ctype="application/octet-stream", expect=204)
+    return img["id"]
+
+
+def server(token, sid):
+    return http("GET", f"/compute/v2.1/servers/{sid}", token, expect=200)[2]["server"]
+
+
+def boot(token, name, image, user_data=None):
+    s = {"name": name, "flavorRef": "1", "imageRef": image, "config_drive": True}
+    if user_data:
+        s["user_data"] = base64.b64encode(user_data.encode()).decode()
+    _, _, out = http("POST", "/compute/v2.1/servers", token, {"server": s}, expect=202)
+    sid = out["server"]["id"]
+    CLEANUP.append(lambda: virsh("destroy", "instance-" + sid))
+    CLEANUP.append(lambda: virsh("undefine", "instance-" + sid, "--nvram"))
+    return sid
+
+
+def address_on(s, network):
+    for a in s.get("addresses", {}).get(network, []):
+        if a.get("version") == 4:
+            return a
+    return None
+
+
+# ---- preconditions and the guest ----
+busybox, kernel, version, kvm = preconditions()
+TMP = tempfile.mkdtemp(prefix="gpucloud-real-vm-", dir="/var/tmp")
+os.chmod(TMP, 0o755)  # QEMU runs as libvirt-qemu and must reach the instances' files
+CLEANUP.append(lambda: shutil.rmtree(TMP, ignore_errors=True))
+virt_type = "kvm" if kvm else "qemu"
+log(f"guest: kernel {kernel}, busybox {busybox}; "
+    + ("KVM" if kvm else "no usable /dev/kvm here: QEMU TCG (--virt-type qemu), slower"))
+initramfs = guest_image.build_initramfs(version, busybox)
+with open(kernel, "rb") as f:
+    kernel_data = f.read()
+
+third = pick_subnet()
+NETWORK = f"gpucloud-rvm-{os.getpid()}"
+create_network(NETWORK, f"gcrvm{os.getpid() % 100000}", third)
+subnet = ipaddress.ip_network(f"192.168.{third}.0/24")
+log(f"libvirt network {NETWORK}: {subnet} with DHCP (dnsmasq)")
+
+# ---- gpucloud up (server, no simulated hosts) with quick readiness probes ----
+PORT = free_port()
+BASE = f"http://127.0.0.1:{PORT}"
+data_dir = os.path.join(TMP, "data")
+no_hosts = os.path.join(TMP, "no_hosts.json")
+with open(no_hosts, "w") as f:
+    json.dump({"hosts": []}, f)
+ini = os.path.join(TMP, "cloudcontroller.ini")
+with open(ini, "w") as f:
+    f.write("[app:main]\ngpucloud.readiness_interval = 1\ngpucloud.readiness_max_interval = 2\n"
+            "gpucloud.readiness_probe_timeout = 2\n")
+up, up_log = start("up", [GPUCLOUD, "up", "--data-dir", data_dir, "--port", str(PORT),
+                          "--no-demo", "--fake-hosts", no_hosts, "--web-root", "none",
+                          "--cloudcontroller", ini])
+wait_for("gpucloud up", lambda: os.path.exists(os.path.join(data_dir, "openrc")), 120)
+openrc = open(os.path.join(data_dir, "openrc")).read()
+password = re.search(r"OS_PASSWORD='?([^'\n]+)'?", openrc).group(1)
+admin = login("admin", password, "admin")
+
+# ---- the agent: libvirt driver on the test's network ----
+# The host doctor reads fake roots: this test is about guest networking and readiness, not
+# passthrough, and a CI machine has no IOMMU groups (the doctor would make the host unschedulable).
+roots = os.path.join(TMP, "roots")
+os.makedirs(os.path.join(roots, "sys/bus/pci/devices"))
+os.makedirs(os.path.join(roots, "sys/kernel/iommu_groups/0"))
+os.makedirs(os.path.join(roots, "proc"))
+os.makedirs(os.path.join(roots, "dev"))
+with open(os.path.join(roots, "proc/cpuinfo"), "w") as f:
+    f.write("processor\t: 0\nflags\t\t: fpu vmx\n")
+with open(os.path.join(roots, "proc/cmdline"), "w") as f:
+    f.write("intel_iommu=on\n")
+open(os.path.join(roots, "dev/kvm"), "w").close()
+os.makedirs(os.path.join(TMP, "instances"))  # the agent reports its disk size
+env = dict(os.environ, OS_AUTH_URL=BASE + "/identity/v3", OS_USERNAME="admin",
+           OS_PASSWORD=password, OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default",
+           OS_PROJECT_DOMAIN_NAME="Default")
+agent, agent_log = start("agent", [
+    GPUCLOUD, "agent", "--host", "rvm-host", "--driver", "libvirt", "--libvirt-uri", URI,
+    "--instances-path", os.path.join(TMP, "instances"), "--libvirt-network", NETWORK,
+    "--virt-type", virt_type, "--guest-interval", "1", "--heartbeat-interval", "2",
+    "--poll-wait", "2", "--sysfs-root", os.path.join(roots, "sys"),
+    "--proc-root", os.path.join(roots, "proc"), "--dev-root", os.path.join(roots, "dev")], env)
+wait_for("the agent to register", lambda: "serving host rvm-host" in open(agent_log).read(), 60)
+
+# ---- images: kernel, ramdisk and a root disk that names them (nova's kernel_id/ramdisk_id) ----
+kernel_id = upload_image(admin, "rvm-kernel", kernel_data, {})
+ramdisk_id = upload_image(admin, "rvm-initramfs", initramfs, {})
+image_id = upload_image(admin, "rvm-guest", b"\0" * (1 << 20), {
+    "kernel_id": kernel_id, "ramdisk_id": ramdisk_id, "os_command_line": "console=ttyS0",
+    "service_url": "http://{}/config/meta-data", "hw_qemu_guest_agent": "yes"})
+log(f"images uploaded: kernel {len(kernel_data)} bytes, initramfs {len(initramfs)} bytes")
+
+# ---- a guest that serves HTTP: its address from the DHCP lease, then READY ----
+ready_id = boot(admin, "rvm-ready", image_id)
+s = wait_for("rvm-ready ACTIVE", lambda: (lambda x: x if x["status"] != "BUILD" else None)(
+    server(admin, ready_id)), 300)
+if s["status"] != "ACTIVE":
+    fail(f"rvm-ready is {s['status']}: {s.get('fault')}")
+log("rvm-ready is ACTIVE")
+addr = wait_for(f"rvm-ready's address on {NETWORK}",
+                lambda: address_on(server(admin, ready_id), NETWORK), 240)
+ip = addr["addr"]
+if ipaddress.ip_address(ip) not in subnet:
+    fail(f"rvm-ready's address {ip} is not in {subnet}")
+if not addr.get("OS-EXT-IPS-MAC:mac_addr"):
+    fail(f"no MAC with the address: {addr}")
+log(f"rvm-ready has {ip} on {NETWORK} (MAC {addr['OS-EXT-IPS-MAC:mac_addr']})")
+s = wait_for("rvm-ready READY", lambda: (lambda x: x if x["gpucloud:readiness"]["state"] == "ready"
+                                         else None)(server(admin, ready_id)), 240)
+log(f"rvm-ready is READY: {s['gpucloud:readiness']}")
+# The probe's target really is the guest: its config drive's meta-data over its HTTP server.
+with urllib.request.urlopen(f"http://{ip}/config/meta-data", timeout=10) as r:
+    meta = r.read().decode()
+if ready_id not in meta:
+    fail(f"the guest's /config/meta-data does not name the instance: {meta!r}")
+if "address " + ip not in open(agent_log).read() and "lease" not in open(up_log).read():
+    log("note: the address report is not in the logs (they are informational only)")
+
+# The real openstack client shows the address under the network's name, as nova does.
+if shutil.which("openstack"):
+    # Credentials from the environment, as openrc gives them (a generated password may start
+    # with "-", which the client's option parser would take for an option).
+    cli = run(["openstack", "--os-identity-api-version", "3", "--os-compute-api-version", "2.1",
+               "server", "list", "-f", "json"], env=env, timeout=120)
+    if cli.returncode != 0:
+        fail("openstack server list: " + cli.stderr)
+    rows = {r["Name"]: r for r in json.loads(cli.stdout)}
+    networks = json.dumps(rows["rvm-ready"]["Networks"])
+    if NETWORK not in networks or ip not in networks:
+        fail(f"openstack server list shows Networks {networks}")
+    log(f"openstack server list: rvm-ready Networks {networks}")
+else:
+    log("openstack client not installed: its check is left out")
+
+# ---- a guest whose HTTP server does not start: waiting, with the probe's error ----
+down_id = boot(admin, "rvm-down", image_id, "#cloud-config\n# gpucloud-test-no-http\n")
+addr = wait_for("rvm-down's address", lambda: address_on(server(admin, down_id), NETWORK), 300)
+down_ip = addr["addr"]
+log(f"rvm-down has {down_ip}; its HTTP server is off")
+s = wait_for("rvm-down's probe error", lambda: (lambda x: x if x["gpucloud:readiness"]["error"]
+                                               else None)(server(admin, down_id)), 120)
+time.sleep(5)  # several more probes
+r = server(admin, down_id)["gpucloud:readiness"]
+if r["state"] != "waiting":
+    fail(f"rvm-down's readiness is {r}, not waiting")
+if f"http://{down_ip}/config/meta-data" not in (r["error"] or ""):
+    fail(f"rvm-down's readiness error does not name the probe: {r}")
+log(f"rvm-down stays waiting: {r['error']}")
+_, _, metrics_text = None, None, None
+req = urllib.request.Request(BASE + "/metrics", headers={"X-Auth-Token": admin})
+with urllib.request.urlopen(req, timeout=30) as resp:
+    metrics_text = resp.read().decode()
+for want in ['gpucloud_server_readiness{state="ready"} 1',
+             'gpucloud_server_readiness{state="waiting"} 1']:
+    if want not in metrics_text:
+        fail(f"/metrics lacks {want}")
+
+# ---- deleting them removes the domains ----
+for sid in (ready_id, down_id):
+    http("DELETE", f"/compute/v2.1/servers/{sid}", admin, expect=204)
+wait_for("the domains to go", lambda: all(
+    virsh("domstate", "instance-" + sid).returncode != 0 for sid in (ready_id, down_id)), 120)
+log("PASS: real guests got DHCP addresses read through libvirt, the agent's probe made one "
+    "READY and kept the other waiting with its reason")
