@@ -138,6 +138,9 @@ struct FakeGuestServices::Impl {
         std::lock_guard lock(mu);
         for (const auto& l : listeners) live.push_back(l.fd);
       }
+      // Connections accepted below were not in this poll: fds has entries for the first
+      // `polled` only.
+      const size_t polled = conns.size();
       for (size_t k = 0; k < ls.size(); ++k) {
         if (!(fds[1 + k].revents & POLLIN)) continue;
         if (std::find(live.begin(), live.end(), ls[k].fd) == live.end()) continue;
@@ -157,7 +160,7 @@ struct FakeGuestServices::Impl {
       for (size_t k = 0; k < conns.size(); ++k) {
         Conn& c = conns[k];
         bool done = Clock::now() > c.deadline;
-        if (!done && (fds[first_conn + k].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (!done && k < polled && (fds[first_conn + k].revents & (POLLIN | POLLHUP | POLLERR))) {
           char buf[1024];
           ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
           if (n <= 0) {
