@@ -103,6 +103,10 @@ Result<std::optional<bool>> bool_field(const json& obj, const char* key, const c
                   key, shown(v), shown(v)));
 }
 
+std::string default_zone(const ApiContext& ctx) {
+  return compute_config(ctx)->default_availability_zone.value;
+}
+
 std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx) {
   static const auto kEmpty = std::make_shared<const config::NovaConfig>();
   auto cfg = ctx.nova_config();

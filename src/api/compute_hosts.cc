@@ -23,9 +23,10 @@ Result<std::vector<HostView>> host_views(ApiContext& ctx) {
   if (!instances.ok()) return instances.error();
   const auto managed = driver_host_names(ctx);
   const std::chrono::seconds down_after(compute_config(ctx)->service_down_time);
+  const std::string zone = default_zone(ctx);
   std::vector<HostView> out;
   for (const auto& h : *hosts) {
-    HostView v{h, conductor::host_up(h, managed, down_after), kDefaultZone, 0};
+    HostView v{h, conductor::host_up(h, managed, down_after), zone, 0};
     for (const auto& a : *aggs) {
       if (!a.availability_zone) continue;
       if (std::find(a.hosts.begin(), a.hosts.end(), h.name) != a.hosts.end()) {
@@ -66,17 +67,19 @@ json hypervisor_json(const HostView& v, bool detail) {
   return j;
 }
 
-json service_json(const HostView& v) {
+// nova adds `forced_down` at 2.11; a 2.1 client's response schema refuses it.
+json service_json(const HostView& v, const Microversion& mv) {
   const auto& h = v.host;
-  return {{"id", h.id},
-          {"binary", "nova-compute"},
-          {"host", h.name},
-          {"zone", v.zone},
-          {"status", h.enabled ? "enabled" : "disabled"},
-          {"state", v.up ? "up" : "down"},
-          {"updated_at", h.heartbeat_at ? json(iso8601(*h.heartbeat_at)) : json(nullptr)},
-          {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)},
-          {"forced_down", h.forced_down}};
+  json j = {{"id", h.id},
+            {"binary", "nova-compute"},
+            {"host", h.name},
+            {"zone", v.zone},
+            {"status", h.enabled ? "enabled" : "disabled"},
+            {"state", v.up ? "up" : "down"},
+            {"updated_at", h.heartbeat_at ? json(iso8601(*h.heartbeat_at)) : json(nullptr)},
+            {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)}};
+  if (mv.at_least(2, 11)) j["forced_down"] = h.forced_down;
+  return j;
 }
 
 Result<Reply> list_hypervisors(ApiContext& ctx, bool detail) {
@@ -229,7 +232,7 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                  for (const auto& v : *views) {
                    if (host && *host != v.host.name) continue;
                    if (binary && *binary != "nova-compute") continue;
-                   list.push_back(service_json(v));
+                   list.push_back(service_json(v, call.microversion));
                  }
                  return Reply::ok({{"services", list}});
                },

@@ -9,11 +9,10 @@
 namespace gpucloud::api {
 
 inline const std::string kCompute = "/compute/v2.1";
-// nova's default_availability_zone: the zone of hosts in no aggregate with a zone.
-inline const std::string kDefaultZone = "nova";
-
 // The server's nova.conf view, or an empty one (no aliases, default filters) when none was given.
 std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx);
+// [DEFAULT] default_availability_zone: the zone of hosts in no aggregate with a zone ("nova").
+std::string default_zone(const ApiContext& ctx);
 
 // Hosts of the in-process compute driver (up without a heartbeat); empty without one.
 std::vector<std::string> driver_host_names(ApiContext& ctx);

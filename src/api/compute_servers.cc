@@ -281,7 +281,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     return bad_request("Image " + image_id + " is not active.");
   }
   if (*az && !(*az)->empty()) {
-    bool known = **az == kDefaultZone;
+    bool known = **az == default_zone(ctx);
     auto aggs = ctx.store().list_aggregates();
     if (!aggs.ok()) return aggs.error();
     for (const auto& a : *aggs)

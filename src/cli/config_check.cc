@@ -72,7 +72,9 @@ int run(const std::vector<std::string>& paths) {
   std::vector<config::IniFile> nova_files;
   std::vector<config::IniFile> cc_files;
   for (const auto& path : paths) {
-    auto file = config::IniFile::load(path);
+    // Read with PasteDeploy's rules first, which keep bare keys: cloudcontroller.ini's two
+    // lines may come without a section. Any other file is nova.conf-like: read again as oslo's.
+    auto file = config::IniFile::load(path, config::IniDialect::kPasteDeploy);
     if (!file) {
       std::fprintf(stderr, "%s\n", file.error().message.c_str());
       unreadable = true;
@@ -80,9 +82,15 @@ int run(const std::vector<std::string>& paths) {
     }
     if (config::looks_like_cloudcontroller(*file)) {
       cc_files.push_back(std::move(*file));
-    } else {
-      nova_files.push_back(std::move(*file));
+      continue;
     }
+    auto nova = config::IniFile::load(path);
+    if (!nova) {
+      std::fprintf(stderr, "%s\n", nova.error().message.c_str());
+      unreadable = true;
+      continue;
+    }
+    nova_files.push_back(std::move(*nova));
   }
 
   std::vector<config::Problem> problems;

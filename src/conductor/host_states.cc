@@ -81,9 +81,8 @@ scheduler::HostState host_state(const store::ComputeHost& h,
   s.name = h.name;
   for (const store::Aggregate* a : aggregates) {
     s.aggregates.push_back(a->name);
-    for (const auto& [k, v] : a->metadata) s.aggregate_metadata[k].insert(v);
-    if (a->availability_zone)
-      s.aggregate_metadata["availability_zone"].insert(*a->availability_zone);
+    for (const auto& [k, v] : a->metadata) s.add_aggregate_metadata(k, v);
+    if (a->availability_zone) s.add_aggregate_metadata("availability_zone", *a->availability_zone);
   }
   s.total = {h.vcpus - h.reserved_host_cpus, h.memory_mb - h.reserved_host_memory_mb,
              h.disk_gb - h.reserved_host_disk_mb / 1024};

@@ -51,8 +51,17 @@ CloudControllerConfig load_cloudcontroller_config(const IniFile& file) {
 
   for (const IniEntry& e : file.entries()) {
     if (e.key != kGpuQuery && e.key != kGpuPciIds) continue;
-    const std::string label = "[" + e.section + "] " + e.key;
-    if (e.section != app) {
+    const bool bare = e.section.empty();  // before any section (IniDialect::kPasteDeploy)
+    const std::string label = bare ? e.key : "[" + e.section + "] " + e.key;
+    if (bare) {
+      // The seed shows the two lines without their section. Read them as [app:main]'s, which is
+      // where PasteDeploy (and so the Cloud Controller) needs them, and say so.
+      cfg.problems.push_back(
+          {e.where,
+           label + ": outside any section: read as if under [" + app +
+               "] (a PasteDeploy file such as the Cloud Controller's needs it there)",
+           true});
+    } else if (e.section != app) {
       cfg.problems.push_back(
           {e.where, label + ": ignored: the Cloud Controller reads its settings from [" + app + "]",
            true});

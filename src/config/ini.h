@@ -37,13 +37,20 @@ struct IniEntry {
   Location where;  // the line of the key
 };
 
+// Whose rules a file follows. oslo.config (nova.conf) refuses a key before the first section.
+// cloudcontroller.ini is a PasteDeploy file, whose parser refuses it too, but the seed shows its
+// two lines bare and operators copy them so: there a key before the first section is kept, in
+// section "", for the reader to warn about.
+enum class IniDialect { kOslo, kPasteDeploy };
+
 class IniFile {
  public:
   // Never fails as a whole: malformed lines become problems and are skipped, so that one run
   // reports every problem instead of the first.
-  static IniFile parse(std::string_view text, std::string file_name);
+  static IniFile parse(std::string_view text, std::string file_name,
+                       IniDialect dialect = IniDialect::kOslo);
   // Fails only when the file cannot be read.
-  static Result<IniFile> load(const std::string& path);
+  static Result<IniFile> load(const std::string& path, IniDialect dialect = IniDialect::kOslo);
 
   const std::string& name() const { return name_; }
   const std::vector<IniEntry>& entries() const { return entries_; }

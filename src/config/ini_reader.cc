@@ -37,11 +37,12 @@ bool same_section(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-IniFile IniFile::parse(std::string_view text, std::string file_name) {
+IniFile IniFile::parse(std::string_view text, std::string file_name, IniDialect dialect) {
   IniFile file;
   file.name_ = std::move(file_name);
   std::string section;
   bool in_section = false;
+  bool before_headers = true;       // no `[...]` line yet
   std::optional<IniEntry> pending;  // the assignment that continuation lines may extend
   auto flush = [&] {
     if (pending) file.entries_.push_back(std::move(*pending));
@@ -75,6 +76,7 @@ IniFile IniFile::parse(std::string_view text, std::string file_name) {
     }
     flush();
     if (line.front() == '[') {
+      before_headers = false;
       if (line.back() != ']') {
         problem(lineno, "invalid section header (must end with ']')");
         in_section = false;  // what follows belongs to no section we know
@@ -107,8 +109,11 @@ IniFile IniFile::parse(std::string_view text, std::string file_name) {
       continue;
     }
     if (!in_section) {
-      problem(lineno, "'" + std::string(key) + "' is outside any [section]");
-      continue;
+      if (dialect == IniDialect::kOslo || !before_headers) {
+        problem(lineno, "'" + std::string(key) + "' is outside any [section]");
+        continue;
+      }
+      // PasteDeploy dialect, before the first section header: kept in section "".
     }
     pending = IniEntry{section, std::string(key), std::string(value), {file.name_, lineno}};
   }
@@ -116,13 +121,13 @@ IniFile IniFile::parse(std::string_view text, std::string file_name) {
   return file;
 }
 
-Result<IniFile> IniFile::load(const std::string& path) {
+Result<IniFile> IniFile::load(const std::string& path, IniDialect dialect) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::not_found(path + ": cannot be read");
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Error::unavailable(path + ": read error");
-  return parse(text.str(), path);
+  return parse(text.str(), path, dialect);
 }
 
 std::vector<const IniEntry*> IniFile::find(std::string_view section, std::string_view key) const {

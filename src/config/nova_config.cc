@@ -176,6 +176,52 @@ void read_filters(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
   }
 }
 
+// nova's weigher classes (nova/scheduler/weights/), and the ones gpucloud implements.
+constexpr std::string_view kAllWeighers = "nova.scheduler.weights.all_weighers";
+const std::vector<std::string_view> kGpucloudWeighers = {"RAMWeigher", "PCIWeigher"};
+const std::vector<std::string_view> kOtherNovaWeighers = {"CPUWeigher",
+                                                          "DiskWeigher",
+                                                          "MetricsWeigher",
+                                                          "IoOpsWeigher",
+                                                          "NumInstancesWeigher",
+                                                          "ServerGroupSoftAffinityWeigher",
+                                                          "ServerGroupSoftAntiAffinityWeigher",
+                                                          "BuildFailureWeigher",
+                                                          "CrossCellWeigher",
+                                                          "HypervisorVersionWeigher",
+                                                          "ImagePropertiesWeigher"};
+
+void read_weighers(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg) {
+  auto e = lookup_single(
+      files, {{"filter_scheduler", "weight_classes"}, {"DEFAULT", "scheduler_weight_classes"}});
+  if (!e) return;
+  std::vector<std::string> chosen;
+  for (const std::string& item : split_list(e->value)) {
+    if (item == kAllWeighers) {
+      for (auto w : kGpucloudWeighers) chosen.emplace_back(w);
+      continue;
+    }
+    std::string_view cls = item;
+    if (size_t dot = cls.rfind('.'); dot != std::string_view::npos) cls.remove_prefix(dot + 1);
+    auto in = [&](const std::vector<std::string_view>& list) {
+      return std::find(list.begin(), list.end(), cls) != list.end();
+    };
+    if (in(kGpucloudWeighers)) {
+      chosen.emplace_back(cls);
+    } else if (in(kOtherNovaWeighers)) {
+      // Deciding without a weigher the operator asked for would place servers differently from
+      // what they expect: refuse rather than ignore it.
+      r.error(*e, "weigher '" + std::string(cls) +
+                      "' is not implemented by gpucloud (it has RAMWeigher and PCIWeigher)");
+    } else {
+      r.error(*e, "unknown weigher class '" + item + "'");
+    }
+  }
+  std::sort(chosen.begin(), chosen.end());
+  chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
+  cfg.weighers = std::move(chosen);
+}
+
 void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg) {
   if (auto e = lookup_single(files, {{"spice", "enabled"}})) {
     auto b = parse_bool(e->value);
@@ -227,6 +273,14 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
                                      {"DEFAULT", "pci_weight_multiplier"}})) {
     if (auto v = r.number<double>(*e, 0.0)) cfg.pci_weight_multiplier = *v;
   }
+  if (auto e = lookup_single(files, {{"DEFAULT", "default_availability_zone"}})) {
+    // nova's API refuses an empty zone name or one with a ':' (the host part of `zone:host`).
+    if (e->value.empty() || e->value.find(':') != std::string::npos) {
+      r.error(*e, "'" + e->value + "' is not a zone name (empty, or contains ':')");
+    } else {
+      cfg.default_availability_zone = {e->value, e->where};
+    }
+  }
   if (auto e = lookup_single(files, {{"DEFAULT", "service_down_time"}})) {
     if (auto v = r.number<int>(*e, 1)) cfg.service_down_time = *v;
   }
@@ -257,6 +311,7 @@ NovaConfig load_nova_config(const std::vector<IniFile>& files) {
   read_pci(files, r, cfg);
   read_filters(files, r, cfg);
   read_scalars(files, r, cfg);
+  read_weighers(files, r, cfg);
   // Report in file order, then line order, whatever option found the problem.
   auto file_index = [&](const Problem& p) {
     for (size_t i = 0; i < files.size(); ++i) {

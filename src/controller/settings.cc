@@ -97,7 +97,7 @@ Result<std::shared_ptr<const Settings>> load_settings(const ControllerFiles& fil
   auto s = std::make_shared<Settings>();
   std::vector<config::Problem> problems;
   if (!files.cloudcontroller_ini.empty()) {
-    auto ini = config::IniFile::load(files.cloudcontroller_ini);
+    auto ini = config::IniFile::load(files.cloudcontroller_ini, config::IniDialect::kPasteDeploy);
     if (!ini.ok()) return ini.error();
     s->cloudcontroller = config::load_cloudcontroller_config(*ini);
     problems = s->cloudcontroller.problems;

@@ -1,5 +1,6 @@
 // Host state bookkeeping: PCI pools as nova's PciDeviceStats keeps them, and placement's capacity
 // arithmetic (total * allocation ratio, each allocation at most the total).
+#include <cctype>
 #include <cmath>
 
 #include "scheduler/scheduler_impl.h"
@@ -33,6 +34,24 @@ Result<PciDeviceStatus> parse_pci_device_status(std::string_view text) {
   return Error::invalid("'" + std::string(text) +
                         "' is not a PCI device status (available, claimed, allocated, "
                         "unavailable, removed)");
+}
+
+void HostState::add_aggregate_metadata(const std::string& key, std::string_view value) {
+  auto& values = aggregate_metadata[key];
+  size_t start = 0;
+  while (true) {
+    const size_t comma = value.find(',', start);
+    std::string_view part = value.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    // Python's str.strip(): every whitespace character at either end.
+    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.front())))
+      part.remove_prefix(1);
+    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back())))
+      part.remove_suffix(1);
+    values.emplace(part);  // nova keeps an empty part too ("a," is `a` and ``)
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
 }
 
 void HostState::add_pci_device(const PciDevice& device, PciDeviceStatus status) {

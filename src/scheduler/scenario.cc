@@ -250,7 +250,7 @@ Result<Scenario> parse_scenario(std::string_view text, const SchedulerOptions& o
         break;
       }
       host->aggregates.push_back(name);
-      for (const auto& [k2, v] : metadata) host->aggregate_metadata[k2].insert(v);
+      for (const auto& [k2, v] : metadata) host->add_aggregate_metadata(k2, v);
     }
   }
 

@@ -63,8 +63,8 @@ struct HostState {
   std::string name;
   std::vector<std::string> aggregates;  // names, in the order given; for explanations
   // Metadata of all the host's aggregates: key -> every value (nova's
-  // aggregate_metadata_get_by_host). An aggregate's availability zone is its
-  // `availability_zone` key, as in nova.
+  // aggregate_metadata_get_by_host; fill it with add_aggregate_metadata). An aggregate's
+  // availability zone is its `availability_zone` key, as in nova.
   std::map<std::string, std::set<std::string>, std::less<>> aggregate_metadata;
   Resources total;
   Resources used;
@@ -83,6 +83,9 @@ struct HostState {
   std::optional<int64_t> hypervisor_version;  // nova's integer form: 6000000 for 6.0.0
   std::vector<PciPool> pci_pools;
 
+  // Adds one aggregate's `key = value` the way nova reads aggregate metadata for its filters:
+  // the value is split on ',' and each part stripped, so "fast, slow" is `fast` and `slow`.
+  void add_aggregate_metadata(const std::string& key, std::string_view value);
   // Adds one device to the pool with its vendor/product/NUMA node/type, creating it if needed.
   void add_pci_device(const PciDevice& device, PciDeviceStatus status);
   int free_pci_devices() const;
@@ -165,6 +168,8 @@ struct SchedulerOptions {
   double disk_allocation_ratio = 1.0;
   double ram_weight_multiplier = 1.0;
   double pci_weight_multiplier = 1.0;
+  // [filter_scheduler] weight_classes as class names; a weigher not listed does not weigh.
+  std::vector<std::string> weighers = {"RAMWeigher", "PCIWeigher"};
   int max_attempts = 3;  // [scheduler] max_attempts
 };
 

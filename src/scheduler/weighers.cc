@@ -68,6 +68,9 @@ std::vector<double> weigh_hosts(const HostView& hosts, const std::vector<size_t>
   if (passed.size() <= 1) return total;
   std::vector<double> raw(passed.size());
   for (const auto& w : kWeighers) {
+    if (std::find(options.weighers.begin(), options.weighers.end(), w.name) ==
+        options.weighers.end())
+      continue;
     for (size_t k = 0; k < passed.size(); ++k) raw[k] = w.raw(index.numbers[passed[k]]);
     double lo = w.minval ? *w.minval : *std::min_element(raw.begin(), raw.end());
     double hi = *std::max_element(raw.begin(), raw.end());

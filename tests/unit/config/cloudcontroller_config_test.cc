@@ -84,6 +84,37 @@ TEST(CloudControllerConfig, EmptyIdListIsAnError) {
               ElementsAre("cc.ini:2: [app:main] openstack.gpu_pci_ids: no product ids given"));
 }
 
+// The seed shows its two lines without a section, and a file holding only them is accepted, read
+// as [app:main]'s, with a warning each. oslo's dialect (nova.conf) still refuses bare keys.
+TEST(CloudControllerConfig, TheSeedsBareLinesAreReadAsAppMainWithAWarning) {
+  auto f = IniFile::load(data("bare_cloudcontroller.ini"), IniDialect::kPasteDeploy);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(looks_like_cloudcontroller(*f));
+  CloudControllerConfig cfg = load_cloudcontroller_config(*f);
+  EXPECT_FALSE(cfg.has_errors());
+  EXPECT_THAT(testing::messages(cfg.problems),
+              ElementsAre(::testing::HasSubstr(":1: warning: openstack.gpu_query: outside any "
+                                               "section: read as if under [app:main]"),
+                          ::testing::HasSubstr(":2: warning: openstack.gpu_pci_ids: outside any "
+                                               "section")));
+  ASSERT_TRUE(cfg.gpu_query.has_value());
+  EXPECT_EQ(cfg.gpu_query->value.redacted(), "mysql://cc:***@openstack_host");
+  EXPECT_THAT(ids(cfg), ElementsAre("0ff2", "11bf", "13f2"));
+  // A bare line and the same key under [app:main]: set twice, as ConfigParser would say.
+  CloudControllerConfig twice = load_cloudcontroller_config(
+      IniFile::parse("openstack.gpu_pci_ids = 11bf\n[app:main]\nopenstack.gpu_pci_ids = 13f2\n",
+                     "cc.ini", IniDialect::kPasteDeploy));
+  EXPECT_TRUE(twice.has_errors());
+  // Keys after a broken section header are not taken for bare ones.
+  IniFile broken = IniFile::parse("[app:main\nopenstack.gpu_pci_ids = 11bf\n", "cc.ini",
+                                  IniDialect::kPasteDeploy);
+  EXPECT_TRUE(broken.entries().empty());
+  EXPECT_EQ(broken.problems().size(), 2u);
+  IniFile oslo = IniFile::parse("host = a\n", "nova.conf");
+  EXPECT_THAT(testing::messages(oslo.problems()),
+              ElementsAre("nova.conf:1: 'host' is outside any [section]"));
+}
+
 TEST(CloudControllerConfig, NovaConfIsNotTakenForCloudControllerIni) {
   EXPECT_FALSE(looks_like_cloudcontroller(testing::load(seed("nova.conf"))));
   EXPECT_FALSE(looks_like_cloudcontroller(testing::load(seed("nova-compute.conf"))));

@@ -71,6 +71,20 @@ TEST(ConfigCheckCli, WarningsAloneDoNotFail) {
   EXPECT_NE(run.output.find("spice: enabled"), std::string::npos) << run.output;
 }
 
+// The seed's two cloudcontroller.ini lines alone, without [app:main]: accepted with warnings; a
+// nova.conf beside it keeps oslo's rules.
+TEST(ConfigCheckCli, BareCloudControllerLinesAreAcceptedWithWarnings) {
+  ProcessResult run = config_check(kData, "bare_cloudcontroller.ini");
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("GPU product ids: 0ff2 11bf 13f2"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("bare_cloudcontroller.ini:1: warning: openstack.gpu_query: outside "
+                            "any section"),
+            std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("0 errors, 2 warnings\n"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("SECURE_PASSWORD"), std::string::npos);
+}
+
 TEST(ConfigCheckCli, UnreadableFileGivesExitStatusTwo) {
   ProcessResult run = config_check(kData, "no_such.conf merge_first.conf");
   EXPECT_EQ(run.status, 2) << run.output;

@@ -218,6 +218,40 @@ TEST(NovaConfig, WeightMultipliers) {
   EXPECT_EQ(bad.pci_weight_multiplier, 1.0);  // a refused value leaves the default
 }
 
+// [DEFAULT] default_availability_zone and [filter_scheduler] weight_classes (ListOpt of class
+// paths; all_weighers is nova's default) reach the scheduler's options.
+TEST(NovaConfig, DefaultZoneAndWeightClasses) {
+  NovaConfig defaults = load_nova_config({IniFile::parse("", "nova.conf")});
+  EXPECT_EQ(defaults.default_availability_zone.value, "nova");
+  EXPECT_THAT(defaults.weighers, ElementsAre("RAMWeigher", "PCIWeigher"));
+  NovaConfig set =
+      load_nova_config({IniFile::parse("[DEFAULT]\n"
+                                       "default_availability_zone = Denver\n"
+                                       "[filter_scheduler]\n"
+                                       "weight_classes = nova.scheduler.weights.ram.RAMWeigher\n",
+                                       "nova.conf")});
+  EXPECT_TRUE(set.problems.empty()) << testing::messages(set.problems).front();
+  EXPECT_EQ(set.default_availability_zone.value, "Denver");
+  EXPECT_THAT(set.weighers, ElementsAre("RAMWeigher"));
+  NovaConfig all = load_nova_config({IniFile::parse(
+      "[DEFAULT]\nscheduler_weight_classes = nova.scheduler.weights.all_weighers\n", "n.conf")});
+  EXPECT_TRUE(all.problems.empty());
+  EXPECT_THAT(all.weighers, ::testing::UnorderedElementsAre("RAMWeigher", "PCIWeigher"));
+  NovaConfig bad = load_nova_config(
+      {IniFile::parse("[DEFAULT]\n"
+                      "default_availability_zone = a:b\n"
+                      "[filter_scheduler]\n"
+                      "weight_classes = nova.scheduler.weights.cpu.CPUWeigher, my.Weigher\n",
+                      "nova.conf")});
+  EXPECT_THAT(testing::messages(bad.problems),
+              ElementsAre(HasSubstr("2: [DEFAULT] default_availability_zone: 'a:b' is not a zone"),
+                          HasSubstr("4: [filter_scheduler] weight_classes: weigher 'CPUWeigher' is "
+                                    "not implemented by gpucloud"),
+                          HasSubstr("4: [filter_scheduler] weight_classes: unknown weigher class "
+                                    "'my.Weigher'")));
+  EXPECT_EQ(bad.default_availability_zone.value, "nova");
+}
+
 TEST(NovaConfig, NoProblemShowsTheDatabasePassword) {
   NovaConfig cfg = load({data("bad_many.conf")});
   for (const auto& p : cfg.problems) EXPECT_EQ(p.message.find("s3cret"), std::string::npos);

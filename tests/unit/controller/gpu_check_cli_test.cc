@@ -37,7 +37,9 @@ class GpuCheck : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void use(const std::string& url) { testing::write_file(ini_, testing::cloudcontroller_ini(url)); }
-  Proc check(const std::string& args) { return gpucloud("gpu-check --config " + ini_ + " " + args); }
+  Proc check(const std::string& args) {
+    return gpucloud("gpu-check --config " + ini_ + " " + args);
+  }
   std::string dir_, ini_;
 };
 
@@ -56,11 +58,23 @@ TEST_F(GpuCheck, NovaSchemaEnoughAndNotEnough) {
   EXPECT_EQ(m60.code, 1) << m60.output;
 }
 
+// gpu-check takes a cloudcontroller.ini that holds only the seed's bare lines.
+TEST_F(GpuCheck, BareSeedLinesWithoutASection) {
+  const std::string db = testing::nova_sqlite(dir_);
+  ASSERT_FALSE(db.empty());
+  testing::write_file(
+      ini_, "openstack.gpu_query = sqlite:///" + db + "\nopenstack.gpu_pci_ids = 0ff2 11bf 13f2\n");
+  Proc three = check("--product-id 11bf --count 3");
+  EXPECT_EQ(three.code, 0) << three.output;
+  Proc four = check("--product-id 11bf --count 4");
+  EXPECT_EQ(four.code, 1) << four.output;
+}
+
 TEST_F(GpuCheck, JsonOutput) {
   const std::string db = testing::nova_sqlite(dir_);
   use("sqlite:///" + db);
   Proc r = gpucloud("gpu-check --format json --count 2 --alias K2_Grid --config " + ini_ +
-                   " --nova-config " + GPUCLOUD_TEST_DATA + "/controller/nova.conf");
+                    " --nova-config " + GPUCLOUD_TEST_DATA + "/controller/nova.conf");
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.output;

@@ -1,5 +1,6 @@
 // Table-driven tests, one table per filter: each row a host, a request and the expected verdict
 // (and a fragment of the reason), with the nova rule it comes from.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "scheduler_test_util.h"
@@ -114,6 +115,25 @@ TEST(AggregateInstanceExtraSpecsFilter, FollowsNovaIncludingMissingKeysFailing) 
            ""},
           {"nova's operators: <or>", nongpu, request({{"gpu", "<or> yes <or> false"}}), true, ""},
       });
+}
+
+// nova splits aggregate metadata values on ',' and strips each part before the filters read them
+// (aggregate_metadata_get_by_host): "fast, slow" is `fast` and `slow`.
+TEST(AggregateInstanceExtraSpecsFilter, CommaSeparatedAggregateValueIsSeveralValues) {
+  HostState h = host("h");
+  h.add_aggregate_metadata("speed", "fast, slow");
+  EXPECT_THAT(h.aggregate_metadata["speed"], ::testing::ElementsAre("fast", "slow"));
+  run_table("AggregateInstanceExtraSpecsFilter",
+            {
+                {"<or> fast matches the part", h, request({{"speed", "<or> fast"}}), true, ""},
+                {"= slow matches the stripped part", h, request({{"speed", "slow"}}), true, ""},
+                {"the whole string is not a value", h, request({{"speed", "fast, slow"}}), false,
+                 "host has speed="},
+            });
+  HostState zones = host("h");
+  zones.add_aggregate_metadata("availability_zone", " Denver ");
+  run_table("AvailabilityZoneFilter", {{"a zone value is stripped too", zones,
+                                        request({}, {}, 2, 4096, 40, {}, "Denver"), true, ""}});
 }
 
 TEST(ComputeCapabilitiesFilter, UnscopedKeysTheHostLacksAreIgnored) {

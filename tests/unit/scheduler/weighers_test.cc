@@ -51,6 +51,41 @@ TEST(Weighers, NovaConfRamMultiplierStacks) {
       std::vector<std::string>{"b"});
 }
 
+// [filter_scheduler] weight_classes picks the weighers: without PCIWeigher, a GPU host is as good
+// as a plain one, and the explanation shows only the weighers that ran.
+TEST(Weighers, WeightClassesPickTheWeighers) {
+  std::vector<HostState> hosts = {host("gpu8"), host("plain")};
+  add_gpus(hosts[0], 8);
+  auto both = scheduler(options_from(config::load_nova_config({}))).select(hosts, request());
+  EXPECT_EQ(both.selected(), std::vector<std::string>{"plain"});
+  auto nova = config::load_nova_config({config::IniFile::parse(
+      "[filter_scheduler]\nweight_classes = nova.scheduler.weights.ram.RAMWeigher\n"
+      "ram_weight_multiplier = -1.0\n",
+      "nova.conf")});
+  ASSERT_TRUE(nova.problems.empty());
+  // Equal free RAM: no weigher tells the hosts apart, so the tie goes by name.
+  auto ram_only = scheduler(options_from(nova)).select(hosts, request());
+  EXPECT_EQ(ram_only.selected(), std::vector<std::string>{"gpu8"});
+  for (const auto& h : ram_only.hosts) {
+    for (const auto& [w, s] : h.weigher_scores) EXPECT_EQ(w, "RAMWeigher");
+  }
+}
+
+// [DEFAULT] default_availability_zone is the zone of hosts in no zoned aggregate.
+TEST(Weighers, DefaultAvailabilityZoneReachesTheFilter) {
+  auto nova = config::load_nova_config(
+      {config::IniFile::parse("[DEFAULT]\ndefault_availability_zone = Denver\n", "nova.conf")});
+  ASSERT_TRUE(nova.problems.empty());
+  SchedulerOptions o = options_from(nova);
+  EXPECT_EQ(o.default_availability_zone, "Denver");
+  o.enabled_filters = {"AvailabilityZoneFilter"};
+  auto s = Scheduler::create(o).value();
+  std::vector<HostState> hosts = {host("a")};
+  EXPECT_EQ(s.select(hosts, request({}, {}, 2, 4096, 40, {}, "Denver")).selected(),
+            std::vector<std::string>{"a"});
+  EXPECT_TRUE(s.select(hosts, request({}, {}, 2, 4096, 40, {}, "nova")).selected().empty());
+}
+
 TEST(Weighers, AggregateMetadataOverridesTheMultiplier) {
   std::vector<HostState> hosts = {host("a"), host("b")};
   hosts[0].used.memory_mb = 65536;
