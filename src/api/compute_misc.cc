@@ -1,10 +1,10 @@
 // Compute v2.1: version discovery, keypairs and limits.
 #include <fmt/format.h>
-#include <sodium.h>
 
 #include <regex>
 
 #include "api/compute_impl.h"
+#include "api/ssh_keys_impl.h"
 
 namespace gpucloud::api {
 namespace {
@@ -19,31 +19,6 @@ json version_json(const std::string& base) {
           {"media-types",
            json::array({{{"base", "application/json"},
                          {"type", "application/vnd.openstack.compute+json;version=2.1"}}})}};
-}
-
-// The key's fingerprint as `ssh-keygen -l` prints it today (SHA256, base64 without padding).
-// nova prints the MD5 form; clients only show the string.
-Result<std::string> fingerprint(const std::string& public_key) {
-  static const std::regex kKey(
-      R"(^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-dss) ([A-Za-z0-9+/]+={0,2})( .*)?\s*$)");
-  std::smatch m;
-  if (!std::regex_match(public_key, m, kKey)) {
-    return bad_request("Keypair data is invalid: failed to generate fingerprint");
-  }
-  const std::string b64 = m[3];
-  std::vector<unsigned char> blob(b64.size());
-  size_t len = 0;
-  if (sodium_base642bin(blob.data(), blob.size(), b64.data(), b64.size(), nullptr, &len, nullptr,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      len == 0) {
-    return bad_request("Keypair data is invalid: failed to generate fingerprint");
-  }
-  unsigned char hash[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(hash, blob.data(), len);
-  char out[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES,
-                                     sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
-  sodium_bin2base64(out, sizeof out, hash, sizeof hash, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-  return "SHA256:" + std::string(out);
 }
 
 json keypair_json(const store::KeyPair& k, bool full) {
@@ -76,17 +51,22 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
   }
   auto pub = string_field(*kp, "public_key", "keypair", false);
   if (!pub.ok()) return pub.error();
+  // Without a public key nova (below 2.92) generates the pair and returns the private key once;
+  // openstacksdk's create_keypair relies on it. Only the public half is kept.
+  std::optional<GeneratedKeyPair> made;
   if (!*pub) {
-    return bad_request(
-        "Keypair data is invalid: gpucloud does not generate key pairs; import a public key "
-        "(--pub-key)");
+    auto g = generate_rsa_key_pair();
+    if (!g.ok()) return g.error();
+    made = std::move(*g);
   }
-  auto fp = fingerprint(**pub);
+  const std::string public_key = made ? made->public_key : **pub;
+  if (auto s = check_public_key(public_key); !s.ok()) return s.error();
+  auto fp = public_key_fingerprint(public_key);
   if (!fp.ok()) return fp.error();
   store::KeyPair k;
   k.user_id = call.who().user_id;
   k.name = **name;
-  k.public_key = **pub;
+  k.public_key = public_key;
   k.fingerprint = *fp;
   k.created_at = std::chrono::system_clock::now();
   if (auto s = ctx.store().create_keypair(k); !s.ok()) {
@@ -97,6 +77,7 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
   }
   json j = keypair_json(k, false);
   j["user_id"] = k.user_id;
+  if (made) j["private_key"] = made->private_key;
   return Reply::ok({{"keypair", j}});
 }
 

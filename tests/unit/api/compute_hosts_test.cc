@@ -1,3 +1,9 @@
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+
+#include <memory>
+
 #include "compute_fixture.h"
 
 namespace gpucloud::api::testing {
@@ -119,6 +125,70 @@ TEST_F(ComputeTest, KeypairsImportListShowDelete) {
   EXPECT_EQ(del(kV + "/os-keypairs/lab", alice_)->status, 202);
   EXPECT_EQ(del(kV + "/os-keypairs/lab", alice_)->status, 404);
   EXPECT_EQ(store_->list_keypairs(store_->find_user_by_name("alice", "default")->id)->size(), 0u);
+}
+
+// Below 2.92 nova generates the pair when no public key is given, and returns the private key
+// once; openstacksdk's create_keypair relies on it. The public key stored is the private key's.
+TEST_F(ComputeTest, KeypairWithoutPublicKeyIsGenerated) {
+  json k = post_ok(kV + "/os-keypairs", alice_, {{"keypair", {{"name", "made"}}}});
+  const std::string pem = k["keypair"]["private_key"];
+  const std::string pub = k["keypair"]["public_key"];
+  ASSERT_EQ(pem.rfind("-----BEGIN RSA PRIVATE KEY-----", 0), 0u) << pem;
+  ASSERT_EQ(pub.rfind("ssh-rsa ", 0), 0u) << pub;
+  EXPECT_FALSE(get_json(kV + "/os-keypairs/made", alice_)["keypair"].contains("private_key"));
+  EXPECT_EQ(get_json(kV + "/os-keypairs/made", alice_)["keypair"]["public_key"], pub);
+
+  // The modulus in the public line (ssh-rsa blob: type, e, n) is the private key's.
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), int(pem.size())),
+                                                BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(EVP_PKEY_get_bits(key.get()), 2048);
+  BIGNUM* n = nullptr;
+  ASSERT_EQ(EVP_PKEY_get_bn_param(key.get(), "n", &n), 1);
+  std::vector<unsigned char> want(static_cast<size_t>(BN_num_bytes(n)));
+  BN_bn2bin(n, want.data());
+  BN_free(n);
+  const std::string b64 = pub.substr(8, pub.find(' ', 8) - 8);
+  std::vector<unsigned char> blob(b64.size());
+  size_t len = 0;
+  ASSERT_EQ(sodium_base642bin(blob.data(), blob.size(), b64.data(), b64.size(), nullptr, &len,
+                              nullptr, sodium_base64_VARIANT_ORIGINAL),
+            0);
+  blob.resize(len);
+  std::vector<std::vector<unsigned char>> fields;
+  for (size_t at = 0; at + 4 <= blob.size();) {
+    const size_t n_len = (size_t{blob[at]} << 24) | (size_t{blob[at + 1]} << 16) |
+                         (size_t{blob[at + 2]} << 8) | blob[at + 3];
+    ASSERT_LE(at + 4 + n_len, blob.size());
+    fields.emplace_back(blob.begin() + long(at + 4), blob.begin() + long(at + 4 + n_len));
+    at += 4 + n_len;
+  }
+  ASSERT_EQ(fields.size(), 3u);
+  EXPECT_EQ(std::string(fields[0].begin(), fields[0].end()), "ssh-rsa");
+  auto modulus = fields[2];
+  if (!modulus.empty() && modulus[0] == 0) modulus.erase(modulus.begin());  // mpint's sign byte
+  EXPECT_EQ(modulus, want);
+}
+
+// nova loads the key: a line whose data is not a key of its type is refused, naming why.
+TEST_F(ComputeTest, InvalidPublicKeysAreRefused) {
+  auto refused = [&](const std::string& key) {
+    auto r = post(kV + "/os-keypairs", alice_,
+                  json{{"keypair", {{"name", "bad"}, {"public_key", key}}}}.dump());
+    EXPECT_EQ(r->status, 400) << key;
+    return json::parse(r->body)["badRequest"]["message"].get<std::string>();
+  };
+  // An ed25519 blob under the ssh-rsa name.
+  EXPECT_NE(refused("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGb3x1NhvGJfK1QyHk2zWfE3R0sXyYq1m1cQyQw2bY3t")
+                .find("not a ssh-rsa key"),
+            std::string::npos);
+  // Cut short: the second field claims 32 bytes, 8 follow.
+  EXPECT_NE(refused("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb3x1NhvGJf").find("truncated"),
+            std::string::npos);
+  EXPECT_NE(refused("ssh-ed25519 !!!").find("Keypair data is invalid"), std::string::npos);
+  EXPECT_EQ(get(kV + "/os-keypairs/bad", alice_)->status, 404);
 }
 
 TEST_F(ComputeTest, LimitsCountOwnServers) {
