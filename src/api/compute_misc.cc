@@ -114,26 +114,39 @@ Result<Reply> limits(ApiContext& ctx, Call& call) {
 
 std::vector<Route> compute_misc_routes(ApiContext& ctx) {
   ApiContext* c = &ctx;
-  auto versions = [c](Call&) -> Result<Reply> {
-    json v = version_json(c->base_url);
-    json v20 = {
+  // nova still lists its legacy v2.0 API (2.1 without microversions) and answers its version
+  // document; clients that walk the listing fetch it. Only the document is served under v2.
+  auto v20 = [c] {
+    return json{
         {"id", "v2.0"},
         {"status", "SUPPORTED"},
         {"version", ""},
         {"min_version", ""},
         {"updated", "2011-01-21T11:33:21Z"},
         {"links", json::array({{{"rel", "self"}, {"href", c->base_url + "/compute/v2/"}}})}};
+  };
+  auto versions = [c, v20](Call&) -> Result<Reply> {
+    json v = version_json(c->base_url);
     v.erase("media-types");
-    return Reply::ok({{"versions", json::array({v20, v})}});
+    return Reply::ok({{"versions", json::array({v20(), v})}});
   };
   auto version = [c](Call&) -> Result<Reply> {
     return Reply::ok({{"version", version_json(c->base_url)}});
+  };
+  auto version20 = [v20](Call&) -> Result<Reply> {
+    json v = v20();
+    v["media-types"] =
+        json::array({{{"base", "application/json"},
+                      {"type", "application/vnd.openstack.compute+json;version=2"}}});
+    return Reply::ok({{"version", v}});
   };
   std::vector<Route> r;
   r.push_back({"GET", "/compute", Service::kCompute, "public", versions, {}});
   r.push_back({"GET", "/compute/", Service::kCompute, "public", versions, {}});
   r.push_back({"GET", kCompute, Service::kCompute, "public", version, {}});
   r.push_back({"GET", kCompute + "/", Service::kCompute, "public", version, {}});
+  r.push_back({"GET", "/compute/v2", Service::kCompute, "public", version20, {}});
+  r.push_back({"GET", "/compute/v2/", Service::kCompute, "public", version20, {}});
   r.push_back({"GET",
                kCompute + "/limits",
                Service::kCompute,

@@ -80,6 +80,13 @@ TEST_F(ComputeTest, VersionDiscoveryAndMicroversions) {
   r = client_->Get("/compute/v2.1");
   ASSERT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body)["version"]["min_version"], "2.1");
+  // Every listed version's self link answers (nova's legacy v2.0 too).
+  for (const auto& listed : v) {
+    const std::string href = listed["links"][0]["href"];
+    auto doc = client_->Get(href.substr(href.find("/compute")).c_str());
+    ASSERT_EQ(doc->status, 200) << href;
+    EXPECT_EQ(json::parse(doc->body)["version"]["id"], listed["id"]);
+  }
   auto ok = client_->Get((kV + "/flavors").c_str(),
                          {{"X-Auth-Token", alice_}, {"X-OpenStack-Nova-API-Version", "2.1"}});
   EXPECT_EQ(ok->status, 200);
