@@ -33,8 +33,9 @@ json link_list(const std::string& base, const std::string& path);
 
 struct ReportedAddress;  // agent_guests_impl.h
 // A server as nova shows it (compute_servers.cc); detail adds the OS-EXT-* fields, and
-// `addresses` from the agent's report when there is one.
-json server_json(const store::Instance& i, const Caller& who, const std::string& base, bool detail,
+// `addresses` from the agent's report when there is one. `gpucloud:readiness` appears only when
+// the server runs the Cloud Controller, which is what sets it.
+json server_json(const ApiContext& ctx, const store::Instance& i, const Caller& who, bool detail,
                  const ReportedAddress* reported = nullptr);
 // GET /servers and /servers/detail with nova's filters, sorting and paging
 // (compute_server_list.cc).

@@ -88,9 +88,8 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     if (flavor && last_segment(*flavor) != i.flavor_id) continue;
     if (image && last_segment(*image) != i.image_id) continue;
     const auto a = reported.find(i.uuid);
-    rows.push_back(
-        {i.uuid, sort_values(i),
-         server_json(i, who, ctx.base_url, detail, a == reported.end() ? nullptr : &a->second)});
+    rows.push_back({i.uuid, sort_values(i),
+                    server_json(ctx, i, who, detail, a == reported.end() ? nullptr : &a->second)});
   }
   auto page = list_page(std::move(rows), *q, call, ctx.base_url, "servers");
   if (!page.ok()) return page.error();

@@ -45,8 +45,9 @@ json addresses_json(const store::Instance& i, const ReportedAddress* reported) {
 
 }  // namespace
 
-json server_json(const store::Instance& i, const Caller& who, const std::string& base, bool detail,
+json server_json(const ApiContext& ctx, const store::Instance& i, const Caller& who, bool detail,
                  const ReportedAddress* reported) {
+  const std::string& base = ctx.base_url;
   json j = {{"id", i.uuid}, {"name", i.name}, {"links", link_list(base, "/servers/" + i.uuid)}};
   if (!detail) return j;
   j["status"] = to_string(i.status);
@@ -83,7 +84,9 @@ json server_json(const store::Instance& i, const Caller& who, const std::string&
   j["OS-EXT-STS:power_state"] = static_cast<int>(i.power_state);
   j["os-extended-volumes:volumes_attached"] = json::array();
   j["security_groups"] = json::array({{{"name", "default"}}});
-  j["gpucloud:readiness"] = readiness_json(i);
+  // nova's response schemas refuse unknown fields: the extension appears only where it means
+  // something.
+  if (ctx.deps.controller) j["gpucloud:readiness"] = readiness_json(i);
   if (who.is_admin()) {
     j["OS-EXT-SRV-ATTR:host"] = i.host ? json(*i.host) : json(nullptr);
     j["OS-EXT-SRV-ATTR:hypervisor_hostname"] = i.host ? json(*i.host) : json(nullptr);
@@ -135,7 +138,7 @@ Result<Reply> show_server(ApiContext& ctx, const Call& call) {
   const auto reported =
       i->host ? reported_addresses(ctx, *i->host) : std::map<std::string, ReportedAddress>{};
   const auto mine = reported.find(id);
-  return Reply::ok({{"server", server_json(*i, call.who(), ctx.base_url, true,
+  return Reply::ok({{"server", server_json(ctx, *i, call.who(), true,
                                            mine == reported.end() ? nullptr : &mine->second)}});
 }
 

@@ -29,6 +29,8 @@ TEST_F(ComputeTest, GpuFlavorLandsOnVmhost3WithAK2Allocated) {
   ASSERT_FALSE(domains->front().ip_address.empty());
   EXPECT_EQ(mine["addresses"]["private"][0]["addr"], domains->front().ip_address);
   EXPECT_EQ(mine["addresses"]["private"][0]["version"], 4);
+  // No Cloud Controller here: nothing sets readiness, and nova's schema has no such field.
+  EXPECT_FALSE(mine.contains("gpucloud:readiness"));
 }
 
 TEST_F(ComputeTest, NonGpuFlavorLandsOnVmhost1Or2WithoutDevices) {
