@@ -119,6 +119,33 @@ Result<store::Instance> owned_server(ApiContext& ctx, const Call& call) {
   return i;
 }
 
+// GET /servers/{id}/ips[/{network}]: nova's ips view, the server's addresses by network with
+// only "version" and "addr".
+Result<Reply> server_ips(ApiContext& ctx, const Call& call, bool one_network) {
+  auto i = owned_server(ctx, call);
+  if (!i.ok()) return i.error();
+  const auto reported =
+      i->host ? reported_addresses(ctx, *i->host) : std::map<std::string, ReportedAddress>{};
+  const auto mine = reported.find(i->uuid);
+  json all = addresses_json(*i, mine == reported.end() ? nullptr : &mine->second);
+  for (auto& [network, list] : all.items()) {
+    for (auto& a : list) a = {{"version", a["version"]}, {"addr", a["addr"]}};
+  }
+  if (!one_network) return Reply::ok({{"addresses", all}});
+  const std::string& network = call.param("network");
+  if (!all.contains(network)) return Error::not_found("There is no such network: " + network);
+  return Reply::ok({{network, all[network]}});
+}
+
+// os-server-password: the password a guest posted to the metadata service. gpucloud has no
+// metadata service that takes one, so it is always empty, and clearing it does nothing.
+Result<Reply> server_password(ApiContext& ctx, const Call& call, bool clear) {
+  auto i = owned_server(ctx, call);
+  if (!i.ok()) return i.error();
+  if (clear) return Reply::no_content();
+  return Reply::ok({{"password", ""}});
+}
+
 // GET /servers/{id}: also a deleted server whose devices are not released yet, as nova shows a
 // server until its delete finished (task_state `deleting`): `openstack server delete --wait`
 // then returns once the GPU is free again.
@@ -451,6 +478,30 @@ std::vector<Route> compute_server_routes(ApiContext& ctx) {
                Service::kCompute,
                "compute:server:write",
                [c](Call& call) { return delete_server(*c, call); },
+               {}});
+  r.push_back({"GET",
+               one + "/ips",
+               Service::kCompute,
+               "compute:server:read",
+               [c](Call& call) { return server_ips(*c, call, false); },
+               {}});
+  r.push_back({"GET",
+               one + "/ips/{network}",
+               Service::kCompute,
+               "compute:server:read",
+               [c](Call& call) { return server_ips(*c, call, true); },
+               {}});
+  r.push_back({"GET",
+               one + "/os-server-password",
+               Service::kCompute,
+               "compute:server:read",
+               [c](Call& call) { return server_password(*c, call, false); },
+               {}});
+  r.push_back({"DELETE",
+               one + "/os-server-password",
+               Service::kCompute,
+               "compute:server:write",
+               [c](Call& call) { return server_password(*c, call, true); },
                {}});
   r.push_back({"POST",
                one + "/action",

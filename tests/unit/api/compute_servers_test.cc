@@ -31,6 +31,14 @@ TEST_F(ComputeTest, GpuFlavorLandsOnVmhost3WithAK2Allocated) {
   EXPECT_EQ(mine["addresses"]["private"][0]["version"], 4);
   // No Cloud Controller here: nothing sets readiness, and nova's schema has no such field.
   EXPECT_FALSE(mine.contains("gpucloud:readiness"));
+  // nova's ips view: version and addr by network, one network, or 404 naming it.
+  json ips = get_json(kV + "/servers/" + id + "/ips", alice_)["addresses"];
+  EXPECT_EQ(ips, json({{"private", {{{"version", 4}, {"addr", domains->front().ip_address}}}}}));
+  EXPECT_EQ(get_json(kV + "/servers/" + id + "/ips/private", alice_)["private"], ips["private"]);
+  EXPECT_EQ(get(kV + "/servers/" + id + "/ips/public", alice_)->status, 404);
+  EXPECT_EQ(get(kV + "/servers/" + id + "/ips", bob_)->status, 404);  // another project's
+  EXPECT_EQ(get_json(kV + "/servers/" + id + "/os-server-password", alice_)["password"], "");
+  EXPECT_EQ(del(kV + "/servers/" + id + "/os-server-password", alice_)->status, 204);
 }
 
 TEST_F(ComputeTest, NonGpuFlavorLandsOnVmhost1Or2WithoutDevices) {
