@@ -64,14 +64,23 @@ class RbacMatrixTest : public ComputeTest {
 
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
-    values_ = {{"server_id", server.uuid}, {"image_id", image.id},
-               {"name", key.name},         {"flavor_id", "1"},
-               {"key", "hw:cpu_policy"},   {"id", std::to_string(created->id)},
-               {"host", "vmhost1"},        {"hypervisor_id", std::to_string(host->id)},
-               {"role_id", "member"},      {"domain_id", "default"},
-               {"task_id", new_uuid()},    {"kind", "orphans"},
-               {"alias", "K2_Grid"},       {"tag", "t1"},
-               {"schema", "image"},        {"member_id", demo},
+    values_ = {{"server_id", server.uuid},
+               {"image_id", image.id},
+               {"name", key.name},
+               {"flavor_id", "1"},
+               {"key", "hw:cpu_policy"},
+               {"id", std::to_string(created->id)},
+               {"host", "vmhost1"},
+               {"hypervisor_id", std::to_string(host->id)},
+               {"role_id", "member"},
+               {"domain_id", "default"},
+               {"task_id", new_uuid()},
+               {"kind", "orphans"},
+               {"network", "private"},
+               {"alias", "K2_Grid"},
+               {"tag", "t1"},
+               {"schema", "image"},
+               {"member_id", demo},
                {"action", "disable"}};
     self_user_ = alice;
     self_project_ = demo;
