@@ -5,8 +5,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <thread>
-
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
 #include "api/image_impl.h"
@@ -17,8 +15,8 @@ namespace gpucloud::api {
 namespace {
 
 const std::string kAgent = "/gpucloud/v1/agent";
-// Long polls hold one of the server's HTTP threads; bounded so that a stuck agent cannot keep
-// it and so that an agent notices a server restart quickly.
+// Long polls are parked without a thread (long_poll.h); bounded so that an agent notices a server
+// restart quickly and a dead agent's request does not linger.
 constexpr int kMaxWaitSeconds = 20;
 
 Status check_host_name(const std::string& host) {
@@ -86,8 +84,24 @@ Result<Reply> heartbeat(ApiContext& ctx, Call& call) {
   return Reply::ok({{"service_down_time", compute_config(ctx)->service_down_time}});
 }
 
+// Takes up to `max` pending tasks; none yet and time left: a wait (parked, no thread) that the
+// host's notification, the database re-check (tasks of another replica) or the deadline ends.
+Result<Reply> take_or_wait(ApiContext& ctx, const std::string& host, int max,
+                           std::chrono::steady_clock::time_point deadline, bool final) {
+  auto tasks = ctx.store().take_agent_tasks(host, max);
+  if (!tasks.ok()) return tasks.error();
+  if (tasks->empty() && !final && std::chrono::steady_clock::now() < deadline) {
+    return Reply::wait_for({host, deadline, [&ctx, host, max, deadline](bool last) {
+                              return take_or_wait(ctx, host, max, deadline, last);
+                            }});
+  }
+  json list = json::array();
+  for (const auto& t : *tasks) list.push_back(task_json(t));
+  return Reply::ok({{"tasks", list}});
+}
+
 // GET {host}/tasks?wait=S&max=N: the host's pending tasks, now running; waits up to S seconds
-// for one to appear. The store is polled, so a task created by another server replica counts.
+// for one to appear.
 Result<Reply> take_tasks(ApiContext& ctx, Call& call) {
   const std::string name = call.param("host");
   int wait = 0, max = 10;
@@ -112,16 +126,7 @@ Result<Reply> take_tasks(ApiContext& ctx, Call& call) {
     spdlog::warn("host {}: {} unanswered task(s) handed out again", name, *n);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
-  for (;;) {
-    auto tasks = ctx.store().take_agent_tasks(name, max);
-    if (!tasks.ok()) return tasks.error();
-    if (!tasks->empty() || std::chrono::steady_clock::now() >= deadline) {
-      json list = json::array();
-      for (const auto& t : *tasks) list.push_back(task_json(t));
-      return Reply::ok({{"tasks", list}});
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  return take_or_wait(ctx, name, max, deadline, wait == 0);
 }
 
 // POST {host}/tasks/{task_id}: {"result": {"succeeded": bool, "message": "..."}}.

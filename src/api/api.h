@@ -1,9 +1,11 @@
 // The HTTP API: Identity v3, Compute v2.1 and Image v2 in the shapes the real openstack, nova and
-// glance clients speak, plus /metrics and the portal's static files, over one cpp-httplib server.
-// Every call is authenticated (Keystone-style tokens) and authorised by the policy table.
+// glance clients speak, plus /metrics, the agents' API and the portal's static files, over one
+// event-driven HTTP server (Boost.Beast, kept private to api/). Every call is authenticated
+// (Keystone-style tokens) and authorised by the policy table.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +14,9 @@
 #include "core/core.h"
 #include "store/store.h"
 
+namespace gpucloud {
+class HostTaskNotifier;  // core/host_task_notifier.h
+}
 namespace gpucloud::compute {
 class ComputeDriver;  // compute/compute.h
 }
@@ -45,7 +50,19 @@ struct ServerOptions {
   std::string web_root;                                   // portal files; empty: no portal
   std::chrono::seconds token_ttl{std::chrono::hours(1)};  // keystone's default expiration
   size_t max_json_body = 1 << 20;                         // larger JSON bodies get 413
-  int threads = 8;
+  uint64_t max_image_size = uint64_t{1} << 40;            // glance's image_size_cap default (1 TiB)
+  int threads = 8;        // workers for requests (they block on the database)
+  int agent_threads = 4;  // workers for the agents' routes, so API calls that wait for an agent
+                          // can never take every thread the agent needs to answer
+  int io_threads = 2;     // HTTP I/O threads (they never block)
+  size_t max_queued_requests = 4096;  // per worker pool; beyond, 503 with Retry-After
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // the whole request head
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // keep-alive between requests
+  size_t max_connections = 10000;
+  size_t max_connections_per_address = 1024;
+  std::chrono::milliseconds long_poll_recheck{std::chrono::seconds(1)};  // other replicas' tasks
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};     // graceful stop
+  std::string access_log_file;  // "": the access log goes to the normal log
   LoginLimits login;
 };
 
@@ -66,6 +83,10 @@ struct ServerDeps {
   std::chrono::milliseconds task_lease{std::chrono::seconds(15)};
   // The Cloud Controller: advisory GPU admission check of boots (none: no check).
   controller::Controller* controller = nullptr;
+  // Wakes agents' long polls when a task is created for their host; give the same one to
+  // whatever creates agent tasks (the agent task driver). None: the server makes its own, and
+  // polls wake by the periodic database re-check only.
+  HostTaskNotifier* task_notifier = nullptr;
 };
 
 // One route of the table as served: its method, pattern and policy rule (src/api/policy.cc).
@@ -80,8 +101,11 @@ class ApiServer {
   static Result<std::unique_ptr<ApiServer>> create(ServerDeps deps, ServerOptions options);
   ~ApiServer();
 
-  // Binds and serves on background threads; returns once the socket listens.
+  // Binds and serves on background threads; returns once the socket listens. A port in use is
+  // an error (the server never shares a port).
   Status start();
+  // Graceful: stops accepting, answers parked long polls, lets requests in flight finish (up to
+  // drain_timeout), then stops. Idempotent.
   void stop();
   int port() const;
   std::string base_url() const;  // e.g. http://127.0.0.1:5000

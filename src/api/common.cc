@@ -22,8 +22,8 @@ Result<json> Call::json_body() const {
 }
 
 std::optional<std::string> Call::query(const std::string& name) const {
-  if (!req.has_param(name.c_str())) return std::nullopt;
-  return req.get_param_value(name.c_str());
+  if (!req.has_param(name)) return std::nullopt;
+  return req.param(name);
 }
 
 Error bad_request(const std::string& message) { return Error::invalid(message); }
@@ -94,10 +94,20 @@ const char* title(int status) {
       return "Forbidden";
     case 404:
       return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 409:
       return "Conflict";
     case 413:
       return "Request Entity Too Large";
+    case 414:
+      return "Request-URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
     case 503:
       return "Service Unavailable";
     default:
@@ -107,7 +117,7 @@ const char* title(int status) {
 
 }  // namespace
 
-void write_error(Service service, const Error& e, httplib::Response& res,
+void write_error(Service service, const Error& e, HttpResponse& res,
                  const std::string& request_id) {
   const int status = http_status(e);
   // An internal or unavailable error's text may hold details a client should not see (SQL,
@@ -120,6 +130,18 @@ void write_error(Service service, const Error& e, httplib::Response& res,
                               "request.";
     if (!request_id.empty()) message += " (Request-ID: " + request_id + ")";
   }
+  write_error_status(service, status, message, res);
+}
+
+Service service_of_path(std::string_view path) {
+  if (path.rfind("/compute", 0) == 0) return Service::kCompute;
+  if (path.rfind("/image", 0) == 0) return Service::kImage;
+  if (path.rfind("/identity", 0) == 0) return Service::kIdentity;
+  return Service::kPlain;
+}
+
+void write_error_status(Service service, int status, const std::string& message,
+                        HttpResponse& res) {
   json body;
   switch (service) {
     case Service::kCompute:

@@ -517,6 +517,7 @@ Status start_conductor(ApiContext& ctx) {
   conductor::Options o;
   o.workers = ctx.deps.conductor_workers;
   o.lease = ctx.deps.task_lease;
+  o.notifier = ctx.deps.task_notifier;
   o.service_down_time = std::chrono::seconds(compute_config(ctx)->service_down_time);
   ApiContext* c = &ctx;
   auto made = conductor::Conductor::create(

@@ -282,8 +282,33 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   return r;
 }
 
+// A refused login leaves a trace with the user name and the client's address (never the
+// password): repeated failures from one address are what an operator looks for.
+Result<Reply> issue_token_logged(ApiContext& ctx, Call& call) {
+  auto reply = issue_token(ctx, call);
+  if (reply.ok() || reply.error().code != ErrorCode::kUnauthorized) return reply;
+  std::string user = "?";
+  const json body = json::parse(call.req.body, nullptr, /*allow_exceptions=*/false);
+  auto member = [](const json& j, const char* key) {
+    return j.is_object() && j.contains(key) ? j[key] : json();
+  };
+  const json identity = member(member(body, "auth"), "identity");
+  const json u = member(member(identity, "password"), "user");
+  if (member(u, "name").is_string()) {
+    user = u["name"].get<std::string>();
+  } else if (member(u, "id").is_string()) {
+    user = "id:" + u["id"].get<std::string>();
+  } else if (member(identity, "token").is_object()) {
+    user = "(token)";
+  }
+  if (user.size() > 255) user.resize(255);
+  spdlog::warn("failed login: user '{}' from {}: {} ({})", user, call.req.remote_address,
+               reply.error().message, call.req.request_id);
+  return reply;
+}
+
 Result<Caller> subject_token(ApiContext& ctx, Call& call) {
-  const std::string subject = call.req.get_header_value("X-Subject-Token");
+  const std::string subject = call.req.header("X-Subject-Token");
   auto c = validate_token(ctx.store(), subject);
   // keystone answers 404 for an invalid subject token.
   if (!c.ok() && c.error().code == ErrorCode::kUnauthorized) {
@@ -344,7 +369,7 @@ std::vector<Route> identity_token_routes(ApiContext& ctx) {
        "/identity/v3/auth/tokens",
        Service::kIdentity,
        "public",
-       [&ctx](Call& call) { return issue_token(ctx, call); },
+       [&ctx](Call& call) { return issue_token_logged(ctx, call); },
        {}},
       {"GET",
        "/identity/v3/auth/tokens",
@@ -354,7 +379,7 @@ std::vector<Route> identity_token_routes(ApiContext& ctx) {
          auto c = subject_token(ctx, call);
          if (!c.ok()) return c.error();
          Reply r = Reply::ok(token_body(*c, {"password"}, ctx.base_url));
-         r.headers.emplace_back("X-Subject-Token", call.req.get_header_value("X-Subject-Token"));
+         r.headers.emplace_back("X-Subject-Token", call.req.header("X-Subject-Token"));
          return r;
        },
        {}},

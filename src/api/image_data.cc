@@ -1,7 +1,9 @@
-// Image data: PUT /v2/images/{id}/file streams the body to <data_dir>/images/<id> chunk by chunk
-// (never whole in memory), computing size, MD5 `checksum` and SHA-512 `os_hash_value` on the way;
-// GET streams it back. Status goes queued -> saving -> active; a failed or aborted upload removes
-// its partial file and puts the image back to queued, as glance does.
+// Image data: PUT /v2/images/{id}/file — the server streams the body to a spool file as it
+// arrives (never whole in memory, at most ServerOptions::max_image_size); the handler computes
+// size, MD5 `checksum` and SHA-512 `os_hash_value` from it and moves it to
+// <data_dir>/images/<id>. GET streams it back from the file. Status goes queued -> saving ->
+// active; a failed or aborted upload removes its partial file and puts the image back to queued, as
+// glance does.
 #include <fcntl.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -60,65 +62,69 @@ void restore_queued(ApiContext& ctx, const std::string& id) {
   }
 }
 
-Result<Reply> upload(ApiContext& ctx, Call& call, const httplib::ContentReader& content) {
-  const std::string& id = call.param("image_id");
-  auto img = find_writable(ctx, call.who(), id);
-  if (!img.ok()) return img.error();
-  UploadClaim claim(id);
-  if (!claim.claimed() || img->status != store::ImageStatus::kQueued) {
-    return Error::conflict(
-        std::string("Image status transition from ") +
-        (claim.claimed() ? store::to_string(img->status) : "saving") +
-        " to saving is not allowed: data can be uploaded to a queued image only.");
+// PUT .../file, first step (the head is in, no body yet): the image goes queued -> saving.
+class ImageUpload : public Upload {
+ public:
+  ImageUpload(ApiContext& ctx, std::string id) : ctx_(ctx), id_(id), claim_(std::move(id)) {}
+  // Unfinished (the body never arrived whole, or a step failed): back to queued, as glance does.
+  ~ImageUpload() override {
+    if (began_ && !finished_) restore_queued(ctx_, id_);
   }
-  if (img->disk_format.empty() || img->container_format.empty()) {
-    return bad_request(
-        "Properties disk_format, container_format must be set prior to saving data.");
-  }
-  img->status = store::ImageStatus::kSaving;
-  if (auto s = ctx.store().update_image(*img); !s.ok()) return s.error();
 
+  Status begin(const Caller& caller) {
+    auto img = find_writable(ctx_, caller, id_);
+    if (!img.ok()) return img.error();
+    if (!claim_.claimed() || img->status != store::ImageStatus::kQueued) {
+      return Error::conflict(
+          std::string("Image status transition from ") +
+          (claim_.claimed() ? store::to_string(img->status) : "saving") +
+          " to saving is not allowed: data can be uploaded to a queued image only.");
+    }
+    if (img->disk_format.empty() || img->container_format.empty()) {
+      return bad_request(
+          "Properties disk_format, container_format must be set prior to saving data.");
+    }
+    img->status = store::ImageStatus::kSaving;
+    if (auto s = ctx_.store().update_image(*img); !s.ok()) return s.error();
+    began_ = true;
+    return {};
+  }
+
+  Result<Reply> finish(Call& call, SpooledBody& content) override;
+
+ private:
+  ApiContext& ctx_;
+  std::string id_;
+  UploadClaim claim_;
+  bool began_ = false;
+  bool finished_ = false;
+};
+
+Result<Reply> ImageUpload::finish(Call&, SpooledBody& content) {
+  ApiContext& ctx = ctx_;
+  const std::string& id = id_;
+  // The server spooled the body to disk as it arrived; hash it, then move the file into place.
   std::error_code ec;
   fs::create_directories(image_dir(ctx), ec);
   const fs::path final_path = image_file(ctx, id);
-  const fs::path partial = image_dir(ctx) / (id + ".partial-" + new_hex_id());
-  FILE* f = std::fopen(partial.c_str(), "wb");
-  if (!f) {
-    restore_queued(ctx, id);
-    return Error::internal("cannot create " + partial.string() + ": " + std::strerror(errno));
-  }
   Md5 md5;
   crypto_hash_sha512_state sha;
   crypto_hash_sha512_init(&sha);
   int64_t size = 0;
-  bool write_failed = false;
-  const bool received = content([&](const char* data, size_t len) {
-    if (std::fwrite(data, 1, len, f) != len) {
-      write_failed = true;
-      return false;
-    }
+  const bool read = content.read([&](const char* data, size_t len) {
     md5.update(data, len);
     crypto_hash_sha512_update(&sha, reinterpret_cast<const unsigned char*>(data), len);
     size += static_cast<int64_t>(len);
     return true;
   });
-  // Durable before it is announced active: flush, fsync, close.
-  const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const bool closed = std::fclose(f) == 0;
-  if (!received || write_failed || !flushed || !closed) {
-    fs::remove(partial, ec);
-    restore_queued(ctx, id);
-    if (!received && !write_failed) {
-      return bad_request("The upload of image " + id +
-                         " ended before all its data arrived; the image stays queued.");
-    }
-    return Error::unavailable("cannot write the data of image " + id + " (disk full?)");
+  // Durable before it is announced active.
+  bool synced = false;
+  if (const int fd = ::open(content.path().c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    synced = ::fsync(fd) == 0;
+    ::close(fd);
   }
-  fs::rename(partial, final_path, ec);
-  if (ec) {
-    fs::remove(partial, ec);
-    restore_queued(ctx, id);
-    return Error::internal("cannot rename image data into place: " + ec.message());
+  if (!read || !synced || !content.move_to(final_path.string())) {
+    return Error::unavailable("cannot write the data of image " + id + " (disk full?)");
   }
   unsigned char digest[crypto_hash_sha512_BYTES];
   crypto_hash_sha512_final(&sha, digest);
@@ -128,6 +134,7 @@ Result<Reply> upload(ApiContext& ctx, Call& call, const httplib::ContentReader& 
   if (!cur.ok()) {
     fs::remove(final_path, ec);
     if (cur.error().code == ErrorCode::kNotFound) {
+      finished_ = true;  // nothing to put back
       return Error::conflict("Image " + id + " was deleted during its upload.");
     }
     return cur.error();
@@ -140,10 +147,16 @@ Result<Reply> upload(ApiContext& ctx, Call& call, const httplib::ContentReader& 
   cur->location = "file://" + final_path.string();
   if (auto s = ctx.store().update_image(*cur); !s.ok()) {
     fs::remove(final_path, ec);
-    restore_queued(ctx, id);
     return s.error();
   }
+  finished_ = true;
   return Reply::no_content();
+}
+
+Result<std::unique_ptr<Upload>> begin_upload(ApiContext& ctx, Call& call) {
+  auto upload = std::make_unique<ImageUpload>(ctx, call.param("image_id"));
+  if (auto s = upload->begin(call.who()); !s.ok()) return s.error();
+  return std::unique_ptr<Upload>(std::move(upload));
 }
 
 Result<Reply> download(ApiContext& ctx, Call& call) {
@@ -154,7 +167,7 @@ Result<Reply> download(ApiContext& ctx, Call& call) {
 
 }  // namespace
 
-Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image) {
+Result<Reply> stream_data(ApiContext& ctx, Call& /*call*/, const store::Image& image) {
   const std::string& id = image.id;
   const store::Image* img = &image;
   if (img->status != store::ImageStatus::kActive) {
@@ -163,23 +176,16 @@ Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image
   const fs::path path = image_file(ctx, id);
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
-  std::shared_ptr<FILE> file(ec ? nullptr : std::fopen(path.c_str(), "rb"), [](FILE* f) {
-    if (f) std::fclose(f);
-  });
-  if (!file)
+  const int fd = ec ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
     return Error::internal("the data of active image " + id + " is missing: " + path.string());
-  call.res.set_content_provider(
-      size, "application/octet-stream",
-      [file](size_t offset, size_t length, httplib::DataSink& sink) {
-        char buf[64 * 1024];
-        if (std::fseek(file.get(), static_cast<long>(offset), SEEK_SET) != 0) return false;
-        const size_t n = std::fread(buf, 1, std::min(length, sizeof buf), file.get());
-        if (n == 0) return false;
-        return sink.write(buf, n);
-      });
+  auto file = std::make_shared<FileBody>();
+  file->fd = fd;
+  file->size = size;
   Reply r;
   r.status = 200;
-  r.streamed = true;
+  r.file = std::move(file);
+  r.content_type = "application/octet-stream";
   r.headers.push_back({"Content-MD5", img->checksum});
   return r;
 }
@@ -187,9 +193,7 @@ Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image
 std::vector<Route> data_routes(ApiContext& ctx) {
   const std::string file = "/image/v2/images/{image_id}/file";
   Route put{"PUT", file, Service::kImage, "image:write", {}, {}};
-  put.upload_handler = [&ctx](Call& call, const httplib::ContentReader& content) {
-    return upload(ctx, call, content);
-  };
+  put.upload_handler = [&ctx](Call& call) { return begin_upload(ctx, call); };
   return {put,
           {"GET",
            file,

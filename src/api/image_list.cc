@@ -61,7 +61,7 @@ std::string percent_encode(const std::string& s) {
   return out;
 }
 
-std::vector<std::string> params(const httplib::Request& req, const std::string& name) {
+std::vector<std::string> params(const HttpRequest& req, const std::string& name) {
   std::vector<std::string> out;
   auto range = req.params.equal_range(name);
   for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);

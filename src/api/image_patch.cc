@@ -84,7 +84,7 @@ Status apply(store::Image& img, const json& op, const Caller& caller) {
 }
 
 Result<Reply> patch(ApiContext& ctx, Call& call) {
-  const std::string content_type = call.req.get_header_value("Content-Type");
+  const std::string content_type = call.req.header("Content-Type");
   if (!is_patch_media_type(content_type)) {
     return error_reply(415, "Unsupported Media Type",
                        "Unsupported Content-Type '" + content_type +

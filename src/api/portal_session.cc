@@ -15,8 +15,8 @@ constexpr const char* kCookie = "gpucloud_session";
 constexpr const char* kCsrfHeader = "X-Requested-With";
 
 // The value of one cookie from the Cookie header, or "".
-std::string cookie_value(const httplib::Request& req, std::string_view name) {
-  const std::string header = req.get_header_value("Cookie");
+std::string cookie_value(const HttpRequest& req, std::string_view name) {
+  const std::string header = req.header("Cookie");
   size_t pos = 0;
   while (pos < header.size()) {
     size_t end = header.find(';', pos);
@@ -42,7 +42,7 @@ std::string session_cookie(const ApiContext& ctx, const std::string& value, int6
 }
 
 Status require_csrf_header(const Call& call) {
-  if (call.req.get_header_value(kCsrfHeader).empty()) {
+  if (call.req.header(kCsrfHeader).empty()) {
     return forbidden(std::string("The portal's requests must carry the ") + kCsrfHeader +
                      " header.");
   }
@@ -80,13 +80,14 @@ Result<Reply> sign_in(ApiContext& ctx, const Handler& issue_token, Call& call) {
       !b["project"].get<std::string>().empty()) {
     auth["scope"] = {{"project", {{"name", b["project"]}, {"domain", {{"id", "default"}}}}}};
   }
-  httplib::Request inner;
+  HttpRequest inner;
   inner.method = "POST";
-  inner.path = "/identity/v3/auth/tokens";
+  inner.path = inner.target = "/identity/v3/auth/tokens";
   inner.body = json{{"auth", auth}}.dump();
-  inner.set_header("Content-Type", "application/json");
-  inner.remote_addr = call.req.remote_addr;  // the login throttle counts per source address
-  Call token_call{inner, call.res, {}, std::nullopt, {}};
+  inner.headers.emplace_back("Content-Type", "application/json");
+  inner.remote_address = call.req.remote_address;  // the login throttle counts per address
+  inner.request_id = call.req.request_id;
+  Call token_call{inner, {}, std::nullopt, {}};
   auto issued = issue_token(token_call);
   if (!issued.ok()) return issued.error();
   std::string secret;
@@ -123,9 +124,9 @@ Result<Reply> sign_out(ApiContext& ctx, Call& call) {
 
 }  // namespace
 
-std::string request_token(const httplib::Request& req) {
-  std::string token = req.get_header_value("X-Auth-Token");
-  if (!token.empty() || req.get_header_value(kCsrfHeader).empty()) return token;
+std::string request_token(const HttpRequest& req) {
+  std::string token = req.header("X-Auth-Token");
+  if (!token.empty() || req.header(kCsrfHeader).empty()) return token;
   return cookie_value(req, kCookie);
 }
 

@@ -53,68 +53,69 @@ std::optional<fs::path> safe_relative(const std::string& rel) {
   return out;
 }
 
-void security_headers(httplib::Response& res) {
-  res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("X-Frame-Options", "DENY");
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("Content-Security-Policy",
-                 "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                 "base-uri 'none'; form-action 'self'");
+void security_headers(Reply& r) {
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                         "base-uri 'none'; form-action 'self'");
 }
 
-void not_found(httplib::Response& res) {
-  res.status = 404;
-  res.set_content("Not found\n", "text/plain; charset=utf-8");
+Reply text(int status, std::string body) {
+  Reply r;
+  r.status = status;
+  r.raw = std::move(body);
+  r.content_type = "text/plain; charset=utf-8";
+  return r;
 }
 
-void serve_file(const fs::path& root, const std::string& rel, const httplib::Request& req,
-                httplib::Response& res) {
+Reply serve_file(const fs::path& root, const std::string& rel, const HttpRequest& req) {
   auto safe = safe_relative(rel);
   const char* type = safe ? content_type_for(safe->extension().string()) : nullptr;
-  if (!type) return not_found(res);
+  if (!type) return text(404, "Not found\n");
   const fs::path file = root / *safe;
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return not_found(res);
+  if (!fs::is_regular_file(file, ec)) return text(404, "Not found\n");
   const auto size = fs::file_size(file, ec);
   const auto mtime = fs::last_write_time(file, ec).time_since_epoch().count();
   // Revalidate every time (the files change with the binary), but cheaply: a 304 on a match.
   const std::string etag = fmt::format("\"{:x}-{:x}\"", size, mtime);
-  security_headers(res);
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("ETag", etag);
-  if (req.get_header_value("If-None-Match") == etag) {
-    res.status = 304;
-    return;
+  Reply r;
+  security_headers(r);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("ETag", etag);
+  if (req.header("If-None-Match") == etag) {
+    r.status = 304;
+    return r;
   }
   std::ifstream in(file, std::ios::binary);
   std::ostringstream data;
   data << in.rdbuf();
-  if (!in && !in.eof()) return not_found(res);
-  res.status = 200;
-  res.set_content(data.str(), type);
+  if (!in && !in.eof()) return text(404, "Not found\n");
+  r.status = 200;
+  r.raw = data.str();
+  r.content_type = type;
+  return r;
 }
 
 }  // namespace
 
-void serve_portal_files(httplib::Server& http, ApiContext& ctx) {
-  if (ctx.options.web_root.empty()) return;
+std::vector<Route> portal_file_routes(ApiContext& ctx) {
+  if (ctx.options.web_root.empty()) return {};
   const fs::path root = fs::absolute(ctx.options.web_root).lexically_normal();
-  auto redirect = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 302;
-    res.set_header("Location", "/portal/");
-    res.set_content("See /portal/\n", "text/plain; charset=utf-8");
+  auto redirect = [](Call&) -> Result<Reply> {
+    Reply r = text(302, "See /portal/\n");
+    r.headers.emplace_back("Location", "/portal/");
+    return r;
   };
-  http.Get("/", redirect);
-  http.Get("/portal", redirect);
-  Metrics* metrics = &ctx.metrics;
-  http.Get(R"(/portal/(.*))", [root, metrics](const httplib::Request& req, httplib::Response& res) {
-    const auto started = std::chrono::steady_clock::now();
-    std::string rel = req.matches[1];
-    serve_file(root, rel.empty() ? "index.html" : rel, req, res);
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics->observe_request(req.method, "/portal/{file}", res.status, secs);
-  });
+  auto file = [root](Call& call) -> Result<Reply> {
+    const std::string& rel = call.param("file");
+    return serve_file(root, rel.empty() ? "index.html" : rel, call.req);
+  };
+  return {{"GET", "/", Service::kPlain, "public", redirect, {}},
+          {"GET", "/portal", Service::kPlain, "public", redirect, {}},
+          {"GET", "/portal/{file*}", Service::kPlain, "public", file, {}}};
 }
 
 std::string default_web_root() {

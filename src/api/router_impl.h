@@ -3,8 +3,7 @@
 // limits, metrics and the one place where an Error becomes an OpenStack JSON error.
 #pragma once
 
-#include <httplib.h>
-
+#include <chrono>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "api/api.h"
+#include "api/http_message.h"
 #include "api/metrics_impl.h"
 
 namespace gpucloud::api {
@@ -50,8 +50,7 @@ struct Microversion {
 };
 
 struct Call {
-  const httplib::Request& req;
-  httplib::Response& res;
+  const HttpRequest& req;
   std::map<std::string, std::string> params;  // from {name} in the route pattern
   std::optional<Caller> caller;               // empty only on public routes
   Microversion microversion;
@@ -64,6 +63,18 @@ struct Call {
   std::optional<std::string> query(const std::string& name) const;
 };
 
+struct Reply;
+
+// A long poll with nothing to answer yet: the router parks the request (no thread waits) until
+// `host` is notified (HostTaskNotifier), the database re-check finds pending tasks for it, or the
+// deadline passes; then `again` runs on a worker. `final` (deadline, server stopping) means it must
+// answer now; otherwise it may return another wait.
+struct LongPollWait {
+  std::string host;
+  std::chrono::steady_clock::time_point deadline;
+  std::function<Result<Reply>(bool final)> again;
+};
+
 // What a handler answers. `body` is sent as JSON unless `raw` is set; status 204 sends nothing.
 struct Reply {
   int status = 200;
@@ -71,7 +82,8 @@ struct Reply {
   std::optional<std::string> raw;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  bool streamed = false;  // the handler already set a content provider on res
+  std::shared_ptr<FileBody> file;      // streamed from an open file instead of `body`
+  std::shared_ptr<LongPollWait> wait;  // nothing yet: park the request
 
   static Reply ok(json b, int status = 200) {
     Reply r;
@@ -84,15 +96,30 @@ struct Reply {
     r.status = 204;
     return r;
   }
+  static Reply wait_for(LongPollWait w) {
+    Reply r;
+    r.wait = std::make_shared<LongPollWait>(std::move(w));
+    return r;
+  }
 };
 
 using Handler = std::function<Result<Reply>(Call&)>;
-// For uploads: the handler reads the body itself, chunk by chunk, never holding it whole.
-using UploadHandler = std::function<Result<Reply>(Call&, const httplib::ContentReader& content)>;
+// Uploads run in two steps around the body. The route's UploadHandler runs once the head is in,
+// before any of the body is accepted (checks; glance's image goes to `saving`); the server then
+// spools the body to a file (never whole in memory) and calls finish() with it. An upload whose
+// body never arrives completely is destroyed unfinished: its destructor undoes the first step.
+class Upload {
+ public:
+  virtual ~Upload() = default;
+  virtual Result<Reply> finish(Call& call, SpooledBody& body) = 0;
+};
+using UploadHandler = std::function<Result<std::unique_ptr<Upload>>(Call&)>;
 
 struct Route {
-  std::string method;   // "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"
-  std::string pattern;  // "/compute/v2.1/flavors/{flavor_id}"
+  std::string method;  // "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"
+  // "/compute/v2.1/flavors/{flavor_id}": {name} matches one path segment; a last {name*}
+  // matches the rest of the path (possibly empty).
+  std::string pattern;
   Service service;
   // A rule of the policy table (policy.cc); "public" routes need no token.
   std::string policy;
@@ -142,15 +169,18 @@ std::vector<Route> agent_routes(ApiContext& ctx);           // agent_routes.cc
 // The portal (portal_static.cc, portal_session.cc): its files under /portal/ (registered after
 // the route table, so /portal/session stays an API route), and the token a request carries —
 // X-Auth-Token, else the portal's session cookie when the X-Requested-With header is present.
-void serve_portal_files(httplib::Server& http, ApiContext& ctx);
-std::string request_token(const httplib::Request& req);
+std::vector<Route> portal_file_routes(ApiContext& ctx);
+std::string request_token(const HttpRequest& req);
 
 // Error bodies in each service's shape. The one place an Error becomes HTTP.
 int http_status(const Error& e);
 // A 5xx gets a generic message naming `request_id` (the detail belongs in the log), never the
 // error's own text, which may name the database's user, host, port or schema.
-void write_error(Service service, const Error& e, httplib::Response& res,
+void write_error(Service service, const Error& e, HttpResponse& res,
                  const std::string& request_id = "");
+// The same for a status the server itself answers (400, 408, 413, 414, 431, 503...).
+void write_error_status(Service service, int status, const std::string& message, HttpResponse& res);
+Service service_of_path(std::string_view path);
 
 // Helpers for handlers.
 Error bad_request(const std::string& message);

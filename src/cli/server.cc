@@ -26,6 +26,8 @@ struct ServerArgs {
   ControllerArgs controller;
   std::string public_url;
   std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
+  std::string access_log;  // "": the access log goes to the normal log (stderr)
+  uint64_t max_image_size = uint64_t{1} << 40;
   int conductor_workers = 4;
   double task_lease = 15;  // seconds
 };
@@ -71,6 +73,8 @@ int run_server(const ServerArgs& a) {
   options.tls_cert_file = a.tls_cert;
   options.tls_key_file = a.tls_key;
   options.public_url = a.public_url;
+  options.access_log_file = a.access_log;
+  options.max_image_size = a.max_image_size;
   options.web_root = a.web_root == "none" ? ""
                      : a.web_root.empty() ? api::default_web_root()
                                           : a.web_root;
@@ -115,6 +119,11 @@ void register_server(CLI::App& app) {
   cmd->add_option("--tls-cert", args->tls_cert, "PEM certificate: serve HTTPS");
   cmd->add_option("--tls-key", args->tls_key, "PEM private key for --tls-cert");
   cmd->add_option("--public-url", args->public_url, "base URL advertised in the catalog");
+  cmd->add_option("--access-log", args->access_log,
+                  "file for the access log, one line per request (default: the normal log)");
+  cmd->add_option("--max-image-size", args->max_image_size,
+                  "largest image upload in bytes (glance's image_size_cap)")
+      ->capture_default_str();
   cmd->add_option(
       "--web-root", args->web_root,
       "the portal's files (default: web/ found next to the executable; none: no portal)");

@@ -28,6 +28,8 @@ struct UpArgs {
   std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
   bool no_demo = false;
   bool exit_when_ready = false;  // for scripts and tests: set up, print, stop
+  std::string access_log;        // "": the access log goes to the normal log (stderr)
+  uint64_t max_image_size = uint64_t{1} << 40;
 };
 
 int run_up(const UpArgs& a) {
@@ -79,6 +81,8 @@ int run_up(const UpArgs& a) {
   options.listen_host = a.listen;
   options.port = a.port;
   options.data_dir = data_dir;
+  options.access_log_file = a.access_log;
+  options.max_image_size = a.max_image_size;
   options.web_root = a.web_root == "none" ? ""
                      : a.web_root.empty() ? api::default_web_root()
                                           : a.web_root;
@@ -152,6 +156,11 @@ void register_up(CLI::App& app) {
                   "simulated hosts (JSON); default: the seed's vmhost1-3");
   cmd->add_option("--listen", args->listen, "address to listen on")->capture_default_str();
   cmd->add_option("--port", args->port, "port to listen on (0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--access-log", args->access_log,
+                  "file for the access log, one line per request (default: the normal log)");
+  cmd->add_option("--max-image-size", args->max_image_size,
+                  "largest image upload in bytes (glance's image_size_cap)")
       ->capture_default_str();
   cmd->add_option(
       "--web-root", args->web_root,

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "conductor/conductor_impl.h"
+#include "core/host_task_notifier.h"
 
 namespace gpucloud::conductor {
 namespace {
@@ -367,6 +368,7 @@ Conductor::Impl::Next Conductor::Impl::call_agent(store::LifecycleTask& t, const
   call.payload = payload;
   auto made = store.start_agent_call(t, replica, call);
   if (!made.ok()) return after_error(t, made.error());
+  if (options.notifier) options.notifier->notify(call.host);
   t.agent_task_id = made->id;
   std::lock_guard lock(mu);
   if (auto it = held.find(t.id); it != held.end()) it->second = t;

@@ -18,6 +18,9 @@
 #include "scheduler/scheduler.h"
 #include "store/store.h"
 
+namespace gpucloud {
+class HostTaskNotifier;  // core/host_task_notifier.h
+}
 namespace gpucloud::compute {
 class ComputeDriver;  // compute/compute.h
 }
@@ -37,6 +40,9 @@ struct Options {
   std::chrono::seconds service_down_time{60};  // nova.conf [DEFAULT] service_down_time
   std::chrono::milliseconds fleet_scan{std::chrono::seconds(1)};  // read host generations
   std::chrono::seconds keep_agent_tasks{600};  // finished agent tasks older than this are pruned
+  // Told about every agent task created for a host, so that the agent's long poll answers at once
+  // (core/host_task_notifier.h); may be null (agents then find tasks by the API's re-check).
+  HostTaskNotifier* notifier = nullptr;
 };
 
 // What the conductor did, for /metrics.

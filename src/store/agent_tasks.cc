@@ -183,6 +183,18 @@ Result<std::vector<AgentTask>> Store::list_agent_tasks(const std::string& host) 
       "listing agent tasks");
 }
 
+Result<std::vector<std::string>> Store::hosts_with_pending_agent_tasks() {
+  return impl_->read<std::vector<std::string>>(
+      [&](soci::session& sql) {
+        std::vector<std::string> out;
+        soci::rowset<std::string> rows =
+            (sql.prepare << "SELECT DISTINCT host FROM agent_tasks WHERE state = 'pending'");
+        for (const auto& h : rows) out.push_back(h);
+        return out;
+      },
+      "listing hosts with pending agent tasks");
+}
+
 Status Store::put_agent_report(const AgentReport& r) {
   return impl_->write(
       [&](soci::session& sql) {

@@ -325,6 +325,9 @@ class Store {
   Status finish_agent_task(const std::string& id, const std::string& host, bool succeeded,
                            const std::string& message, const std::string& result_json);
   Result<std::vector<AgentTask>> list_agent_tasks(const std::string& host);  // "" == all
+  // Hosts that have pending tasks: one query that wakes long polls for tasks another server
+  // replica created (the API's periodic re-check).
+  Result<std::vector<std::string>> hosts_with_pending_agent_tasks();
   Status put_agent_report(const AgentReport& r);  // replaces the host's report of that kind
   Result<std::vector<AgentReport>> list_agent_reports(const std::string& host);  // "" == all
 

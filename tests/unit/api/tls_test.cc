@@ -1,6 +1,9 @@
+#include <openssl/ssl.h>
+
 #include <cstdlib>
 
 #include "api_fixture.h"
+#include "raw_http.h"
 
 namespace gpucloud::api::testing {
 namespace {
@@ -44,6 +47,32 @@ TEST_F(TlsTest, ServesHttpsAndAdvertisesHttpsEndpoints) {
   // Plain HTTP to the TLS port gets no API answer.
   auto plain = client_->Get("/identity/v3");
   EXPECT_TRUE(!plain || plain->status != 200);
+}
+
+// Whether a client limited to `ciphers` (TLS 1.2 names) and `max_version` completes a handshake.
+bool handshake(int port, const char* ciphers, int max_version) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  if (ciphers) SSL_CTX_set_cipher_list(ctx, ciphers);
+  SSL_CTX_set_security_level(ctx, 0);  // let the client offer the weak suites at all
+  const int fd = connect_to(port);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  const bool ok = fd >= 0 && SSL_connect(ssl) == 1;
+  SSL_free(ssl);
+  if (fd >= 0) ::close(fd);
+  SSL_CTX_free(ctx);
+  return ok;
+}
+
+TEST_F(TlsTest, Tls12OffersOnlyEcdheWithAeadAndTls13IsAllowed) {
+  EXPECT_FALSE(handshake(server_->port(), "AES128-SHA", TLS1_2_VERSION));
+  EXPECT_FALSE(handshake(server_->port(), "AES128-GCM-SHA256", TLS1_2_VERSION));     // static RSA
+  EXPECT_FALSE(handshake(server_->port(), "ECDHE-RSA-AES128-SHA", TLS1_2_VERSION));  // CBC
+  EXPECT_FALSE(handshake(server_->port(), nullptr, TLS1_1_VERSION));
+  EXPECT_TRUE(handshake(server_->port(), "ECDHE-RSA-AES128-GCM-SHA256", TLS1_2_VERSION));
+  EXPECT_TRUE(handshake(server_->port(), "ECDHE-RSA-CHACHA20-POLY1305", TLS1_2_VERSION));
+  EXPECT_TRUE(handshake(server_->port(), nullptr, TLS1_3_VERSION));
 }
 
 TEST(TlsConfig, UnusableCertificateIsAClearError) {
