@@ -29,6 +29,7 @@
 #include <boost/beast/ssl.hpp>
 #include <condition_variable>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -97,11 +98,19 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
 
   awaitable<void> accept_loop();
-  awaitable<void> session(tcp::socket socket);
+  awaitable<void> session(tcp::socket* accepted);  // takes ownership
   template <class Stream>
-  awaitable<void> serve(Stream& stream, uint64_t id, const std::string& address);
+  awaitable<void> serve(Stream& stream, uint64_t id);
+  template <class Stream>
+  awaitable<bool> exchange(Stream& stream, beast::flat_buffer& buffer);
+  template <class Stream>
+  awaitable<void> refuse(Stream& stream, HttpRequest& req, int status, const std::string& message,
+                         size_t bytes_in, std::chrono::steady_clock::time_point started);
+  template <class Stream>
+  awaitable<error_code> read_body(Stream& stream, beast::flat_buffer& buffer, auto& parser,
+                                  uint64_t limit, size_t& bytes_in);
   template <class T>
-  awaitable<T> wait_for(std::function<void(std::function<void(T)>)> start);
+  awaitable<T> wait_for(const std::function<void(std::function<void(T)>)>& start);
   template <class Stream>
   awaitable<void> write(Stream& stream, const HttpRequest& req, HttpResponse& res, bool head_only,
                         bool keep_alive, size_t& bytes_out);
@@ -162,6 +171,22 @@ beast::tcp_stream& tcp_of(Stream& s) {
 
 bool is_compute(const std::string& path) { return path.rfind("/compute", 0) == 0; }
 
+struct IdleState {
+  bool idle = false;
+  beast::tcp_stream* tcp = nullptr;
+};
+struct ForgetIdle {
+  std::shared_ptr<IdleState> s;
+  ~ForgetIdle() { s->tcp = nullptr; }
+};
+
+template <class Stream>
+std::string remote_of(Stream& stream) {
+  error_code ec;
+  const auto endpoint = tcp_of(stream).socket().remote_endpoint(ec);
+  return ec ? std::string("-") : endpoint.address().to_string();
+}
+
 // The head was cut off by the header limit: a request line that never ended means the target was
 // too long (414); otherwise the headers were (431).
 int head_overflow_status(const beast::flat_buffer& buffer) {
@@ -184,7 +209,7 @@ std::string header_parse_message(const error_code& ec) {
 }  // namespace
 
 template <class T>
-awaitable<T> HttpServer::Impl::wait_for(std::function<void(std::function<void(T)>)> start) {
+awaitable<T> HttpServer::Impl::wait_for(const std::function<void(std::function<void(T)>)>& start) {
   auto slot = std::make_shared<Slot<T>>(co_await asio::this_coro::executor);
   start([slot, gate = gate](T v) {
     std::lock_guard lock(gate->mu);
@@ -269,24 +294,207 @@ awaitable<void> HttpServer::Impl::write(Stream& stream, const HttpRequest& req, 
   co_await send(out);
 }
 
+// The target of a request line in `buffer` that failed to parse, so that the error still takes
+// the shape of its service and carries x-compute-request-id on compute routes.
+static std::string target_of_request_line(const beast::flat_buffer& buffer) {
+  const auto data = buffer.data();
+  std::string_view text(static_cast<const char*>(data.data()), data.size());
+  text = text.substr(0, std::min(text.find("\r\n"), size_t{8192}));
+  const size_t a = text.find(' ');
+  if (a == std::string_view::npos) return "";
+  const size_t b = text.find(' ', a + 1);
+  return std::string(text.substr(a + 1, b == std::string_view::npos ? b : b - a - 1));
+}
+
 template <class Stream>
-awaitable<void> HttpServer::Impl::serve(Stream& stream, uint64_t id, const std::string& address) {
+awaitable<void> HttpServer::Impl::refuse(Stream& stream, HttpRequest& req, int status,
+                                         const std::string& message, size_t bytes_in,
+                                         std::chrono::steady_clock::time_point started) {
+  if (req.path.empty()) {
+    const auto q = req.target.find('?');
+    req.path = percent_decode(std::string_view(req.target).substr(0, q), false);
+  }
+  HttpResponse res = app.error(req.path, status, message);
+  if (status == 503) res.set_header("Retry-After", "5");
+  size_t bytes_out = 0;
+  co_await write(stream, req, res, false, false, bytes_out);
+  log_access(req, res, bytes_in, bytes_out, started);
+}
+
+template <class Stream>
+awaitable<error_code> HttpServer::Impl::read_body(Stream& stream, beast::flat_buffer& buffer,
+                                                  auto& parser, uint64_t limit, size_t& bytes_in) {
+  parser.body_limit(limit);
+  error_code ec;
+  while (!parser.is_done()) {
+    tcp_of(stream).expires_after(options.body_timeout);
+    bytes_in += co_await http::async_read_some(stream, buffer, parser, with(ec));
+    if (ec) break;
+  }
+  co_return ec;
+}
+
+// One request and its response. Returns whether the connection may carry another.
+template <class Stream>
+awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& buffer) {
+  const auto started = std::chrono::steady_clock::now();
+  HttpRequest req;
+  req.remote_address = remote_of(stream);
+  req.request_id = "req-" + new_uuid();
+  size_t bytes_in = 0, bytes_out = 0;
+  error_code ec;
+  // Messages are built here, never as temporaries inside a co_await expression: GCC 12 destroys
+  // such temporaries twice (GCC bug 99576), which corrupted the heap.
+  std::string why;
+
+  http::request_parser<http::empty_body> head;
+  head.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+  // Not boost::none: Boost 1.74 compares a Content-Length with an empty limit as "larger".
+  head.body_limit(std::numeric_limits<std::uint64_t>::max());
+  bytes_in += co_await http::async_read_header(stream, buffer, head, with(ec));
+  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    co_return false;
+  }
+  if (ec) {
+    req.target = target_of_request_line(buffer);
+    if (ec == beast::error::timeout) {
+      why = "The request head did not arrive in time.";
+      co_await refuse(stream, req, 408, why, bytes_in + buffer.size(), started);
+    } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      const int status = head_overflow_status(buffer);
+      why = status == 414 ? "The request URI is too long." : "The request headers are too large.";
+      co_await refuse(stream, req, status, why, bytes_in + buffer.size(), started);
+    } else {
+      why = header_parse_message(ec);
+      co_await refuse(stream, req, 400, why, bytes_in + buffer.size(), started);
+    }
+    co_return false;
+  }
+  InFlight in_flight(*this);
+  auto& h = head.get();
+  req.method = std::string(h.method_string());
+  req.target = std::string(h.target());
+  const auto q = req.target.find('?');
+  req.path = percent_decode(std::string_view(req.target).substr(0, q), false);
+  if (q != std::string::npos) parse_query(std::string_view(req.target).substr(q + 1), req.params);
+  size_t content_lengths = 0, encodings = 0;
+  for (const auto& f : h) {
+    req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    if (f.name() == http::field::content_length) ++content_lengths;
+    if (f.name() == http::field::transfer_encoding) ++encodings;
+  }
+  if (req.target.size() > options.max_target_bytes) {
+    why = "The request URI is too long.";
+    co_await refuse(stream, req, 414, why, bytes_in, started);
+    co_return false;
+  }
+  // Beast accepts a repeated Content-Length with the same value (RFC 9112 allows it); a proxy
+  // in front may not agree on which one counts, so any repetition is refused (smuggling).
+  if (content_lengths > 1 || (content_lengths > 0 && encodings > 0)) {
+    why = "Invalid request: Content-Length is repeated or sent with Transfer-Encoding.";
+    co_await refuse(stream, req, 400, why, bytes_in, started);
+    co_return false;
+  }
+  if (encodings > 0 && !head.chunked()) {
+    why = "Invalid request: the only Transfer-Encoding accepted is chunked.";
+    co_await refuse(stream, req, 400, why, bytes_in, started);
+    co_return false;
+  }
+  const bool keep_alive = h.keep_alive() && !draining;
+  const BodyPlan plan = app.plan(req);
+  if (const auto length = head.content_length(); length && *length > plan.limit) {
+    why = fmt::format("Request body is larger than the limit of {} bytes.", plan.limit);
+    co_await refuse(stream, req, 413, why, bytes_in + buffer.size(), started);
+    co_return false;
+  }
+  if (plan.check_first) {
+    // Named, not temporaries: GCC 12 destroys a temporary passed to a coroutine's by-value
+    // parameter twice, so no coroutine here takes a class by value.
+    const std::function<void(std::function<void(std::optional<HttpResponse>)>)> check =
+        [this, &req](std::function<void(std::optional<HttpResponse>)> done) {
+          app.check_head(req, std::move(done));
+        };
+    std::optional<HttpResponse> refusal = co_await wait_for<std::optional<HttpResponse>>(check);
+    if (refusal) {
+      co_await write(stream, req, *refusal, false, false, bytes_out);
+      log_access(req, *refusal, bytes_in + buffer.size(), bytes_out, started);
+      co_return false;
+    }
+  }
+  if (iequals(req.header("Expect"), "100-continue") && !head.is_done()) {
+    http::response<http::empty_body> cont{http::status::continue_, 11};
+    tcp_of(stream).expires_after(options.write_timeout);
+    co_await http::async_write(stream, cont, with(ec));
+    if (ec) co_return false;
+  }
+
+  // The body: every framing counts against the limit as it arrives; no progress for
+  // body_timeout ends the request.
+  if (plan.spool) {
+    std::error_code fec;
+    std::filesystem::create_directories(options.spool_dir, fec);
+    const std::string path = options.spool_dir + "/upload-" + new_uuid();
+    http::request_parser<http::file_body> parser{std::move(head)};
+    parser.get().body().open(path.c_str(), beast::file_mode::write_new, ec);
+    if (ec) {
+      spdlog::error("cannot create the upload spool file {}: {}", path, ec.message());
+      why = "The server cannot store the upload now.";
+      co_await refuse(stream, req, 503, why, bytes_in, started);
+      co_return false;
+    }
+    ec = co_await read_body(stream, buffer, parser, plan.limit, bytes_in);
+    parser.get().body().close();
+    if (ec) {
+      std::filesystem::remove(path, fec);
+    } else {
+      req.spool = std::make_shared<SpooledBody>(path, std::filesystem::file_size(path, fec));
+    }
+  } else {
+    http::request_parser<http::string_body> parser{std::move(head)};
+    ec = co_await read_body(stream, buffer, parser, plan.limit, bytes_in);
+    if (!ec) req.body = std::move(parser.get().body());
+  }
+  if (ec == http::error::body_limit) {
+    why = fmt::format("Request body is larger than the limit of {} bytes.", plan.limit);
+    co_await refuse(stream, req, 413, why, bytes_in + buffer.size(), started);
+    co_return false;
+  }
+  if (ec == beast::error::timeout) {
+    why = "The request body did not arrive in time.";
+    co_await refuse(stream, req, 408, why, bytes_in + buffer.size(), started);
+    co_return false;
+  }
+  if (ec == http::error::partial_message || ec == http::error::end_of_stream ||
+      ec == asio::error::eof || ec == asio::error::connection_reset) {
+    co_return false;
+  }
+  if (ec) {
+    why = "Invalid request body: " + ec.message() + ".";
+    co_await refuse(stream, req, 400, why, bytes_in, started);
+    co_return false;
+  }
+
+  const bool head_only = req.method == "HEAD";
+  auto shared = std::make_shared<HttpRequest>(std::move(req));
+  const std::function<void(std::function<void(HttpResponse)>)> handle =
+      [this, shared](std::function<void(HttpResponse)> done) { app.handle(shared, done); };
+  HttpResponse res = co_await wait_for<HttpResponse>(handle);
+  const bool again = keep_alive && !res.close && !draining;
+  co_await write(stream, *shared, res, head_only, again, bytes_out);
+  log_access(*shared, res, bytes_in, bytes_out, started);
+  co_return again;
+}
+
+template <class Stream>
+awaitable<void> HttpServer::Impl::serve(Stream& stream, uint64_t id) {
   // Holds a whole head (it is parsed in place) and reads bodies in pieces.
   beast::flat_buffer buffer(options.max_header_bytes + 16 * 1024);
-  bool first = true;
   // Read and written on this connection's strand only: a graceful stop closes the connection if
   // it waits for a next request, and never touches it after this coroutine ended.
-  struct IdleState {
-    bool idle = false;
-    beast::tcp_stream* tcp = nullptr;
-  };
   auto state = std::make_shared<IdleState>();
   state->tcp = &tcp_of(stream);
-  struct Forget {
-    std::shared_ptr<IdleState> s;
-    ~Forget() { s->tcp = nullptr; }
-  } forget{state};
-  bool& idle = state->idle;
+  ForgetIdle forget{state};
   {
     std::lock_guard lock(mu);
     idle_closers[id] = [state, ex = tcp_of(stream).get_executor()] {
@@ -295,177 +503,28 @@ awaitable<void> HttpServer::Impl::serve(Stream& stream, uint64_t id, const std::
       });
     };
   }
-  for (;;) {
-    const auto started = std::chrono::steady_clock::now();
-    HttpRequest req;
-    req.remote_address = address;
-    req.request_id = "req-" + new_uuid();
-    size_t bytes_in = 0, bytes_out = 0;
-    error_code ec;
-
-    // Answers a request the server refuses by itself, then ends the connection.
-    auto refuse = [&](int status, const std::string& message) -> awaitable<void> {
-      HttpResponse res = app.error(req.path.empty() ? req.target : req.path, status, message);
-      if (status == 503) res.set_header("Retry-After", "5");
-      co_await write(stream, req, res, false, false, bytes_out);
-      log_access(req, res, bytes_in + buffer.size(), bytes_out, started);
-    };
-
+  for (bool first = true;; first = false) {
     // Wait for the next request: the idle timeout until its first byte (the head deadline for a
     // new connection), then the head deadline for the whole head.
     if (buffer.size() == 0) {
       if (draining) co_return;
-      idle = !first;
+      state->idle = !first;
       tcp_of(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
+      error_code ec;
       const size_t n = co_await stream.async_read_some(buffer.prepare(4096), with(ec));
-      idle = false;
+      state->idle = false;
       if (ec) co_return;  // closed, timed out or reset: nobody to answer
       buffer.commit(n);
     }
     if (!first) tcp_of(stream).expires_after(options.header_timeout);
-    first = false;
-    http::request_parser<http::empty_body> head;
-    head.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-    head.body_limit(boost::none);
-    bytes_in += co_await http::async_read_header(stream, buffer, head, with(ec));
-    if (ec == beast::error::timeout) {
-      co_await refuse(408, "The request head did not arrive in time.");
-      co_return;
-    }
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
-      co_return;
-    }
-    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      const int status = head_overflow_status(buffer);
-      co_await refuse(status, status == 414 ? "The request URI is too long."
-                                            : "The request headers are too large.");
-      co_return;
-    }
-    if (ec) {
-      co_await refuse(400, header_parse_message(ec));
-      co_return;
-    }
-    InFlight in_flight(*this);
-    auto& h = head.get();
-    req.method = std::string(h.method_string());
-    req.target = std::string(h.target());
-    const auto q = req.target.find('?');
-    req.path = percent_decode(std::string_view(req.target).substr(0, q), false);
-    if (q != std::string::npos) parse_query(std::string_view(req.target).substr(q + 1), req.params);
-    size_t content_lengths = 0, encodings = 0;
-    for (const auto& f : h) {
-      req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-      if (f.name() == http::field::content_length) ++content_lengths;
-      if (f.name() == http::field::transfer_encoding) ++encodings;
-    }
-    if (req.target.size() > options.max_target_bytes) {
-      co_await refuse(414, "The request URI is too long.");
-      co_return;
-    }
-    // Beast accepts a repeated Content-Length with the same value (RFC 9112 allows it); a proxy
-    // in front may not agree on which one counts, so any repetition is refused (smuggling).
-    if (content_lengths > 1 || (content_lengths > 0 && encodings > 0)) {
-      co_await refuse(400,
-                      "Invalid request: Content-Length is repeated or sent with "
-                      "Transfer-Encoding.");
-      co_return;
-    }
-    if (encodings > 0 && !head.chunked()) {
-      co_await refuse(400, "Invalid request: the only Transfer-Encoding accepted is chunked.");
-      co_return;
-    }
-    const bool keep_alive = h.keep_alive() && !draining;
-    const BodyPlan plan = app.plan(req);
-    if (plan.check_first) {
-      auto refusal = co_await wait_for<std::optional<HttpResponse>>(
-          [this, &req](std::function<void(std::optional<HttpResponse>)> done) {
-            app.check_head(req, std::move(done));
-          });
-      if (refusal) {
-        co_await write(stream, req, *refusal, false, false, bytes_out);
-        log_access(req, *refusal, bytes_in + buffer.size(), bytes_out, started);
-        co_return;
-      }
-    }
-    if (const auto length = head.content_length(); length && *length > plan.limit) {
-      co_await refuse(
-          413, fmt::format("Request body is larger than the limit of {} bytes.", plan.limit));
-      co_return;
-    }
-    if (iequals(req.header("Expect"), "100-continue") && !head.is_done()) {
-      http::response<http::empty_body> cont{http::status::continue_, 11};
-      tcp_of(stream).expires_after(options.write_timeout);
-      co_await http::async_write(stream, cont, with(ec));
-      if (ec) co_return;
-    }
-
-    // The body: every framing counts against the limit as it arrives; no progress for
-    // body_timeout ends the request.
-    auto read_body = [&](auto& parser) -> awaitable<error_code> {
-      parser.body_limit(plan.limit);
-      error_code e;
-      while (!parser.is_done()) {
-        tcp_of(stream).expires_after(options.body_timeout);
-        bytes_in += co_await http::async_read_some(stream, buffer, parser, with(e));
-        if (e) break;
-      }
-      co_return e;
-    };
-    if (plan.spool) {
-      std::error_code fec;
-      std::filesystem::create_directories(options.spool_dir, fec);
-      const std::string path = options.spool_dir + "/upload-" + new_uuid();
-      http::request_parser<http::file_body> parser{std::move(head)};
-      parser.get().body().open(path.c_str(), beast::file_mode::write_new, ec);
-      if (ec) {
-        spdlog::error("cannot create the upload spool file {}: {}", path, ec.message());
-        co_await refuse(503, "The server cannot store the upload now.");
-        co_return;
-      }
-      ec = co_await read_body(parser);
-      parser.get().body().close();
-      std::error_code sec;
-      if (ec) {
-        std::filesystem::remove(path, sec);
-      } else {
-        req.spool = std::make_shared<SpooledBody>(path, std::filesystem::file_size(path, sec));
-      }
-    } else {
-      http::request_parser<http::string_body> parser{std::move(head)};
-      ec = co_await read_body(parser);
-      if (!ec) req.body = std::move(parser.get().body());
-    }
-    if (ec == http::error::body_limit) {
-      co_await refuse(
-          413, fmt::format("Request body is larger than the limit of {} bytes.", plan.limit));
-      co_return;
-    }
-    if (ec == beast::error::timeout) {
-      co_await refuse(408, "The request body did not arrive in time.");
-      co_return;
-    }
-    if (ec == http::error::partial_message || ec == http::error::end_of_stream ||
-        ec == asio::error::eof || ec == asio::error::connection_reset) {
-      co_return;
-    }
-    if (ec) {
-      co_await refuse(400, "Invalid request body: " + ec.message() + ".");
-      co_return;
-    }
-
-    const bool head_only = req.method == "HEAD";
-    auto shared = std::make_shared<HttpRequest>(std::move(req));
-    HttpResponse res = co_await wait_for<HttpResponse>(
-        [this, shared](std::function<void(HttpResponse)> done) { app.handle(shared, done); });
-    const bool again = keep_alive && !res.close && !draining;
-    co_await write(stream, *shared, res, head_only, again, bytes_out);
-    log_access(*shared, res, bytes_in, bytes_out, started);
+    const bool again = co_await exchange(stream, buffer);
     if (!again) co_return;
   }
 }
 
-awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
+awaitable<void> HttpServer::Impl::session(tcp::socket* accepted) {
+  std::unique_ptr<tcp::socket> owned(accepted);
+  tcp::socket& socket = *owned;
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
   if (ec) co_return;
@@ -493,7 +552,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
     if (!slot.admitted()) {
       co_await over_capacity(stream);
     } else {
-      co_await serve(stream, slot.id(), address);
+      co_await serve(stream, slot.id());
     }
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(with(ec));
@@ -502,7 +561,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket socket) {
   if (!slot.admitted()) {
     co_await over_capacity(tcp);
   } else {
-    co_await serve(tcp, slot.id(), address);
+    co_await serve(tcp, slot.id());
   }
   // Half-close and let the peer read what was sent: a reset would destroy a response the client
   // has not read yet (e.g. a 413 while it is still sending).
@@ -532,7 +591,7 @@ awaitable<void> HttpServer::Impl::accept_loop() {
       continue;
     }
     auto ex = socket.get_executor();
-    asio::co_spawn(ex, session(std::move(socket)), asio::detached);
+    asio::co_spawn(ex, session(new tcp::socket(std::move(socket))), asio::detached);
   }
 }
 
