@@ -25,7 +25,7 @@ struct ServerArgs {
   std::string tls_cert, tls_key;
   ControllerArgs controller;
   std::string public_url;
-  std::string web_root;  // "" : the portal files found next to the executable; "none": no portal
+  std::string web_root;    // "" : the portal files found next to the executable; "none": no portal
   std::string access_log;  // "": the access log goes to the normal log (stderr)
   uint64_t max_image_size = uint64_t{1} << 40;
   int conductor_workers = 4;
