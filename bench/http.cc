@@ -9,6 +9,7 @@
 #include <httplib.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,8 +132,10 @@ struct Child {
 Child start(const std::string& kind, const std::string& dir) {
   int fds[2];
   if (pipe(fds) != 0) die("pipe");
+  std::fflush(stdout);  // else the child prints the parent's buffered lines again
   const pid_t pid = fork();
   if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a bench that dies leaves no server behind
     ::close(fds[0]);
     auto st = store::open_store("sqlite:///" + dir + "/db.sqlite");
     if (!st.ok()) die(st.error().message);
@@ -217,7 +220,7 @@ std::vector<int> open_many(int port, int n, const std::function<std::string(int)
   for (int i = 0; i < n; ++i) {
     const int fd = connect_to(port);
     if (fd < 0) die("connect " + std::to_string(i) + ": " + std::strerror(errno));
-    if (!request(i).empty()) send_all(fd, request(i));
+    if (const std::string text = request(i); !text.empty()) send_all(fd, text);
     fds.push_back(fd);
   }
   const auto end = std::chrono::steady_clock::now() + wait;
@@ -309,11 +312,15 @@ int main(int argc, char** argv) {
   std::printf("%-9s %-26s %9s %9s %9s %10s %9s %7s\n", "server", "open connections", "req/s",
               "p50 ms", "p99 ms", "cpu ms/req", "answered", "failed");
   std::vector<std::pair<std::string, std::vector<Figures>>> results;
+  // Tokens live in the database both servers share: the peer (which has no login route) takes
+  // the ones gpucloud's server issued.
+  std::string token, agent;
   for (const std::string kind : {"gpucloud", "peer"}) {
     Child child = start(kind, dir.string());
-    const std::string token = login(child.port, "admin", "bench-secret", "admin");
-    const std::string agent =
-        kind == "peer" ? token : login(child.port, "agent", "agent-secret", "service");
+    if (kind == "gpucloud") {
+      token = login(child.port, "admin", "bench-secret", "admin");
+      agent = login(child.port, "agent", "agent-secret", "service");
+    }
     std::vector<Figures> figures;
     figures.push_back(measure(child, token, seconds, clients));
     print(kind.c_str(), "none", figures.back());
