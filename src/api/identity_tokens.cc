@@ -75,7 +75,7 @@ const char* kBadCredentials = "The request you have made requires authentication
 class PasswordLogin {
  public:
   PasswordLogin(ApiContext& ctx, Call& call)
-      : ctx_(ctx), guard_(*ctx.login), address_(call.req.remote_addr) {}
+      : ctx_(ctx), guard_(*ctx.login), address_(call.req.remote_address) {}
 
   // Passes (nullopt; user_id() is then known), or the answer: an error, or 429 when the name
   // or the address must wait before its next try.
@@ -249,7 +249,7 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     for (const auto& a : *assignments) roles.push_back(a.role);
     if (roles.empty()) {
       spdlog::warn("identity: login of user {} from {} refused: no role on project {}", user->id,
-                   loggable(call.req.remote_addr), project->id);
+                   loggable(call.req.remote_address), project->id);
       return unauthorized("User " + user->id + " has no access to project " + project->id + ".");
     }
     roles = with_implied_roles(roles);
@@ -280,31 +280,6 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   Reply r = Reply::ok(token_body(c, methods, ctx.base_url), 201);
   r.headers.emplace_back("X-Subject-Token", secret);
   return r;
-}
-
-// A refused login leaves a trace with the user name and the client's address (never the
-// password): repeated failures from one address are what an operator looks for.
-Result<Reply> issue_token_logged(ApiContext& ctx, Call& call) {
-  auto reply = issue_token(ctx, call);
-  if (reply.ok() || reply.error().code != ErrorCode::kUnauthorized) return reply;
-  std::string user = "?";
-  const json body = json::parse(call.req.body, nullptr, /*allow_exceptions=*/false);
-  auto member = [](const json& j, const char* key) {
-    return j.is_object() && j.contains(key) ? j[key] : json();
-  };
-  const json identity = member(member(body, "auth"), "identity");
-  const json u = member(member(identity, "password"), "user");
-  if (member(u, "name").is_string()) {
-    user = u["name"].get<std::string>();
-  } else if (member(u, "id").is_string()) {
-    user = "id:" + u["id"].get<std::string>();
-  } else if (member(identity, "token").is_object()) {
-    user = "(token)";
-  }
-  if (user.size() > 255) user.resize(255);
-  spdlog::warn("failed login: user '{}' from {}: {} ({})", user, call.req.remote_address,
-               reply.error().message, call.req.request_id);
-  return reply;
 }
 
 Result<Caller> subject_token(ApiContext& ctx, Call& call) {
@@ -369,7 +344,7 @@ std::vector<Route> identity_token_routes(ApiContext& ctx) {
        "/identity/v3/auth/tokens",
        Service::kIdentity,
        "public",
-       [&ctx](Call& call) { return issue_token_logged(ctx, call); },
+       [&ctx](Call& call) { return issue_token(ctx, call); },
        {}},
       {"GET",
        "/identity/v3/auth/tokens",

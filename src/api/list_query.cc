@@ -11,7 +11,7 @@ namespace {
 
 constexpr int64_t kMaxLimit = 1000;  // nova's [api] max_limit
 
-std::vector<std::string> all_values(const httplib::Request& req, const std::string& name) {
+std::vector<std::string> all_values(const HttpRequest& req, const std::string& name) {
   std::vector<std::string> out;
   auto range = req.params.equal_range(name);
   for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);

@@ -265,7 +265,7 @@ TEST_F(HttpServerTest, FailedLoginIsLoggedWithUserNameAndAddress) {
   spdlog::default_logger()->sinks().pop_back();
   EXPECT_EQ(status, 401);
   const std::string text = captured.str();
-  EXPECT_NE(text.find("failed login: user 'mallory' from 127.0.0.1"), std::string::npos) << text;
+  EXPECT_NE(text.find("login failed for user 'mallory' from 127.0.0.1"), std::string::npos) << text;
   EXPECT_EQ(text.find("guess-1234"), std::string::npos) << text;
 }
 
