@@ -365,7 +365,7 @@ TEST(WriteErrorTest, DatabaseDownBodyIsGenericWithRequestId) {
       "reading token: cannot connect to mysql://gpucloud@db.internal:3307/gpucloud_prod: "
       "Can't connect to server on 'db.internal' (111)");
   for (Service s : {Service::kIdentity, Service::kCompute, Service::kImage, Service::kPlain}) {
-    httplib::Response res;
+    HttpResponse res;
     write_error(s, e, res, "req-1234");
     EXPECT_EQ(res.status, 503);
     for (const char* secret : {"gpucloud@", "db.internal", "3307", "gpucloud_prod", "mysql"}) {
@@ -373,7 +373,7 @@ TEST(WriteErrorTest, DatabaseDownBodyIsGenericWithRequestId) {
     }
     EXPECT_NE(res.body.find("req-1234"), std::string::npos) << res.body;
   }
-  httplib::Response res;
+  HttpResponse res;
   write_error(Service::kCompute, Error::internal("SELECT * FROM users: syntax"), res, "req-9");
   EXPECT_EQ(res.status, 500);
   EXPECT_EQ(res.body.find("SELECT"), std::string::npos);
