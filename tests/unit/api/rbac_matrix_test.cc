@@ -129,6 +129,7 @@ class RbacMatrixTest : public ComputeTest {
     httplib::Result res{nullptr, httplib::Error::Unknown};
     const std::string body = "{}";
     if (r.method == "GET") res = client_->Get(path, h);
+    if (r.method == "HEAD") res = client_->Head(path, h);  // this server serves HEAD routes
     if (r.method == "POST") res = client_->Post(path, h, body, "application/json");
     if (r.method == "PUT") res = client_->Put(path, h, body, "application/json");
     if (r.method == "PATCH") {
