@@ -99,9 +99,16 @@ TEST_F(HttpServerTest, EndlessChunkedBodyIsCutOffWithAbout1MiBRead) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(body_of(*r)["error"]["code"], 413) << r->body;
-  // The access log counts what the server read: the limit, plus at most its read buffer.
-  const std::string log = access_log();
-  const size_t at = log.find("\"POST /identity/v3/auth/tokens\" 413 in=");
+  // The access log counts what the server read: the limit, plus at most its read buffer. The
+  // line is written when the connection ends, which may be after the client saw the answer.
+  const std::string line = "\"POST /identity/v3/auth/tokens\" 413 in=";
+  std::string log = access_log();
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       log.find(line) == std::string::npos && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = access_log();
+  }
+  const size_t at = log.find(line);
   ASSERT_NE(at, std::string::npos) << log;
   const size_t read = std::stoul(log.substr(log.find("in=", at) + 3));
   EXPECT_GE(read, size_t{1} << 20);
@@ -247,7 +254,14 @@ TEST_F(HttpServerTest, AccessLogHasEveryRequestAndNoSecrets) {
   EXPECT_EQ(status, 401);
   auto r = get("/compute/v2.1/flavors?x_auth_token=" + token + "&limit=5", token);
   ASSERT_TRUE(r);
-  const std::string log = access_log();
+  // A line is written once its answer went out: wait for the last request's.
+  const std::string last = r->get_header_value("x-openstack-request-id");
+  std::string log = access_log();
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       log.find(last) == std::string::npos && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = access_log();
+  }
   EXPECT_EQ(log.find("alice-secret"), std::string::npos) << log;
   EXPECT_EQ(log.find("wrong-password-xyz"), std::string::npos) << log;
   EXPECT_EQ(log.find(token), std::string::npos) << log;
