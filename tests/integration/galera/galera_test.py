@@ -170,7 +170,10 @@ def check_held(expected_holders):
     if set(held) != set(expected_holders):
         extra = sorted(set(held) - set(expected_holders))[:10]
         missing = sorted(set(expected_holders) - set(held))[:10]
-        fail(f"devices held by {extra} (should not) / not held by {missing} (should)")
+        rows = [sql("SELECT uuid, status, vm_state, IFNULL(task_state, '') FROM instances "
+                    f"WHERE uuid = '{u}'") for u in extra + missing
+                if re.fullmatch(r"[0-9a-zA-Z-]+", u)]
+        fail(f"devices held by {extra} (should not) / not held by {missing} (should): {rows}")
     if any(n != 1 for n in held.values()):
         fail(f"an instance holds more than its one GPU: {held.most_common(3)}")
     used = sum(int(v) for (v,) in sql("SELECT vcpus_used FROM compute_hosts"))
@@ -419,9 +422,11 @@ if booter.is_alive():
     fail("boots did not finish")
 deadline = time.time() + 60
 while True:  # deletes finish in the background
+    # A delete's row is DELETED at once (the API shows task_state `deleting` until its task
+    # ends); its guest and GPU go in the task, so the task rows are what is still in flight.
     pending = sql("SELECT uuid, status, IFNULL(task_state, '') FROM instances WHERE "
-                  "uuid NOT LIKE 'c%' AND uuid NOT LIKE 'k%' AND (status IN ('BUILD') OR "
-                  "task_state = 'deleting')")
+                  "uuid NOT LIKE 'c%' AND uuid NOT LIKE 'k%' AND status = 'BUILD'") + \
+        sql("SELECT instance_uuid, kind, step FROM lifecycle_tasks")
     if not pending or time.time() > deadline:
         break
     time.sleep(0.5)
