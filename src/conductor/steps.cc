@@ -85,7 +85,16 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
   }
   if (inst->status != ServerStatus::kBuild) return Next::kDone;  // finished by an earlier owner
 
-  if (t.step == "schedule") return schedule(t, *inst);
+  if (t.step == "schedule") {
+    if (inst->task_state == "spawning" && inst->host) {
+      // The move to spawning committed although this replica saw an error (a COMMIT whose
+      // outcome was unknown): the claim on that host is made; go on with the spawn.
+      t.host = inst->host;
+      t.step = "spawn";
+      return Next::kContinue;
+    }
+    return schedule(t, *inst);
+  }
 
   if (t.step == "spawn") {
     const std::string host = t.host.value_or("");
@@ -122,8 +131,9 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
       t.step = "spawn_wait";
       return call_agent(t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices));
     }
-    // In-process host: the call is quick and local. A resumed spawn may find its guest there.
-    if (t.attempts > 1) (void)local->destroy(host, inst->uuid);
+    // In-process host: the call is quick and local. A resumed or retried spawn (activation
+    // failed on a database error) may find its guest there.
+    (void)local->destroy(host, inst->uuid);
     if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
       return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
                        500);
@@ -213,6 +223,17 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
       tr.task_state = "spawning";
       tr.host = placement.host;
       if (auto s = store.transition_instance(inst.uuid, tr); !s.ok()) {
+        if (s.error().code != ErrorCode::kConflict) {
+          // A database failure may hide a commit: the claim stays if the move did happen.
+          auto now = store.get_instance(inst.uuid);
+          if (!now.ok()) return retry_later(t);
+          if (now->status == ServerStatus::kBuild && now->task_state == "spawning" &&
+              now->host == placement.host) {
+            t.host = placement.host;
+            t.step = "spawn";
+            return Next::kContinue;
+          }
+        }
         (void)store.release_claims(inst.uuid);
         fleet.forget(placement.host);
         if (s.error().code == ErrorCode::kConflict) {
@@ -244,7 +265,13 @@ Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
   tr.power = store::PowerState::kRunning;
   tr.ip_address = ip;
   tr.stamp_launched = true;
-  if (auto s = store.transition_instance(t.instance_uuid, tr); s.ok()) return Next::kDone;
+  if (auto s = store.transition_instance(t.instance_uuid, tr); s.ok()) {
+    return Next::kDone;
+  } else if (s.error().code != ErrorCode::kConflict) {
+    // The database failed (a node restarting, a COMMIT with unknown outcome): the spawn's answer
+    // is read again and this step runs again. Undoing here would destroy a healthy guest.
+    return retry_later(t);
+  }
   auto inst = store.get_instance(t.instance_uuid);
   if (!inst.ok() && inst.error().code != ErrorCode::kNotFound) return retry_later(t);
   if (inst.ok() && inst->status == ServerStatus::kActive) return Next::kDone;  // resumed
