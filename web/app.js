@@ -119,7 +119,9 @@ function renderGpus() {
   list.replaceChildren(...models.map((m) => el('li', { 'data-alias': m.alias },
     el('strong', { class: 'count', 'data-testid': `free-${m.alias}` }, m.free),
     ` of ${m.total} ${m.alias} free`,
-    m.claimed ? ` (${m.claimed} being claimed)` : '')));
+    m.claimed ? ` (${m.claimed} being claimed)` : '',
+    m.cleaning ? `, ${m.cleaning} being cleaned` : '',
+    m.unavailable ? `, ${m.unavailable} out of service` : '')));
 }
 
 function renderCatalogue() {
@@ -291,8 +293,9 @@ function renderAdmin(hyp, aggs) {
       rows.push(el('tr', {},
         el('th', { scope: 'row' }, h.host), el('td', {}, el('code', {}, d.address)),
         el('td', {}, d.aliases.join(', ')),
-        el('td', {}, el('span', { class: `state ${d.state === 'free' ? 'good' : 'busy'}` }, d.state)),
-        el('td', {}, holder)));
+        el('td', {}, el('span', { class: `state ${d.state === 'free' ? 'good' : d.state === 'unavailable' ? 'bad' : 'busy'}` }, d.state)),
+        el('td', {}, holder),
+        el('td', { class: 'reason' }, d.reason || '')));
     }
   }
   fillBody($('host-gpus'), rows);

@@ -202,15 +202,28 @@ void AgentLoop::run_one(const std::string& text) {
   }
   spdlog::info("task {}: {} {}", task.id, task.kind, task.instance_uuid);
   Status s;
+  json details = json::object();
   try {
-    s = task.kind == "spawn" ? cache_image(task) : Status{};
-    if (s.ok()) s = compute::run_task(driver_, task);
+    if (task.kind == "clean") {
+      // A GPU a guest gave back: reset, check, scrub (docs/cleaning.md). The per-device outcome
+      // goes back as the details; a device that is not clean becomes unavailable.
+      auto r = compute::run_clean(driver_, task);
+      if (r.ok()) {
+        details = json::parse(*r);
+      } else {
+        s = r.error();
+      }
+    } else {
+      s = task.kind == "spawn" ? cache_image(task) : Status{};
+      if (s.ok()) s = compute::run_task(driver_, task);
+    }
   } catch (const std::exception& e) {
     // Input from another process must not end this one: the task fails with the reason.
     s = Error::invalid("malformed task: " + std::string(e.what()));
   }
   if (!s.ok()) spdlog::warn("task {} ({}) failed: {}", task.id, task.kind, s.error().message);
   json result = {{"result", {{"succeeded", s.ok()}, {"message", s.ok() ? "" : s.error().message}}}};
+  if (s.ok() && !details.empty()) result["result"]["details"] = details;
   // The server's readiness probes need the new guest's address.
   if (s.ok() && task.kind == "spawn") {
     auto ip = driver_.guest_address(options_.host, task.instance_uuid);

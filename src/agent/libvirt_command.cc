@@ -3,15 +3,19 @@
 #include "agent/libvirt_command.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 namespace gpucloud::agent {
 
-Result<CommandOutput> run_command(const std::vector<std::string>& argv) {
+Result<CommandOutput> run_command(const std::vector<std::string>& argv,
+                                  std::chrono::milliseconds timeout,
+                                  const std::vector<std::string>& env) {
   if (argv.empty()) return Error::internal("run_command: empty argv");
   int out[2];
   int status_pipe[2];
@@ -27,6 +31,8 @@ Result<CommandOutput> run_command(const std::vector<std::string>& argv) {
   pid_t pid = fork();
   if (pid < 0) return Error::internal("fork: " + std::string(strerror(errno)));
   if (pid == 0) {
+    if (timeout.count() > 0) setpgid(0, 0);  // so that a timeout kills what it started too
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     dup2(out[1], 1);
     dup2(out[1], 2);
     int devnull = open("/dev/null", O_RDONLY);
@@ -39,20 +45,49 @@ Result<CommandOutput> run_command(const std::vector<std::string>& argv) {
   }
   close(out[1]);
   close(status_pipe[1]);
+  if (timeout.count() > 0) setpgid(pid, pid);  // both sides: whichever runs first
   CommandOutput result;
   char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
+    if (timeout.count() > 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{out[0], POLLIN, 0};
+      int ready = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) {
+        result.timed_out = true;
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        break;
+      }
+    }
     ssize_t n = read(out[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    result.output.append(buf, static_cast<size_t>(n));
+    if (result.output.size() < 65536) result.output.append(buf, static_cast<size_t>(n));
   }
   close(out[0]);
   int exec_errno = 0;
   ssize_t got = read(status_pipe[0], &exec_errno, sizeof exec_errno);
   close(status_pipe[0]);
   int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  if (timeout.count() > 0 && !result.timed_out) {
+    // Output closed, but the process may still run (it closed its stdout): wait within the time.
+    while (waitpid(pid, &wstatus, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        result.timed_out = true;
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        break;
+      }
+      usleep(10000);
+    }
+  }
+  if (timeout.count() == 0 || result.timed_out) {
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
   }
   if (got == static_cast<ssize_t>(sizeof exec_errno)) {
     return Error::unavailable("cannot run " + argv[0] + ": " + strerror(exec_errno));

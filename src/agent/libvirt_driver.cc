@@ -74,7 +74,31 @@ class LibvirtDriver : public compute::ComputeDriver {
       h.disk_gb = static_cast<int64_t>(fs.f_blocks * fs.f_frsize / (1024ull * 1024 * 1024));
     }
     h.pci_devices = options_.pci_devices;
+    h.device_tags = options_.device_tags;
     return std::vector<compute::HostResources>{h};
+  }
+
+  Result<std::vector<compute::CleanOutcome>> clean(
+      const std::string& host, const std::vector<compute::CleanDevice>& devices) override {
+    if (auto s = check_host(host); !s.ok()) return s.error();
+    auto domains = list_domains(host);
+    if (!domains.ok()) return domains.error();
+    std::vector<compute::CleanOutcome> out;
+    for (const auto& d : devices) {
+      // Never reset a device under a running guest (one whose destroy failed keeps it).
+      std::string user;
+      for (const auto& dom : *domains) {
+        for (const auto& a : dom.pci_devices) {
+          if (a == d.address) user = dom.name;
+        }
+      }
+      if (!user.empty()) {
+        out.push_back({d.address, false, "still passed through to domain " + user, {}});
+        continue;
+      }
+      out.push_back(clean_device(options_.clean, d));
+    }
+    return out;
   }
 
   Status spawn(const store::Instance& instance, const store::Flavor& flavor,

@@ -3,10 +3,12 @@
 // and config drive live under <instances_path>/<uuid>/.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "agent/device_clean.h"
 #include "agent/domain_spec.h"
 #include "compute/compute.h"
 
@@ -21,6 +23,9 @@ struct LibvirtOptions {
   // Off for libvirt's test:///default driver, which never opens a disk.
   bool prepare_storage = true;
   std::vector<PciDevice> pci_devices;  // the allowed devices (discovery), reported by hosts()
+  // Their device specs' tags (one_time_use, ...), reported with them.
+  std::map<PciAddress, std::map<std::string, std::string>> device_tags;
+  CleanOptions clean;  // how clean() resets, checks and scrubs a released GPU
 };
 
 // Opens the connection. kUnavailable naming the URI when libvirt cannot be reached.

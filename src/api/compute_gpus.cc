@@ -2,14 +2,18 @@
 // host with each device's state and holder for admins. nova has no such call; the portal shows it
 // so that users see before launching whether a GPU service can start at all.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
 
 #include "api/compute_impl.h"
 
 namespace gpucloud::api {
 namespace {
 
-// The portal and the metrics count a device as free, claimed (a boot in progress) or allocated
-// (a running server); anything else (unavailable, removed...) is out of service.
+// The portal and the metrics count a device as free, claimed (a boot in progress), allocated
+// (a running server), cleaning (given back, being reset and checked) or unavailable (out of
+// service: a failed cleaning, one_time_use, an operator's switch).
 const char* gpu_state(store::PciDeviceStatus s) {
   switch (s) {
     case store::PciDeviceStatus::kAvailable:
@@ -18,6 +22,8 @@ const char* gpu_state(store::PciDeviceStatus s) {
       return "claimed";
     case store::PciDeviceStatus::kAllocated:
       return "allocated";
+    case store::PciDeviceStatus::kCleaning:
+      return "cleaning";
     default:
       return "unavailable";
   }
@@ -37,6 +43,8 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
   if (!hosts.ok()) return hosts.error();
   auto devices = ctx.store().list_pci_devices({});
   if (!devices.ok()) return devices.error();
+  auto reasons = ctx.store().pci_device_reasons();
+  if (!reasons.ok()) return reasons.error();
   const auto cfg = compute_config(ctx);
   const AliasTable& aliases = cfg->aliases;
 
@@ -47,7 +55,8 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
   // is distinguishable from "unknown model".
   std::map<std::string, std::map<std::string, int>> per_alias;
   for (const auto& name : aliases.names()) {
-    for (const char* s : {"free", "claimed", "allocated", "unavailable"}) per_alias[name][s] = 0;
+    for (const char* s : {"free", "claimed", "allocated", "cleaning", "unavailable"})
+      per_alias[name][s] = 0;
   }
   std::map<std::string, json> host_devices;  // host name -> device list (admins only)
   std::map<std::string, std::map<std::string, int>> host_free;
@@ -69,13 +78,17 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
         h == by_id.end() ? fmt::format("node-{}", d.compute_node_id) : h->second->name;
     for (const auto& name : matched)
       host_free[host][name] += d.status == store::PciDeviceStatus::kAvailable;
+    auto why = reasons->find(d.id);
+    const bool out_of_service = d.status == store::PciDeviceStatus::kUnavailable;
     host_devices[host].push_back(
-        {{"address", d.address.to_string()},
+        {{"id", d.id},
+         {"address", d.address.to_string()},
          {"vendor_id", d.vendor_id.str()},
          {"product_id", d.product_id.str()},
          {"aliases", matched},
          {"status", to_string(d.status)},
          {"state", state},
+         {"reason", out_of_service && why != reasons->end() ? json(why->second) : json(nullptr)},
          {"instance_uuid", d.instance_uuid ? json(*d.instance_uuid) : json(nullptr)}});
   }
 
@@ -89,6 +102,7 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
                       {"free", counts.at("free")},
                       {"claimed", counts.at("claimed")},
                       {"allocated", counts.at("allocated")},
+                      {"cleaning", counts.at("cleaning")},
                       {"unavailable", counts.at("unavailable")}});
   }
   json body = {{"gpus", models}};
@@ -108,6 +122,51 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
   return Reply::ok(body);
 }
 
+// PUT .../gpucloud-gpus/devices/{device_id} {"status": "available" | "unavailable"}: an admin
+// takes a free device out of service, or returns an unavailable one (a failed cleaning, a used
+// one_time_use GPU) after looking at it. Only those two moves: a device in use or being cleaned
+// is the conductor's and its agent's (409).
+Result<Reply> set_gpu_status(ApiContext& ctx, Call& call) {
+  int64_t id = 0;
+  const std::string& text = call.param("device_id");
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+    return Error::not_found("PCI device " + text.substr(0, 64) + " could not be found.");
+  }
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body", {"status"}); !s.ok()) return s.error();
+  auto status = string_field(*body, "status", "body", true);
+  if (!status.ok()) return status.error();
+  const std::string want = status->value_or("");
+  if (want != "available" && want != "unavailable") {
+    return Error::invalid("status: 'available' or 'unavailable' is required, not '" +
+                          want.substr(0, 64) + "'");
+  }
+  store::PciDeviceFilter all;
+  auto devices = ctx.store().list_pci_devices(all);
+  if (!devices.ok()) return devices.error();
+  const store::PciDeviceRecord* dev = nullptr;
+  for (const auto& d : *devices) {
+    if (d.id == id) dev = &d;
+  }
+  if (!dev) return Error::not_found("PCI device " + text + " could not be found.");
+  if (to_string(dev->status) == want) {
+    return Reply::ok({{"device", {{"id", id}, {"status", want}}}});
+  }
+  if (auto s = ctx.store().set_pci_device_available(id, want == "available"); !s.ok()) {
+    if (s.error().code == ErrorCode::kConflict) {
+      return Error::conflict("PCI device " + text + " is " + to_string(dev->status) +
+                             ": only a free device can be made unavailable, and only an "
+                             "unavailable one available");
+    }
+    return s.error();
+  }
+  spdlog::info("PCI device {} ({}) made {} by user {}", id, dev->address.to_string(), want,
+               call.who().user_id);
+  return Reply::ok({{"device", {{"id", id}, {"status", want}}}});
+}
+
 }  // namespace
 
 std::vector<Route> compute_gpu_routes(ApiContext& ctx) {
@@ -116,6 +175,12 @@ std::vector<Route> compute_gpu_routes(ApiContext& ctx) {
            Service::kCompute,
            "compute:read",
            [&ctx](Call& call) { return list_gpus(ctx, call); },
+           {}},
+          {"PUT",
+           kCompute + "/gpucloud-gpus/devices/{device_id}",
+           Service::kCompute,
+           "compute:admin",
+           [&ctx](Call& call) { return set_gpu_status(ctx, call); },
            {}}};
 }
 

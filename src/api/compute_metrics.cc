@@ -45,16 +45,18 @@ void add_compute_metrics(ApiContext& ctx) {
     // (alias, host, state) -> count; every alias and host appears, zeros included.
     std::map<std::tuple<std::string, std::string, std::string>, int> per_host;
     std::map<std::pair<std::string, std::string>, int> per_alias;
-    const char* states[] = {"free", "claimed", "allocated"};
+    const char* states[] = {"free", "claimed", "allocated", "cleaning", "unavailable"};
     for (const auto& alias : cfg->aliases.names()) {
       for (const char* s : states) per_alias[{alias, s}] += 0;
     }
     for (const auto& d : *devices) {
       if (d.deleted != 0) continue;
-      std::string state = d.status == store::PciDeviceStatus::kAvailable   ? "free"
-                          : d.status == store::PciDeviceStatus::kClaimed   ? "claimed"
-                          : d.status == store::PciDeviceStatus::kAllocated ? "allocated"
-                                                                           : "";
+      std::string state = d.status == store::PciDeviceStatus::kAvailable     ? "free"
+                          : d.status == store::PciDeviceStatus::kClaimed     ? "claimed"
+                          : d.status == store::PciDeviceStatus::kAllocated   ? "allocated"
+                          : d.status == store::PciDeviceStatus::kCleaning    ? "cleaning"
+                          : d.status == store::PciDeviceStatus::kUnavailable ? "unavailable"
+                                                                             : "";
       if (state.empty()) continue;
       for (const auto& alias : cfg->aliases.names()) {
         if (!cfg->aliases.matches(alias, conductor::to_device(d))) continue;
@@ -64,7 +66,8 @@ void add_compute_metrics(ApiContext& ctx) {
       }
     }
     std::string out =
-        "# HELP gpucloud_gpus GPUs per alias by state (free, claimed, allocated)\n"
+        "# HELP gpucloud_gpus GPUs per alias by state (free, claimed, allocated, cleaning, "
+        "unavailable)\n"
         "# TYPE gpucloud_gpus gauge\n";
     for (const auto& [k, n] : per_alias) {
       out += fmt::format("gpucloud_gpus{} {}\n",

@@ -89,8 +89,18 @@ Result<std::unique_ptr<compute::ComputeDriver>> make_driver(const AgentArgs& a,
   o.domain.network = a.libvirt_network;
   o.domain.domain_type = a.virt_type;
   for (const auto& d : snapshot.devices) {
-    if (d.allowed) o.pci_devices.push_back(d.device);
+    if (!d.allowed) continue;
+    o.pci_devices.push_back(d.device);
+    for (const auto& spec : specs) {  // the first spec that admits it gives its tags, as in nova
+      if (!spec.matches(d.device)) continue;
+      if (!spec.tags().empty()) o.device_tags[d.device.address] = spec.tags();
+      break;
+    }
   }
+  o.clean.sysfs_root = a.sysfs_root;
+  o.clean.aliases = cfg.aliases;
+  if (cfg.scrub_command) o.clean.scrub_command = cfg.scrub_command->value;
+  o.clean.scrub_timeout = std::chrono::seconds(cfg.scrub_timeout);
   return agent::make_libvirt_driver(o);
 }
 

@@ -151,7 +151,12 @@ Result<store::PciDeviceRecord> record_from_json(const json& j, const std::string
 
 std::string host_resources_to_json(const HostResources& h) {
   json devices = json::array();
-  for (const auto& d : h.pci_devices) devices.push_back(device_json(d));
+  for (const auto& d : h.pci_devices) {
+    devices.push_back(device_json(d));
+    if (auto t = h.device_tags.find(d.address); t != h.device_tags.end() && !t->second.empty()) {
+      devices.back()["tags"] = t->second;
+    }
+  }
   return json{{"name", h.name},        {"hypervisor_type", h.hypervisor_type},
               {"vcpus", h.vcpus},      {"memory_mb", h.memory_mb},
               {"disk_gb", h.disk_gb},  {"cpu_arch", h.cpu_arch},
@@ -184,7 +189,10 @@ Result<HostResources> host_resources_from_json(std::string_view text) {
   if (j.contains("pci_devices") && !j["pci_devices"].is_null()) {
     if (!j["pci_devices"].is_array()) return Error::invalid("pci_devices: a list is required");
     for (size_t i = 0; i < j["pci_devices"].size(); ++i) {
-      GC_TRY(d, device_from_json(j["pci_devices"][i], "pci_devices[" + std::to_string(i) + "]"));
+      const std::string where = "pci_devices[" + std::to_string(i) + "]";
+      GC_TRY(d, device_from_json(j["pci_devices"][i], where));
+      GC_TRY(tags, (Fields{j["pci_devices"][i], where}.string_map("tags")));
+      if (!tags.empty()) h.device_tags[d.address] = std::move(tags);
       h.pci_devices.push_back(d);
     }
   }
@@ -343,6 +351,53 @@ Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
     return driver.reboot(task.host, task.instance_uuid, task.kind == "reboot_hard");
   }
   return Error::invalid("task " + task.id + ": unknown kind '" + task.kind + "'");
+}
+
+Result<std::vector<CleanDevice>> parse_clean_payload(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("devices") || !j["devices"].is_array()) {
+    return Error::invalid("clean task: payload.devices: a list is required");
+  }
+  std::vector<CleanDevice> out;
+  for (size_t i = 0; i < j["devices"].size(); ++i) {
+    const std::string where = "payload.devices[" + std::to_string(i) + "]";
+    const json& d = j["devices"][i];
+    if (!d.is_object()) return Error::invalid(where + ": an object is required");
+    Fields f{d, where};
+    CleanDevice c;
+    GC_TRY(id, f.integer("id", true));
+    c.id = id;
+    GC_TRY(addr, address_field(f, "address"));
+    c.address = addr;
+    GC_TRY(vendor, f.str("vendor_id", true));
+    GC_TRY(product, f.str("product_id", true));
+    auto v = HexId::parse(vendor, "vendor_id");
+    auto p = HexId::parse(product, "product_id");
+    if (!v.ok()) return Error::invalid(f.path("vendor_id") + ": " + v.error().message);
+    if (!p.ok()) return Error::invalid(f.path("product_id") + ": " + p.error().message);
+    c.vendor_id = *v;
+    c.product_id = *p;
+    out.push_back(c);
+  }
+  return out;
+}
+
+Result<std::string> run_clean(ComputeDriver& driver, const store::AgentTask& task) {
+  GC_TRY(devices, parse_clean_payload(task.payload));
+  GC_TRY(outcomes, driver.clean(task.host, devices));
+  json list = json::array();
+  for (const auto& d : devices) {
+    json entry = {{"id", d.id}, {"address", d.address.to_string()}, {"clean", false}};
+    entry["reason"] = "the driver gave no outcome for this device";
+    for (const auto& o : outcomes) {
+      if (o.address != d.address) continue;
+      entry["clean"] = o.clean;
+      entry["reason"] = o.reason;
+      entry["steps"] = o.steps;
+    }
+    list.push_back(std::move(entry));
+  }
+  return json{{"devices", list}}.dump();
 }
 
 }  // namespace gpucloud::compute

@@ -24,6 +24,23 @@ struct HostResources {
   int64_t disk_gb = 0;
   std::string cpu_arch = "x86_64";
   std::vector<PciDevice> pci_devices;
+  // Per device: the tags of the device spec that admits it (e.g. one_time_use: "true"), stored
+  // in pci_devices.extra_info.
+  std::map<PciAddress, std::map<std::string, std::string>> device_tags;
+};
+
+// Cleaning a GPU a guest gave back (docs/cleaning.md): reset it, check it, scrub it.
+struct CleanDevice {
+  int64_t id = 0;  // pci_devices.id
+  PciAddress address;
+  VendorId vendor_id;
+  ProductId product_id;
+};
+struct CleanOutcome {
+  PciAddress address;
+  bool clean = false;
+  std::string reason;  // why not, for the operator: "reset: ...", "AER fatal errors 0 -> 2"
+  std::vector<std::string> steps;  // what was done, in order: "reset (flr)", "scrub 3.2 s"
 };
 
 // One guest on a host as the hypervisor sees it.
@@ -71,6 +88,10 @@ class ComputeDriver {
   // addresses out: reading them can cost a guest-agent round trip per domain). kNotFound when
   // the host has no guest of the instance. By default list_domains' entry.
   virtual Result<DomainInfo> guest(const std::string& host, const std::string& instance_uuid);
+  // Resets, checks and scrubs GPUs that guests released; one outcome per device, in order.
+  // By default every device is clean (a driver with nothing to reset).
+  virtual Result<std::vector<CleanOutcome>> clean(const std::string& host,
+                                                  const std::vector<CleanDevice>& devices);
 };
 
 // The fake driver from the JSON text of docs/fake_driver.md. Errors name the field:
@@ -112,5 +133,12 @@ Result<SpawnArgs> parse_spawn_payload(std::string_view json_text);
 // Runs one task taken from the queue on the agent's own driver (kinds "spawn", "destroy",
 // "power_on", "power_off", "reboot"; an unknown kind is kInvalidArgument).
 Status run_task(ComputeDriver& driver, const store::AgentTask& task);
+
+// A "clean" task (the store writes it when it releases devices): its payload
+// {"devices": [{"id", "address", "vendor_id", "product_id"}]}, and the result the store reads back
+// {"devices": [{"id", "address", "clean", "reason", "steps"}]}.
+Result<std::vector<CleanDevice>> parse_clean_payload(std::string_view json_text);
+// Runs a clean task on the driver; the result JSON text, or why the payload was refused.
+Result<std::string> run_clean(ComputeDriver& driver, const store::AgentTask& task);
 
 }  // namespace gpucloud::compute

@@ -19,4 +19,11 @@ Result<DomainInfo> ComputeDriver::guest(const std::string& host, const std::stri
   return Error::not_found("no guest of instance " + instance_uuid + " on host " + host);
 }
 
+Result<std::vector<CleanOutcome>> ComputeDriver::clean(const std::string&,
+                                                       const std::vector<CleanDevice>& devices) {
+  std::vector<CleanOutcome> out;
+  for (const auto& d : devices) out.push_back({d.address, true, "", {"nothing to reset"}});
+  return out;
+}
+
 }  // namespace gpucloud::compute

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "compute/compute.h"
 #include "compute/fake_guest_services.h"
@@ -23,7 +24,9 @@ struct FakeHost {
   bool fail_spawn = false;  // every spawn fails: for tests of the ERROR path
   uint32_t network = 0;     // guests' IPv4 network (host order) and its size
   int prefix = 24;
-  std::map<std::string, DomainInfo> domains;  // by instance uuid
+  std::map<std::string, DomainInfo> domains;      // by instance uuid
+  int clean_ms = 0;                               // how long cleaning one task takes
+  std::map<PciAddress, std::string> clean_fails;  // cleaning this device fails with this reason
 };
 
 Status check_keys(const json& obj, const std::string& where, std::set<std::string> known) {
@@ -57,8 +60,9 @@ Result<std::string> get_string(const json& obj, const std::string& where, const 
 
 Result<PciDevice> parse_device(const json& d, const std::string& where) {
   if (!d.is_object()) return Error::invalid(where + ": an object is required");
-  if (auto s =
-          check_keys(d, where, {"address", "vendor_id", "product_id", "numa_node", "dev_type"});
+  if (auto s = check_keys(d, where,
+                          {"address", "vendor_id", "product_id", "numa_node", "dev_type",
+                           "one_time_use", "clean_fails"});
       !s.ok())
     return s.error();
   PciDevice dev;
@@ -112,7 +116,7 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
   if (!h.is_object()) return Error::invalid(where + ": an object is required");
   if (auto s = check_keys(h, where,
                           {"name", "vcpus", "memory_mb", "disk_gb", "hypervisor_type", "cpu_arch",
-                           "pci_devices", "fail_spawn", "guest_network"});
+                           "pci_devices", "fail_spawn", "guest_network", "clean_ms"});
       !s.ok())
     return s.error();
   FakeHost host;
@@ -141,6 +145,9 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
       return Error::invalid(where + ".fail_spawn: a boolean is required");
     host.fail_spawn = h["fail_spawn"].get<bool>();
   }
+  auto clean_ms = get_int(h, where, "clean_ms", false);
+  if (!clean_ms.ok()) return clean_ms.error();
+  host.clean_ms = static_cast<int>(*clean_ms);
   auto network = get_string(h, where, "guest_network", false);
   if (!network.ok()) return network.error();
   if (!network->empty()) {
@@ -157,6 +164,15 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
       if (!seen.insert(dev->address).second) {
         return Error::invalid(w + ".address: " + dev->address.to_string() + " is listed twice");
       }
+      const json& d = h["pci_devices"][i];
+      if (d.contains("one_time_use")) {
+        if (!d["one_time_use"].is_boolean())
+          return Error::invalid(w + ".one_time_use: a boolean is required");
+        if (d["one_time_use"].get<bool>()) r.device_tags[dev->address]["one_time_use"] = "true";
+      }
+      auto fails = get_string(d, w, "clean_fails", false);
+      if (!fails.ok()) return fails.error();
+      if (!fails->empty()) host.clean_fails[dev->address] = *fails;
       r.pci_devices.push_back(*dev);
     }
   }
@@ -225,6 +241,41 @@ class FakeDriver : public ComputeDriver {
     services_.stop(uuid);
     return {};
   }
+  // A device is clean unless a guest still has it (a real host would find it bound to a running
+  // QEMU) or the hosts file says its cleaning fails.
+  Result<std::vector<CleanOutcome>> clean(const std::string& host,
+                                          const std::vector<CleanDevice>& devices) override {
+    int ms = 0;
+    {
+      std::lock_guard lock(mu_);
+      auto* h = find(host);
+      if (!h) return Error::not_found("fake driver: no host named " + host);
+      ms = h->clean_ms;
+    }
+    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // not under mu_
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    std::vector<CleanOutcome> out;
+    for (const auto& d : devices) {
+      CleanOutcome o{d.address, true, "", {"reset (fake)"}};
+      bool present = false;
+      for (const auto& p : h->resources.pci_devices) present = present || p.address == d.address;
+      if (!present)
+        o = {d.address, false, "the host has no PCI device " + d.address.to_string(), {}};
+      for (const auto& [uuid, guest] : h->domains) {
+        for (const auto& a : guest.pci_devices) {
+          if (a == d.address) o = {d.address, false, "still passed through to guest " + uuid, {}};
+        }
+      }
+      if (auto f = h->clean_fails.find(d.address); o.clean && f != h->clean_fails.end()) {
+        o = {d.address, false, f->second, {"reset (fake)"}};
+      }
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+
   Status power_on(const std::string& host, const std::string& uuid) override {
     return set_power(host, uuid, store::PowerState::kRunning);
   }

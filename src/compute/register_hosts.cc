@@ -23,7 +23,11 @@ Status register_host(const HostResources& r, store::Store& store, const HostRati
   // The heartbeat before the inventory: a fleet view that re-reads the host when the inventory
   // lands sees it up.
   if (auto s = store.record_heartbeat(r.name, std::chrono::system_clock::now()); !s.ok()) return s;
-  if (auto s = store.sync_pci_devices(r.name, r.pci_devices); !s.ok()) {
+  std::map<PciAddress, std::string> extra_info;
+  for (const auto& [address, tags] : r.device_tags) {
+    if (!tags.empty()) extra_info[address] = nlohmann::json(tags).dump();
+  }
+  if (auto s = store.sync_pci_devices(r.name, r.pci_devices, extra_info); !s.ok()) {
     return s.error().with_context("host " + r.name);
   }
   return {};

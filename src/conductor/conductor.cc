@@ -262,6 +262,7 @@ void Conductor::Impl::ticker() {
     if (now >= next_adopt) {
       next_adopt = now + options.adopt_every;
       adopt(true);
+      sweep_local_cleaning();
     }
     if (now >= next_scan) {
       next_scan = now + options.fleet_scan;
@@ -374,6 +375,56 @@ Conductor::Impl::Next Conductor::Impl::call_agent(store::LifecycleTask& t, const
   if (auto it = held.find(t.id); it != held.end()) it->second = t;
   waiting[made->id] = {t.id, std::chrono::steady_clock::now() + options.agent_timeout};
   return Next::kPark;
+}
+
+void Conductor::Impl::start_cleaning(const std::string& host) {
+  if (!local || !is_local(host)) {
+    // The release queued a "clean" task for the host's agent: wake its long poll.
+    if (options.notifier) options.notifier->notify(host);
+    return;
+  }
+  auto tasks = store.take_agent_tasks(host, 64);
+  if (!tasks.ok()) {
+    spdlog::warn("conductor: cleaning on {}: {}", host, tasks.error().message);
+    return;  // the sweep tries again
+  }
+  for (const auto& task : *tasks) {
+    auto result = task.kind == "clean"
+                      ? compute::run_clean(*local, task)
+                      : Result<std::string>(
+                            Error::invalid("no in-process runner for a '" + task.kind + "' task"));
+    const bool ok = result.ok();
+    if (!ok)
+      spdlog::warn("conductor: {} task {} on {}: {}", task.kind, task.id, host,
+                   result.error().message);
+    if (auto s = store.finish_agent_task(task.id, host, ok, ok ? "" : result.error().message,
+                                         ok ? *result : "{}");
+        !s.ok()) {
+      spdlog::warn("conductor: answering {} task {}: {}", task.kind, task.id, s.error().message);
+    }
+  }
+  if (!tasks->empty()) fleet.forget(host);
+}
+
+void Conductor::Impl::sweep_local_cleaning() {
+  if (!local) return;
+  if (!local_requeued) {
+    // Taken but never answered: this process died while cleaning. There is no agent to poll
+    // again, so the first sweep puts them back.
+    auto all = store.list_agent_tasks("");
+    if (!all.ok()) return;
+    std::set<std::string> hosts;
+    for (const auto& t : *all) {
+      if (t.state == store::AgentTaskState::kRunning && is_local(t.host)) hosts.insert(t.host);
+    }
+    for (const auto& h : hosts) (void)store.requeue_agent_tasks(h);
+    local_requeued = true;
+  }
+  auto hosts = store.hosts_with_pending_agent_tasks();
+  if (!hosts.ok()) return;
+  for (const auto& h : *hosts) {
+    if (is_local(h)) start_cleaning(h);
+  }
 }
 
 std::optional<store::AgentTask> Conductor::Impl::take_answer(const store::LifecycleTask& t) {

@@ -95,6 +95,14 @@ struct Conductor::Impl {
   Next retry_later(const store::LifecycleTask& t);
   // Drops on a lost lease (kConflict), else retries later.
   Next after_error(const store::LifecycleTask& t, const Error& e);
+
+  // After a release that queued "clean" tasks: wakes the agent of the host, or, for an
+  // in-process host, runs its pending "clean" tasks on the local driver and answers them as an
+  // agent would. The ticker sweeps every local host with pending tasks, so a crash between
+  // release and cleaning loses nothing.
+  void start_cleaning(const std::string& host);
+  void sweep_local_cleaning();
+  bool local_requeued = false;  // the ticker's first sweep requeued what a crash left running
 };
 
 }  // namespace gpucloud::conductor

@@ -65,7 +65,10 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
   }
   if (t.step == "undo_release") {
     if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
-    if (t.host) fleet.forget(*t.host);
+    if (t.host) {
+      fleet.forget(*t.host);
+      start_cleaning(*t.host);
+    }
     ++boots_undone;
     spdlog::info("boot of {} undone: the server was deleted while it was built", t.instance_uuid);
     return Next::kDone;
@@ -114,7 +117,7 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
         // The host went down after the view last saw it up (the view re-reads liveness every
         // second): give the claim back and schedule again, as nova reschedules a failed build.
         spdlog::info("boot of {}: host {} went down; scheduling again", inst->uuid, host);
-        if (auto s = store.release_claims(inst->uuid); !s.ok()) return retry_later(t);
+        if (auto s = store.release_claims(inst->uuid, false); !s.ok()) return retry_later(t);
         fleet.forget(host);
         if (auto n = fleet.refresh(); n.ok()) fleet_reloads += *n;
         store::InstanceTransition back;
@@ -167,7 +170,7 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
 Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& inst) {
   ++scheduling_attempts;
   // A task taken over may hold the claim its first owner made before dying.
-  if (t.attempts > 1) (void)store.release_claims(inst.uuid);
+  if (t.attempts > 1) (void)store.release_claims(inst.uuid, false);  // no guest had it yet
   auto flavor = store.get_flavor(inst.flavor_id);
   if (!flavor.ok()) return fail_boot(t, "Flavor " + inst.flavor_id + " could not be found.", 404);
   auto image = store.get_image(inst.image_id);
@@ -234,7 +237,7 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
             return Next::kContinue;
           }
         }
-        (void)store.release_claims(inst.uuid);
+        (void)store.release_claims(inst.uuid, false);
         fleet.forget(placement.host);
         if (s.error().code == ErrorCode::kConflict) {
           ++boots_undone;
@@ -281,9 +284,14 @@ Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
 }
 
 Next Conductor::Impl::fail_boot(store::LifecycleTask& t, const std::string& message, int code) {
-  // The claim must not outlive the boot: on a database error the step runs again.
-  if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
-  if (t.host) fleet.forget(*t.host);
+  // The claim must not outlive the boot: on a database error the step runs again. Once past
+  // scheduling a guest may have touched the GPUs: they are cleaned.
+  const bool used = t.step != "schedule";
+  if (auto s = store.release_claims(t.instance_uuid, used); !s.ok()) return retry_later(t);
+  if (t.host) {
+    fleet.forget(*t.host);
+    if (used) start_cleaning(*t.host);
+  }
   store::InstanceTransition tr;
   tr.from = {ServerStatus::kBuild};
   tr.status = ServerStatus::kError;
@@ -343,7 +351,10 @@ Next Conductor::Impl::step_delete(store::LifecycleTask& t) {
   }
   if (t.step == "release") {
     if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
-    if (t.host) fleet.forget(*t.host);
+    if (t.host) {
+      fleet.forget(*t.host);
+      start_cleaning(*t.host);
+    }
     return Next::kDone;
   }
   spdlog::error("conductor: delete of {} at unknown step '{}'", t.instance_uuid, t.step);

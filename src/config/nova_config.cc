@@ -291,6 +291,12 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
   if (auto e = lookup_single(files, {{"security_compliance", "lockout_duration"}})) {
     if (auto v = r.number<int>(*e, 1)) cfg.lockout_duration = *v;
   }
+  if (auto e = lookup_single(files, {{"gpucloud", "scrub_command"}}); e && !e->value.empty()) {
+    cfg.scrub_command = Located<std::string>{e->value, e->where};
+  }
+  if (auto e = lookup_single(files, {{"gpucloud", "scrub_timeout"}})) {
+    if (auto v = r.number<int>(*e, 1)) cfg.scrub_timeout = *v;
+  }
 }
 
 }  // namespace

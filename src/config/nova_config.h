@@ -50,6 +50,10 @@ struct NovaConfig {
   // (keystone's defaults: no lockout, 1800 s).
   std::optional<int> lockout_failure_attempts;
   int lockout_duration = 1800;
+  // [gpucloud] scrub_command: what the agent runs on a released GPU after its reset and checks
+  // (docs/cleaning.md), e.g. a scrub VM that zeroes GPU memory; scrub_timeout in seconds.
+  std::optional<Located<std::string>> scrub_command;
+  int scrub_timeout = 600;
   // Every problem found, in file order per option; an empty list (or only warnings) = usable.
   std::vector<Problem> problems;
 

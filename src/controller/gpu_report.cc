@@ -21,6 +21,7 @@ void add(GpuCount& c, store::PciDeviceStatus s, int n) {
       break;
     case S::kUnavailable:
     case S::kUnclaimable:
+    case S::kCleaning:  // given back, not free until its host has reset and checked it
       c.unavailable += n;
       break;
     case S::kRemoved:

@@ -1,6 +1,10 @@
 // The agents' work queue (agent_tasks) and their last reports (agent_reports). The queue lives in
 // the database, not in a server's memory, so that a task survives a server restart and several
 // servers sharing one database hand each task to its agent exactly once.
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
 #include "store/store_impl.h"
 
 namespace gpucloud::store {
@@ -70,6 +74,78 @@ AgentTask one_task(soci::session& sql, const std::string& id) {
   auto tasks = select_tasks(sql, "WHERE id = :a AND id = :b", id);
   if (tasks.empty()) throw Abort{Error::not_found("agent task " + id + " not found")};
   return tasks.front();
+}
+
+// Where a "clean" task's devices go once the agent answered (or the task failed as a whole):
+// `available` when the agent says the device is clean and it is not one_time_use, otherwise
+// `unavailable` with the reason. Only devices still in `cleaning` move.
+void finish_cleaning(soci::session& sql, const AgentTask& t, bool succeeded,
+                     const std::string& message, const std::string& result_json) {
+  using nlohmann::json;
+  const json payload = json::parse(t.payload, nullptr, false);
+  const json result = json::parse(result_json, nullptr, false);
+  std::map<long long, std::pair<bool, std::string>> said;  // device id -> clean, reason
+  if (succeeded && result.is_object() && result.contains("devices") &&
+      result["devices"].is_array()) {
+    for (const auto& d : result["devices"]) {
+      if (!d.is_object() || !d.contains("id") || !d["id"].is_number_integer()) continue;
+      const bool clean = d.contains("clean") && d["clean"].is_boolean() && d["clean"].get<bool>();
+      const std::string reason = d.contains("reason") && d["reason"].is_string()
+                                     ? d["reason"].get<std::string>()
+                                     : std::string();
+      said[d["id"].get<long long>()] = {clean, reason};
+    }
+  }
+  if (!payload.is_object() || !payload.contains("devices") || !payload["devices"].is_array())
+    return;
+  const std::string ts = format_time(now());
+  std::set<long long> nodes;
+  for (const auto& d : payload["devices"]) {
+    if (!d.is_object() || !d.contains("id") || !d["id"].is_number_integer()) continue;
+    long long id = d["id"].get<long long>();
+    Binder b;
+    auto rows = select_pci_devices(
+        sql, " WHERE id = " + b.number(id) + " AND status = 'cleaning' AND deleted = 0", b);
+    if (rows.empty()) continue;  // made available by an admin, or removed meanwhile
+    const PciDeviceRecord& dev = rows.front();
+    std::string reason;
+    auto it = said.find(id);
+    if (!succeeded) {
+      reason = "cleaning failed: " + (message.empty() ? std::string("no reason given") : message);
+    } else if (it == said.end()) {
+      reason = "cleaning failed: the agent's answer does not name this device";
+    } else if (!it->second.first) {
+      reason = "cleaning failed: " + it->second.second;
+    } else {
+      const json extra = json::parse(dev.extra_info, nullptr, false);
+      if (extra.is_object() && extra.contains("one_time_use") &&
+          (extra["one_time_use"] == true || extra["one_time_use"] == "true" ||
+           extra["one_time_use"] == "True")) {
+        reason = "one_time_use: used once (by instance " + t.instance_uuid +
+                 "); an admin makes it available again";
+      }
+    }
+    const PciDeviceStatus to =
+        reason.empty() ? PciDeviceStatus::kAvailable : PciDeviceStatus::kUnavailable;
+    const std::string to_text = to_string(to);
+    soci::statement st = (sql.prepare << "UPDATE pci_devices SET status = :s, updated_at = :t "
+                                         "WHERE id = :id AND status = 'cleaning' AND deleted = 0",
+                          soci::use(to_text), soci::use(ts), soci::use(id));
+    st.execute(true);
+    if (st.get_affected_rows() != 1) continue;
+    log_pci_event(sql, dev, PciDeviceStatus::kCleaning, to, ts);
+    sql << "DELETE FROM pci_device_reasons WHERE device_id = :id", soci::use(id);
+    if (!reason.empty()) {
+      if (reason.size() > 2000) reason.resize(2000);
+      sql << "INSERT INTO pci_device_reasons (device_id, reason, updated_at) VALUES (:id, :r, :t)",
+          soci::use(id), soci::use(reason), soci::use(ts);
+    }
+    nodes.insert(dev.compute_node_id);
+  }
+  // The conductors' fleet views see the freed devices by the host's generation.
+  for (long long node : nodes) {
+    sql << "UPDATE compute_hosts SET generation = generation + 1 WHERE id = :n", soci::use(node);
+  }
 }
 
 }  // namespace
@@ -173,6 +249,7 @@ Status Store::finish_agent_task(const std::string& id, const std::string& host, 
         if (st.get_affected_rows() != 1) {
           throw Abort{Error::conflict("agent task " + id + " already finished")};
         }
+        if (t.kind == "clean") finish_cleaning(sql, t, succeeded, message, result_json);
       },
       "finishing agent task " + id);
 }

@@ -14,6 +14,7 @@
 // them different devices instead of making them queue for the same first one).
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "store/store_impl.h"
 
@@ -343,9 +344,11 @@ class ClaimTransaction {
 };
 
 // Moves every device of the instance that is in one of `from` to `to`: lock them, then move and
-// log them in one batch (the move must match every locked row).
-void move_devices(soci::session& sql, const Dialect& dialect, const std::string& instance,
-                  std::initializer_list<PciDeviceStatus> from, PciDeviceStatus to) {
+// log them in one batch (the move must match every locked row). Returns them as they were.
+std::vector<PciDeviceRecord> move_devices(soci::session& sql, const Dialect& dialect,
+                                          const std::string& instance,
+                                          std::initializer_list<PciDeviceStatus> from,
+                                          PciDeviceStatus to) {
   Binder sel;
   std::string statuses;
   for (PciDeviceStatus f : from) {
@@ -356,11 +359,12 @@ void move_devices(soci::session& sql, const Dialect& dialect, const std::string&
                          " WHERE instance_uuid = " + sel.text(instance) + " AND status IN (" +
                              statuses + ") AND deleted = 0 ORDER BY address" + dialect.for_update,
                          sel);
-  if (devices.empty()) return;
+  if (devices.empty()) return devices;
   const std::string ts = format_time(now());  // after the lock, as in a claim (see run())
   StatementBatch batch;
   Binder b = batch.values();
-  const bool release = to == PciDeviceStatus::kAvailable;
+  // A device being cleaned belongs to nobody any more: the instance may be gone.
+  const bool release = to == PciDeviceStatus::kAvailable || to == PciDeviceStatus::kCleaning;
   std::string text = "UPDATE pci_devices SET status = " + b.text(to_string(to)) +
                      (release ? ", instance_uuid = NULL, request_id = NULL" : "") +
                      ", updated_at = " + b.text(ts) + " WHERE id IN (" + id_list(devices, b) +
@@ -371,6 +375,7 @@ void move_devices(soci::session& sql, const Dialect& dialect, const std::string&
     throw Abort{Error::conflict("devices of instance " + instance + " changed while moving to " +
                                 to_string(to))};
   }
+  return devices;
 }
 
 }  // namespace
@@ -455,8 +460,33 @@ Status Store::allocate_claims(const std::string& instance_uuid) {
       "allocating devices of instance " + instance_uuid);
 }
 
+// One "clean" agent task per host for the devices a guest gave back (compute.h reads the
+// payload). Its answer, in finish_agent_task, frees them.
+void queue_cleaning(soci::session& sql, const std::string& instance_uuid,
+                    const std::vector<PciDeviceRecord>& devices) {
+  std::map<int64_t, nlohmann::json> per_node;
+  for (const auto& d : devices) {
+    per_node[d.compute_node_id].push_back({{"id", d.id},
+                                           {"address", d.address.to_string()},
+                                           {"vendor_id", d.vendor_id.str()},
+                                           {"product_id", d.product_id.str()}});
+  }
+  const std::string ts = format_time(now()), state = to_string(AgentTaskState::kPending);
+  for (const auto& [node, list] : per_node) {
+    long long id = node;
+    std::string host;
+    sql << "SELECT name FROM compute_hosts WHERE id = :id", soci::use(id), soci::into(host);
+    if (!sql.got_data()) continue;  // cannot happen: the device row refers to it
+    const std::string task = generate_uuid(), payload = nlohmann::json{{"devices", list}}.dump();
+    sql << "INSERT INTO agent_tasks (id, host, kind, instance_uuid, payload, state, message, "
+           "result, created_at) VALUES (:i, :h, 'clean', :u, :p, :s, '', '{}', :c)",
+        soci::use(task), soci::use(host), soci::use(instance_uuid), soci::use(payload),
+        soci::use(state), soci::use(ts);
+  }
+}
+
 void release_in_transaction(soci::session& sql, const Dialect& dialect,
-                            const std::string& instance_uuid) {
+                            const std::string& instance_uuid, bool used) {
   const std::string ts = format_time(now());
   long long node = 0, m = 0, d = 0;
   int c = 0;
@@ -472,15 +502,22 @@ void release_in_transaction(soci::session& sql, const Dialect& dialect,
         soci::use(c), soci::use(m), soci::use(d), soci::use(ts), soci::use(node);
     sql << "DELETE FROM instance_claims WHERE instance_uuid = :i", soci::use(instance_uuid);
   }
-  move_devices(sql, dialect, instance_uuid,
-               {PciDeviceStatus::kClaimed, PciDeviceStatus::kAllocated},
-               PciDeviceStatus::kAvailable);
+  if (used) {
+    auto moved = move_devices(sql, dialect, instance_uuid,
+                              {PciDeviceStatus::kClaimed, PciDeviceStatus::kAllocated},
+                              PciDeviceStatus::kCleaning);
+    queue_cleaning(sql, instance_uuid, moved);
+  } else {
+    move_devices(sql, dialect, instance_uuid,
+                 {PciDeviceStatus::kClaimed, PciDeviceStatus::kAllocated},
+                 PciDeviceStatus::kAvailable);
+  }
   sql << "DELETE FROM instance_pci_requests WHERE instance_uuid = :i", soci::use(instance_uuid);
 }
 
-Status Store::release_claims(const std::string& instance_uuid) {
+Status Store::release_claims(const std::string& instance_uuid, bool used) {
   return impl_->write(
-      [&](soci::session& sql) { release_in_transaction(sql, impl_->dialect, instance_uuid); },
+      [&](soci::session& sql) { release_in_transaction(sql, impl_->dialect, instance_uuid, used); },
       "releasing claims of instance " + instance_uuid);
 }
 

@@ -291,7 +291,7 @@ Status Store::delete_instance(const std::string& uuid) {
         i.power_state = PowerState::kNoState;
         if (!i.deleted_at) i.deleted_at = now();
         write_instance(sql, i, false);
-        release_in_transaction(sql, impl_->dialect, uuid);
+        release_in_transaction(sql, impl_->dialect, uuid, true);
       },
       "deleting instance " + uuid);
 }

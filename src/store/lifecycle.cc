@@ -152,7 +152,7 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
         // then the delete task below does the cleanup.
         if (booting > 0 && i.status == ServerStatus::kBuild) return std::nullopt;
         if (!i.host) {
-          release_in_transaction(sql, impl_->dialect, uuid);
+          release_in_transaction(sql, impl_->dialect, uuid, false);  // never on a host
           return std::nullopt;
         }
         LifecycleTask t;

@@ -139,7 +139,8 @@ void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
       soci::use(inst.value, inst.ind), soci::use(req.value, req.ind), soci::use(ts);
 }
 
-Status Store::sync_pci_devices(const std::string& host, const std::vector<PciDevice>& seen) {
+Status Store::sync_pci_devices(const std::string& host, const std::vector<PciDevice>& seen,
+                               const std::map<PciAddress, std::string>& extra_info) {
   return impl_->changed(impl_->write(
       [&](soci::session& sql) {
         long long node = 0;
@@ -156,9 +157,20 @@ Status Store::sync_pci_devices(const std::string& host, const std::vector<PciDev
         std::set<PciAddress> seen_addrs;
         for (const PciDevice& d : seen) {
           seen_addrs.insert(d.address);
-          bool exists = false;
-          for (const auto& k : known) exists = exists || k.address == d.address;
-          if (exists) continue;
+          auto tags = extra_info.find(d.address);
+          std::string extra = tags == extra_info.end() ? "{}" : tags->second;
+          const PciDeviceRecord* existing = nullptr;
+          for (const auto& k : known) {
+            if (k.address == d.address) existing = &k;
+          }
+          if (existing) {
+            if (existing->extra_info != extra) {  // the device spec's tags changed
+              long long id = existing->id;
+              sql << "UPDATE pci_devices SET extra_info = :e WHERE id = :id", soci::use(extra),
+                  soci::use(id);
+            }
+            continue;
+          }
           std::string addr = d.address.to_string(), v = d.vendor_id.str(), p = d.product_id.str();
           std::string type = to_string(d.dev_type), dev_id = dev_id_for(d.address);
           std::string label = "label_" + v + "_" + p, uuid = generate_uuid();
@@ -170,11 +182,11 @@ Status Store::sync_pci_devices(const std::string& host, const std::vector<PciDev
           sql << "INSERT INTO pci_devices (created_at, updated_at, deleted_at, deleted, "
                  "compute_node_id, address, vendor_id, product_id, dev_type, dev_id, label, "
                  "status, extra_info, instance_uuid, request_id, numa_node, parent_addr, uuid) "
-                 "VALUES (:c, NULL, NULL, 0, :n, :a, :v, :p, :t, :di, :l, 'available', '{}', "
+                 "VALUES (:c, NULL, NULL, 0, :n, :a, :v, :p, :t, :di, :l, 'available', :e, "
                  "NULL, NULL, :numa, :pa, :u)",
               soci::use(ts), soci::use(node), soci::use(addr), soci::use(v), soci::use(p),
-              soci::use(type), soci::use(dev_id), soci::use(label), soci::use(numa, numa_ind),
-              soci::use(parent.value, parent.ind), soci::use(uuid);
+              soci::use(type), soci::use(dev_id), soci::use(label), soci::use(extra),
+              soci::use(numa, numa_ind), soci::use(parent.value, parent.ind), soci::use(uuid);
           long long id = 0;
           sql << "SELECT id FROM pci_devices WHERE compute_node_id = :n AND address = :a "
                  "AND deleted = 0",
@@ -237,11 +249,28 @@ Status Store::set_pci_device_available(int64_t device_id, bool available) {
             soci::into(r.compute_node_id), soci::into(f);
         if (auto a = PciAddress::parse(f)) r.address = *a;
         log_pci_event(sql, r, from, to, ts);
+        if (available) sql << "DELETE FROM pci_device_reasons WHERE device_id = :id", soci::use(id);
         long long node = r.compute_node_id;
         sql << "UPDATE compute_hosts SET generation = generation + 1 WHERE id = :n",
             soci::use(node);
       },
       "changing PCI device " + std::to_string(device_id)));
+}
+
+Result<std::map<int64_t, std::string>> Store::pci_device_reasons() {
+  return impl_->read<std::map<int64_t, std::string>>(
+      [&](soci::session& sql) {
+        std::map<int64_t, std::string> out;
+        long long id = 0;
+        std::string reason;
+        soci::indicator ind{};
+        soci::statement st = (sql.prepare << "SELECT device_id, reason FROM pci_device_reasons",
+                              soci::into(id), soci::into(reason, ind));
+        st.execute();
+        while (st.fetch()) out[id] = ind == soci::i_null ? "" : reason;
+        return out;
+      },
+      "reading why PCI devices are unavailable");
 }
 
 Result<std::vector<PciDeviceEvent>> Store::list_pci_device_events(const std::string& instance) {

@@ -22,8 +22,9 @@ constexpr std::array<const char*, 4> kVisibility = {"public", "private", "shared
 constexpr std::array<const char*, 5> kServerStatus = {"BUILD", "ACTIVE", "ERROR", "SHUTOFF",
                                                       "DELETED"};
 constexpr std::array<const char*, 3> kReadiness = {"waiting", "ready", "timed_out"};
-constexpr std::array<const char*, 7> kPciStatus = {
-    "available", "claimed", "allocated", "removed", "unavailable", "unclaimable", "deleted"};
+constexpr std::array<const char*, 8> kPciStatus = {"available", "claimed",     "allocated",
+                                                   "removed",   "unavailable", "unclaimable",
+                                                   "deleted",   "cleaning"};
 
 }  // namespace
 

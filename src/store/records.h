@@ -208,8 +208,9 @@ struct Instance {
 
 // ---- PCI devices (nova's pci_devices table) ----
 
-// The last two occur in nova's databases (a PF whose VFs are in use; a removed VF) and are
-// never written by gpucloud.
+// kUnclaimable and kDeleted occur in nova's databases (a PF whose VFs are in use; a removed VF)
+// and are never written by gpucloud. kCleaning is gpucloud's: a GPU a guest gave back, being
+// reset and checked (and scrubbed) by its host's agent before it is free again (docs/cleaning.md).
 enum class PciDeviceStatus {
   kAvailable,
   kClaimed,
@@ -217,7 +218,8 @@ enum class PciDeviceStatus {
   kRemoved,
   kUnavailable,
   kUnclaimable,
-  kDeleted
+  kDeleted,
+  kCleaning
 };
 const char* to_string(PciDeviceStatus s);  // nova's spelling: "available", "claimed", ...
 Result<PciDeviceStatus> parse_pci_device_status(std::string_view text);

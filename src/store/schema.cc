@@ -205,6 +205,14 @@ const std::vector<std::string> kVersion4 = {
     "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
 };
 
+// Version 5: why a device is unavailable (its cleaning failed, or it is one_time_use and was
+// used), shown to admins until one makes it available again. Beside pci_devices, whose columns
+// stay nova's.
+const std::vector<std::string> kVersion5 = {
+    "CREATE TABLE IF NOT EXISTS pci_device_reasons (device_id @BIG NOT NULL PRIMARY KEY, "
+    "reason @TEXT, updated_at @TS NOT NULL)@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -224,7 +232,8 @@ Migration make(int version, std::string description, const std::vector<std::stri
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {
       make(1, "initial schema", kVersion1), make(2, "agent tasks and reports", kVersion2),
-      make(3, "conductor tasks", kVersion3), make(4, "login failures", kVersion4)};
+      make(3, "conductor tasks", kVersion3), make(4, "login failures", kVersion4),
+      make(5, "PCI device reasons", kVersion5)};
   return kAll;
 }
 

@@ -275,10 +275,16 @@ class Store {
   // PCI inventory: the agent reports what it sees on a host. New devices become `available`;
   // known ones keep their status; a vanished free device becomes `removed` (soft-deleted as nova
   // does), a vanished device in use stays until released and is then removed. Logged as events.
-  Status sync_pci_devices(const std::string& host, const std::vector<PciDevice>& seen);
+  // `extra_info`: JSON text per address (the device spec's tags, e.g. one_time_use), written to
+  // new and known rows.
+  Status sync_pci_devices(const std::string& host, const std::vector<PciDevice>& seen,
+                          const std::map<PciAddress, std::string>& extra_info = {});
   Result<std::vector<PciDeviceRecord>> list_pci_devices(const PciDeviceFilter& filter);
-  // Operator action: `unavailable` <-> `available` for a free device.
+  // Operator action: `unavailable` <-> `available` for a free device. Making it available
+  // clears the reason it was unavailable.
   Status set_pci_device_available(int64_t device_id, bool available);
+  // Why devices are unavailable (a failed cleaning, one_time_use), by device id.
+  Result<std::map<int64_t, std::string>> pci_device_reasons();
   Result<std::vector<PciDeviceEvent>> list_pci_device_events(const std::string& instance_uuid);
 
   // Instances. delete_instance marks it DELETED (soft delete) and releases its claims.
@@ -298,11 +304,14 @@ class Store {
   // Claims. claim() takes the host resources and exactly the requested devices for one instance
   // in one transaction, or changes nothing (kConflict naming what was short, kNotFound for an
   // unknown host). allocate_claims: claimed -> allocated when the instance runs. release_claims:
-  // every device of the instance -> available and its resources returned (delete, boot failure);
-  // idempotent. All transitions are written to pci_device_events.
+  // the instance's resources are returned and its devices freed (delete, boot failure);
+  // idempotent. A device a guest may have used (`used`: the spawn was sent) goes to `cleaning`
+  // with a "clean" agent task for its host in the same transaction; the task's answer
+  // (finish_agent_task) makes it `available`, or `unavailable` with the reason. All transitions
+  // are written to pci_device_events.
   Result<ClaimResult> claim(const ClaimRequest& request);
   Status allocate_claims(const std::string& instance_uuid);
-  Status release_claims(const std::string& instance_uuid);
+  Status release_claims(const std::string& instance_uuid, bool used = true);
 
   // GPU quotas per project and alias, checked inside claim().
   Status set_gpu_quota(const GpuQuota& q);
@@ -322,6 +331,9 @@ class Store {
   // holds no task, so at its poll these were lost (a dead agent, or an answer sent to a poll
   // whose agent was gone). Returns how many.
   Result<int> requeue_agent_tasks(const std::string& host);
+  // For a "clean" task it also moves the task's devices out of `cleaning`: to `available` when
+  // the result says the device is clean (and it is not one_time_use), else to `unavailable` with
+  // the reason; in the same transaction.
   Status finish_agent_task(const std::string& id, const std::string& host, bool succeeded,
                            const std::string& message, const std::string& result_json);
   Result<std::vector<AgentTask>> list_agent_tasks(const std::string& host);  // "" == all

@@ -282,9 +282,10 @@ void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
 // of one (then its metadata).
 Instance one_instance(soci::session& sql, const std::string& uuid);
 void write_instance(soci::session& sql, const Instance& i, bool insert);
-// claims.cc: returns an instance's resources and devices (inside the caller's transaction).
+// claims.cc: returns an instance's resources and devices (inside the caller's transaction);
+// `used` devices go to cleaning (Store::release_claims).
 void release_in_transaction(soci::session& sql, const Dialect& dialect,
-                            const std::string& instance_uuid);
+                            const std::string& instance_uuid, bool used);
 
 }  // namespace gpucloud::store
 

@@ -111,11 +111,13 @@ if init.returncode != 0:
 openrc = open(os.path.join(data, "openrc")).read()
 password = re.search(r"OS_PASSWORD='?([^'\n]+)'?", openrc).group(1)
 
+CLEAN_MS = 1500  # hostB's agent takes this long to clean a released GPU (docs/cleaning.md)
 fake_hosts = os.path.join(TMP, "fake_hosts.json")
 with open(fake_hosts, "w") as f:
     json.dump({"hosts": [
         {"name": "hostA", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400},
-        {"name": "hostB", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "pci_devices": [
+        {"name": "hostB", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "clean_ms": CLEAN_MS,
+         "pci_devices": [
             {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"},
             {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
 
@@ -260,8 +262,37 @@ for uuid, host in plain:
     log = agent_a_log if host == "hostA" else agent_b_log
     if f"spawn {uuid}" not in open(log).read():
         fail(f"{host}'s agent did not run the spawn of {uuid}")
-for uuid, _ in plain + [(gpu_vm, gpu_host)]:
+for uuid, _ in plain:
     delete(uuid)
+
+
+def k2(token=None):
+    _, _, body = http("GET", "/compute/v2.1/gpucloud-gpus", token or admin, expect=200)
+    return next(m for m in body["gpus"] if m["alias"] == "K2_Grid")
+
+
+# The GPU server's delete: its GPU goes to cleaning, hostB's agent cleans it (CLEAN_MS), and it is
+# free again after the cleaning time and no more than the agent's round trips beside it.
+if k2()["free"] != 1:
+    fail(f"before the delete: {k2()}")
+deleted_at = time.time()
+http("DELETE", f"/compute/v2.1/servers/{gpu_vm}", admin, expect=204)
+seen_cleaning = False
+while k2()["free"] != 2:
+    seen_cleaning = seen_cleaning or k2()["cleaning"] == 1
+    if time.time() - deleted_at > 30:
+        fail(f"the GPU was not free 30 s after the delete: {k2()}")
+    time.sleep(0.05)
+freed = time.time() - deleted_at
+print(f"DELETE to free: {freed:.2f} s, cleaning {CLEAN_MS / 1000:.2f} s")
+if not seen_cleaning:
+    fail("the deleted server's GPU was never seen in cleaning")
+if freed < CLEAN_MS / 1000:
+    fail(f"the GPU was free {freed:.2f} s after the delete, before its cleaning could finish")
+if freed > CLEAN_MS / 1000 + 3:
+    fail(f"the GPU was free only {freed:.2f} s after the delete: more than its cleaning time")
+if f": clean {gpu_vm}" not in open(agent_b_log).read():
+    fail("hostB's agent did not run the clean task")
 wait_for("hostB's agent to destroy the GPU server",
          lambda: f"destroy {gpu_vm}" in open(agent_b_log).read())
 # The GPU is free again: a second GPU boot and delete.

@@ -138,22 +138,29 @@ if r.returncode != 0:
 
 # ---- the checks, on the database itself ----
 def check_devices():
-    """Replays every device's events in time order: a device is claimed only when free."""
+    """Replays every device's events in time order: a device is claimed only when free (never
+    while a holder has it, never while it is being cleaned)."""
     rows = sql("SELECT device_id, IFNULL(from_status, ''), to_status, IFNULL(instance_uuid, ''), "
                "created_at, id FROM pci_device_events ORDER BY device_id, created_at, id")
-    holder, double, odd = {}, [], []
+    holder, cleaning, double, odd = {}, set(), [], []
     for dev, frm, to, inst, at, _ in rows:
         if to == "claimed":
             if holder.get(dev):
                 double.append(f"device {dev} claimed by {inst} at {at} while {holder[dev]} held it")
+            if dev in cleaning:
+                double.append(f"device {dev} claimed by {inst} at {at} while it was cleaned")
             holder[dev] = inst
         elif to == "allocated":
             if holder.get(dev) != inst:
                 odd.append(f"device {dev} allocated to {inst}, held by {holder.get(dev)}")
-        elif to == "available" and frm in ("claimed", "allocated"):
+        elif to in ("available", "cleaning") and frm in ("claimed", "allocated"):
             if holder.get(dev) != inst:
                 odd.append(f"device {dev} released by {inst}, held by {holder.get(dev)}")
             holder[dev] = None
+            if to == "cleaning":
+                cleaning.add(dev)
+        elif frm == "cleaning":
+            cleaning.discard(dev)
     if double or odd:
         bad_dev = (double + odd)[0].split()[1]
         around = [r for r in rows if r[0] == bad_dev]

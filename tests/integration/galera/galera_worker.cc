@@ -5,7 +5,8 @@
 //     creates the schema and hosts gpu-0..gpu-(HOSTS-1) with GPUS K2 GPUs each
 //   galera_worker URL claims THREADS CLAIMS PREFIX HOSTS
 //     CLAIMS claims in all, over THREADS threads; each: create an instance row, claim one GPU on
-//     a random host, allocate it, then delete the instance (which releases it). One line per
+//     a random host, allocate it, then delete the instance (which releases it into cleaning), and
+//     answer the host's "clean" tasks as its agent would (which frees the GPU). One line per
 //     outcome: "ok UUID" (claimed; "deleted UUID" follows), "full UUID" (no free GPU: the
 //     instance ends in ERROR), "error UUID MESSAGE"; then "stats k=v ..." with the store's retry
 //     counters. Every step is repeated while the database is unavailable (a node killed or
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
@@ -46,6 +48,8 @@ auto persist(F step) -> decltype(step()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
+
+void clean_as_agent(Store& store, const std::string& host);
 
 ClaimRequest one_gpu(const std::string& uuid, const std::string& host) {
   ClaimRequest c;
@@ -127,7 +131,7 @@ void claim_loop(Store& store, int thread, int claims, const std::string& prefix,
       const bool full = claimed.error().code == ErrorCode::kConflict;
       say((full ? "full " : "error ") + uuid + (full ? "" : " claim: " + claimed.error().message));
       // Whatever happened, the instance ends in ERROR holding nothing.
-      (void)persist([&] { return store.release_claims(uuid); });
+      (void)persist([&] { return store.release_claims(uuid, false); });  // no guest had it
       (void)persist([&] {
         return store.set_instance_status(uuid, ServerStatus::kError, "error", std::nullopt,
                                          PowerState::kNoState);
@@ -143,6 +147,27 @@ void claim_loop(Store& store, int thread, int claims, const std::string& prefix,
       continue;
     }
     say("deleted " + uuid);
+    clean_as_agent(store, host);
+  }
+}
+
+// The GPU went to cleaning with a "clean" task for its host: answer the host's tasks as its
+// agent would when the device came back clean, which frees the GPU (in another transaction, on
+// whichever replica takes the task).
+void clean_as_agent(Store& store, const std::string& host) {
+  auto tasks = persist([&] { return store.take_agent_tasks(host, 8); });
+  if (!tasks) return;  // another replica's worker answers them
+  for (const auto& t : *tasks) {
+    nlohmann::json payload = nlohmann::json::parse(t.payload, nullptr, false), devices;
+    if (payload.is_object() && payload["devices"].is_array()) {
+      for (const auto& d : payload["devices"])
+        devices.push_back({{"id", d["id"]}, {"clean", true}});
+    }
+    const std::string result = nlohmann::json{{"devices", devices}}.dump();
+    if (Status s = persist([&] { return store.finish_agent_task(t.id, host, true, "", result); });
+        !s && s.error().code != ErrorCode::kConflict) {
+      say("error " + t.id + " clean: " + s.error().message);
+    }
   }
 }
 

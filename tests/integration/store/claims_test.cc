@@ -126,8 +126,9 @@ TEST_P(StoreTest, ClaimedDevicesMoveToAllocatedAndBackToAvailableWithEveryStepLo
   ASSERT_TRUE(store().claim(gpu_claim("i1", 2)).ok());
   ASSERT_TRUE(store().allocate_claims("i1").ok());
   EXPECT_EQ(count_status(store(), PciDeviceStatus::kAllocated), 2);
-  ASSERT_TRUE(store().release_claims("i1").ok());
-  ASSERT_TRUE(store().release_claims("i1").ok());  // idempotent
+  // Not used by a guest (the spawn was never sent): straight back, no cleaning (cleaning_test.cc).
+  ASSERT_TRUE(store().release_claims("i1", false).ok());
+  ASSERT_TRUE(store().release_claims("i1", false).ok());  // idempotent
   EXPECT_EQ(count_status(store(), PciDeviceStatus::kAvailable), 2);
   EXPECT_EQ(store().get_compute_host("h1")->vcpus_used, 0);
   auto ev = store().list_pci_device_events("i1");
@@ -158,7 +159,8 @@ TEST_P(StoreTest, DeletingAnInstanceReleasesItsDevicesInTheSameTransaction) {
   ASSERT_TRUE(store().claim(gpu_claim("i1", 1)).ok());
   ASSERT_TRUE(store().delete_instance("i1").ok());
   EXPECT_EQ(store().get_instance("i1")->status, ServerStatus::kDeleted);
-  EXPECT_EQ(count_status(store(), PciDeviceStatus::kAvailable), 2);
+  EXPECT_EQ(count_status(store(), PciDeviceStatus::kAvailable), 1);
+  EXPECT_EQ(count_status(store(), PciDeviceStatus::kCleaning), 1);  // its GPU, being cleaned
   EXPECT_EQ(store().get_compute_host("h1")->vcpus_used, 0);
 }
 
@@ -204,7 +206,7 @@ TEST_P(StoreTest, InventorySyncAddsNewDevicesAndSoftDeletesVanishedFreeOnesAsNov
                        "AND deleted = id AND deleted_at IS NOT NULL"),
             2);
   EXPECT_EQ(store().list_pci_devices(mine)->front().address, held);
-  ASSERT_TRUE(store().release_claims("i1").ok());
+  ASSERT_TRUE(store().release_claims("i1", false).ok());  // no guest had it: no cleaning
   ASSERT_TRUE(store().sync_pci_devices("h1", {}).ok());
   EXPECT_EQ(db().count("SELECT COUNT(*) FROM pci_devices WHERE deleted = 0"), 0);
 }

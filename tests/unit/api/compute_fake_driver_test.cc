@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "compute/compute.h"
 #include "probe/probe.h"
 
@@ -148,6 +150,107 @@ TEST(FakeDriver, GuestsHaveStandInServicesOnTheirAddress) {
   ASSERT_TRUE(driver.destroy("h1", "up").ok());
   s = probe::probe_ssh(at.ip, at.port_for(22), timeout);
   EXPECT_FALSE(s.ok());
+}
+
+}  // namespace
+}  // namespace gpucloud::compute
+
+namespace gpucloud::compute {
+namespace {
+
+// Cleaning on the fake driver: clean unless a guest still has the device, the device is not on
+// the host, or the hosts file makes it fail; one_time_use comes back as the device's tag.
+TEST(FakeDriver, CleaningFollowsTheHostsFile) {
+  auto d = make_fake_driver(R"({"hosts": [{"name": "h", "vcpus": 4, "memory_mb": 4096,
+      "disk_gb": 10, "pci_devices": [
+        {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"},
+        {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf",
+         "clean_fails": "scrub: the command exited with status 1", "one_time_use": true}]}]})");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ComputeDriver& driver = **d;
+  auto hosts = driver.hosts();
+  ASSERT_EQ(hosts->size(), 1u);
+  const auto second = *PciAddress::parse("0000:07:00.0");
+  EXPECT_EQ(hosts->front().device_tags.at(second).at("one_time_use"), "true");
+  EXPECT_EQ(hosts->front().device_tags.count(*PciAddress::parse("0000:06:00.0")), 0u);
+
+  auto device = [](const std::string& addr) {
+    CleanDevice c;
+    c.address = *PciAddress::parse(addr);
+    return c;
+  };
+  store::Instance i;
+  i.uuid = "g1";
+  i.host = "h";
+  store::PciDeviceRecord rec;
+  rec.address = *PciAddress::parse("0000:06:00.0");
+  ASSERT_TRUE(driver.spawn(i, {}, {}, {rec}).ok());
+  auto out =
+      driver.clean("h", {device("0000:06:00.0"), device("0000:07:00.0"), device("0000:99:00.0")});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out->size(), 3u);
+  EXPECT_FALSE((*out)[0].clean);
+  EXPECT_EQ((*out)[0].reason, "still passed through to guest g1");
+  EXPECT_FALSE((*out)[1].clean);
+  EXPECT_EQ((*out)[1].reason, "scrub: the command exited with status 1");
+  EXPECT_FALSE((*out)[2].clean);
+  EXPECT_EQ((*out)[2].reason, "the host has no PCI device 0000:99:00.0");
+  ASSERT_TRUE(driver.destroy("h", "g1").ok());
+  out = driver.clean("h", {device("0000:06:00.0")});
+  EXPECT_TRUE((*out)[0].clean);
+  EXPECT_EQ(driver.clean("nope", {}).error().code, ErrorCode::kNotFound);
+
+  EXPECT_EQ(make_fake_driver(R"({"hosts": [{"name": "h", "vcpus": 1, "memory_mb": 1,
+      "disk_gb": 1, "pci_devices": [{"address": "0000:06:00.0", "vendor_id": "10de",
+      "product_id": "11bf", "one_time_use": "yes"}]}]})")
+                .error()
+                .message,
+            "hosts[0].pci_devices[0].one_time_use: a boolean is required");
+}
+
+// The agent's report carries the device specs' tags to the server, and bad tags are named.
+TEST(AgentProtocol, HostReportCarriesDeviceTags) {
+  HostResources h;
+  h.name = "h";
+  PciDevice p;
+  p.address = *PciAddress::parse("0000:06:00.0");
+  p.vendor_id = *HexId::parse("10de");
+  p.product_id = *HexId::parse("11bf");
+  h.pci_devices.push_back(p);
+  h.device_tags[p.address] = {{"one_time_use", "true"}};
+  auto back = host_resources_from_json(host_resources_to_json(h));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->device_tags.at(p.address).at("one_time_use"), "true");
+  auto bad = host_resources_from_json(R"({"name": "h", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
+      "pci_devices": [{"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf",
+                       "tags": {"one_time_use": true}}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "pci_devices[0].tags.one_time_use: a string is required");
+}
+
+// A clean task's payload is checked field by field, and run_clean answers per device.
+TEST(AgentProtocol, CleanTaskPayloadAndResult) {
+  auto d = make_fake_driver(R"({"hosts": [{"name": "h", "vcpus": 4, "memory_mb": 4096,
+      "disk_gb": 10, "pci_devices": [
+        {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]})");
+  ASSERT_TRUE(d.ok());
+  store::AgentTask t;
+  t.id = "t1";
+  t.host = "h";
+  t.kind = "clean";
+  t.payload = R"({"devices": [{"id": 5, "address": "0000:06:00.0", "vendor_id": "10de",
+                               "product_id": "11bf"}]})";
+  auto r = run_clean(**d, t);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto j = nlohmann::json::parse(*r);
+  EXPECT_EQ(j["devices"][0]["id"], 5);
+  EXPECT_EQ(j["devices"][0]["clean"], true);
+  t.payload = R"({"devices": [{"id": 5, "address": "bad", "vendor_id": "10de",
+                               "product_id": "11bf"}]})";
+  EXPECT_EQ(run_clean(**d, t).error().message,
+            "payload.devices[0].address: 'bad' is not a PCI address");
+  t.payload = "{}";
+  EXPECT_EQ(run_clean(**d, t).error().message, "clean task: payload.devices: a list is required");
 }
 
 }  // namespace

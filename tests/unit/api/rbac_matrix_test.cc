@@ -81,7 +81,8 @@ class RbacMatrixTest : public ComputeTest {
                {"tag", "t1"},
                {"schema", "image"},
                {"member_id", demo},
-               {"action", "disable"}};
+               {"action", "disable"},
+               {"device_id", "1"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
