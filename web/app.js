@@ -124,6 +124,15 @@ function renderGpus() {
     m.unavailable ? `, ${m.unavailable} out of service` : '')));
 }
 
+// The signed-in project's GPUs per model against its quota (gpucloud-gpu-usage).
+function renderUsage() {
+  const list = $('gpu-usage');
+  list.replaceChildren(...(state.usage || []).map((u) => el('li', { 'data-testid': `usage-${u.alias}` },
+    `Your project: ${u.in_use} ${u.alias} in use`,
+    u.reserved ? `, ${u.reserved} being claimed` : '',
+    u.quota === null ? ', no quota' : ` of a quota of ${u.quota}`)));
+}
+
 function renderCatalogue() {
   const box = $('catalogue');
   if (!state.images.length) {
@@ -319,14 +328,18 @@ async function loadCatalogue() {
 }
 
 async function refresh() {
-  const [gpus, servers] = await Promise.all([
+  const [gpus, servers, usage] = await Promise.all([
     api('GET', `${COMPUTE}/gpucloud-gpus`),
     api('GET', `${COMPUTE}/servers/detail`),
+    api('GET', `${COMPUTE}/gpucloud-gpu-usage?project_id=${encodeURIComponent(state.session.project.id)}`)
+      .catch(() => ({ gpu_usage: [] })),
   ]);
   state.gpus = gpus;
+  state.usage = usage.gpu_usage || [];
   state.servers = servers.servers.sort((a, b) => a.name.localeCompare(b.name));
   reportFailures();
   renderGpus();
+  renderUsage();
   renderNeeds();
   renderServers();
   if (state.session.is_admin) {

@@ -122,6 +122,30 @@ Result<Reply> list_gpus(ApiContext& ctx, Call& call) {
   return Reply::ok(body);
 }
 
+// GET .../gpucloud-gpu-usage[?project_id=P]: project_gpu_usage() as JSON. Admins see every
+// project (or the one asked for); a member only their own (403 for another).
+Result<Reply> gpu_usage(ApiContext& ctx, Call& call) {
+  const auto& who = call.who();
+  std::string project = call.query("project_id").value_or("");
+  if (!who.is_admin()) {
+    if (!project.empty() && project != who.project_id) {
+      return forbidden("Policy doesn't allow compute:gpu-usage for another project.");
+    }
+    project = who.project_id;
+  }
+  auto rows = project_gpu_usage(ctx, project);
+  if (!rows.ok()) return rows.error();
+  json out = json::array();
+  for (const auto& r : *rows) {
+    out.push_back({{"project_id", r.project_id},
+                   {"alias", r.alias},
+                   {"in_use", r.in_use},
+                   {"reserved", r.reserved},
+                   {"quota", r.quota ? json(*r.quota) : json(nullptr)}});
+  }
+  return Reply::ok({{"gpu_usage", out}});
+}
+
 // PUT .../gpucloud-gpus/devices/{device_id} {"status": "available" | "unavailable"}: an admin
 // takes a free device out of service, or returns an unavailable one (a failed cleaning, a used
 // one_time_use GPU) after looking at it. Only those two moves: a device in use or being cleaned
@@ -169,12 +193,55 @@ Result<Reply> set_gpu_status(ApiContext& ctx, Call& call) {
 
 }  // namespace
 
+Result<std::vector<ProjectGpuUsage>> project_gpu_usage(ApiContext& ctx,
+                                                       const std::string& project_id) {
+  auto devices = ctx.store().list_pci_devices({});
+  if (!devices.ok()) return devices.error();
+  auto instances = ctx.store().list_instances(project_id, false);
+  if (!instances.ok()) return instances.error();
+  auto quotas = ctx.store().list_gpu_quotas(project_id);
+  if (!quotas.ok()) return quotas.error();
+  const auto cfg = compute_config(ctx);
+  std::map<std::string, std::string> owner;  // instance -> project
+  for (const auto& i : *instances) owner[i.uuid] = i.project_id;
+  std::map<std::pair<std::string, std::string>, ProjectGpuUsage> rows;  // (project, alias)
+  auto row = [&](const std::string& project, const std::string& alias) -> ProjectGpuUsage& {
+    ProjectGpuUsage& r = rows[{project, alias}];
+    r.project_id = project;
+    r.alias = alias;
+    return r;
+  };
+  for (const auto& q : *quotas) row(q.project_id, q.alias).quota = q.limit;
+  for (const auto& d : *devices) {
+    if (d.deleted != 0 || !d.instance_uuid) continue;
+    const bool allocated = d.status == store::PciDeviceStatus::kAllocated;
+    if (!allocated && d.status != store::PciDeviceStatus::kClaimed) continue;
+    auto o = owner.find(*d.instance_uuid);
+    if (o == owner.end()) continue;  // another project's
+    for (const auto& alias : cfg->aliases.names()) {
+      if (!cfg->aliases.matches(alias, conductor::to_device(d))) continue;
+      ProjectGpuUsage& r = row(o->second, alias);
+      (allocated ? r.in_use : r.reserved) += 1;
+      break;  // counted once, under its first alias
+    }
+  }
+  std::vector<ProjectGpuUsage> out;
+  for (auto& [key, r] : rows) out.push_back(std::move(r));
+  return out;
+}
+
 std::vector<Route> compute_gpu_routes(ApiContext& ctx) {
   return {{"GET",
            kCompute + "/gpucloud-gpus",
            Service::kCompute,
            "compute:read",
            [&ctx](Call& call) { return list_gpus(ctx, call); },
+           {}},
+          {"GET",
+           kCompute + "/gpucloud-gpu-usage",
+           Service::kCompute,
+           "compute:read",
+           [&ctx](Call& call) { return gpu_usage(ctx, call); },
            {}},
           {"PUT",
            kCompute + "/gpucloud-gpus/devices/{device_id}",

@@ -57,4 +57,17 @@ Result<scheduler::RequestSpec> request_spec_for(const store::Flavor& flavor,
 // Registers the compute gauges (GPUs per alias/host and state) and counters on ctx.metrics.
 void add_compute_metrics(ApiContext& ctx);
 
+// compute_gpus.cc: per project and alias, the GPUs its servers run on (in_use: allocated), those
+// being claimed for its boots (reserved) and its quota; "" == every project. Projects with a quota
+// appear even when they hold nothing.
+struct ProjectGpuUsage {
+  std::string project_id;
+  std::string alias;
+  int in_use = 0;
+  int reserved = 0;
+  std::optional<int> quota;
+};
+Result<std::vector<ProjectGpuUsage>> project_gpu_usage(ApiContext& ctx,
+                                                       const std::string& project_id);
+
 }  // namespace gpucloud::api

@@ -1,5 +1,6 @@
-// The compute gauges and counters on /metrics: GPUs per alias and host by state, and what the
-// conductor did (scheduling attempts and failures, lost claim races, resumed tasks).
+// The compute gauges and counters on /metrics: GPUs per alias and host by state, per project
+// (and its quota), and what the conductor did (scheduling attempts and failures, lost claim
+// races, resumed tasks).
 #include <fmt/format.h>
 
 #include "api/compute_impl.h"
@@ -84,6 +85,31 @@ void add_compute_metrics(ApiContext& ctx) {
           n);
     }
     return out;
+  });
+  // Governance: what each project holds per model, and its quota.
+  ctx.metrics.add_collector([c]() -> std::string {
+    auto rows = project_gpu_usage(*c, "");
+    if (!rows.ok()) return "";
+    std::string out =
+        "# HELP gpucloud_project_gpus GPUs per project and alias: in_use (its servers run on "
+        "them), reserved (claimed for its boots)\n"
+        "# TYPE gpucloud_project_gpus gauge\n";
+    std::string quotas =
+        "# HELP gpucloud_project_gpu_quota GPU quota per project and alias\n"
+        "# TYPE gpucloud_project_gpu_quota gauge\n";
+    for (const auto& r : *rows) {
+      for (const auto& [state, n] : {std::pair{"in_use", r.in_use}, {"reserved", r.reserved}}) {
+        out += fmt::format(
+            "gpucloud_project_gpus{} {}\n",
+            format_labels({{"project", r.project_id}, {"alias", r.alias}, {"state", state}}), n);
+      }
+      if (r.quota) {
+        quotas +=
+            fmt::format("gpucloud_project_gpu_quota{} {}\n",
+                        format_labels({{"project", r.project_id}, {"alias", r.alias}}), *r.quota);
+      }
+    }
+    return out + quotas;
   });
 }
 

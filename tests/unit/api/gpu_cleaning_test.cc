@@ -202,3 +202,45 @@ TEST_F(SlowCleaningTest, AGpuBeingCleanedIsNeverHandedOut) {
 
 }  // namespace
 }  // namespace gpucloud::api::testing
+
+namespace gpucloud::api::testing {
+namespace {
+
+// Governance: per project and model, GPUs in use and reserved, and the quota; members see their
+// own project only, admins every project; the same figures are on /metrics.
+TEST_F(GpuCleaningTest, GpuUsagePerProjectWithItsQuota) {
+  seed_aggregates();
+  const std::string demo = store_->find_project_by_name("demo", "default")->id;
+  auto q = put(kV + "/gpucloud-gpu-quotas/" + demo, admin_, R"({"gpu_quotas": {"K2_Grid": 3}})");
+  ASSERT_EQ(q->status, 200) << q->body;
+  const std::string id = boot(alice_, "mine", "4");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+
+  json mine = get_json(kV + "/gpucloud-gpu-usage", alice_)["gpu_usage"];
+  ASSERT_EQ(mine.size(), 1u) << mine.dump();
+  EXPECT_EQ(mine[0]["project_id"], demo);
+  EXPECT_EQ(mine[0]["alias"], "K2_Grid");
+  EXPECT_EQ(mine[0]["in_use"], 1);
+  EXPECT_EQ(mine[0]["reserved"], 0);
+  EXPECT_EQ(mine[0]["quota"], 3);
+  // Another project's member sees nothing of demo's, and may not ask for it.
+  EXPECT_TRUE(get_json(kV + "/gpucloud-gpu-usage", bob_)["gpu_usage"].empty());
+  EXPECT_EQ(get(kV + "/gpucloud-gpu-usage?project_id=" + demo, bob_)->status, 403);
+  // An admin sees every project, or one.
+  json all = get_json(kV + "/gpucloud-gpu-usage", admin_)["gpu_usage"];
+  EXPECT_EQ(all, mine);
+  EXPECT_EQ(get_json(kV + "/gpucloud-gpu-usage?project_id=" + demo, admin_)["gpu_usage"], mine);
+
+  auto metrics = get("/metrics", admin_);
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_NE(metrics->body.find("gpucloud_project_gpus{project=\"" + demo +
+                               "\",alias=\"K2_Grid\",state=\"in_use\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("gpucloud_project_gpu_quota{project=\"" + demo +
+                               "\",alias=\"K2_Grid\"} 3"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
