@@ -1,8 +1,10 @@
 // Scheduler benchmark, side by side with nova (not a test). Builds a synthetic cloud (a quarter of
-// the hosts with 8 GPUs, zone / gpu / rack aggregates), schedules 10k requests (one in four a GPU
-// request) with select + consume, and prints decisions/s and p50/p99. In the same run it times
-// nova's own filters on the same cloud (bench/scheduler_nova.py, Debian python3-nova), checks that
-// both pass the same hosts, and prints the ratio.
+// the hosts with 8 GPUs, two per PCIe switch, four per NUMA node; zone / gpu / rack aggregates),
+// schedules 10k requests (one in four a GPU request) with select + consume, and prints
+// decisions/s and p50/p99. In the same run it times nova's own filters on the same cloud
+// (bench/scheduler_nova.py, Debian python3-nova), checks that both pass the same hosts, and prints
+// the ratio. Then it times multi-GPU decisions (2, 4 and 8 GPUs kept in one switch or NUMA node,
+// preferred and gpucloud:topology=strict) beside the 1-GPU one on the same cloud.
 //
 //   bench_scheduler [--hosts 1000,10000] [--requests 10000] [--nova-requests 200,30]
 #include <algorithm>
@@ -51,8 +53,11 @@ std::vector<HostState> make_cloud(int n) {
         dev.vendor_id = VendorId::parse("10de").value();
         dev.product_id = ProductId::parse("11bf").value();
         dev.numa_node = d < 4 ? 0 : 1;
+        char sw[16];
+        std::snprintf(sw, sizeof sw, "0000:%02x:00.0", 0x70 + d / 2);
         h.add_pci_device(dev,
-                         d < allocated ? PciDeviceStatus::kAllocated : PciDeviceStatus::kAvailable);
+                         d < allocated ? PciDeviceStatus::kAllocated : PciDeviceStatus::kAvailable,
+                         {"", sw});
       }
     }
     hosts.push_back(std::move(h));
@@ -133,6 +138,31 @@ Stats run_ours(const std::vector<std::string>& filters, const std::vector<HostSt
     secs.push_back(thread_seconds() - t0);
   }
   std::printf("    placed %d of %d\n", placed, count);
+  return stats(secs);
+}
+
+// Decisions only (select, no consume: the cloud stays as it is, so every request has the same
+// hosts to choose from) for GPU requests of `gpus` K2s, preferred or strict topology.
+Stats run_multi(const std::vector<HostState>& cloud, int gpus, bool strict, int count,
+                const AliasTable& aliases, int& placed) {
+  SchedulerOptions o;
+  o.enabled_filters = {"AvailabilityZoneFilter", "ComputeFilter",
+                       "AggregateInstanceExtraSpecsFilter", "PciPassthroughFilter"};
+  o.aliases = aliases;
+  Scheduler sched = Scheduler::create(o).value();
+  HostIndex index(cloud);
+  FlavorSpec f{"bench", 4, 8192, 40, 0, 0, {{"gpu", "true"}}};
+  f.extra_specs["pci_passthrough:alias"] = "K2_Grid:" + std::to_string(gpus);
+  if (strict) f.extra_specs["gpucloud:topology"] = "strict";
+  const RequestSpec req = make_request_spec(f, {}, "", 1, aliases).value();
+  std::vector<double> secs;
+  placed = 0;
+  for (int r = 0; r < count; ++r) {
+    double t0 = thread_seconds();
+    Selection sel = sched.select(cloud, index, req, /*explain=*/false);
+    secs.push_back(thread_seconds() - t0);
+    placed += sel.ok();
+  }
   return stats(secs);
 }
 
@@ -224,6 +254,21 @@ int main(int argc, char** argv) {
     }
     std::printf("  ratio gpucloud/nova (decisions/s, 4 filters): %.0fx\n\n",
                 ours.per_s / nova_per_s);
+  }
+  // Multi-GPU placement at the first size (1,000 hosts by default): the same decision with the
+  // devices kept together, beside the 1-GPU one.
+  const int n = sizes.front();
+  auto cloud = make_cloud(n);
+  std::printf("== multi-GPU decisions at %d hosts (select only, %d each)\n", n, 2000);
+  for (int gpus : {1, 2, 4, 8}) {
+    for (bool strict : {false, true}) {
+      if (gpus == 1 && strict) continue;
+      int placed = 0;
+      Stats st = run_multi(cloud, gpus, strict, 2000, aliases, placed);
+      std::printf("  %d GPU%s%s: %.0f decisions/s, p50 %.3f ms, p99 %.3f ms (%s)\n", gpus,
+                  gpus > 1 ? "s" : "", strict ? ", strict" : (gpus > 1 ? ", preferred" : ""),
+                  st.per_s, st.p50_ms, st.p99_ms, placed ? "placed" : "no host");
+    }
   }
   return 0;
 }

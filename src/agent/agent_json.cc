@@ -38,6 +38,8 @@ nlohmann::json device_json(const DiscoveredDevice& d) {
       {"numa_node", optional_int(d.device.numa_node)},
       {"iommu_group", optional_int(d.iommu_group)},
       {"driver", d.driver.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.driver)},
+      {"pcie_switch",
+       d.pcie_switch.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.pcie_switch)},
       {"dev_type", to_string(d.device.dev_type)},
       {"parent_addr",
        d.device.parent_addr ? nlohmann::json(d.device.parent_addr->to_string()) : nullptr},

@@ -12,6 +12,18 @@
 
 namespace gpucloud::agent {
 namespace fs = std::filesystem;
+
+std::string pcie_switch_of(const fs::path& device_dir) {
+  // /sys/bus/pci/devices/X links to /sys/devices/pci0000:00/<root port>/<switch upstream
+  // port>/<switch downstream port>/X. Behind a switch the device's grandparent is the switch's
+  // upstream port; directly under a root port it is the host bridge (pci0000:00), not a switch.
+  std::error_code ec;
+  const fs::path real = fs::canonical(device_dir, ec);
+  if (ec) return "";
+  const std::string name = real.parent_path().parent_path().filename().string();
+  return PciAddress::parse(name).ok() ? name : "";
+}
+
 namespace {
 
 // Linux IORESOURCE_* flags in the third column of `resource`.
@@ -115,6 +127,7 @@ Result<DiscoveredDevice> read_device(const fs::path& dir, const PciAddress& addr
     if (ec == std::errc() && p == group->data() + group->size()) d.iommu_group = n;
   }
   d.driver = read_link_name(dir / "driver").value_or("");
+  d.pcie_switch = pcie_switch_of(dir);
 
   if (auto text = read_sysfs_text(dir / "reset_method")) {
     d.reset_method_reported = true;

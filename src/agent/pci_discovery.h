@@ -34,6 +34,7 @@ struct DiscoveredDevice {
   std::string product_name;        // from pci.ids; empty when unknown
   std::optional<int> iommu_group;  // nullopt: no IOMMU group (IOMMU off)
   std::string driver;              // bound driver; empty when none
+  std::string pcie_switch;         // the upstream port of the PCIe switch it is behind, or ""
   // From `reset_method` (Linux >= 5.15), e.g. {"flr", "bus"}; empty when none or not reported.
   std::vector<std::string> reset_methods;
   bool reset_method_reported = false;  // the `reset_method` file exists
@@ -58,6 +59,10 @@ Result<std::vector<DiscoveredDevice>> read_pci_devices(const std::filesystem::pa
 
 // Sets `allowed` and `aliases` of every device, as nova does: a device is allowed when any spec
 // matches it (a VF also through its PF's address), and carries every alias name that matches it.
+// The PCIe switch a device (its /sys/bus/pci/devices/ folder) is behind: the address of the
+// switch's upstream port, from the real sysfs path; "" when it sits directly under a root port.
+std::string pcie_switch_of(const std::filesystem::path& device_dir);
+
 void apply_device_specs(std::vector<DiscoveredDevice>& devices,
                         const std::vector<DeviceSpec>& specs, const AliasTable& aliases);
 

@@ -96,6 +96,8 @@ Result<std::unique_ptr<compute::ComputeDriver>> make_driver(const AgentArgs& a,
       if (!spec.tags().empty()) o.device_tags[d.device.address] = spec.tags();
       break;
     }
+    // Where it sits, for multi-GPU placement (an NVLink partition comes from the spec's tags).
+    if (!d.pcie_switch.empty()) o.device_tags[d.device.address]["pcie_switch"] = d.pcie_switch;
   }
   o.clean.sysfs_root = a.sysfs_root;
   o.clean.aliases = cfg.aliases;

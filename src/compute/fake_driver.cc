@@ -62,7 +62,7 @@ Result<PciDevice> parse_device(const json& d, const std::string& where) {
   if (!d.is_object()) return Error::invalid(where + ": an object is required");
   if (auto s = check_keys(d, where,
                           {"address", "vendor_id", "product_id", "numa_node", "dev_type",
-                           "one_time_use", "clean_fails"});
+                           "one_time_use", "clean_fails", "pcie_switch", "nvlink_partition"});
       !s.ok())
     return s.error();
   PciDevice dev;
@@ -169,6 +169,12 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
         if (!d["one_time_use"].is_boolean())
           return Error::invalid(w + ".one_time_use: a boolean is required");
         if (d["one_time_use"].get<bool>()) r.device_tags[dev->address]["one_time_use"] = "true";
+      }
+      // Topology, as the agent reports it: the switch from sysfs, the partition from the spec.
+      for (const char* key : {"pcie_switch", "nvlink_partition"}) {
+        auto v = get_string(d, w, key, false);
+        if (!v.ok()) return v.error();
+        if (!v->empty()) r.device_tags[dev->address][key] = *v;
       }
       auto fails = get_string(d, w, "clean_fails", false);
       if (!fails.ok()) return fails.error();

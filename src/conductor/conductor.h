@@ -123,5 +123,8 @@ const char* power_task_state(const std::string& kind);
 
 // A pci_devices row as core's PciDevice.
 PciDevice to_device(const store::PciDeviceRecord& d);
+// The device's NVLink partition and PCIe switch, from the tags the agent reported
+// (pci_devices.extra_info: "nvlink_partition", "pcie_switch").
+scheduler::DeviceTopology device_topology(const store::PciDeviceRecord& d);
 
 }  // namespace gpucloud::conductor

@@ -55,6 +55,19 @@ PciDevice to_device(const store::PciDeviceRecord& d) {
   return p;
 }
 
+scheduler::DeviceTopology device_topology(const store::PciDeviceRecord& d) {
+  scheduler::DeviceTopology t;
+  if (d.extra_info.empty() || d.extra_info == "{}") return t;  // the common case: no tags
+  json extra = json::parse(d.extra_info, nullptr, false);
+  if (!extra.is_object()) return t;
+  auto text = [&](const char* key) {
+    return extra.contains(key) && extra[key].is_string() ? extra[key].get<std::string>() : "";
+  };
+  t.nvlink_partition = text("nvlink_partition");
+  t.pcie_switch = text("pcie_switch");
+  return t;
+}
+
 std::vector<std::string> local_host_names(compute::ComputeDriver* local) {
   std::vector<std::string> out;
   if (!local) return out;
@@ -106,7 +119,7 @@ scheduler::HostState host_state(const store::ComputeHost& h,
   if (hv == "qemu") s.supported_instances.push_back({arch, "kvm", "hvm"});
   for (const auto& d : devices) {
     if (d.deleted != 0) continue;
-    s.add_pci_device(to_device(d), scheduler_status(d.status));
+    s.add_pci_device(to_device(d), scheduler_status(d.status), device_topology(d));
   }
   return s;
 }

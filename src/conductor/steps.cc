@@ -35,12 +35,21 @@ store::ClaimRequest claim_request(const store::Instance& inst, const scheduler::
   req.resources.vcpus = static_cast<int>(placement.resources.vcpus);
   req.resources.memory_mb = placement.resources.memory_mb;
   req.resources.disk_gb = placement.resources.disk_gb;
+  // The scheduler's devices, request after request: a multi-device request claims exactly the
+  // ones it chose (one NVLink partition, PCIe switch or NUMA node); a single device is any free
+  // one, so that boots on one host do not queue for the same device.
+  size_t next = 0;
   for (const auto& pr : spec.pci_requests) {
     store::DeviceRequest dr;
     dr.alias = pr.alias;
     dr.request_id = random_uuid();
     dr.count = pr.count;
     for (const auto& a : pr.specs) dr.matches.push_back({a.vendor_id, a.product_id, a.device_type});
+    if (pr.count > 1 && next + pr.count <= placement.pci_devices.size()) {
+      dr.addresses.assign(placement.pci_devices.begin() + next,
+                          placement.pci_devices.begin() + next + pr.count);
+    }
+    next += pr.count;
     req.devices.push_back(std::move(dr));
   }
   return req;

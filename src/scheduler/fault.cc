@@ -76,12 +76,18 @@ std::string summarize_fault(const std::vector<HostReport>& reports,
     if (first == nullptr) continue;
     if (first == pci) {
       const PciRequest* missing = nullptr;
-      if (!fit_pci_requests(*hosts[i], request, &missing) && missing != nullptr) {
+      int largest = 0;
+      if (!fit_pci_requests(*hosts[i], request, &missing, &largest) && missing != nullptr) {
         if (headline.empty()) headline = "no host has " + missing->describe("free");
         auto [free, total] = count_matching_devices(*hosts[i], *missing);
         std::string part = reports[i].host + " has " + std::to_string(free) + " of " +
                            std::to_string(total) + " free";
-        if (free >= missing->count) part += " (none on the guest's NUMA node)";
+        if (largest > 0 || (request.topology_strict && free >= missing->count)) {
+          part += " but at most " + std::to_string(largest) +
+                  " in one NVLink partition, PCIe switch or NUMA node (gpucloud:topology=strict)";
+        } else if (free >= missing->count) {
+          part += " (none on the guest's NUMA node)";
+        }
         pci_parts.push_back(std::move(part));
         continue;
       }

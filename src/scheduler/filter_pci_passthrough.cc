@@ -1,5 +1,6 @@
 // PciPassthroughFilter: the host must have free devices for every alias of
-// pci_passthrough:alias, honouring each request's NUMA affinity policy (see pci_fit.cc).
+// pci_passthrough:alias, honouring each request's NUMA affinity policy and, with
+// gpucloud:topology=strict, keeping a multi-device request in one group (see pci_fit.cc).
 #include "scheduler/host_index.h"
 #include "scheduler/scheduler_impl.h"
 
@@ -21,6 +22,7 @@ class PciPassthroughFilter : public CheckFilter {
       Filter::narrow(hosts, request, candidates);
       return;
     }
+    const bool grouped = request.topology_strict && pci.count > 1;
     const auto& index = hosts.index();
     std::vector<char> usable(index.pool_kinds.size());
     for (size_t k = 0; k < usable.size(); ++k) usable[k] = pool_matches(pci, index.pool_kinds[k]);
@@ -31,6 +33,8 @@ class PciPassthroughFilter : public CheckFilter {
       }
       return free >= pci.count;
     });
+    // Enough free devices is necessary; whether enough of them share a group needs the devices.
+    if (grouped) Filter::narrow(hosts, request, candidates);
   }
 
  private:
@@ -38,11 +42,15 @@ class PciPassthroughFilter : public CheckFilter {
     if (request.pci_requests.empty()) return true;
     if (!why) return !host.pci_pools.empty() && fit_pci_requests(host, request).has_value();
     const PciRequest* missing = nullptr;
-    if (fit_pci_requests(host, request, &missing)) return true;
+    int largest = 0;
+    if (fit_pci_requests(host, request, &missing, &largest)) return true;
     auto [free, total] = count_matching_devices(host, *missing);
     *why = "needs " + missing->describe() + ", host has " + std::to_string(free) + " of " +
            std::to_string(total) + " free";
-    if (free >= missing->count) {
+    if (largest > 0 || (request.topology_strict && free >= missing->count)) {
+      *why += " but at most " + std::to_string(largest) +
+              " in one NVLink partition, PCIe switch or NUMA node (gpucloud:topology=strict)";
+    } else if (free >= missing->count) {
       *why += std::string(" but not on the guest's NUMA node(s) (numa_policy ") +
               to_string(missing->numa_policy) + ")";
     }

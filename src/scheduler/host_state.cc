@@ -54,20 +54,21 @@ void HostState::add_aggregate_metadata(const std::string& key, std::string_view 
   }
 }
 
-void HostState::add_pci_device(const PciDevice& device, PciDeviceStatus status) {
+void HostState::add_pci_device(const PciDevice& device, PciDeviceStatus status,
+                               DeviceTopology topology) {
   // nova's pool keys: vendor_id, product_id, numa_node, dev_type (pci/stats.py pool_keys).
   for (auto& pool : pci_pools) {
     const PciDevice& s = pool.sample;
     if (s.vendor_id == device.vendor_id && s.product_id == device.product_id &&
         s.numa_node == device.numa_node && s.dev_type == device.dev_type) {
-      pool.devices.push_back({device.address, status});
+      pool.devices.push_back({device.address, status, std::move(topology)});
       if (status == PciDeviceStatus::kAvailable) ++pool.free;
       return;
     }
   }
   PciPool pool;
   pool.sample = device;
-  pool.devices.push_back({device.address, status});
+  pool.devices.push_back({device.address, status, std::move(topology)});
   pool.free = status == PciDeviceStatus::kAvailable ? 1 : 0;
   pci_pools.push_back(std::move(pool));
 }

@@ -8,6 +8,7 @@
 // which gives the same pass/fail for the PCI part. A guest without a NUMA topology ignores the
 // policy, as in nova.
 #include <algorithm>
+#include <functional>
 
 #include "scheduler/scheduler_impl.h"
 
@@ -85,19 +86,57 @@ std::vector<size_t> usable_pools(const HostState& host, const RequestSpec& spec,
   return pools;
 }
 
+// One free device that a request may take, with what groups it belongs to.
+struct Candidate {
+  const PciDeviceState* device;
+  size_t pool;
+};
+
+// `count` of the candidates that share the tightest group: an NVLink partition, else a PCIe
+// switch, else a NUMA node. At each level the smallest group that holds them all is taken, so
+// that a bigger group stays whole for a bigger request. Empty when no group holds `count`;
+// `largest` then says the most one group held.
+std::vector<size_t> tightest_group(const HostState& host, const std::vector<Candidate>& c,
+                                   int count, int& largest) {
+  using Key = std::function<std::string(const Candidate&)>;
+  const Key levels[] = {[](const Candidate& x) { return x.device->topology.nvlink_partition; },
+                        [](const Candidate& x) { return x.device->topology.pcie_switch; },
+                        [&host](const Candidate& x) {
+                          const auto& n = host.pci_pools[x.pool].sample.numa_node;
+                          return n ? std::to_string(*n) : std::string();
+                        }};
+  largest = 0;
+  for (const Key& key : levels) {
+    std::map<std::string, std::vector<size_t>> groups;  // "" is no group at this level
+    for (size_t k = 0; k < c.size(); ++k) {
+      std::string g = key(c[k]);
+      if (!g.empty()) groups[g].push_back(k);
+    }
+    const std::vector<size_t>* best = nullptr;
+    for (const auto& [name, members] : groups) {
+      largest = std::max(largest, static_cast<int>(members.size()));
+      if (static_cast<int>(members.size()) < count) continue;
+      if (!best || members.size() < best->size()) best = &members;
+    }
+    if (best) return std::vector<size_t>(best->begin(), best->begin() + count);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
                                                         const RequestSpec& request,
-                                                        const PciRequest** shortfall) {
+                                                        const PciRequest** shortfall,
+                                                        int* largest_group) {
   std::vector<PciAddress> chosen;
+  if (largest_group) *largest_group = 0;
   if (request.pci_requests.empty()) return chosen;
   std::vector<int> free;
   free.reserve(host.pci_pools.size());
   for (const auto& pool : host.pci_pools) free.push_back(pool.free);
-  // Devices already taken by an earlier request of this instance, per pool (devices are taken
-  // from the front of each pool's available ones).
-  std::vector<int> taken(host.pci_pools.size(), 0);
+  // Devices already taken by an earlier request of this instance.
+  std::set<const PciDeviceState*> taken;
 
   for (const auto& pci : request.pci_requests) {
     auto pools = usable_pools(host, request, pci, free);
@@ -105,23 +144,34 @@ std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
       if (shortfall) *shortfall = &pci;
       return std::nullopt;
     }
-    int need = pci.count;
+    // The free devices it may take, in the pools' order (affine pools first).
+    std::vector<Candidate> candidates;
     for (size_t i : pools) {
-      const auto& pool = host.pci_pools[i];
-      int skip = taken[i];
-      for (const auto& dev : pool.devices) {
-        if (need == 0 || free[i] == 0) break;
-        if (dev.status != PciDeviceStatus::kAvailable) continue;
-        if (skip > 0) {
-          --skip;
-          continue;
+      for (const auto& dev : host.pci_pools[i].devices) {
+        if (dev.status == PciDeviceStatus::kAvailable && !taken.count(&dev)) {
+          candidates.push_back({&dev, i});
         }
-        chosen.push_back(dev.address);
-        --free[i];
-        ++taken[i];
-        --need;
       }
-      if (need == 0) break;
+    }
+    std::vector<size_t> pick;
+    if (pci.count > 1) {
+      int largest = 0;
+      pick = tightest_group(host, candidates, pci.count, largest);
+      if (pick.empty() && request.topology_strict) {
+        if (shortfall) *shortfall = &pci;
+        if (largest_group) *largest_group = largest;
+        return std::nullopt;
+      }
+    }
+    if (pick.empty()) {  // one device, or no group holds them all: the first ones, as nova
+      for (size_t k = 0; k < candidates.size() && static_cast<int>(k) < pci.count; ++k) {
+        pick.push_back(k);
+      }
+    }
+    for (size_t k : pick) {
+      chosen.push_back(candidates[k].device->address);
+      taken.insert(candidates[k].device);
+      --free[candidates[k].pool];
     }
   }
   return chosen;

@@ -109,6 +109,14 @@ Result<RequestSpec> make_request_spec(FlavorSpec flavor, ImageMeta image,
     if (pin != nullptr && *pin == "dedicated") spec.numa_nodes = 1;
   }
 
+  // gpucloud's own: whether a multi-GPU request must stay in one partition, switch or NUMA node.
+  if (const auto* t = find(flavor.extra_specs, "gpucloud:topology")) {
+    if (*t != "strict" && *t != "preferred") {
+      return Error::invalid("gpucloud:topology: '" + *t + "' is not 'strict' or 'preferred'");
+    }
+    spec.topology_strict = *t == "strict";
+  }
+
   spec.flavor = std::move(flavor);
   spec.image = std::move(image);
   spec.availability_zone = std::move(availability_zone);

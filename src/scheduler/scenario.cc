@@ -146,12 +146,15 @@ void parse_pci_device(const json& j, const std::string& path, HostState& host,
   if (!*error && !type.ok()) f.fail(f.at("dev_type"), type.error().message);
   auto status = parse_pci_device_status(f.str("status", false, "available"));
   if (!*error && !status.ok()) f.fail(f.at("status"), status.error().message);
+  DeviceTopology topology;
+  topology.pcie_switch = f.str("pcie_switch", false, "");
+  topology.nvlink_partition = f.str("nvlink_partition", false, "");
   if (*error) return;
   dev.address = *address;
   dev.vendor_id = *vendor;
   dev.product_id = *product;
   dev.dev_type = *type;
-  host.add_pci_device(dev, *status);
+  host.add_pci_device(dev, *status, std::move(topology));
 }
 
 HostState parse_host(const json& j, const std::string& path, const SchedulerOptions& options,

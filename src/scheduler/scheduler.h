@@ -31,9 +31,17 @@ enum class PciDeviceStatus { kAvailable, kClaimed, kAllocated, kUnavailable, kRe
 const char* to_string(PciDeviceStatus s);
 Result<PciDeviceStatus> parse_pci_device_status(std::string_view text);
 
+// Where a device sits, beyond its NUMA node (its pool's): what multi-GPU placement keeps
+// together (pci_fit.cc). Empty: unknown, or not behind a switch / in no partition.
+struct DeviceTopology {
+  std::string nvlink_partition;  // an NVLink/NVSwitch partition, from the device spec's tags
+  std::string pcie_switch;       // the PCIe switch's upstream port, from the sysfs path
+};
+
 struct PciDeviceState {
   PciAddress address;
   PciDeviceStatus status = PciDeviceStatus::kAvailable;
+  DeviceTopology topology;
 };
 
 // nova's PciDeviceStats pool: the devices of one host that share vendor, product, NUMA node and
@@ -87,7 +95,8 @@ struct HostState {
   // the value is split on ',' and each part stripped, so "fast, slow" is `fast` and `slow`.
   void add_aggregate_metadata(const std::string& key, std::string_view value);
   // Adds one device to the pool with its vendor/product/NUMA node/type, creating it if needed.
-  void add_pci_device(const PciDevice& device, PciDeviceStatus status);
+  void add_pci_device(const PciDevice& device, PciDeviceStatus status,
+                      DeviceTopology topology = {});
   int free_pci_devices() const;
   int64_t free_ram_mb() const { return total.memory_mb - used.memory_mb; }
   // Capacity under the allocation ratios minus what is used (placement's view).
@@ -136,6 +145,10 @@ struct RequestSpec {
   // Host NUMA nodes the guest spans (hw:numa_nodes, or 1 for hw:cpu_policy=dedicated); nullopt
   // when the guest has no NUMA topology, which is when nova ignores PCI NUMA affinity.
   std::optional<int> numa_nodes;
+  // gpucloud:topology=strict: the devices of a multi-device request must share an NVLink
+  // partition, a PCIe switch or a NUMA node; a host that could only spread them is refused.
+  // Otherwise (preferred, the default) the tightest group is taken when there is one.
+  bool topology_strict = false;
 
   Resources requested() const;  // per instance; disk = root + ephemeral + swap rounded up to GB
 };

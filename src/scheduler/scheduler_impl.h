@@ -56,11 +56,16 @@ std::unique_ptr<Filter> make_noop_filter(const std::string& name);
 
 // Picks devices for all of `request.pci_requests` on `host`, nova's way (pci/stats.py
 // apply_requests): requests in order, each from the pools that match its alias and its NUMA
-// policy. Returns the chosen addresses, or nullopt when the host cannot satisfy them. `shortfall`,
-// when given, receives the first request that failed.
+// policy. A request for several devices takes them from the tightest group that holds them all:
+// an NVLink partition, else a PCIe switch, else a NUMA node (the smallest such group, keeping
+// bigger ones for bigger requests); with request.topology_strict a host without such a group
+// fails. Returns the chosen addresses, or nullopt when the host cannot satisfy them. `shortfall`,
+// when given, receives the first request that failed, and `largest_group` the most of its
+// devices that one group held when topology was the reason (else 0).
 std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
                                                         const RequestSpec& request,
-                                                        const PciRequest** shortfall = nullptr);
+                                                        const PciRequest** shortfall = nullptr,
+                                                        int* largest_group = nullptr);
 
 // Whether devices of a pool with this sample (vendor, product, NUMA node, type) can serve
 // `request`: the alias matches, and a PF only for a request that asks for PFs.

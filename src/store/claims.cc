@@ -47,9 +47,13 @@ std::string device_conditions(const DeviceRequest& req, Binder& b) {
   }
   std::string numa;
   for (int n : req.numa_nodes) numa += (numa.empty() ? "" : ", ") + b.number(n);
+  std::string chosen;
+  for (const auto& a : req.addresses)
+    chosen += (chosen.empty() ? "" : ", ") + b.text(a.to_string());
   std::string out;
   if (!match.empty()) out += " AND (" + match + ")";
   if (!numa.empty()) out += " AND numa_node IN (" + numa + ")";
+  if (!chosen.empty()) out += " AND address IN (" + chosen + ")";
   return out;
 }
 
@@ -257,7 +261,8 @@ class ClaimTransaction {
     // Passing over devices that other claims have locked lets claims on one host proceed side
     // by side. Those claims may still roll back, though, so before a shortfall is reported the
     // free devices are read again, this time waiting for the locks.
-    const bool can_skip = !impl_.dialect.skip_locked.empty();
+    // Chosen devices are waited for: skipping one would only end in a shortfall.
+    const bool can_skip = !impl_.dialect.skip_locked.empty() && req.addresses.empty();
     auto devices = lock_free(req, req.count, can_skip, mine);
     if (static_cast<int>(devices.size()) < req.count && can_skip) {
       devices = lock_free(req, req.count, false, mine);

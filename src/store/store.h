@@ -50,6 +50,9 @@ struct DeviceRequest {
   std::vector<DeviceMatch> matches;
   int count = 1;
   std::vector<int> numa_nodes;  // when non-empty, only devices on these NUMA nodes qualify
+  // When non-empty (`count` of them): exactly these devices, the ones the scheduler chose to keep
+  // a multi-device request in one group; any of them taken meanwhile is a conflict.
+  std::vector<PciAddress> addresses;
 };
 
 struct ResourceAmounts {

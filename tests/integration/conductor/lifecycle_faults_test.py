@@ -307,8 +307,13 @@ def check_devices(phase):
             "SELECT id, status, instance_uuid FROM pci_devices WHERE deleted = 0"):
         if status in ("claimed", "allocated"):
             if inst not in live or live[inst] not in ("ACTIVE", "SHUTOFF"):
+                events = sql("SELECT id, from_status, to_status, instance_uuid, created_at FROM "
+                             f"pci_device_events WHERE device_id = {int(dev_id)} ORDER BY id")
+                calls = sql("SELECT kind, state, message, created_at, finished_at FROM "
+                            f"agent_tasks WHERE instance_uuid = '{inst}' ORDER BY created_at")
                 fail(f"{phase}: device {dev_id} is {status} by {inst}, which is "
-                     f"{live.get(inst, 'missing')}")
+                     f"{live.get(inst, 'missing')}; its events {events[-8:]}; the instance's "
+                     f"agent calls {calls}")
     for inst, in sql("SELECT instance_uuid FROM instance_claims"):
         if live.get(inst) not in ("ACTIVE", "SHUTOFF"):
             fail(f"{phase}: instance_claims keeps {inst}, which is {live.get(inst, 'missing')}")

@@ -263,3 +263,29 @@ TEST_P(StoreTest, ReadPciDevicesReadsANovaDatabaseWithSoftDeletedAndOtherStatusR
 
 }  // namespace
 }  // namespace gpucloud::store::testing
+
+namespace gpucloud::store::testing {
+namespace {
+
+// A multi-device claim with the scheduler's chosen devices takes exactly those, or, when one of
+// them went to another claim meanwhile, nothing (a lost race, not other devices).
+TEST_P(StoreTest, ClaimOfChosenDevicesTakesExactlyThoseOrNothing) {
+  add_gpu_host("h1", 4);
+  ClaimRequest c = gpu_claim("i1", 2);
+  c.devices[0].addresses = {*PciAddress::parse("0000:41:00.0"), *PciAddress::parse("0000:43:00.0")};
+  auto got = store().claim(c);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  std::vector<std::string> addresses;
+  for (const auto& d : got->devices) addresses.push_back(d.address.to_string());
+  EXPECT_EQ(addresses, (std::vector<std::string>{"0000:41:00.0", "0000:43:00.0"}));
+  ClaimRequest again = gpu_claim("i2", 2);
+  again.devices[0].addresses = {*PciAddress::parse("0000:40:00.0"),
+                                *PciAddress::parse("0000:43:00.0")};
+  auto lost = store().claim(again);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(count_status(store(), PciDeviceStatus::kAvailable), 2);  // 40 and 42 untouched
+}
+
+}  // namespace
+}  // namespace gpucloud::store::testing

@@ -36,6 +36,11 @@ FakeHost::~FakeHost() {
 
 void FakeHost::add(const FakeDevice& d) {
   const fs::path dir = root_ / "sys/bus/pci/devices" / d.address;
+  if (!d.sysfs_parent.empty()) {
+    const fs::path real = root_ / "sys/devices" / d.sysfs_parent / d.address;
+    fs::create_directories(real);
+    fs::create_symlink(real, dir);  // the links below are made inside the real folder
+  }
   write(dir / "vendor", d.vendor + "\n");
   write(dir / "device", d.device + "\n");
   write(dir / "class", d.cls + "\n");

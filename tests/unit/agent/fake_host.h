@@ -36,6 +36,10 @@ struct FakeDevice {
   std::vector<std::string> virtfns = {};             // a PF's VFs
   std::optional<int> sriov_totalvfs = std::nullopt;
   std::string config = {};  // raw config space bytes; empty: no file
+  // Where the device really lives under sys/devices, e.g.
+  // "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:08.0" (behind a switch whose upstream port is
+  // 0000:01:00.0); sys/bus/pci/devices/<address> then links there. Empty: a plain folder.
+  std::string sysfs_parent = {};
 };
 
 class FakeHost {
