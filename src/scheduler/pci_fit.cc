@@ -8,7 +8,7 @@
 // which gives the same pass/fail for the PCI part. A guest without a NUMA topology ignores the
 // policy, as in nova.
 #include <algorithm>
-#include <functional>
+#include <cstdint>
 
 #include "scheduler/scheduler_impl.h"
 
@@ -95,30 +95,55 @@ struct Candidate {
 // `count` of the candidates that share the tightest group: an NVLink partition, else a PCIe
 // switch, else a NUMA node. At each level the smallest group that holds them all is taken, so
 // that a bigger group stays whole for a bigger request. Empty when no group holds `count`;
-// `largest` then says the most one group held.
+// `largest` then says the most one group held. Hosts have a handful of devices: linear scans
+// over small vectors, no maps (this runs for every candidate host of a strict request).
 std::vector<size_t> tightest_group(const HostState& host, const std::vector<Candidate>& c,
                                    int count, int& largest) {
-  using Key = std::function<std::string(const Candidate&)>;
-  const Key levels[] = {[](const Candidate& x) { return x.device->topology.nvlink_partition; },
-                        [](const Candidate& x) { return x.device->topology.pcie_switch; },
-                        [&host](const Candidate& x) {
-                          const auto& n = host.pci_pools[x.pool].sample.numa_node;
-                          return n ? std::to_string(*n) : std::string();
-                        }};
   largest = 0;
-  for (const Key& key : levels) {
-    std::map<std::string, std::vector<size_t>> groups;  // "" is no group at this level
+  // Group label of a candidate at a level: a string (partition, switch) or the NUMA node.
+  auto label = [&](const Candidate& x, int level, const std::string*& text, int& number) {
+    text = nullptr;
+    number = -1;
+    if (level == 0) text = &x.device->topology.nvlink_partition;
+    if (level == 1) text = &x.device->topology.pcie_switch;
+    if (level == 2) number = host.pci_pools[x.pool].sample.numa_node.value_or(-1);
+    return text ? !text->empty() : number >= 0;
+  };
+  for (int level = 0; level < 3; ++level) {
+    std::vector<size_t> firsts;  // the first member of each group, in order of appearance
+    std::vector<int> sizes;
+    std::vector<size_t> group_of(c.size(), SIZE_MAX);
     for (size_t k = 0; k < c.size(); ++k) {
-      std::string g = key(c[k]);
-      if (!g.empty()) groups[g].push_back(k);
+      const std::string* text;
+      int number;
+      if (!label(c[k], level, text, number)) continue;
+      for (size_t g = 0; g < firsts.size(); ++g) {
+        const std::string* t2;
+        int n2;
+        label(c[firsts[g]], level, t2, n2);
+        if (text ? *text == *t2 : number == n2) {
+          group_of[k] = g;
+          break;
+        }
+      }
+      if (group_of[k] == SIZE_MAX) {
+        group_of[k] = firsts.size();
+        firsts.push_back(k);
+        sizes.push_back(0);
+      }
+      ++sizes[group_of[k]];
     }
-    const std::vector<size_t>* best = nullptr;
-    for (const auto& [name, members] : groups) {
-      largest = std::max(largest, static_cast<int>(members.size()));
-      if (static_cast<int>(members.size()) < count) continue;
-      if (!best || members.size() < best->size()) best = &members;
+    size_t best = SIZE_MAX;
+    for (size_t g = 0; g < sizes.size(); ++g) {
+      largest = std::max(largest, sizes[g]);
+      if (sizes[g] >= count && (best == SIZE_MAX || sizes[g] < sizes[best])) best = g;
     }
-    if (best) return std::vector<size_t>(best->begin(), best->begin() + count);
+    if (best == SIZE_MAX) continue;
+    std::vector<size_t> pick;
+    for (size_t k = 0; k < c.size() && static_cast<int>(pick.size()) < count; ++k) {
+      if (group_of[k] == best) pick.push_back(k);
+    }
+    return pick;
   }
   return {};
 }
@@ -136,7 +161,7 @@ std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
   free.reserve(host.pci_pools.size());
   for (const auto& pool : host.pci_pools) free.push_back(pool.free);
   // Devices already taken by an earlier request of this instance.
-  std::set<const PciDeviceState*> taken;
+  std::vector<const PciDeviceState*> taken;
 
   for (const auto& pci : request.pci_requests) {
     auto pools = usable_pools(host, request, pci, free);
@@ -148,7 +173,8 @@ std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
     std::vector<Candidate> candidates;
     for (size_t i : pools) {
       for (const auto& dev : host.pci_pools[i].devices) {
-        if (dev.status == PciDeviceStatus::kAvailable && !taken.count(&dev)) {
+        if (dev.status == PciDeviceStatus::kAvailable &&
+            std::find(taken.begin(), taken.end(), &dev) == taken.end()) {
           candidates.push_back({&dev, i});
         }
       }
@@ -170,7 +196,7 @@ std::optional<std::vector<PciAddress>> fit_pci_requests(const HostState& host,
     }
     for (size_t k : pick) {
       chosen.push_back(candidates[k].device->address);
-      taken.insert(candidates[k].device);
+      taken.push_back(candidates[k].device);
       --free[candidates[k].pool];
     }
   }
