@@ -8,8 +8,10 @@ DHCP lease), reports it, probes the image's service_url (http://{}/config/meta-d
 server goes READY; `openstack server list` shows the address under the network's name. A second
 guest whose user data keeps its HTTP server from starting stays `waiting` with the probe's error.
 
-With /dev/kvm the guest runs on KVM; without it on QEMU's TCG (--virt-type qemu), which is
-slower but boots the same guest. Skipped (exit 77, saying why) when not root, or without libvirtd,
+With /dev/kvm the guest runs on KVM; without it, or when this machine is itself a VM (nested KVM:
+under some hypervisors the guest kernel never gets past its decompressor), on QEMU's TCG
+(--virt-type qemu), which is slower but boots the same guest. GPUCLOUD_REAL_VM_VIRT=kvm or =qemu
+overrides the choice. Skipped (exit 77, saying why) when not root, or without libvirtd,
 QEMU, genisoimage, a static busybox, a host kernel with modules, or when a libvirt network cannot
 be created (user-mode networking with a forwarded port is not implemented as a fallback: see
 docs/controller.md). Usage: real_vm_test.py /path/to/gpucloud
@@ -62,6 +64,9 @@ def _cleanup():
             f()
         except Exception as e:  # cleanup must not hide the test's own result
             print("cleanup:", e)
+
+
+WHY_TCG = ""  # why the guest runs on TCG, when it does (preconditions())
 
 
 def fail(msg):
@@ -145,6 +150,18 @@ def preconditions():
         skip("dnsmasq is not installed (Debian: dnsmasq-base): libvirt's DHCP needs it")
     ensure_libvirtd()
     kvm = os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+    global WHY_TCG
+    WHY_TCG = "no usable /dev/kvm here"
+    with open("/proc/cpuinfo") as f:
+        nested = any(line.startswith("flags") and " hypervisor" in line for line in f)
+    choice = os.environ.get("GPUCLOUD_REAL_VM_VIRT", "")
+    if choice in ("kvm", "qemu"):
+        kvm = kvm and choice == "kvm"
+        WHY_TCG = "GPUCLOUD_REAL_VM_VIRT=qemu"
+    elif kvm and nested:
+        # Seen on a firecracker VM: the nested guest spins in its kernel's decompressor.
+        kvm = False
+        WHY_TCG = "this machine is a VM (nested KVM is not relied on; GPUCLOUD_REAL_VM_VIRT=kvm tries it)"
     return busybox, kernel, version, kvm
 
 
@@ -266,7 +283,7 @@ os.chmod(TMP, 0o755)  # QEMU runs as libvirt-qemu and must reach the instances' 
 CLEANUP.append(lambda: shutil.rmtree(TMP, ignore_errors=True))
 virt_type = "kvm" if kvm else "qemu"
 log(f"guest: kernel {kernel}, busybox {busybox}; "
-    + ("KVM" if kvm else "no usable /dev/kvm here: QEMU TCG (--virt-type qemu), slower"))
+    + ("KVM" if kvm else WHY_TCG + ": QEMU TCG (--virt-type qemu), slower"))
 initramfs = guest_image.build_initramfs(version, busybox)
 with open(kernel, "rb") as f:
     kernel_data = f.read()
