@@ -1,4 +1,4 @@
-// run_command: fork + execvp with stdout/stderr on one pipe. A separate exec-status pipe (closed
+// run_command: fork + execvpe with stdout/stderr on one pipe. A separate exec-status pipe (closed
 // on exec) tells "could not run" from "ran and failed".
 #include "agent/libvirt_command.h"
 
@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <string_view>
 
 namespace gpucloud::agent {
 
@@ -28,16 +29,29 @@ Result<CommandOutput> run_command(const std::vector<std::string>& argv,
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment, built before fork: a child of a multithreaded process may only
+  // call async-signal-safe functions, and putenv() may allocate.
+  // `env` replaces variables of the same name (a shell keeps the last of two, getenv the first).
+  std::vector<std::string> env_text(env.begin(), env.end());
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view entry(*e);
+    const auto name = entry.substr(0, entry.find('=') + 1);  // "NAME="
+    bool replaced = false;
+    for (const auto& mine : env) replaced = replaced || mine.rfind(name, 0) == 0;
+    if (!replaced) env_text.emplace_back(entry);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return Error::internal("fork: " + std::string(strerror(errno)));
   if (pid == 0) {
     if (timeout.count() > 0) setpgid(0, 0);  // so that a timeout kills what it started too
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     dup2(out[1], 1);
     dup2(out[1], 2);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     int err = errno;
     ssize_t ignored = write(status_pipe[1], &err, sizeof err);
     (void)ignored;

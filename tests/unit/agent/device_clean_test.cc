@@ -3,6 +3,7 @@
 // (an AER error, a new IOMMU group, a driver unbinding), since the checks run after it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "agent/agent.h"
@@ -153,12 +154,14 @@ TEST_F(DeviceCleanTest, IommuGroupChangeIsCaught) {
 TEST_F(DeviceCleanTest, ScrubGetsTheAddressAndAliasAndItsFailureIsTheReason) {
   host_.add(gpu());
   const fs::path seen = host_.root() / "scrub-args";
+  ::setenv("GPUCLOUD_PCI_ALIAS", "stale", 1);  // the agent's own environment does not win
   CleanOptions o = options();
   o.scrub_command =
       "echo \"$1 $2 $GPUCLOUD_PCI_ADDRESS $GPUCLOUD_PCI_ALIAS\" > \"" + seen.string() + "\"";
   auto out = clean_device(o, device());
   EXPECT_TRUE(out.clean) << out.reason;
   EXPECT_EQ(read(seen), std::string(kAddr) + " K2_Grid " + kAddr + " K2_Grid\n");
+  ::unsetenv("GPUCLOUD_PCI_ALIAS");
   ASSERT_EQ(out.steps.size(), 3u);
   EXPECT_EQ(out.steps[1].rfind("scrub ", 0), 0u) << out.steps[1];
 
