@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <fstream>
+#include <functional>
 #include <thread>
 
 #include "api/router_impl.h"  // new_uuid, kMaxComputeMinor
@@ -71,6 +73,21 @@ class ComputeTest : public ApiTest {
     img.min_ram = 0;
     ASSERT_TRUE(store_->create_image(img).ok());
     plain_image_id_ = img.id;
+  }
+
+  // Replaces the seed's fake hosts by a copy whose vmhost3 `edit` changed (cleaning failures,
+  // topology tags...), registered as an agent's report would be. Call from customize().
+  void use_edited_vmhost3(ServerDeps& deps, const std::function<void(json&)>& edit) {
+    std::ifstream in(kSeedDir + "/fake_hosts.json");
+    json hosts = json::parse(in);
+    for (auto& h : hosts["hosts"]) {
+      if (h["name"] == "vmhost3") edit(h);
+    }
+    auto driver = compute::make_fake_driver(hosts.dump());
+    ASSERT_TRUE(driver.ok()) << driver.error().message;
+    driver_ = std::move(*driver);
+    ASSERT_TRUE(compute::register_hosts(*driver_, *store_, {}).ok());
+    deps.driver = driver_.get();
   }
 
   void SetUp() override {

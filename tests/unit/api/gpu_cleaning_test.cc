@@ -1,8 +1,6 @@
 // The GPU lifecycle through the compute API on the in-process fake driver: a deleted server's
 // GPU is cleaned before it is free again, a failed cleaning or a used one_time_use GPU is out of
 // service with its reason until an admin returns it, and stop/start/reboot keep the same GPU.
-#include <fstream>
-#include <sstream>
 
 #include "compute_fixture.h"
 
@@ -17,19 +15,11 @@ class GpuCleaningTest : public ComputeTest {
   void customize(ServerDeps& deps, ServerOptions& options) override {
     ComputeTest::customize(deps, options);
     if (HasFatalFailure()) return;
-    std::ifstream in(kSeedDir + "/fake_hosts.json");
-    json hosts = json::parse(in);
-    for (auto& h : hosts["hosts"]) {
-      if (h["name"] != "vmhost3") continue;
+    use_edited_vmhost3(deps, [this](json& h) {
       h["clean_ms"] = clean_ms();
       h["pci_devices"][0]["clean_fails"] = "check: AER fatal errors 0 -> 1";
       h["pci_devices"][1]["one_time_use"] = true;
-    }
-    auto driver = compute::make_fake_driver(hosts.dump());
-    ASSERT_TRUE(driver.ok()) << driver.error().message;
-    driver_ = std::move(*driver);
-    ASSERT_TRUE(compute::register_hosts(*driver_, *store_, {}).ok());  // the tags, as an agent
-    deps.driver = driver_.get();
+    });
   }
 
   void delete_and_wait(const std::string& id) {

@@ -1,7 +1,6 @@
 // Multi-GPU placement end to end on the in-process fake driver: the devices the scheduler keeps
 // together (here an NVLink partition across both NUMA nodes of vmhost3) are exactly the ones the
 // claim takes and the guest gets, and gpucloud:topology=strict refuses what can only be spread.
-#include <fstream>
 
 #include "compute_fixture.h"
 
@@ -16,20 +15,12 @@ class GpuTopologyTest : public ComputeTest {
   void customize(ServerDeps& deps, ServerOptions& options) override {
     ComputeTest::customize(deps, options);
     if (HasFatalFailure()) return;
-    std::ifstream in(kSeedDir + "/fake_hosts.json");
-    json hosts = json::parse(in);
-    for (auto& h : hosts["hosts"]) {
-      if (h["name"] != "vmhost3") continue;
+    use_edited_vmhost3(deps, [](json& h) {
       h["pci_devices"][0]["nvlink_partition"] = "nvl0";
       h["pci_devices"][2]["nvlink_partition"] = "nvl0";
       h["pci_devices"][1]["pcie_switch"] = "0000:7f:00.0";
       h["pci_devices"][3]["pcie_switch"] = "0000:7f:00.0";
-    }
-    auto driver = compute::make_fake_driver(hosts.dump());
-    ASSERT_TRUE(driver.ok()) << driver.error().message;
-    driver_ = std::move(*driver);
-    ASSERT_TRUE(compute::register_hosts(*driver_, *store_, {}).ok());
-    deps.driver = driver_.get();
+    });
   }
 
   void gpu_flavor(const std::string& id, int gpus, const std::string& topology) {
