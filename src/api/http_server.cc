@@ -306,6 +306,16 @@ static std::string target_of_request_line(const beast::flat_buffer& buffer) {
   return std::string(text.substr(a + 1, b == std::string_view::npos ? b : b - a - 1));
 }
 
+// The method of a request line in `buffer` that failed to parse, for the access log ("-" when
+// there is none: the line is not a request line).
+static std::string method_of_request_line(const beast::flat_buffer& buffer) {
+  const auto data = buffer.data();
+  std::string_view text(static_cast<const char*>(data.data()), data.size());
+  const size_t space = text.substr(0, 32).find(' ');
+  if (space == 0 || space == std::string_view::npos) return "-";
+  return std::string(text.substr(0, space));
+}
+
 template <class Stream>
 awaitable<void> HttpServer::Impl::refuse(Stream& stream, HttpRequest& req, int status,
                                          const std::string& message, size_t bytes_in,
@@ -359,7 +369,9 @@ awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& b
   if (ec) {
     // The request line may have parsed before the error (Beast consumed it from the buffer).
     req.target = std::string(head.get().target());
+    req.method = std::string(head.get().method_string());
     if (req.target.empty()) req.target = target_of_request_line(buffer);
+    if (req.method.empty()) req.method = method_of_request_line(buffer);
     if (ec == beast::error::timeout) {
       why = "The request head did not arrive in time.";
       co_await refuse(stream, req, 408, why, bytes_in + buffer.size(), started);

@@ -140,6 +140,24 @@ TEST_F(HttpServerTest, LongUrlIs414AndHugeHeaderIs431InOpenStackShape) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(body_of(*r)["error"]["code"], 400) << r->body;
+
+  // Each refusal has its access-log line, with the method of the request line (or "-").
+  const std::vector<std::string> lines = {"\"GET /image/v2/images?name=aaaa",
+                                          "\"GET /image/v2/images\" 431", "\"- \" 400"};
+  std::string log = access_log();
+  auto missing = [&] {
+    for (const auto& l : lines) {
+      if (log.find(l) == std::string::npos) return true;
+    }
+    return false;
+  };
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       missing() && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = access_log();
+  }
+  for (const auto& l : lines) EXPECT_NE(log.find(l), std::string::npos) << l;
+  EXPECT_NE(log.find("aaaa\" 414"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, UnknownPathIsJson404WithRequestId) {
@@ -188,6 +206,15 @@ TEST_F(ShortDeadlineTest, HeadThatDoesNotArriveInTimeEndsTheConnection) {
   char c;
   EXPECT_LE(::recv(fd, &c, 1, 0), 0);
   ::close(fd);
+  // The access log keeps a trace of it, as a 408 with the method and path of the request line.
+  const std::string line = "\"GET /compute/v2.1/\" 408 ";
+  std::string log = access_log();
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       log.find(line) == std::string::npos && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = access_log();
+  }
+  EXPECT_NE(log.find(line), std::string::npos) << log;
 }
 
 class CappedTest : public HttpServerTest {
@@ -226,6 +253,74 @@ TEST_F(CappedTest, ConnectionsOverTheCapsGet503WithRetryAfter) {
   EXPECT_EQ(r2->status, 200);
   ::close(other);
   for (int h : held) ::close(h);
+}
+
+// The total cap holds whatever the address: 3 connections from one address and 2 from another
+// fill max_connections (5), so a third address is refused too; once one closes, it gets in.
+TEST_F(CappedTest, TotalCapRefusesEveryAddressUntilAConnectionEnds) {
+  std::vector<int> held;
+  for (const char* source : {"127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2"}) {
+    const int fd = connect_to(server_->port(), source);
+    ASSERT_GE(fd, 0) << source;
+    // An answer on each means the server has counted it (keep-alive: it stays open).
+    ASSERT_TRUE(send_all(fd, "GET /identity/v3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto ok = read_response(fd, kWait);
+    ASSERT_TRUE(ok) << source;
+    ASSERT_EQ(ok->status, 200) << source;
+    held.push_back(fd);
+  }
+  const int third = connect_to(server_->port(), "127.0.0.3");
+  ASSERT_GE(third, 0);
+  auto r = read_response(third, kWait);
+  ::close(third);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("retry-after"), "5");
+  EXPECT_EQ(body_of(*r)["error"]["code"], 503) << r->body;
+
+  // One held connection ends: its slot is free again once the server has seen the close.
+  ::close(held.back());
+  held.pop_back();
+  int status = 0;
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       status != 200 && std::chrono::steady_clock::now() < until;) {
+    const int fd = connect_to(server_->port(), "127.0.0.3");
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /identity/v3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto again = read_response(fd, kWait);
+    ::close(fd);
+    status = again ? again->status : 0;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 200);
+  for (int h : held) ::close(h);
+}
+
+// A keep-alive connection that sends nothing after its answer is closed by the idle timeout.
+// The head deadline is longer than the test waits, so only the idle timeout can close it.
+class ShortIdleTest : public HttpServerTest {
+ protected:
+  void customize(ServerDeps& deps, ServerOptions& options) override {
+    HttpServerTest::customize(deps, options);
+    options.idle_timeout = std::chrono::milliseconds(300);
+    options.header_timeout = std::chrono::seconds(120);
+  }
+};
+
+TEST_F(ShortIdleTest, IdleKeepAliveConnectionIsClosedByTheIdleTimeout) {
+  const int fd = connect_to(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "GET /identity/v3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = read_response(fd, kWait);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->header("connection"), "close");  // kept alive, then idle
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count() * 1000)), 1)
+      << "the idle connection was not closed";
+  char c;
+  EXPECT_LE(::recv(fd, &c, 1, 0), 0);  // closed, with nothing more sent
+  ::close(fd);
 }
 
 TEST_F(HttpServerTest, SecondServerOnAPortInUseRefusesToStart) {
