@@ -9,6 +9,7 @@
 
 #include "api/image_impl.h"
 #include "image_fixture.h"
+#include "raw_http.h"
 
 namespace gpucloud::api::testing {
 namespace {
@@ -136,6 +137,120 @@ TEST_F(ImageTest, InterruptedUploadLeavesImageQueuedWithoutFile) {
   // And the image still takes a complete upload afterwards.
   EXPECT_EQ(upload(id, alice_, "complete")->status, 204);
   EXPECT_EQ(show(id, alice_)["status"], "active");
+}
+
+// Files in <data_dir>/spool, where uploads are streamed while they arrive.
+std::vector<std::string> spool_files(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "spool", ec)) {
+    out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+
+// A graceful stop (SIGTERM) lets an upload whose body is still arriving finish: the server stops
+// accepting, waits for the request in flight, answers it with Connection: close.
+TEST_F(ImageTest, GracefulStopFinishesAnUploadInFlight) {
+  const std::string id = create_raw(alice_, "in flight");
+  ASSERT_FALSE(id.empty());
+  const std::string data = test_data(128 * 1024);
+  const int fd = connect_to(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "PUT /image/v2/images/" + id +
+                               "/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: " + alice_ +
+                               "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                               std::to_string(data.size()) + "\r\n\r\n"));
+  ASSERT_TRUE(send_all(fd, data.substr(0, data.size() / 2)));
+  // The head was taken (the image is saving): the request is in flight.
+  ASSERT_TRUE(wait_for_status(*store_, id, store::ImageStatus::kSaving));
+  std::thread stopper([this] { server_->stop(); });
+  // The stop has begun once new connections are refused.
+  bool refused = false;
+  for (int i = 0; i < 3000 && !refused; ++i) {
+    const int probe = connect_to(server_->port());
+    refused = probe < 0;
+    if (probe >= 0) ::close(probe);
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(refused) << "the server still accepts connections while stopping";
+  ASSERT_TRUE(send_all(fd, data.substr(data.size() / 2)));
+  auto r = read_response(fd, std::chrono::seconds(30));
+  stopper.join();
+  ::close(fd);
+  ASSERT_TRUE(r) << "the upload in flight was dropped instead of finished";
+  EXPECT_EQ(r->status, 204) << r->body;
+  EXPECT_EQ(r->header("connection"), "close");
+  auto img = store_->get_image(id);
+  ASSERT_TRUE(img.ok());
+  EXPECT_EQ(img->status, store::ImageStatus::kActive);
+  EXPECT_EQ(img->size.value_or(-1), static_cast<int64_t>(data.size()));
+}
+
+// --max-image-size: an upload over it is refused with 413 whether its length is announced or it
+// comes chunked; the image stays (or goes back to) queued and no data or spool file is left.
+class ImageSizeLimitTest : public ImageTest {
+ protected:
+  void customize(ServerDeps& deps, ServerOptions& options) override {
+    ImageTest::customize(deps, options);
+    options.max_image_size = kLimit;
+  }
+  static constexpr uint64_t kLimit = 64 * 1024;
+};
+
+TEST_F(ImageSizeLimitTest, AnnouncedUploadOverTheMaximumIs413AndImageStaysQueued) {
+  const std::string id = create_raw(alice_, "too big");
+  ASSERT_FALSE(id.empty());
+  const std::string before = snapshot();
+  // Only the head is sent: the answer comes from Content-Length alone, before any body.
+  const int fd = connect_to(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "PUT /image/v2/images/" + id +
+                               "/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: " + alice_ +
+                               "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                               std::to_string(kLimit + 1) + "\r\n\r\n"));
+  auto r = read_response(fd, std::chrono::seconds(30));
+  ::close(fd);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], 413) << r->body;
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(image_files().empty());
+  EXPECT_TRUE(spool_files(dir_).empty());
+  // At the maximum it is taken.
+  EXPECT_EQ(upload(id, alice_, test_data(kLimit))->status, 204);
+  EXPECT_EQ(show(id, alice_)["size"], kLimit);
+}
+
+TEST_F(ImageSizeLimitTest, ChunkedUploadOverTheMaximumIs413AndLeavesNothing) {
+  const std::string id = create_raw(alice_, "too big, chunked");
+  ASSERT_FALSE(id.empty());
+  const std::string before = snapshot();
+  const int fd = connect_to(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "PUT /image/v2/images/" + id +
+                               "/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: " + alice_ +
+                               "\r\nContent-Type: application/octet-stream\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"));
+  std::thread sender([fd] {
+    const std::string chunk = "4000\r\n" + std::string(0x4000, 'x') + "\r\n";  // 16 KiB
+    for (int i = 0; i < 64; ++i) {                                             // 1 MiB
+      if (!send_all(fd, chunk)) return;
+    }
+    send_all(fd, "0\r\n\r\n");
+  });
+  auto r = read_response(fd, std::chrono::seconds(30));
+  ::shutdown(fd, SHUT_RDWR);
+  sender.join();
+  ::close(fd);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], 413) << r->body;
+  // The dropped upload puts the image back to queued (on a worker, after the answer).
+  ASSERT_TRUE(wait_for_status(*store_, id, store::ImageStatus::kQueued));
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(image_files().empty());
+  EXPECT_TRUE(spool_files(dir_).empty());
 }
 
 }  // namespace
