@@ -6,7 +6,7 @@ server init: passwords only from a file or the environment (no option takes one)
 ("nothing to change" on a second run), an existing password changes only with
 --reset-passwords, client files at mode 0600, no password in any output. Backup: taken while the
 server runs, mode 0600, restored into a new file and over the old one; a server on the restored
-database has exactly the backed-up state. With GPUCLOUD_MARIADB_URL_FILE, init also runs on
+database has exactly the backed-up state, and a data folder the server makes is mode 0700. With GPUCLOUD_MARIADB_URL_FILE, init also runs on
 MariaDB, and backup refuses it naming mariabackup without showing the password.
 Usage: ops_test.py /path/to/gpucloud
 """
@@ -90,11 +90,11 @@ def login(base, user, password, project):
     return headers["X-Subject-Token"] if status == 201 else None
 
 
-def start_server(db_url):
+def start_server(db_url, data_dir=TMP):
     port = free_port()
     log = os.path.join(TMP, f"server-{port}.log")
     p = subprocess.Popen([GPUCLOUD, "server", "--database", db_url, "--port", str(port),
-                          "--data-dir", TMP, "--web-root", "none"],
+                          "--data-dir", data_dir, "--web-root", "none"],
                          stdout=open(log, "w"), stderr=subprocess.STDOUT)
     PROCS.append((p, log))
     deadline = time.time() + 20
@@ -198,7 +198,12 @@ restored = "sqlite:///" + os.path.join(TMP, "restored.sqlite")
 run(["db", "restore", "--from", backup, "--database", restored])
 run(["db", "restore", "--from", backup, "--database", db])
 for url in (restored, db):
-    server, base = start_server(url)
+    # The restored database's server makes its data folder: the owner's alone (0700).
+    data_dir = os.path.join(TMP, "new-data-dir") if url == restored else TMP
+    server, base = start_server(url, data_dir)
+    if url == restored and stat.S_IMODE(os.stat(data_dir).st_mode) != 0o700:
+        fail(f"the server made its data folder mode {oct(stat.S_IMODE(os.stat(data_dir).st_mode))}, "
+             "not 0700")
     admin = login(base, "admin", SECRETS[1], "admin")
     if not admin:
         fail(f"no admin login on the restored {url}")

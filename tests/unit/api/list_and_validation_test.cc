@@ -14,7 +14,8 @@ namespace {
 class ListTest : public ComputeTest {
  protected:
   // Three servers of demo, made directly in the store one second apart (list order is by
-  // created_at): s0 oldest, on flavor 1 and the plain image; s1, s2 on flavor 2.
+  // created_at): s0 oldest, on flavor 1, the plain image and vmhost1; s1, s2 on flavor 2 and
+  // vmhost2.
   void add_servers() {
     const std::string alice = store_->find_user_by_name("alice", "default")->id;
     const std::string demo = store_->find_project_by_name("demo", "default")->id;
@@ -27,6 +28,7 @@ class ListTest : public ComputeTest {
       s.user_id = alice;
       s.flavor_id = i == 0 ? "1" : "2";
       s.image_id = i == 0 ? plain_image_id_ : image_id_;
+      s.host = i == 0 ? "vmhost1" : "vmhost2";
       s.status = store::ServerStatus::kActive;
       s.vm_state = "active";
       s.task_state.reset();
@@ -87,6 +89,16 @@ TEST_F(ListTest, ServersFilterByFlavorImageStatusAndNameRegex) {
   EXPECT_EQ(names(get_json(kV + "/servers?status=SHUTOFF", alice_)), V{});
   EXPECT_EQ(names(get_json(kV + "/servers?name=^web-[01]$", alice_)), (V{"web-1", "web-0"}));
   EXPECT_EQ(names(get_json(kV + "/servers?name=eb-2", alice_)), (V{"web-2"}));  // a search
+}
+
+// nova: `host` is an admin's filter; a member's `host` is dropped, not applied.
+TEST_F(ListTest, ServersHostFilterAppliesForAdminsOnly) {
+  add_servers();
+  EXPECT_EQ(names(get_json(kV + "/servers?all_tenants=1&host=vmhost1", admin_)), (V{"web-0"}));
+  EXPECT_EQ(names(get_json(kV + "/servers/detail?all_tenants=1&host=vmhost2", admin_)),
+            (V{"web-2", "web-1"}));
+  EXPECT_EQ(names(get_json(kV + "/servers?all_tenants=1&host=nowhere", admin_)), V{});
+  EXPECT_EQ(names(get_json(kV + "/servers?host=vmhost1", alice_)), (V{"web-2", "web-1", "web-0"}));
 }
 
 TEST_F(ListTest, ServersChangesSinceListsRecentChangesWithDeletedOnes) {
