@@ -252,6 +252,32 @@ TEST(NovaConfig, DefaultZoneAndWeightClasses) {
   EXPECT_EQ(bad.default_availability_zone.value, "nova");
 }
 
+// keystone's [security_compliance] lockout, under keystone's names: off unless
+// lockout_failure_attempts is set (an empty value too), lockout_duration 1800 s by default.
+TEST(NovaConfig, SecurityComplianceLockoutAsKeystoneNamesIt) {
+  NovaConfig defaults = load_nova_config({IniFile::parse("", "nova.conf")});
+  EXPECT_FALSE(defaults.lockout_failure_attempts.has_value());
+  EXPECT_EQ(defaults.lockout_duration, 1800);
+  NovaConfig empty = load_nova_config(
+      {IniFile::parse("[security_compliance]\nlockout_failure_attempts =\n", "keystone.conf")});
+  EXPECT_TRUE(empty.problems.empty()) << testing::messages(empty.problems).front();
+  EXPECT_FALSE(empty.lockout_failure_attempts.has_value());
+  NovaConfig set = load_nova_config({IniFile::parse(
+      "[security_compliance]\nlockout_failure_attempts = 6\nlockout_duration = 600\n",
+      "keystone.conf")});
+  EXPECT_TRUE(set.problems.empty()) << testing::messages(set.problems).front();
+  EXPECT_EQ(set.lockout_failure_attempts, 6);
+  EXPECT_EQ(set.lockout_duration, 600);
+  NovaConfig bad = load_nova_config({IniFile::parse(
+      "[security_compliance]\nlockout_failure_attempts = 0\nlockout_duration = soon\n",
+      "keystone.conf")});
+  EXPECT_THAT(testing::messages(bad.problems),
+              ElementsAre(HasSubstr("2: [security_compliance] lockout_failure_attempts"),
+                          HasSubstr("3: [security_compliance] lockout_duration")));
+  EXPECT_FALSE(bad.lockout_failure_attempts.has_value());
+  EXPECT_EQ(bad.lockout_duration, 1800);
+}
+
 TEST(NovaConfig, NoProblemShowsTheDatabasePassword) {
   NovaConfig cfg = load({data("bad_many.conf")});
   for (const auto& p : cfg.problems) EXPECT_EQ(p.message.find("s3cret"), std::string::npos);
