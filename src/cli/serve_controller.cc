@@ -31,7 +31,10 @@ controller::EndpointSource server_probed_endpoints(compute::ComputeDriver* drive
     for (const auto& h : *hosts) here = here || h.name == *i.host;
     if (!here) return std::nullopt;
     auto g = driver->guest(*i.host, i.uuid);
-    if (!g.ok()) return probe::Endpoint{i.ip_address, {}};
+    // No such guest here (a fake guest is gone once `up` restarts; a libvirt domain that
+    // vanished): nothing to probe. The recorded address on its usual ports would reach whatever
+    // else listens there (the host's own sshd on 0.0.0.0:22) and call the server READY.
+    if (!g.ok()) return probe::Endpoint{"", {}};
     return probe::Endpoint{g->ip_address.empty() ? i.ip_address : g->ip_address,
                            g->forwarded_ports};
   };
