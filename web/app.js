@@ -318,7 +318,10 @@ async function loadCatalogue() {
     api('GET', `${COMPUTE}/flavors/detail`),
   ]);
   state.allImages = new Map(images.images.map((im) => [im.id, im]));
-  state.images = images.images.filter((im) => im.image_type && im.service_type && im.status === 'active');
+  // A shelved server's snapshot carries its base image's properties (image_type=snapshot): it is
+  // the server's disk, not a service to launch.
+  state.images = images.images.filter((im) => im.image_type && im.image_type !== 'snapshot'
+    && im.service_type && im.status === 'active');
   state.flavors = await Promise.all(flavors.flavors.map(async (f) => {
     const specs = await api('GET', `${COMPUTE}/flavors/${encodeURIComponent(f.id)}/os-extra_specs`);
     return { ...f, extra_specs: specs.extra_specs || {} };

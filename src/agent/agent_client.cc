@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -150,6 +151,44 @@ Result<std::string> AgentClient::download(const std::string& path, const std::st
   }
   if (!written) return Error::internal("writing " + to + " failed");
   return md5.hex_digest();
+}
+
+Result<HttpReply> AgentClient::send_file(const std::string& path, const std::string& from,
+                                         const std::string& token) {
+  std::FILE* in = std::fopen(from.c_str(), "rb");
+  if (!in) return Error::internal("cannot read " + from + ": " + std::strerror(errno));
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(from, ec);
+  if (ec) {
+    std::fclose(in);
+    return Error::internal("cannot read " + from + ": " + ec.message());
+  }
+  bool read_ok = true;
+  auto r = server_->Put(
+      path.c_str(), httplib::Headers{{"X-Auth-Token", token}}, static_cast<size_t>(size),
+      [&](size_t offset, size_t length, httplib::DataSink& sink) {
+        char buf[64 * 1024];
+        if (std::fseek(in, static_cast<long>(offset), SEEK_SET) != 0) return read_ok = false;
+        const size_t n = std::fread(buf, 1, std::min(length, sizeof buf), in);
+        if (n == 0) return read_ok = false;
+        return sink.write(buf, n);
+      },
+      "application/octet-stream");
+  std::fclose(in);
+  if (!read_ok) return Error::internal("reading " + from + " failed");
+  if (!r) return Error::unavailable("PUT " + path + ": " + httplib::to_string(r.error()));
+  return HttpReply{r->status, r->body};
+}
+
+Result<HttpReply> AgentClient::upload(const std::string& path, const std::string& from) {
+  auto token = valid_token();
+  if (!token.ok()) return token.error();
+  auto r = send_file(path, from, *token);
+  if (!r.ok() || r->status != 401) return r;
+  if (auto s = authenticate(); !s.ok()) return s.error();
+  auto fresh = valid_token();
+  if (!fresh.ok()) return fresh.error();
+  return send_file(path, from, *fresh);
 }
 
 Result<HttpReply> AgentClient::call(const std::string& method, const std::string& path,

@@ -34,6 +34,9 @@ class AgentClient {
   // GET `path` streamed into the file `to` (never whole in memory); returns the data's MD5 (hex).
   // kUnavailable on transport failures and on any status but 200, naming it.
   Result<std::string> download(const std::string& path, const std::string& to);
+  // PUT the file `from` to `path` as application/octet-stream, streamed from disk; the reply's
+  // status and body come back (a 401 re-authenticates once and sends again).
+  Result<HttpReply> upload(const std::string& path, const std::string& from);
   Status authenticate();
   void stop();  // aborts a call in flight (shutdown)
 
@@ -41,6 +44,8 @@ class AgentClient {
   AgentClient() = default;
   // The kept token while it is valid, else a new one.
   Result<std::string> valid_token();
+  Result<HttpReply> send_file(const std::string& path, const std::string& from,
+                              const std::string& token);
   Result<HttpReply> send(const std::string& method, const std::string& path,
                          const std::string& body, const std::string& token);
 

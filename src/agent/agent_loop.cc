@@ -213,6 +213,8 @@ void AgentLoop::run_one(const std::string& text) {
       } else {
         s = r.error();
       }
+    } else if (task.kind == "snapshot") {
+      s = snapshot(task);
     } else {
       s = task.kind == "spawn" ? cache_image(task) : Status{};
       if (s.ok()) s = compute::run_task(driver_, task);
@@ -239,6 +241,33 @@ void AgentLoop::run_one(const std::string& text) {
     guests_due_ = true;  // the new guest's address and probe need not wait for the interval
     cv_.notify_all();
   }
+}
+
+Status AgentLoop::snapshot(const store::AgentTask& task) {
+  namespace fs = std::filesystem;
+  json payload = json::parse(task.payload, nullptr, false);
+  const std::string id = payload.is_object() ? text_member(payload, "image_id") : "";
+  if (id.empty() || id.find_first_not_of("0123456789abcdefABCDEF-") != std::string::npos) {
+    return Error::invalid("snapshot task " + task.id +
+                          ": payload.image_id: an image id is required");
+  }
+  // Beside the image cache when there is one (same file system as the guests' disks, usually).
+  const fs::path dir =
+      options_.image_cache.empty() ? fs::temp_directory_path() : fs::path(options_.image_cache);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path file = dir / ("snapshot-" + id);
+  Status s = compute::snapshot_guest(driver_, options_.host, task.instance_uuid, file.string());
+  if (s.ok()) {
+    auto r = tasks_client_->upload(host_path(options_) + "/snapshots/" + id, file.string());
+    if (!r.ok()) {
+      s = r.error();
+    } else if (r->status != 204) {
+      s = Error::unavailable("uploading snapshot image " + id + ": " + reply_message(*r));
+    }
+  }
+  fs::remove(file, ec);
+  return s;
 }
 
 Status AgentLoop::cache_image(store::AgentTask& task) {

@@ -68,6 +68,8 @@ class AgentLoop {
   void heartbeat_loop();
   void run_one(const std::string& task_json);
   Status cache_image(store::AgentTask& task);
+  // A shelve's snapshot: the guest's disk written to a file and uploaded as the task's image.
+  Status snapshot(const store::AgentTask& task);
   Status cache_one_image(const std::string& task_id, const std::string& id,
                          const nlohmann::json& image);
   void guest_loop();

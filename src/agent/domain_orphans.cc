@@ -25,7 +25,9 @@ OrphanReport find_orphans(const std::vector<compute::DomainInfo>& domains,
   std::set<std::string> building;
   for (const auto& i : instances) {
     if (i.status == store::ServerStatus::kDeleted || i.deleted_at) continue;
-    if (i.status == store::ServerStatus::kBuild) {
+    // A shelved server on a host is being unshelved: its guest may not exist yet.
+    if (i.status == store::ServerStatus::kBuild ||
+        i.status == store::ServerStatus::kShelvedOffloaded) {
       building.insert(i.uuid);
     }
     live[i.uuid] = &i;

@@ -301,6 +301,10 @@ std::vector<Route> agent_routes(ApiContext& ctx) {
     if (!img.ok()) return Result<Reply>(img.error());
     return image::stream_data(*c, call, *img);
   });
+  // A shelve's snapshot, streamed to disk as any image upload (image_data.cc says who may).
+  Route snapshot{"PUT", one + "/snapshots/{image_id}", Service::kPlain, "gpucloud:agent", {}, {}};
+  snapshot.upload_handler = [c](Call& call) { return image::begin_snapshot_upload(*c, call); };
+  r.push_back(std::move(snapshot));
   add("GET", one + "/reports", "compute:admin",
       [c](Call& call) { return list_reports(*c, call.param("host")); });
   add("GET", kAgent + "/reports", "compute:admin", [c](Call&) { return list_reports(*c, ""); });

@@ -3,11 +3,13 @@
 // Delete and the power actions likewise only change the row and hand a task over.
 #include <fmt/format.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <regex>
 
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
+#include "api/image_impl.h"
 #include "api/policy_impl.h"
 #include "api/validation_impl.h"
 #include "compute/compute.h"
@@ -379,6 +381,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
 Result<Reply> delete_server(ApiContext& ctx, Call& call) {
   auto i = owned_server(ctx, call);
   if (!i.ok()) return i.error();
+
   // Delete wins over whatever is in flight: the row is DELETED now, and the guest and claims go
   // in the background (or at once when there is no guest).
   auto task = ctx.store().begin_delete(i->uuid);
@@ -386,7 +389,46 @@ Result<Reply> delete_server(ApiContext& ctx, Call& call) {
     return task.error().code == ErrorCode::kNotFound ? server_not_found(i->uuid) : task.error();
   }
   if (*task) ctx.deps.conductor->submit((*task)->id);
+  // begin_delete removed a shelved server's snapshot record; its data goes now.
+  if (auto shelved = ctx.store().system_metadata(i->uuid, "shelved_image_id");
+      shelved.ok() && *shelved && !(*shelved)->empty()) {
+    if (auto s = image::delete_with_data(ctx, **shelved); !s.ok()) {
+      spdlog::warn("server {} deleted; the data of its snapshot image {} stays: {}", i->uuid,
+                   **shelved, s.error().message);
+    }
+  }
   return Reply::no_content();
+}
+
+// nova's shelve: the server's disk becomes a private snapshot image "<name>-shelved" of its
+// project (the base image's properties copied, so that unshelve schedules alike), then the guest
+// and its GPUs go (docs/conductor.md). The image record (queued), the task, its task_state and the
+// instance's shelved_image_id are one transaction: a crash leaves all or nothing.
+Result<Reply> shelve(ApiContext& ctx, const store::Instance& i) {
+  store::Image snap;
+  if (auto base = ctx.store().get_image(i.image_id); base.ok()) {
+    snap.properties = base->properties;
+    snap.min_disk = base->min_disk;
+    snap.min_ram = base->min_ram;
+  }
+  snap.id = new_uuid();
+  snap.name = (i.name + "-shelved").substr(0, 255);
+  snap.owner = i.project_id;
+  snap.visibility = store::ImageVisibility::kPrivate;
+  snap.disk_format = compute::kSnapshotDiskFormat;
+  snap.container_format = "bare";
+  snap.properties["image_type"] = "snapshot";
+  snap.properties["instance_uuid"] = i.uuid;
+  snap.properties["base_image_ref"] = i.image_id;
+  snap.properties["user_id"] = i.user_id;
+  store::InstanceTransition tr;
+  tr.from = {store::ServerStatus::kActive, store::ServerStatus::kShutoff};
+  tr.task_state = "shelving";
+  auto task = ctx.store().begin_action(i.uuid, tr, "shelve", i.host.value_or(""),
+                                       {{"shelved_image_id", snap.id}}, &snap);
+  if (!task.ok()) return task.error();
+  ctx.deps.conductor->submit(task->id);
+  return Reply::ok(nullptr, 202);
 }
 
 Result<Reply> server_action(ApiContext& ctx, Call& call) {
@@ -424,18 +466,37 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     from = {ServerStatus::kActive};
     if (type == "HARD")
       from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
+  } else if (action == "shelve") {
+    kind = "shelve";
+    from = {ServerStatus::kActive, ServerStatus::kShutoff};
+  } else if (action == "unshelve") {
+    const json& args = (*body)["unshelve"];
+    if (!args.is_null() && !(args.is_object() && args.empty())) {
+      // nova's availability_zone (2.77) and host (2.91) are beyond this API's microversions.
+      const std::string what = args.is_object() ? "'" + args.begin().key() + "' was unexpected"
+                                                : "must be null or an object";
+      return bad_request("Invalid input for field/attribute unshelve. " + what);
+    }
+    kind = "unshelve";
+    from = {ServerStatus::kShelvedOffloaded};
+  } else if (action == "shelveOffload") {
+    // gpucloud offloads as soon as a server is shelved (nova's shelved_offload_time = 0), so
+    // there is never a SHELVED server to offload: nova answers 409 for the other states.
+    return conflict("shelveOffload");
   } else {
     return bad_request("There is no such action: " + action);
   }
-  if (std::find(from.begin(), from.end(), i->status) == from.end() || !i->host) {
+  const bool needs_host = kind != "unshelve";
+  if (std::find(from.begin(), from.end(), i->status) == from.end() || (needs_host && !i->host)) {
     return conflict(kind == "reboot_hard" ? "reboot" : kind.c_str());
   }
+  if (kind == "shelve") return shelve(ctx, *i);
   // As nova: the row takes the action's task_state now (a second action gets 409), and the
   // conductor makes the call and sets the final state.
   store::InstanceTransition tr;
   tr.from = from;
-  tr.task_state = conductor::power_task_state(kind);
-  auto task = ctx.store().begin_action(i->uuid, tr, kind, *i->host);
+  tr.task_state = kind == "unshelve" ? "unshelving" : conductor::power_task_state(kind);
+  auto task = ctx.store().begin_action(i->uuid, tr, kind, i->host.value_or(""));
   if (!task.ok()) return task.error();
   ctx.deps.conductor->submit(task->id);
   return Reply::ok(nullptr, 202);
@@ -520,6 +581,11 @@ Status start_conductor(ApiContext& ctx) {
   o.notifier = ctx.deps.task_notifier;
   o.service_down_time = std::chrono::seconds(compute_config(ctx)->service_down_time);
   ApiContext* c = &ctx;
+  // Shelve snapshots of in-process hosts, and a snapshot that unshelve no longer needs.
+  o.import_image = [c](const std::string& id, const std::string& path) {
+    return image::import_file(*c, id, path);
+  };
+  o.delete_image = [c](const std::string& id) { return image::delete_with_data(*c, id); };
   auto made = conductor::Conductor::create(
       ctx.store(), ctx.deps.driver, [c] { return compute_config(*c); }, o);
   if (!made.ok()) return made.error();

@@ -67,10 +67,7 @@ Result<Reply> remove(ApiContext& ctx, Call& call) {
   if (img->is_protected) {
     return forbidden("Image " + id + " is protected and cannot be deleted.");
   }
-  if (auto s = ctx.store().delete_image(id); !s.ok()) return s.error();
-  // The record is gone first: a reader can no longer reach data that is about to disappear.
-  std::error_code ec;
-  std::filesystem::remove(image_file(ctx, id), ec);
+  if (auto s = delete_with_data(ctx, id); !s.ok()) return s.error();
   return Reply::no_content();
 }
 

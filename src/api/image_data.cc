@@ -62,6 +62,33 @@ void restore_queued(ApiContext& ctx, const std::string& id) {
   }
 }
 
+// An agent may write only the snapshot image of a server that its host is shelving now: agents
+// hold no project role, and one agent's credentials must not reach other images. Anything else
+// is 409: the agent is allowed the route, the image is not in a state it may write.
+Result<store::Image> snapshot_writable(ApiContext& ctx, const std::string& host,
+                                       const std::string& id) {
+  auto img = ctx.store().get_image(id);
+  if (!img.ok()) {
+    return img.error().code == ErrorCode::kNotFound
+               ? Result<store::Image>(Error::not_found("No image found with ID " + id))
+               : img;
+  }
+  auto prop = [&](const char* k) {
+    auto it = img->properties.find(k);
+    return it == img->properties.end() ? std::string() : it->second;
+  };
+  const std::string uuid = prop("instance_uuid");
+  const Error refused = Error::conflict("image " + id + " is not a snapshot that host " + host +
+                                        " is writing for a shelve");
+  if (prop("image_type") != "snapshot" || uuid.empty()) return refused;
+  auto inst = ctx.store().get_instance(uuid);
+  if (!inst.ok()) return inst.error().code == ErrorCode::kNotFound ? refused : inst.error();
+  if (inst->host != host || inst->task_state != std::optional<std::string>("shelving")) {
+    return refused;
+  }
+  return img;
+}
+
 // PUT .../file, first step (the head is in, no body yet): the image goes queued -> saving.
 class ImageUpload : public Upload {
  public:
@@ -71,8 +98,10 @@ class ImageUpload : public Upload {
     if (began_ && !finished_) restore_queued(ctx_, id_);
   }
 
-  Status begin(const Caller& caller) {
-    auto img = find_writable(ctx_, caller, id_);
+  // `agent_host` set: an agent uploads a shelve's snapshot (snapshot_writable decides).
+  Status begin(const Caller& caller, const std::string& agent_host = "") {
+    auto img = agent_host.empty() ? find_writable(ctx_, caller, id_)
+                                  : snapshot_writable(ctx_, agent_host, id_);
     if (!img.ok()) return img.error();
     if (!claim_.claimed() || img->status != store::ImageStatus::kQueued) {
       return Error::conflict(
@@ -100,31 +129,45 @@ class ImageUpload : public Upload {
   bool finished_ = false;
 };
 
-Result<Reply> ImageUpload::finish(Call&, SpooledBody& content) {
-  ApiContext& ctx = ctx_;
-  const std::string& id = id_;
-  // The server spooled the body to disk as it arrived; hash it, then move the file into place.
+// The data of image `id`, whole in the file `data`: hashed, made durable, moved to its place and
+// announced active. `data` is gone afterwards (moved, or removed on failure).
+Status commit_data(ApiContext& ctx, const std::string& id, const fs::path& data) {
   std::error_code ec;
-  fs::create_directories(image_dir(ctx), ec);
   const fs::path final_path = image_file(ctx, id);
   Md5 md5;
   crypto_hash_sha512_state sha;
   crypto_hash_sha512_init(&sha);
   int64_t size = 0;
-  const bool read = content.read([&](const char* data, size_t len) {
-    md5.update(data, len);
-    crypto_hash_sha512_update(&sha, reinterpret_cast<const unsigned char*>(data), len);
-    size += static_cast<int64_t>(len);
-    return true;
-  });
-  // Durable before it is announced active.
-  bool synced = false;
-  if (const int fd = ::open(content.path().c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    synced = ::fsync(fd) == 0;
+  bool read = false;
+  const int fd = ::open(data.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    read = true;
+    char buf[64 * 1024];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        read = false;
+        break;
+      }
+      md5.update(buf, static_cast<size_t>(n));
+      crypto_hash_sha512_update(&sha, reinterpret_cast<const unsigned char*>(buf),
+                                static_cast<unsigned long long>(n));
+      size += n;
+    }
+    // Durable before it is announced active.
+    read = read && ::fsync(fd) == 0;
     ::close(fd);
   }
-  if (!read || !synced || !content.move_to(final_path.string())) {
+  if (!read) {
+    fs::remove(data, ec);
     return Error::unavailable("cannot write the data of image " + id + " (disk full?)");
+  }
+  fs::rename(data, final_path, ec);
+  if (ec) {
+    fs::remove(data, ec);
+    return Error::unavailable("cannot write the data of image " + id + ": " + ec.message());
   }
   unsigned char digest[crypto_hash_sha512_BYTES];
   crypto_hash_sha512_final(&sha, digest);
@@ -134,7 +177,6 @@ Result<Reply> ImageUpload::finish(Call&, SpooledBody& content) {
   if (!cur.ok()) {
     fs::remove(final_path, ec);
     if (cur.error().code == ErrorCode::kNotFound) {
-      finished_ = true;  // nothing to put back
       return Error::conflict("Image " + id + " was deleted during its upload.");
     }
     return cur.error();
@@ -147,6 +189,24 @@ Result<Reply> ImageUpload::finish(Call&, SpooledBody& content) {
   cur->location = "file://" + final_path.string();
   if (auto s = ctx.store().update_image(*cur); !s.ok()) {
     fs::remove(final_path, ec);
+    return s.error();
+  }
+  return {};
+}
+
+Result<Reply> ImageUpload::finish(Call&, SpooledBody& content) {
+  // The server spooled the body to disk as it arrived; it moves beside its final place (same
+  // file system) and is committed from there.
+  std::error_code ec;
+  fs::create_directories(image_dir(ctx_), ec);
+  const fs::path part = image_dir(ctx_) / (id_ + ".part");
+  if (!content.move_to(part.string())) {
+    return Error::unavailable("cannot write the data of image " + id_ + " (disk full?)");
+  }
+  Status s = commit_data(ctx_, id_, part);
+  if (!s.ok()) {
+    // A deleted image has nothing to put back to queued.
+    if (s.error().code == ErrorCode::kConflict) finished_ = true;
     return s.error();
   }
   finished_ = true;
@@ -188,6 +248,45 @@ Result<Reply> stream_data(ApiContext& ctx, Call& /*call*/, const store::Image& i
   r.content_type = "application/octet-stream";
   r.headers.push_back({"Content-MD5", img->checksum});
   return r;
+}
+
+Result<std::unique_ptr<Upload>> begin_snapshot_upload(ApiContext& ctx, Call& call) {
+  auto upload = std::make_unique<ImageUpload>(ctx, call.param("image_id"));
+  if (auto s = upload->begin(call.who(), call.param("host")); !s.ok()) return s.error();
+  return std::unique_ptr<Upload>(std::move(upload));
+}
+
+Status import_file(ApiContext& ctx, const std::string& id, const std::string& path) {
+  UploadClaim claim(id);
+  if (!claim.claimed()) return Error::conflict("image " + id + " has an upload in flight");
+  auto img = ctx.store().get_image(id);
+  if (!img.ok()) return img.error();
+  if (img->status != store::ImageStatus::kQueued) {
+    return Error::conflict("image " + id + " is " + store::to_string(img->status) +
+                           ", not queued: its data cannot be written");
+  }
+  std::error_code ec;
+  fs::create_directories(image_dir(ctx), ec);
+  const fs::path part = image_dir(ctx) / (id + ".part");
+  fs::rename(path, part, ec);
+  if (ec) {  // another file system: copy
+    ec.clear();
+    fs::copy_file(path, part, fs::copy_options::overwrite_existing, ec);
+    std::error_code ignored;
+    fs::remove(path, ignored);
+    if (ec) return Error::unavailable("cannot write the data of image " + id + ": " + ec.message());
+  }
+  return commit_data(ctx, id, part);
+}
+
+Status delete_with_data(ApiContext& ctx, const std::string& id) {
+  if (auto s = ctx.store().delete_image(id); !s.ok() && s.error().code != ErrorCode::kNotFound) {
+    return s;
+  }
+  // The record is gone first: a reader can no longer reach data that is about to disappear.
+  std::error_code ec;
+  fs::remove(image_file(ctx, id), ec);
+  return {};
 }
 
 std::vector<Route> data_routes(ApiContext& ctx) {

@@ -62,6 +62,15 @@ std::filesystem::path image_file(const ApiContext& ctx, const std::string& id);
 // caller decided (image download, or an agent caching a base image for a spawn).
 Result<Reply> stream_data(ApiContext& ctx, Call& call, const store::Image& image);
 
+// PUT /gpucloud/v1/agent/hosts/{host}/snapshots/{image_id}: an agent uploads the snapshot of a
+// server its host is shelving (image property instance_uuid, task_state shelving); nothing else.
+Result<std::unique_ptr<Upload>> begin_snapshot_upload(ApiContext& ctx, Call& call);
+// The data of queued image `id` from the local file `path` (moved away): what an upload does, for
+// the in-process hosts' snapshots.
+Status import_file(ApiContext& ctx, const std::string& id, const std::string& path);
+// The image record, then its data; an image already gone is not an error.
+Status delete_with_data(ApiContext& ctx, const std::string& id);
+
 // Lower-case hex of a digest (os_hash_value); the MD5 `checksum` is core's Md5.
 std::string to_hex(const uint8_t* data, size_t len);
 

@@ -88,11 +88,24 @@ class ComputeDriver {
   // addresses out: reading them can cost a guest-agent round trip per domain). kNotFound when
   // the host has no guest of the instance. By default list_domains' entry.
   virtual Result<DomainInfo> guest(const std::string& host, const std::string& instance_uuid);
+  // Writes the guest's disk, as it is now, into the new file `to` as a standalone image in
+  // snapshot_disk_format() (shelve; the guest is powered off first, see snapshot_guest).
+  // kNotFound when the host has no guest of the instance.
+  virtual Status snapshot(const std::string& host, const std::string& instance_uuid,
+                          const std::string& to) = 0;
   // Resets, checks and scrubs GPUs that guests released; one outcome per device, in order.
   // By default every device is clean (a driver with nothing to reset).
   virtual Result<std::vector<CleanOutcome>> clean(const std::string& host,
                                                   const std::vector<CleanDevice>& devices);
 };
+
+// A shelve's snapshot: the guest is powered off when it runs (a disk is only consistent when
+// nothing writes it) and its disk written to `to`; a failed snapshot powers a guest that ran back
+// on, so that the server is as it was.
+Status snapshot_guest(ComputeDriver& driver, const std::string& host,
+                      const std::string& instance_uuid, const std::string& to);
+// The disk format of every snapshot (the image record is made before a driver is asked).
+inline constexpr const char* kSnapshotDiskFormat = "qcow2";
 
 // The fake driver from the JSON text of docs/fake_driver.md. Errors name the field:
 // "hosts[2].pci_devices[0].address: '0000:zz:00.0' is not a PCI address".

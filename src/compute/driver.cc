@@ -1,4 +1,6 @@
 // What every compute driver shares: the default way to find a guest and its address.
+#include <spdlog/spdlog.h>
+
 #include "compute/compute.h"
 
 namespace gpucloud::compute {
@@ -17,6 +19,24 @@ Result<DomainInfo> ComputeDriver::guest(const std::string& host, const std::stri
     if (d.instance_uuid == instance_uuid) return std::move(d);
   }
   return Error::not_found("no guest of instance " + instance_uuid + " on host " + host);
+}
+
+Status snapshot_guest(ComputeDriver& driver, const std::string& host,
+                      const std::string& instance_uuid, const std::string& to) {
+  auto g = driver.guest(host, instance_uuid);
+  if (!g.ok()) return g.error();
+  const bool running = g->power == store::PowerState::kRunning;
+  if (running) {
+    if (auto s = driver.power_off(host, instance_uuid); !s.ok()) return s;
+  }
+  Status s = driver.snapshot(host, instance_uuid, to);
+  if (!s.ok() && running) {
+    if (auto on = driver.power_on(host, instance_uuid); !on.ok()) {
+      spdlog::warn("snapshot of {} failed and its guest stays off: {}", instance_uuid,
+                   on.error().message);
+    }
+  }
+  return s;
 }
 
 Result<std::vector<CleanOutcome>> ComputeDriver::clean(const std::string&,

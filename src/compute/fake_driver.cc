@@ -247,6 +247,24 @@ class FakeDriver : public ComputeDriver {
     services_.stop(uuid);
     return {};
   }
+  // A fake guest has no disk: its snapshot is a small file that names it, enough for the image
+  // upload, the checksum and unshelve to be exercised end to end.
+  Status snapshot(const std::string& host, const std::string& uuid,
+                  const std::string& to) override {
+    {
+      std::lock_guard lock(mu_);
+      auto* h = find(host);
+      if (!h) return Error::not_found("fake driver: no host named " + host);
+      if (!h->domains.count(uuid)) {
+        return Error::not_found("fake driver: no guest " + uuid + " on " + host);
+      }
+    }
+    std::ofstream out(to, std::ios::binary | std::ios::trunc);
+    out << "gpucloud fake driver: the disk of instance " << uuid << " on " << host << "\n";
+    out.close();
+    if (!out) return Error::unavailable("fake driver: cannot write the snapshot " + to);
+    return {};
+  }
   // A device is clean unless a guest still has it (a real host would find it bound to a running
   // QEMU) or the hosts file says its cleaning fails.
   Result<std::vector<CleanOutcome>> clean(const std::string& host,

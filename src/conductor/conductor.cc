@@ -286,8 +286,10 @@ void Conductor::Impl::ticker() {
 void Conductor::Impl::run(store::LifecycleTask task) {
   for (;;) {
     Next next = Next::kDone;
-    if (task.kind == "boot") {
+    if (task.kind == "boot" || task.kind == "unshelve") {
       next = step_boot(task);
+    } else if (task.kind == "shelve") {
+      next = step_shelve(task);
     } else if (task.kind == "delete") {
       next = step_delete(task);
     } else if (task.kind == "stop" || task.kind == "start" || task.kind == "reboot" ||

@@ -1,7 +1,7 @@
-// The conductor: carries out the instance lifecycle (boot, delete, stop, start, reboot) as a
-// durable state machine over the database, with a live view of the fleet for scheduling. The API
-// only validates, writes the instance and its task row, and hands the task over
-// (docs/conductor.md).
+// The conductor: carries out the instance lifecycle (boot, delete, stop, start, reboot, shelve,
+// unshelve) as a durable state machine over the database, with a live view of the fleet for
+// scheduling. The API only validates, writes the instance and its task row, and hands the task
+// over (docs/conductor.md).
 //
 // Thread-safety: every public method may be called from any thread. Threads: see docs/threads.md.
 #pragma once
@@ -43,6 +43,11 @@ struct Options {
   // Told about every agent task created for a host, so that the agent's long poll answers at once
   // (core/host_task_notifier.h); may be null (agents then find tasks by the API's re-check).
   HostTaskNotifier* notifier = nullptr;
+  // The image service, for shelve and unshelve: the data of a queued image from a local file (an
+  // in-process host's snapshot; agents upload theirs), and deleting an image with its data (the
+  // snapshot, once unshelved or when a shelve fails). Unset: in-process shelves fail.
+  std::function<Status(const std::string& image_id, const std::string& path)> import_image;
+  std::function<Status(const std::string& image_id)> delete_image;
 };
 
 // What the conductor did, for /metrics.

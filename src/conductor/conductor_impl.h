@@ -67,6 +67,12 @@ struct Conductor::Impl {
   Next step_boot(store::LifecycleTask& t);
   Next step_delete(store::LifecycleTask& t);
   Next step_power(store::LifecycleTask& t);
+  Next step_shelve(store::LifecycleTask& t);
+  // A shelve that cannot go on: the snapshot image goes, the server stays as it was.
+  Next shelve_failed(store::LifecycleTask& t, const std::string& message);
+  // Deletes the instance's shelve snapshot (image and system metadata); failures are logged.
+  void forget_snapshot(const std::string& instance_uuid);
+  Result<store::Image> boot_image(const store::LifecycleTask& t, const store::Instance& inst);
 
   // Boot helpers.
   Next schedule(store::LifecycleTask& t, const store::Instance& inst);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -55,7 +56,29 @@ store::ClaimRequest claim_request(const store::Instance& inst, const scheduler::
   return req;
 }
 
+// A boot builds from BUILD/scheduling; an unshelve rebuilds a SHELVED_OFFLOADED server, from
+// task_state unshelving, on whatever host now fits (as nova's unshelve of an offloaded server).
+bool is_unshelve(const store::LifecycleTask& t) { return t.kind == "unshelve"; }
+ServerStatus building_status(const store::LifecycleTask& t) {
+  return is_unshelve(t) ? ServerStatus::kShelvedOffloaded : ServerStatus::kBuild;
+}
+const char* first_task_state(const store::LifecycleTask& t) {
+  return is_unshelve(t) ? "unshelving" : "scheduling";
+}
+
 }  // namespace
+
+// The image a boot starts from: the server's, or for an unshelve its shelve's snapshot.
+Result<store::Image> Conductor::Impl::boot_image(const store::LifecycleTask& t,
+                                                 const store::Instance& inst) {
+  if (!is_unshelve(t)) return store.get_image(inst.image_id);
+  auto id = store.system_metadata(inst.uuid, "shelved_image_id");
+  if (!id.ok()) return id.error();
+  if (!*id || (*id)->empty()) {
+    return Error::not_found("Instance " + inst.uuid + " has no shelved snapshot image.");
+  }
+  return store.get_image(**id);
+}
 
 // ---- boot: schedule -> spawn (-> spawn_wait) -> active; undo_destroy -> undo_release ----
 
@@ -95,7 +118,13 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     t.step = spawned ? "undo_destroy" : "undo_release";
     return Next::kContinue;
   }
-  if (inst->status != ServerStatus::kBuild) return Next::kDone;  // finished by an earlier owner
+  // Finished by an earlier owner (an unshelve that failed back to SHELVED_OFFLOADED: no task). An
+  // unshelve that died between its activation and deleting the snapshot deletes it now.
+  if (inst->status != building_status(t)) {
+    if (is_unshelve(t) && inst->status == ServerStatus::kActive) forget_snapshot(inst->uuid);
+    return Next::kDone;
+  }
+  if (is_unshelve(t) && !inst->task_state) return Next::kDone;
 
   if (t.step == "schedule") {
     if (inst->task_state == "spawning" && inst->host) {
@@ -113,8 +142,11 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     auto flavor = store.get_flavor(inst->flavor_id);
     if (!flavor.ok())
       return fail_boot(t, "Flavor " + inst->flavor_id + " could not be found.", 404);
-    auto image = store.get_image(inst->image_id);
-    if (!image.ok()) return fail_boot(t, "Image " + inst->image_id + " could not be found.", 404);
+    auto image = boot_image(t, *inst);
+    if (!image.ok()) {
+      if (image.error().code != ErrorCode::kNotFound) return retry_later(t);
+      return fail_boot(t, image.error().message, 404);
+    }
     store::PciDeviceFilter mine;
     mine.instance_uuid = inst->uuid;
     auto devices = store.list_pci_devices(mine);
@@ -130,9 +162,9 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
         fleet.forget(host);
         if (auto n = fleet.refresh(); n.ok()) fleet_reloads += *n;
         store::InstanceTransition back;
-        back.from = {ServerStatus::kBuild};
+        back.from = {building_status(t)};
         back.from_task = "spawning";
-        back.task_state = "scheduling";
+        back.task_state = first_task_state(t);
         if (auto s = store.transition_instance(inst->uuid, back); !s.ok()) {
           return s.error().code == ErrorCode::kConflict ? Next::kDone : retry_later(t);
         }
@@ -182,8 +214,11 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
   if (t.attempts > 1) (void)store.release_claims(inst.uuid, false);  // no guest had it yet
   auto flavor = store.get_flavor(inst.flavor_id);
   if (!flavor.ok()) return fail_boot(t, "Flavor " + inst.flavor_id + " could not be found.", 404);
-  auto image = store.get_image(inst.image_id);
-  if (!image.ok()) return fail_boot(t, "Image " + inst.image_id + " could not be found.", 404);
+  auto image = boot_image(t, inst);
+  if (!image.ok()) {
+    if (image.error().code != ErrorCode::kNotFound) return retry_later(t);
+    return fail_boot(t, image.error().message, 404);
+  }
   auto cfg = config();
   auto spec = request_spec_for(*flavor, *image, inst.availability_zone, *cfg);
   if (!spec.ok()) return fail_boot(t, spec.error().message, 400);
@@ -230,8 +265,8 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
       }
       // Claimed. The instance must still be the boot we scheduled: a DELETE in between wins.
       store::InstanceTransition tr;
-      tr.from = {ServerStatus::kBuild};
-      tr.from_task = "scheduling";
+      tr.from = {building_status(t)};
+      tr.from_task = first_task_state(t);
       tr.task_state = "spawning";
       tr.host = placement.host;
       if (auto s = store.transition_instance(inst.uuid, tr); !s.ok()) {
@@ -239,7 +274,7 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
           // A database failure may hide a commit: the claim stays if the move did happen.
           auto now = store.get_instance(inst.uuid);
           if (!now.ok()) return retry_later(t);
-          if (now->status == ServerStatus::kBuild && now->task_state == "spawning" &&
+          if (now->status == building_status(t) && now->task_state == "spawning" &&
               now->host == placement.host) {
             t.host = placement.host;
             t.step = "spawn";
@@ -269,7 +304,7 @@ Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
     return fail_boot(t, "Build of instance aborted: " + s.error().message, 500);
   }
   store::InstanceTransition tr;
-  tr.from = {ServerStatus::kBuild};
+  tr.from = {building_status(t)};
   tr.from_task = "spawning";
   tr.status = ServerStatus::kActive;
   tr.vm_state = "active";
@@ -278,6 +313,7 @@ Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
   tr.ip_address = ip;
   tr.stamp_launched = true;
   if (auto s = store.transition_instance(t.instance_uuid, tr); s.ok()) {
+    if (is_unshelve(t)) forget_snapshot(t.instance_uuid);  // nova deletes it once unshelved
     return Next::kDone;
   } else if (s.error().code != ErrorCode::kConflict) {
     // The database failed (a node restarting, a COMMIT with unknown outcome): the spawn's answer
@@ -286,7 +322,10 @@ Next Conductor::Impl::activate(store::LifecycleTask& t, const std::string& ip) {
   }
   auto inst = store.get_instance(t.instance_uuid);
   if (!inst.ok() && inst.error().code != ErrorCode::kNotFound) return retry_later(t);
-  if (inst.ok() && inst->status == ServerStatus::kActive) return Next::kDone;  // resumed
+  if (inst.ok() && inst->status == ServerStatus::kActive) {  // resumed
+    if (is_unshelve(t)) forget_snapshot(t.instance_uuid);
+    return Next::kDone;
+  }
   // Deleted while it spawned (or changed by someone else): the guest goes, then the claim.
   t.step = "undo_destroy";
   return Next::kContinue;
@@ -302,11 +341,19 @@ Next Conductor::Impl::fail_boot(store::LifecycleTask& t, const std::string& mess
     if (used) start_cleaning(*t.host);
   }
   store::InstanceTransition tr;
-  tr.from = {ServerStatus::kBuild};
+  tr.from = {building_status(t)};
   tr.status = ServerStatus::kError;
   tr.vm_state = "error";
   tr.task_state = std::nullopt;
   tr.power = store::PowerState::kNoState;
+  if (is_unshelve(t)) {
+    // As nova: a failed unshelve leaves the server shelved (with the fault), its snapshot kept
+    // for the next try.
+    tr.status = ServerStatus::kShelvedOffloaded;
+    tr.vm_state = "shelved_offloaded";
+    tr.power = store::PowerState::kShutdown;
+    tr.clear_host = true;
+  }
   store::InstanceFault f;
   f.code = code;
   f.message = message;
@@ -314,7 +361,7 @@ Next Conductor::Impl::fail_boot(store::LifecycleTask& t, const std::string& mess
   tr.fault = f;
   // kConflict: deleted meanwhile, and nothing is left to show the fault on.
   (void)store.transition_instance(t.instance_uuid, tr);
-  spdlog::info("boot of {} failed: {}", t.instance_uuid, message);
+  spdlog::info("{} of {} failed: {}", t.kind, t.instance_uuid, message);
   return Next::kDone;
 }
 
@@ -446,6 +493,144 @@ Next Conductor::Impl::step_power(store::LifecycleTask& t) {
   }
   (void)store.transition_instance(t.instance_uuid, tr);  // kConflict: deleted meanwhile
   return Next::kDone;
+}
+
+// ---- shelve: call (-> snapshot_wait) -> offload (-> offload_wait) -> release ----
+
+Next Conductor::Impl::step_shelve(store::LifecycleTask& t) {
+  const std::string host = t.host.value_or("");
+  if (t.step == "call") {
+    auto inst = store.get_instance(t.instance_uuid);
+    if (!inst.ok()) {
+      return inst.error().code == ErrorCode::kNotFound ? Next::kDone : retry_later(t);
+    }
+    // Deleted meanwhile (its delete task removes the guest and the claims), or already done.
+    if (inst->status == ServerStatus::kDeleted || inst->task_state != "shelving") {
+      return Next::kDone;
+    }
+    auto id = store.system_metadata(t.instance_uuid, "shelved_image_id");
+    if (!id.ok()) return retry_later(t);
+    if (!*id || (*id)->empty()) return shelve_failed(t, "no snapshot image was recorded");
+    const std::string image_id = **id;
+    auto image = store.get_image(image_id);
+    if (!image.ok()) {
+      if (image.error().code != ErrorCode::kNotFound) return retry_later(t);
+      return shelve_failed(t, "its snapshot image " + image_id + " was deleted");
+    }
+    if (image->status == store::ImageStatus::kActive) {  // resumed after the snapshot was stored
+      t.step = "offload";
+      return Next::kContinue;
+    }
+    if (is_local(host)) {
+      if (!options.import_image) return shelve_failed(t, "this server cannot store snapshots");
+      const auto path = std::filesystem::temp_directory_path() / ("gpucloud-snapshot-" + image_id);
+      Status s = compute::snapshot_guest(*local, host, t.instance_uuid, path.string());
+      if (s.ok()) s = options.import_image(image_id, path.string());
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+      if (!s.ok()) return shelve_failed(t, s.error().message);
+      t.step = "offload";
+      return Next::kContinue;
+    }
+    if (!agent_host_up(host)) {
+      return shelve_failed(t, "compute host " + host +
+                                  " is down: its agent has not reported for longer than "
+                                  "service_down_time");
+    }
+    t.step = "snapshot_wait";
+    return call_agent(t, "snapshot", nlohmann::json{{"image_id", image_id}}.dump());
+  }
+  if (t.step == "snapshot_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    t.agent_task_id.reset();
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      // An agent that died after its upload and ran the task again finds the image written
+      // (409): only this host's agent could write it, for this shelve, so the snapshot is done.
+      auto id = store.system_metadata(t.instance_uuid, "shelved_image_id");
+      if (!id.ok()) return retry_later(t);
+      auto image = *id ? store.get_image(**id) : Result<store::Image>(Error::not_found(""));
+      if (!image.ok() || image->status != store::ImageStatus::kActive) {
+        return shelve_failed(t, "host " + host + ": snapshot failed: " + a->message);
+      }
+      spdlog::info("shelve of {}: the snapshot failed ({}) but its image was stored; going on",
+                   t.instance_uuid, a->message);
+    }
+    t.step = "offload";
+    return Next::kContinue;
+  }
+  if (t.step == "offload") return destroy_guest(t, "offload_wait", "release");
+  if (t.step == "offload_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      spdlog::warn(
+          "shelve of {}: destroy on {} failed: {}; offloading anyway (the agent reports the "
+          "domain as an orphan if it is still there)",
+          t.instance_uuid, host, a->message);
+    }
+    t.agent_task_id.reset();
+    t.step = "release";
+    return Next::kContinue;
+  }
+  if (t.step == "release") {
+    // The guest is gone: its GPUs go to cleaning and its host's resources are free, as nova's
+    // shelve offload gives them back.
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
+    if (!host.empty()) {
+      fleet.forget(host);
+      start_cleaning(host);
+    }
+    store::InstanceTransition tr;
+    tr.from = {ServerStatus::kActive, ServerStatus::kShutoff};
+    tr.from_task = "shelving";
+    tr.status = ServerStatus::kShelvedOffloaded;
+    tr.vm_state = "shelved_offloaded";
+    tr.power = store::PowerState::kShutdown;
+    tr.task_state = std::nullopt;
+    tr.clear_host = true;
+    if (auto s = store.transition_instance(t.instance_uuid, tr);
+        !s.ok() && s.error().code != ErrorCode::kConflict) {
+      return retry_later(t);
+    }  // kConflict: deleted meanwhile; its delete task found nothing left to do
+    return Next::kDone;
+  }
+  spdlog::error("conductor: shelve of {} at unknown step '{}'", t.instance_uuid, t.step);
+  return shelve_failed(t, "internal error");
+}
+
+Next Conductor::Impl::shelve_failed(store::LifecycleTask& t, const std::string& message) {
+  // As nova: the server stays as it was (a guest the snapshot powered off is back on), the
+  // error is logged, and the snapshot image goes.
+  spdlog::warn("shelve of {} failed: {}", t.instance_uuid, message);
+  forget_snapshot(t.instance_uuid);
+  store::InstanceTransition tr;
+  tr.from = {ServerStatus::kActive, ServerStatus::kShutoff};
+  tr.from_task = "shelving";
+  tr.task_state = std::nullopt;
+  store::InstanceFault f;
+  f.code = 500;
+  f.message = "Shelve of instance " + t.instance_uuid + " failed: " + message;
+  f.created_at = std::chrono::system_clock::now();
+  tr.fault = f;
+  if (auto s = store.transition_instance(t.instance_uuid, tr);
+      !s.ok() && s.error().code != ErrorCode::kConflict) {
+    return retry_later(t);
+  }
+  return Next::kDone;
+}
+
+void Conductor::Impl::forget_snapshot(const std::string& instance_uuid) {
+  auto id = store.system_metadata(instance_uuid, "shelved_image_id");
+  if (!id.ok() || !*id) return;
+  if (!(*id)->empty() && options.delete_image) {
+    if (auto s = options.delete_image(**id); !s.ok()) {
+      spdlog::warn("instance {}: its shelve snapshot image {} stays: {}", instance_uuid, **id,
+                   s.error().message);
+      return;
+    }
+  }
+  (void)store.set_system_metadata(instance_uuid, "shelved_image_id", std::nullopt);
 }
 
 }  // namespace gpucloud::conductor

@@ -273,7 +273,8 @@ std::vector<Image> select_images(soci::session& sql, const std::string& id) {
   return out;
 }
 
-// Writes every column of `i` (insert or update) and replaces its properties and tags.
+}  // namespace
+
 void write_image(soci::session& sql, const Image& i, bool insert) {
   std::string status = to_string(i.status), vis = to_string(i.visibility);
   long long size = i.size.value_or(0), vsize = i.virtual_size.value_or(0);
@@ -322,7 +323,13 @@ void write_image(soci::session& sql, const Image& i, bool insert) {
   }
 }
 
-}  // namespace
+void erase_image(soci::session& sql, const std::string& id) {
+  sql << "DELETE FROM image_properties WHERE image_id = :i", soci::use(id);
+  sql << "DELETE FROM image_tags WHERE image_id = :i", soci::use(id);
+  soci::statement st = (sql.prepare << "DELETE FROM images WHERE id = :i", soci::use(id));
+  st.execute(true);
+  require_row(st, "image " + id + " does not exist");
+}
 
 Status Store::create_image(const Image& i) {
   return impl_->write([&](soci::session& sql) { write_image(sql, i, true); },
@@ -351,15 +358,7 @@ Status Store::update_image(const Image& i) {
 }
 
 Status Store::delete_image(const std::string& id) {
-  return impl_->write(
-      [&](soci::session& sql) {
-        sql << "DELETE FROM image_properties WHERE image_id = :i", soci::use(id);
-        sql << "DELETE FROM image_tags WHERE image_id = :i", soci::use(id);
-        soci::statement st = (sql.prepare << "DELETE FROM images WHERE id = :i", soci::use(id));
-        st.execute(true);
-        require_row(st, "image " + id + " does not exist");
-      },
-      "deleting image " + id);
+  return impl_->write([&](soci::session& sql) { erase_image(sql, id); }, "deleting image " + id);
 }
 
 }  // namespace gpucloud::store

@@ -56,6 +56,17 @@ std::vector<LifecycleTask> select_lifecycle(soci::session& sql, const std::strin
   return out;
 }
 
+// Portable upsert (SQLite and MariaDB spell it differently): the key's old row goes first.
+void write_system_metadata(soci::session& sql, const std::string& uuid, const std::string& key,
+                           const std::optional<std::string>& value) {
+  sql << "DELETE FROM instance_system_metadata WHERE instance_uuid = :u AND meta_key = :k",
+      soci::use(uuid), soci::use(key);
+  if (!value) return;
+  sql << "INSERT INTO instance_system_metadata (instance_uuid, meta_key, meta_value) "
+         "VALUES (:u, :k, :v)",
+      soci::use(uuid), soci::use(key), soci::use(*value);
+}
+
 void insert_lifecycle(soci::session& sql, LifecycleTask& t) {
   if (t.id.empty()) t.id = generate_uuid();
   const std::string ts = format_time(now());
@@ -83,6 +94,7 @@ long long apply_transition(soci::session& sql, const std::string& uuid,
   if (t.power) set += ", power_state = " + b.number(static_cast<long long>(*t.power));
   set += t.task_state ? ", task_state = " + b.text(*t.task_state) : ", task_state = NULL";
   if (t.host) set += ", host = " + b.text(*t.host);
+  if (t.clear_host) set += ", host = NULL";
   if (t.ip_address) set += ", ip_address = " + b.text(*t.ip_address);
   if (t.fault) {
     set += ", fault_code = " + b.number(t.fault->code) +
@@ -134,7 +146,7 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
         }
         InstanceTransition del;
         del.from = {ServerStatus::kBuild, ServerStatus::kActive, ServerStatus::kError,
-                    ServerStatus::kShutoff};
+                    ServerStatus::kShutoff, ServerStatus::kShelvedOffloaded};
         del.status = ServerStatus::kDeleted;
         del.vm_state = "deleted";
         del.power = PowerState::kNoState;
@@ -144,13 +156,28 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
         const std::string ts = format_time(now());
         sql << "UPDATE instances SET deleted_at = :t WHERE uuid = :u AND deleted_at IS NULL",
             soci::use(ts), soci::use(uuid);
+        // A shelved server's snapshot goes with it (nova deletes it too); the caller removes its
+        // data. A shelve or unshelve in flight then finds no image and stops.
+        std::string snapshot;
+        soci::indicator ind = soci::i_null;
+        sql << "SELECT meta_value FROM instance_system_metadata WHERE instance_uuid = :u AND "
+               "meta_key = 'shelved_image_id'",
+            soci::use(uuid), soci::into(snapshot, ind);
+        if (sql.got_data() && ind == soci::i_ok && !snapshot.empty()) {
+          sql << "DELETE FROM image_properties WHERE image_id = :i", soci::use(snapshot);
+          sql << "DELETE FROM image_tags WHERE image_id = :i", soci::use(snapshot);
+          sql << "DELETE FROM images WHERE id = :i", soci::use(snapshot);
+        }
         int booting = 0;
-        sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u AND kind = 'boot'",
+        sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u "
+               "AND kind IN ('boot', 'unshelve')",
             soci::use(uuid), soci::into(booting);
-        // A boot still building sees DELETED at its next compare-and-set and undoes its work. A
-        // boot whose activation already succeeded (its row not yet removed) will not look again:
-        // then the delete task below does the cleanup.
-        if (booting > 0 && i.status == ServerStatus::kBuild) return std::nullopt;
+        // A boot (or unshelve) still building sees DELETED at its next compare-and-set and undoes
+        // its work. One whose activation already succeeded (its row not yet removed) will not
+        // look again: then the delete task below does the cleanup.
+        const bool building = i.status == ServerStatus::kBuild ||
+                              (i.status == ServerStatus::kShelvedOffloaded && i.task_state);
+        if (booting > 0 && building) return std::nullopt;
         if (!i.host) {
           release_in_transaction(sql, impl_->dialect, uuid, false);  // never on a host
           return std::nullopt;
@@ -167,7 +194,9 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
 }
 
 Result<LifecycleTask> Store::begin_action(const std::string& uuid, const InstanceTransition& tr,
-                                          const std::string& kind, const std::string& host) {
+                                          const std::string& kind, const std::string& host,
+                                          const std::map<std::string, std::string>& system_metadata,
+                                          const Image* snapshot) {
   return impl_->write_result<LifecycleTask>(
       [&](soci::session& sql) {
         InstanceTransition idle = tr;
@@ -178,15 +207,40 @@ Result<LifecycleTask> Store::begin_action(const std::string& uuid, const Instanc
                                       " while it is in vm_state " + i.vm_state +
                                       (i.task_state ? " and task_state " + *i.task_state : ""))};
         }
+        for (const auto& [key, value] : system_metadata) {
+          write_system_metadata(sql, uuid, key, value);
+        }
+        if (snapshot) write_image(sql, *snapshot, true);
         LifecycleTask t;
         t.instance_uuid = uuid;
         t.kind = kind;
-        t.step = "call";
-        t.host = host;
+        t.step = kind == "unshelve" ? "schedule" : "call";
+        if (!host.empty()) t.host = host;
         insert_lifecycle(sql, t);
         return t;
       },
       kind + " of instance " + uuid);
+}
+
+Result<std::optional<std::string>> Store::system_metadata(const std::string& uuid,
+                                                          const std::string& key) {
+  return impl_->read<std::optional<std::string>>(
+      [&](soci::session& sql) -> std::optional<std::string> {
+        std::string value;
+        soci::indicator ind = soci::i_null;
+        sql << "SELECT meta_value FROM instance_system_metadata WHERE instance_uuid = :u AND "
+               "meta_key = :k",
+            soci::use(uuid), soci::use(key), soci::into(value, ind);
+        if (!sql.got_data()) return std::nullopt;
+        return ind == soci::i_null ? std::string() : value;
+      },
+      "reading system metadata of instance " + uuid);
+}
+
+Status Store::set_system_metadata(const std::string& uuid, const std::string& key,
+                                  const std::optional<std::string>& value) {
+  return impl_->write([&](soci::session& sql) { write_system_metadata(sql, uuid, key, value); },
+                      "writing system metadata of instance " + uuid);
 }
 
 Status Store::transition_instance(const std::string& uuid, const InstanceTransition& t) {

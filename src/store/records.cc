@@ -19,8 +19,8 @@ Result<E> parse_enum(std::string_view text, const std::array<const char*, N>& na
 constexpr std::array<const char*, 7> kImageStatus = {
     "queued", "saving", "active", "killed", "deleted", "pending_delete", "importing"};
 constexpr std::array<const char*, 4> kVisibility = {"public", "private", "shared", "community"};
-constexpr std::array<const char*, 5> kServerStatus = {"BUILD", "ACTIVE", "ERROR", "SHUTOFF",
-                                                      "DELETED"};
+constexpr std::array<const char*, 6> kServerStatus = {"BUILD",   "ACTIVE",  "ERROR",
+                                                      "SHUTOFF", "DELETED", "SHELVED_OFFLOADED"};
 constexpr std::array<const char*, 3> kReadiness = {"waiting", "ready", "timed_out"};
 constexpr std::array<const char*, 8> kPciStatus = {"available", "claimed",     "allocated",
                                                    "removed",   "unavailable", "unclaimable",

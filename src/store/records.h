@@ -157,8 +157,11 @@ struct ComputeHost {
 // ---- instances ----
 
 // The server status nova shows; the finer vm_state/task_state are kept beside it.
-enum class ServerStatus { kBuild, kActive, kError, kShutoff, kDeleted };
-const char* to_string(ServerStatus s);  // "BUILD", "ACTIVE", "ERROR", "SHUTOFF", "DELETED"
+// kShelvedOffloaded: nova's shelve with shelved_offload_time = 0 (its default): the guest's disk is
+// a snapshot image, the guest is gone and its host's resources and GPUs are released.
+enum class ServerStatus { kBuild, kActive, kError, kShutoff, kDeleted, kShelvedOffloaded };
+// "BUILD", "ACTIVE", "ERROR", "SHUTOFF", "DELETED", "SHELVED_OFFLOADED"
+const char* to_string(ServerStatus s);
 Result<ServerStatus> parse_server_status(std::string_view text);
 
 enum class Readiness { kWaiting, kReady, kTimedOut };

@@ -213,6 +213,17 @@ const std::vector<std::string> kVersion5 = {
     "reason @TEXT, updated_at @TS NOT NULL)@ENGINE",
 };
 
+// Version 6: nova's instance_system_metadata, for what gpucloud keeps about an instance beside
+// its row: the snapshot image of a shelved server ("shelved_image_id"), which unshelve boots.
+// And room for the status SHELVED_OFFLOADED (17 characters) on MariaDB (SQLite does not enforce
+// VARCHAR lengths); MODIFY is idempotent, and the wider column is kept on an undo.
+const std::vector<std::string> kVersion6 = {
+    "CREATE TABLE IF NOT EXISTS instance_system_metadata (instance_uuid VARCHAR(36) NOT NULL, "
+    "meta_key VARCHAR(255) NOT NULL, meta_value @TEXT, "
+    "PRIMARY KEY (instance_uuid, meta_key))@ENGINE",
+};
+const char* kVersion6Mysql = "ALTER TABLE instances MODIFY status VARCHAR(32) NOT NULL";
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -227,13 +238,22 @@ Migration make(int version, std::string description, const std::vector<std::stri
   return m;
 }
 
+// A statement MariaDB needs and SQLite does not (column types SQLite does not enforce).
+Migration with_mysql(Migration m, const std::string& stmt) {
+  m.mysql.push_back(stmt);
+  return m;
+}
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {
-      make(1, "initial schema", kVersion1), make(2, "agent tasks and reports", kVersion2),
-      make(3, "conductor tasks", kVersion3), make(4, "login failures", kVersion4),
-      make(5, "PCI device reasons", kVersion5)};
+      make(1, "initial schema", kVersion1),
+      make(2, "agent tasks and reports", kVersion2),
+      make(3, "conductor tasks", kVersion3),
+      make(4, "login failures", kVersion4),
+      make(5, "PCI device reasons", kVersion5),
+      with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql)};
   return kAll;
 }
 

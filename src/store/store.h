@@ -141,7 +141,8 @@ struct AgentReport {
 struct LifecycleTask {
   std::string id;  // uuid; filled by the store when empty
   std::string instance_uuid;
-  std::string kind;  // "boot", "delete", "stop", "start", "reboot", "reboot_hard"
+  // "boot", "delete", "stop", "start", "reboot", "reboot_hard", "shelve", "unshelve"
+  std::string kind;
   std::string step;  // the next step to run, e.g. "schedule", "spawn", "activate", "undo"
   std::optional<std::string> host;
   std::optional<std::string> agent_task_id;  // the agent call this task waits for, if any
@@ -163,6 +164,7 @@ struct InstanceTransition {
   std::optional<PowerState> power;
   std::optional<std::string> task_state;  // always written: nullopt is none (NULL)
   std::optional<std::string> host;        // written when set
+  bool clear_host = false;                // host = NULL (a shelve offload left its host)
   std::optional<std::string> ip_address;  // written when set
   std::optional<InstanceFault> fault;     // written when set
   bool stamp_launched = false;            // launched_at = now
@@ -349,15 +351,29 @@ class Store {
   // ---- the conductor (lifecycle.cc) ----
   // A new instance and its boot task, in one transaction.
   Status create_instance_with_task(const Instance& i, const LifecycleTask& boot);
-  // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is) and
-  // its cleanup is arranged: a boot task still running undoes its own work; else, when the
+  // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is), the
+  // record of its shelve snapshot (system metadata shelved_image_id) goes, and its cleanup is
+  // arranged: a boot task still running undoes its own work; else, when the
   // instance has a host, a delete task (returned) destroys the guest and then releases the
   // claims; else the claims are released at once. Delete wins over everything in flight.
   Result<std::optional<LifecycleTask>> begin_delete(const std::string& instance_uuid);
-  // stop/start/reboot: applies `t` (the instance must be idle: task_state none) and creates the
-  // task in one transaction; kConflict when the instance is not in a state `t` accepts.
+  // stop/start/reboot/shelve/unshelve: applies `t` (the instance must be idle: task_state none)
+  // and creates the task in one transaction, with `system_metadata` written beside (e.g. the
+  // shelve's snapshot image); kConflict when the instance is not in a state `t` accepts. An
+  // "unshelve" task starts at the boot's "schedule" step and has no host yet ("").
+  // `snapshot` (shelve): the image record made in the same transaction, so that no crash leaves
+  // a snapshot that no server names.
   Result<LifecycleTask> begin_action(const std::string& instance_uuid, const InstanceTransition& t,
-                                     const std::string& kind, const std::string& host);
+                                     const std::string& kind, const std::string& host,
+                                     const std::map<std::string, std::string>& system_metadata = {},
+                                     const Image* snapshot = nullptr);
+  // nova's instance_system_metadata: what gpucloud keeps about an instance that its user never
+  // sees ("shelved_image_id"). Reading a key that is not there gives nullopt; writing nullopt
+  // removes it.
+  Result<std::optional<std::string>> system_metadata(const std::string& instance_uuid,
+                                                     const std::string& key);
+  Status set_system_metadata(const std::string& instance_uuid, const std::string& key,
+                             const std::optional<std::string>& value);
   Status transition_instance(const std::string& uuid, const InstanceTransition& t);
 
   // Tasks nobody holds (no owner, or a lease that ran out before `now`), oldest first.

@@ -282,6 +282,10 @@ void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
 // of one (then its metadata).
 Instance one_instance(soci::session& sql, const std::string& uuid);
 void write_instance(soci::session& sql, const Instance& i, bool insert);
+// catalogue.cc: writes every column of an image (insert or update) and replaces its properties
+// and tags; removes one with its properties and tags (kNotFound when missing).
+void write_image(soci::session& sql, const Image& i, bool insert);
+void erase_image(soci::session& sql, const std::string& id);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction);
 // `used` devices go to cleaning (Store::release_claims).
 void release_in_transaction(soci::session& sql, const Dialect& dialect,

@@ -295,8 +295,49 @@ if f": clean {gpu_vm}" not in open(agent_b_log).read():
     fail("hostB's agent did not run the clean task")
 wait_for("hostB's agent to destroy the GPU server",
          lambda: f"destroy {gpu_vm}" in open(agent_b_log).read())
-# The GPU is free again: a second GPU boot and delete.
+# The GPU is free again: a second GPU boot, shelved and unshelved through hostB's agent (its
+# snapshot uploaded by the agent process), then deleted.
 gpu_vm2, _ = boot("gpu-vm-2", "3")
+http("POST", f"/compute/v2.1/servers/{gpu_vm2}/action", admin, {"shelve": None}, expect=202)
+
+
+def shelved():
+    _, _, s = http("GET", f"/compute/v2.1/servers/{gpu_vm2}", admin, expect=200)
+    s = s["server"]
+    return s if s["OS-EXT-STS:task_state"] is None and s["status"] != "ACTIVE" else None
+
+
+s = wait_for("the shelve", shelved)
+if s["status"] != "SHELVED_OFFLOADED" or s["OS-EXT-SRV-ATTR:host"] is not None:
+    fail(f"after the shelve: {s['status']} on {s['OS-EXT-SRV-ATTR:host']} ({s.get('fault')})")
+if f"snapshot {gpu_vm2}" not in open(agent_b_log).read():
+    fail("hostB's agent did not run the snapshot")
+_, _, imgs = http("GET", "/image/v2/images?name=gpu-vm-2-shelved", admin, expect=200)
+if len(imgs["images"]) != 1 or imgs["images"][0]["status"] != "active":
+    fail(f"the shelve's snapshot image: {imgs['images']}")
+snapshot = imgs["images"][0]["id"]
+req = urllib.request.Request(f"{BASE}/image/v2/images/{snapshot}/file")
+req.add_header("X-Auth-Token", admin)
+with urllib.request.urlopen(req, timeout=30) as r:
+    if gpu_vm2.encode() not in r.read():
+        fail("the snapshot's data is not the fake guest's disk")
+wait_for("the shelved server's GPU to be free", lambda: k2()["free"] == 2)
+http("POST", f"/compute/v2.1/servers/{gpu_vm2}/action", admin, {"unshelve": None}, expect=202)
+
+
+def unshelved():
+    _, _, s = http("GET", f"/compute/v2.1/servers/{gpu_vm2}", admin, expect=200)
+    s = s["server"]
+    return s if s["OS-EXT-STS:task_state"] is None and s["status"] != "SHELVED_OFFLOADED" else None
+
+
+s = wait_for("the unshelve", unshelved)
+if s["status"] != "ACTIVE" or s["OS-EXT-SRV-ATTR:host"] != "hostB":
+    fail(f"after the unshelve: {s['status']} on {s['OS-EXT-SRV-ATTR:host']} ({s.get('fault')})")
+if k2()["free"] != 1:
+    fail(f"the unshelved server holds no GPU: {k2()}")
+wait_for("the snapshot to be deleted after the unshelve",
+         lambda: http("GET", f"/image/v2/images/{snapshot}", admin)[0] == 404)
 delete(gpu_vm2)
 
 # Both agents report their orphan check to the admin (beside their guests reports: addresses).

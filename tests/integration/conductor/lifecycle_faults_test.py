@@ -6,9 +6,11 @@ one per host with one K2 GPU each (8 GPUs in all).
 1. contention: 40 concurrent 1-GPU boots through both replicas: exactly 8 ACTIVE, 32 ERROR;
 2. 8 boots on 8 free GPUs: 8 ACTIVE, 0 ERROR;
 3. delete races: boots deleted at random points of their build never come back ACTIVE;
-4. kill -9 of a replica or an agent at random points of boots and deletes, ROUNDS rounds; then,
-   within the lease plus a few seconds, every server is ACTIVE or ERROR or gone, no claim belongs
-   to a server that is ERROR, DELETED or missing, and deleting everything frees every GPU.
+4. kill -9 of a replica or an agent at random points of boots, deletes, shelves and unshelves,
+   ROUNDS rounds; then, within the lease plus a few seconds, every server is ACTIVE, ERROR,
+   SHELVED_OFFLOADED (with its snapshot image) or gone, no claim belongs to a server that is ERROR,
+   SHELVED_OFFLOADED, DELETED or missing, and deleting everything frees every GPU and leaves no
+   snapshot image.
 After every phase pci_device_events is replayed: each transition starts from the state the
 previous one left, so no device was ever handed to two servers.
 
@@ -275,6 +277,13 @@ def delete(uuid, replica="A"):
         fail(f"DELETE {uuid}: {status}")
 
 
+def act(uuid, action, replica="A"):
+    status, _, _ = http("POST", f"/compute/v2.1/servers/{uuid}/action", admin, {action: None},
+                        replica=replica)
+    if status not in (202, 404, 409) and status < 500:
+        fail(f"{action} {uuid}: {status}")
+
+
 def servers():
     _, _, body = http("GET", "/compute/v2.1/servers/detail?all_tenants=1", admin, expect=200)
     return body["servers"]
@@ -393,6 +402,12 @@ for rnd in range(ARGS.rounds):
         current = [s["id"] for s in servers()]
         for uuid in random.sample(current, min(len(current), 3)):
             futs.append(pool.submit(delete, uuid, random.choice("AB")))
+        shelvable = [s["id"] for s in servers() if s["status"] == "ACTIVE"]
+        for uuid in random.sample(shelvable, min(len(shelvable), 2)):
+            futs.append(pool.submit(act, uuid, "shelve", random.choice("AB")))
+        shelved = [s["id"] for s in servers() if s["status"] == "SHELVED_OFFLOADED"]
+        for uuid in random.sample(shelved, min(len(shelved), 2)):
+            futs.append(pool.submit(act, uuid, "unshelve", random.choice("AB")))
         time.sleep(random.uniform(0.0, 0.5))
         victim = random.choice(victims)
         kill9(victim)
@@ -408,13 +423,26 @@ killed_at = time.time()
 final, took = settled(LEASE + 60)
 print(f"after {ARGS.rounds} kill -9 rounds: {len(final)} servers "
       f"({sum(s['status'] == 'ACTIVE' for s in final)} ACTIVE, "
-      f"{sum(s['status'] == 'ERROR' for s in final)} ERROR), repaired in {took:.1f} s "
-      f"(lease {LEASE} s)")
-bad = [s for s in final if s["status"] not in ("ACTIVE", "ERROR")]
+      f"{sum(s['status'] == 'ERROR' for s in final)} ERROR, "
+      f"{sum(s['status'] == 'SHELVED_OFFLOADED' for s in final)} SHELVED_OFFLOADED), "
+      f"repaired in {took:.1f} s (lease {LEASE} s)")
+bad = [s for s in final if s["status"] not in ("ACTIVE", "ERROR", "SHELVED_OFFLOADED")]
 if bad:
-    fail(f"servers neither ACTIVE nor ERROR: {[(s['name'], s['status']) for s in bad]}")
+    fail(f"servers neither ACTIVE, ERROR nor SHELVED_OFFLOADED: "
+         f"{[(s['name'], s['status']) for s in bad]}")
+# Every shelved server has its snapshot, stored; no other snapshot is left over.
+snapshots = {r[0]: r[1] for r in sql("SELECT instance_uuid, meta_value FROM "
+                                     "instance_system_metadata WHERE meta_key = 'shelved_image_id'")}
+images = {r[0]: r[1] for r in sql("SELECT id, status FROM images")}
+for s in final:
+    if s["status"] == "SHELVED_OFFLOADED" and images.get(snapshots.get(s["id"])) != "active":
+        fail(f"shelved server {s['name']} has no stored snapshot: {snapshots.get(s['id'])} is "
+             f"{images.get(snapshots.get(s['id']))}")
 check_devices("kill -9")
 delete_all_and_check("kill -9")
+left = [r for r in sql("SELECT id, status FROM images") if r[0] != IMAGE]
+if left:
+    fail(f"snapshot images left after every server was deleted: {left}")
 if sql("SELECT id FROM lifecycle_tasks"):
     fail("conductor tasks left behind")
 for name, (_, log, _, _) in PROCS.items():

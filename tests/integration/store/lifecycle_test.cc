@@ -129,6 +129,84 @@ TEST_P(StoreTest, OnlyOneActionAtATime) {
   EXPECT_EQ(store().list_lifecycle_tasks()->size(), 1u);
 }
 
+// Shelve and unshelve rows: the snapshot's id is written with the task, an unshelve starts at the
+// boot's schedule step without a host, and a delete during an unshelve leaves the cleanup to it.
+TEST_P(StoreTest, ShelveKeepsItsSnapshotIdAndUnshelveIsDeletedLikeABoot) {
+  Instance a = new_instance("a");
+  a.status = ServerStatus::kActive;
+  a.vm_state = "active";
+  a.task_state.reset();
+  a.host = "h1";
+  ASSERT_TRUE(store().create_instance(a).ok());
+  EXPECT_FALSE(*store().system_metadata("a", "shelved_image_id"));
+  InstanceTransition shelve;
+  shelve.from = {ServerStatus::kActive, ServerStatus::kShutoff};
+  shelve.task_state = "shelving";
+  Image snap;
+  snap.id = "img-1";
+  snap.name = "vm-a-shelved";
+  snap.owner = "p1";
+  snap.properties["image_type"] = "snapshot";
+  auto t =
+      store().begin_action("a", shelve, "shelve", "h1", {{"shelved_image_id", "img-1"}}, &snap);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->step, "call");
+  EXPECT_EQ(t->host, "h1");
+  EXPECT_EQ(*store().system_metadata("a", "shelved_image_id"), "img-1");
+  EXPECT_EQ(store().get_image("img-1")->properties["image_type"], "snapshot");
+  // A second shelve is refused and leaves nothing: no image, the recorded snapshot unchanged.
+  Image other = snap;
+  other.id = "img-2";
+  EXPECT_EQ(store()
+                .begin_action("a", shelve, "shelve", "h1", {{"shelved_image_id", "img-2"}}, &other)
+                .error()
+                .code,
+            ErrorCode::kConflict);
+  EXPECT_EQ(store().get_image("img-2").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(*store().system_metadata("a", "shelved_image_id"), "img-1");
+  const auto now = std::chrono::system_clock::now();
+  ASSERT_TRUE(*store().take_lifecycle_task(t->id, "r1", now + seconds(5), now));
+  ASSERT_TRUE(store().finish_lifecycle_task(t->id, "r1").ok());
+
+  InstanceTransition offloaded;
+  offloaded.from = {ServerStatus::kActive};
+  offloaded.from_task = "shelving";
+  offloaded.status = ServerStatus::kShelvedOffloaded;
+  offloaded.vm_state = "shelved_offloaded";
+  offloaded.task_state = std::nullopt;
+  offloaded.clear_host = true;
+  ASSERT_TRUE(store().transition_instance("a", offloaded).ok());
+  auto i = store().get_instance("a");
+  EXPECT_EQ(i->status, ServerStatus::kShelvedOffloaded);
+  EXPECT_FALSE(i->host.has_value());
+
+  InstanceTransition unshelve;
+  unshelve.from = {ServerStatus::kShelvedOffloaded};
+  unshelve.task_state = "unshelving";
+  auto u = store().begin_action("a", unshelve, "unshelve", "");
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->step, "schedule");
+  EXPECT_FALSE(u->host.has_value());
+  // Deleted while it unshelves: the unshelve task undoes its own work, as a boot does.
+  auto del = store().begin_delete("a");
+  ASSERT_TRUE(del.ok()) << del.error().message;
+  EXPECT_FALSE(del->has_value());
+  EXPECT_EQ(store().get_instance("a")->status, ServerStatus::kDeleted);
+  EXPECT_EQ(store().get_image("img-1").error().code, ErrorCode::kNotFound);  // went with it
+
+  // A shelved server with nothing in flight is deleted at once, with no task.
+  Instance b = new_instance("b");
+  b.status = ServerStatus::kShelvedOffloaded;
+  b.vm_state = "shelved_offloaded";
+  b.task_state.reset();
+  ASSERT_TRUE(store().create_instance(b).ok());
+  ASSERT_TRUE(store().set_system_metadata("b", "shelved_image_id", "img-3").ok());
+  auto del_b = store().begin_delete("b");
+  ASSERT_TRUE(del_b.ok() && !del_b->has_value());
+  ASSERT_TRUE(store().set_system_metadata("b", "shelved_image_id", std::nullopt).ok());
+  EXPECT_FALSE(*store().system_metadata("b", "shelved_image_id"));
+}
+
 TEST_P(StoreTest, ALeaseKeepsATaskUntilItRunsOutThenAnotherReplicaTakesItOver) {
   ASSERT_TRUE(store().create_instance_with_task(new_instance("i1"), boot_task()).ok());
   auto tasks = store().list_takeable_tasks(std::chrono::system_clock::now(), 10);

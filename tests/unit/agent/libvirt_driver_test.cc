@@ -168,6 +168,20 @@ TEST(LibvirtDriver, PreparesStorageAndCleansUp) {
   EXPECT_NE(info->output.find("backing file: " + o.instances_path + "/_base/img"),
             std::string::npos)
       << info->output;
+
+  // A shelve's snapshot: the guest is powered off and its overlay flattened into one qcow2 file
+  // that needs no backing file (it becomes an image of its own).
+  const std::string snap = root + "/snapshot.qcow2";
+  s = compute::snapshot_guest(**d, "gpu-host-1", i.uuid, snap);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto snap_info = run_command({"qemu-img", "info", snap});
+  ASSERT_TRUE(snap_info.ok());
+  EXPECT_NE(snap_info->output.find("file format: qcow2"), std::string::npos) << snap_info->output;
+  EXPECT_EQ(snap_info->output.find("backing file"), std::string::npos) << snap_info->output;
+  EXPECT_EQ((*d)->guest("gpu-host-1", i.uuid)->power, store::PowerState::kShutdown);
+  EXPECT_EQ(compute::snapshot_guest(**d, "gpu-host-1", "no-such-guest", snap).error().code,
+            ErrorCode::kNotFound);
+
   ASSERT_TRUE((*d)->destroy("gpu-host-1", i.uuid).ok());
   EXPECT_FALSE(std::filesystem::exists(dir));
   std::filesystem::remove_all(root);

@@ -210,6 +210,75 @@ TEST_F(AgentApiTest, DeleteDuringBootNeverResurrectsServer) {
   EXPECT_TRUE(store_->list_lifecycle_tasks()->empty());
 }
 
+// Shelve on an agent's host: the agent gets a snapshot task and uploads the guest's disk (only
+// that host's agent, only to that image), then destroys the guest; unshelve's spawn carries the
+// snapshot, which is deleted once the server runs again.
+TEST_F(AgentApiTest, ShelveSnapshotTravelsThroughTheHostsAgent) {
+  disable_seed_hosts();
+  ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body().dump())->status, 200);
+  const std::string id = boot(admin_, "vm1", "2", "");
+  json spawn = take_one("kvm1");
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + spawn["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": true}})")
+                ->status,
+            204);
+  ASSERT_EQ(wait_built(id, admin_)["status"], "ACTIVE");
+
+  const std::string action = kV + "/servers/" + id + "/action";
+  ASSERT_EQ(post(action, admin_, R"({"shelve": null})")->status, 202);
+  json snap = take_one("kvm1");
+  ASSERT_EQ(snap["kind"], "snapshot");
+  EXPECT_EQ(snap["instance_uuid"], id);
+  const std::string image = snap["payload"]["image_id"].get<std::string>();
+  auto upload = [&](const std::string& host, const std::string& token, const std::string& target,
+                    const std::string& body) {
+    auto r = client_->Put((kHosts + host + "/snapshots/" + target).c_str(),
+                          {{"X-Auth-Token", token}}, body, "application/octet-stream");
+    return r ? r->status : 0;
+  };
+  EXPECT_EQ(upload("kvm2", agent_, image, "x"), 409);            // not that host's server
+  EXPECT_EQ(upload("kvm1", alice_, image, "x"), 403);            // not an agent
+  EXPECT_EQ(upload("kvm1", agent_, plain_image_id_, "x"), 409);  // not a shelve's snapshot
+  EXPECT_EQ(upload("kvm1", agent_, image, "the guest's disk"), 204);
+  EXPECT_EQ(upload("kvm1", agent_, image, "again"), 409);  // it has its data
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + snap["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": true}})")
+                ->status,
+            204);
+  json destroy = take_one("kvm1");
+  ASSERT_EQ(destroy["kind"], "destroy");
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + destroy["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": true}})")
+                ->status,
+            204);
+  json s = wait_idle(id, admin_);
+  EXPECT_EQ(s["status"], "SHELVED_OFFLOADED");
+  EXPECT_TRUE(s["OS-EXT-SRV-ATTR:host"].is_null());
+  EXPECT_EQ(store_->get_compute_host("kvm1")->vcpus_used, 0);
+  json img = get_json("/image/v2/images/" + image, admin_);
+  EXPECT_EQ(img["status"], "active");
+  EXPECT_EQ(img["size"], 16);
+  // The agent may write it no more: the server is no longer being shelved.
+  EXPECT_EQ(upload("kvm1", agent_, image, "x"), 409);
+
+  ASSERT_EQ(post(action, admin_, R"({"unshelve": null})")->status, 202);
+  json again = take_one("kvm1");
+  ASSERT_EQ(again["kind"], "spawn");
+  EXPECT_EQ(again["payload"]["image"]["id"], image);
+  EXPECT_EQ(again["payload"]["image"]["disk_format"], "qcow2");
+  ASSERT_EQ(post(kHosts + "kvm1/tasks/" + again["id"].get<std::string>(), agent_,
+                 R"({"result": {"succeeded": true}})")
+                ->status,
+            204);
+  s = wait_idle(id, admin_);
+  EXPECT_EQ(s["status"], "ACTIVE");
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "kvm1");
+  for (int i = 0; i < 200 && get("/image/v2/images/" + image, admin_)->status != 404; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(get("/image/v2/images/" + image, admin_)->status, 404);
+}
+
 TEST_F(AgentApiTest, AnAgentsFailureBecomesTheServersFault) {
   disable_seed_hosts();
   ASSERT_EQ(put(kHosts + "kvm1", agent_, host_body().dump())->status, 200);

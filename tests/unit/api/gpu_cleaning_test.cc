@@ -58,6 +58,10 @@ TEST_F(GpuCleaningTest, DeletedServersGpusAreCleanedAndFailuresAreOutOfServiceWi
     ASSERT_EQ(wait_built(ids.back(), alice_)["status"], "ACTIVE");
   }
   for (const auto& id : ids) delete_and_wait(id);
+  // A delete is done when the GPU is in cleaning; the cleaning itself follows on a worker.
+  for (int i = 0; i < 1000 && devices("cleaning") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 
   // Every device went through cleaning (the event log), and where it ended.
   int cleaned = 0;

@@ -1,0 +1,151 @@
+// Shelve and unshelve through the compute API: the server's disk becomes a snapshot image, the
+// guest goes and its GPU is released into cleaning; unshelve boots the snapshot on whatever host
+// fits now and deletes it; a failed unshelve keeps the server shelved with the fault.
+// On the in-process fake driver, and with a test-driven agent for the agent's path.
+
+#include "compute_fixture.h"
+
+namespace gpucloud::api::testing {
+namespace {
+
+class ShelveTest : public ComputeTest {
+ protected:
+  std::string action(const std::string& id) { return kV + "/servers/" + id + "/action"; }
+
+  // The devices the instance holds, as "address status".
+  std::vector<std::string> held(const std::string& id) {
+    std::vector<std::string> out;
+    auto rows = store_->list_pci_devices({});
+    for (const auto& d : *rows) {
+      if (d.instance_uuid == id) out.push_back(d.address.to_string() + " " + to_string(d.status));
+    }
+    return out;
+  }
+
+  std::optional<std::string> shelved_image(const std::string& id) {
+    auto m = store_->system_metadata(id, "shelved_image_id");
+    EXPECT_TRUE(m.ok());
+    return m.ok() ? *m : std::nullopt;
+  }
+
+  void wait_no_cleaning() {
+    for (int i = 0; i < 1000 && devices("cleaning") != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(devices("cleaning"), 0);
+  }
+};
+
+TEST_F(ShelveTest, ShelveReleasesTheGpuAndUnshelveBootsTheSnapshot) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "shelver", "4");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+  const auto before = held(id);
+  ASSERT_EQ(before.size(), 1u);
+
+  ASSERT_EQ(post(action(id), alice_, R"({"shelve": null})")->status, 202);
+  json s = wait_idle(id, admin_);
+  EXPECT_EQ(s["status"], "SHELVED_OFFLOADED");
+  EXPECT_EQ(s["OS-EXT-STS:vm_state"], "shelved_offloaded");
+  EXPECT_EQ(s["OS-EXT-STS:power_state"], 4);
+  EXPECT_TRUE(s["OS-EXT-SRV-ATTR:host"].is_null()) << s.dump();
+  // The guest is gone and its GPU was given back through cleaning, as a delete gives it back.
+  EXPECT_TRUE(held(id).empty());
+  EXPECT_TRUE(driver_->list_domains("vmhost3")->empty());
+  int cleaned = 0;
+  auto events = store_->list_pci_device_events("");
+  for (const auto& e : *events) {
+    cleaned += e.to_status == store::PciDeviceStatus::kCleaning && e.instance_uuid == id;
+  }
+  EXPECT_EQ(cleaned, 1);
+  EXPECT_EQ(store_->get_compute_host("vmhost3")->vcpus_used, 0);
+
+  // The snapshot: a private image of the project with the guest's disk, and the base image's
+  // properties (the seed image's hw_video_ram) so that unshelve schedules alike.
+  auto snap_id = shelved_image(id);
+  ASSERT_TRUE(snap_id);
+  json img = get_json("/image/v2/images/" + *snap_id, alice_);
+  EXPECT_EQ(img["name"], "shelver-shelved");
+  EXPECT_EQ(img["status"], "active");
+  EXPECT_EQ(img["visibility"], "private");
+  EXPECT_EQ(img["image_type"], "snapshot");
+  EXPECT_EQ(img["instance_uuid"], id);
+  EXPECT_EQ(img["base_image_ref"], image_id_);
+  EXPECT_EQ(img["hw_video_ram"], "8");
+  EXPECT_GT(img["size"].get<int64_t>(), 0);
+  auto data = get("/image/v2/images/" + *snap_id + "/file", alice_);
+  ASSERT_TRUE(data && data->status == 200);
+  EXPECT_NE(data->body.find(id), std::string::npos) << data->body;    // the fake guest's "disk"
+  EXPECT_EQ(get("/image/v2/images/" + *snap_id, bob_)->status, 404);  // another project's
+
+  // Nothing else to do on a shelved server but unshelve (or delete) it.
+  EXPECT_EQ(post(action(id), alice_, R"({"shelve": null})")->status, 409);
+  EXPECT_EQ(post(action(id), alice_, R"({"os-start": null})")->status, 409);
+  EXPECT_EQ(post(action(id), alice_, R"({"shelveOffload": null})")->status, 409);
+  auto bad = post(action(id), alice_, R"({"unshelve": {"availability_zone": "Denver"}})");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("availability_zone"), std::string::npos) << bad->body;
+  EXPECT_EQ(post(action(id), bob_, R"({"unshelve": null})")->status, 404);
+
+  wait_no_cleaning();
+  ASSERT_EQ(post(action(id), alice_, R"({"unshelve": null})")->status, 202);
+  s = wait_idle(id, admin_);
+  EXPECT_EQ(s["status"], "ACTIVE") << s.dump();
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "vmhost3");
+  EXPECT_EQ(s["image"]["id"], image_id_);  // the server's image stays its base image, as nova's
+  const auto after = held(id);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0].find("allocated"), std::string::npos);
+  auto domains = driver_->list_domains("vmhost3");
+  ASSERT_EQ(domains->size(), 1u);
+  EXPECT_EQ(domains->front().instance_uuid, id);
+  // Unshelved: the snapshot is deleted, as nova deletes it.
+  EXPECT_EQ(get("/image/v2/images/" + *snap_id, alice_)->status, 404);
+  EXPECT_FALSE(shelved_image(id));
+
+  // A stopped server shelves too.
+  ASSERT_EQ(post(action(id), alice_, R"({"os-stop": null})")->status, 202);
+  EXPECT_EQ(wait_idle(id, alice_)["status"], "SHUTOFF");
+  ASSERT_EQ(post(action(id), alice_, R"({"shelve": null})")->status, 202);
+  EXPECT_EQ(wait_idle(id, alice_)["status"], "SHELVED_OFFLOADED");
+  EXPECT_TRUE(held(id).empty());
+}
+
+TEST_F(ShelveTest, UnshelveWithoutAFreeGpuStaysShelvedAndDeleteTakesTheSnapshot) {
+  seed_aggregates();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {  // every K2 of vmhost3
+    ids.push_back(boot(alice_, "gpu" + std::to_string(i), "4"));
+    ASSERT_EQ(wait_built(ids.back(), alice_)["status"], "ACTIVE");
+  }
+  ASSERT_EQ(post(action(ids[0]), alice_, R"({"shelve": null})")->status, 202);
+  ASSERT_EQ(wait_idle(ids[0], alice_)["status"], "SHELVED_OFFLOADED");
+  wait_no_cleaning();
+  // Another server takes the GPU the shelved one gave back.
+  const std::string taker = boot(alice_, "taker", "4");
+  ASSERT_EQ(wait_built(taker, alice_)["status"], "ACTIVE");
+
+  ASSERT_EQ(post(action(ids[0]), alice_, R"({"unshelve": null})")->status, 202);
+  json s = wait_idle(ids[0], alice_);
+  EXPECT_EQ(s["status"], "SHELVED_OFFLOADED") << s.dump();
+  // The fault is recorded; nova's view shows faults of ERROR servers only.
+  EXPECT_FALSE(s.contains("fault")) << s.dump();
+  auto inst = store_->get_instance(ids[0]);
+  ASSERT_TRUE(inst.ok() && inst->fault);
+  EXPECT_NE(inst->fault->message.find("No valid host"), std::string::npos) << inst->fault->message;
+  EXPECT_TRUE(held(ids[0]).empty());
+  auto snap_id = shelved_image(ids[0]);
+  ASSERT_TRUE(snap_id);
+  EXPECT_EQ(get_json("/image/v2/images/" + *snap_id, alice_)["status"], "active");
+
+  // Deleting the shelved server deletes its snapshot.
+  ASSERT_EQ(del(kV + "/servers/" + ids[0], alice_)->status, 204);
+  EXPECT_EQ(get(kV + "/servers/" + ids[0], alice_)->status, 404);
+  EXPECT_EQ(get("/image/v2/images/" + *snap_id, admin_)->status, 404);
+  std::error_code ec;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "images" / *snap_id, ec));
+  EXPECT_TRUE(store_->list_lifecycle_tasks()->empty());
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
