@@ -2,7 +2,9 @@
 // process, so that a fake sysfs tree (tests, --sysfs-root) exercises every step.
 #include "agent/device_clean.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -34,14 +36,22 @@ std::optional<uint64_t> aer_total(const fs::path& file) {
   return total ? *total : sum;
 }
 
-Status write_reset(const fs::path& file) {
-  std::ofstream out(file);
-  if (!out) return Error::unavailable(std::string("cannot open reset: ") + std::strerror(errno));
-  out << "1\n";
-  out.flush();
-  if (!out) return Error::unavailable(std::string("writing reset failed: ") + std::strerror(errno));
-  return {};
+// Writes 1 to the device's `reset` file: 0, or the errno of the open or the write.
+int write_reset(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = 0;
+  while (::write(fd, "1\n", 2) < 0) {
+    if (errno == EINTR) continue;
+    err = errno;
+    break;
+  }
+  ::close(fd);
+  return err;
 }
+
+// The refusals that mean "not allowed to" rather than "the reset failed".
+bool refused(int err) { return err == EACCES || err == EPERM || err == EROFS; }
 
 // The first 64 bytes of config space (the standard header); kNotFound/kUnavailable otherwise.
 Result<std::string> read_config_header(const fs::path& file) {
@@ -94,8 +104,19 @@ compute::CleanOutcome clean_device(const CleanOptions& o, const compute::CleanDe
   if (!fs::exists(dir / "reset", ec)) {
     return fail("reset: no reset file: the kernel found no way to reset this device");
   }
-  if (auto s = write_reset(dir / "reset"); !s.ok()) return fail("reset: " + s.error().message);
-  out.steps.push_back("reset (" + method + ")");
+  if (const int err = write_reset(dir / "reset"); err == 0) {
+    out.steps.push_back("reset (" + method + ")");
+  } else if (refused(err) && o.privileged_reset) {
+    if (auto s = o.privileged_reset(d.address); !s.ok()) {
+      return fail("reset through libvirtd: " + s.error().message);
+    }
+    out.steps.push_back("reset (through libvirtd)");
+  } else {
+    return fail(
+        std::string("reset: writing ") + (dir / "reset").string() +
+        " failed: " + std::strerror(err) +
+        (refused(err) ? " (the agent may not write sysfs, and no libvirt reset is set)" : ""));
+  }
 
   // 3. Scrub: the operator's command, e.g. a VM that zeroes GPU memory.
   if (!o.scrub_command.empty()) {

@@ -56,7 +56,11 @@ store::PowerState power_of(int state) {
 class LibvirtDriver : public compute::ComputeDriver {
  public:
   LibvirtDriver(LibvirtOptions options, virConnectPtr conn)
-      : options_(std::move(options)), conn_(conn) {}
+      : options_(std::move(options)), conn_(conn) {
+    if (!options_.clean.privileged_reset) {
+      options_.clean.privileged_reset = [this](const PciAddress& a) { return node_reset(a); };
+    }
+  }
   ~LibvirtDriver() override { virConnectClose(conn_); }
 
   std::string type() const override { return "libvirt"; }
@@ -174,6 +178,21 @@ class LibvirtDriver : public compute::ComputeDriver {
       return Error::not_found("instance " + uuid + " has no disk on this host (" + disk + ")");
     }
     return run_checked({"qemu-img", "convert", "-q", "-O", compute::kSnapshotDiskFormat, disk, to});
+  }
+
+  // libvirtd (root) resets the device: its node device name is pci_DDDD_BB_SS_F.
+  Status node_reset(const PciAddress& a) {
+    std::string name = "pci_" + a.to_string();
+    for (char& c : name) {
+      if (c == ':' || c == '.') c = '_';
+    }
+    virNodeDevicePtr dev = virNodeDeviceLookupByName(conn_, name.c_str());
+    if (!dev) return Error::unavailable("libvirt: node device " + name + ": " + last_error());
+    const int rc = virNodeDeviceReset(dev);
+    std::string err = rc != 0 ? last_error() : "";
+    virNodeDeviceFree(dev);
+    if (rc != 0) return Error::unavailable("libvirt: resetting " + name + ": " + err);
+    return {};
   }
 
   Status power_on(const std::string& host, const std::string& uuid) override {

@@ -186,6 +186,52 @@ TEST_F(DeviceCleanTest, ScrubThatRunsTooLongIsKilled) {
   EXPECT_FALSE(fs::exists(after));
 }
 
+// A `reset` this process may not write, as the packaged agent (its own user, /sys read-only)
+// meets it: a read-only sysfs attribute refuses a writer with EACCES even for root.
+constexpr char kReadOnlySysfsFile[] = "/sys/devices/system/cpu/online";
+
+TEST_F(DeviceCleanTest, ResetRefusedForPrivilegeGoesThroughThePrivilegedReset) {
+  FakeDevice d = gpu();
+  d.reset_file = false;
+  host_.add(d);
+  fs::create_symlink(kReadOnlySysfsFile, dir() / "reset");
+  CleanOptions o = options();
+  std::vector<std::string> reset;
+  o.privileged_reset = [&](const PciAddress& a) {
+    reset.push_back(a.to_string());
+    return Status{};
+  };
+  auto out = clean_device(o, device());
+  EXPECT_TRUE(out.clean) << out.reason;
+  EXPECT_EQ(reset, std::vector<std::string>{kAddr});
+  ASSERT_FALSE(out.steps.empty());
+  EXPECT_EQ(out.steps[0], "reset (through libvirtd)");
+
+  // Its failure is the reason; without one the refusal is.
+  o.privileged_reset = [](const PciAddress&) { return Status(Error::unavailable("no such node")); };
+  out = clean_device(o, device());
+  EXPECT_FALSE(out.clean);
+  EXPECT_EQ(out.reason, "reset through libvirtd: no such node");
+  o.privileged_reset = nullptr;
+  out = clean_device(o, device());
+  EXPECT_FALSE(out.clean);
+  EXPECT_NE(out.reason.find("may not write sysfs"), std::string::npos) << out.reason;
+}
+
+TEST_F(DeviceCleanTest, WritableResetIsWrittenEvenWithAPrivilegedReset) {
+  host_.add(gpu());
+  CleanOptions o = options();
+  bool called = false;
+  o.privileged_reset = [&](const PciAddress&) {
+    called = true;
+    return Status{};
+  };
+  auto out = clean_device(o, device());
+  EXPECT_TRUE(out.clean) << out.reason;
+  EXPECT_FALSE(called);
+  EXPECT_EQ(read(dir() / "reset"), "1\n");
+}
+
 TEST_F(DeviceCleanTest, MissingDeviceIsNotClean) {
   auto out = clean_device(options(), device());
   EXPECT_FALSE(out.clean);

@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/libvirt_command.h"
+#include "unit/agent/fake_host.h"
 
 namespace gpucloud::agent {
 namespace {
@@ -194,6 +195,35 @@ TEST(LibvirtDriver, UnreachableUriIsUnavailable) {
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(d.error().message.find("test:///nonexistent/file.xml"), std::string::npos);
+}
+
+// A reset the agent may not write goes to libvirtd by the device's node name; libvirt's test
+// driver has no such PCI node, and its answer is the reason.
+TEST(LibvirtDriver, ResetRefusedForPrivilegeAsksLibvirtdForThePciNode) {
+  testing::FakeHost host;
+  testing::FakeDevice dev;
+  dev.address = "0000:0a:00.0";
+  dev.driver = "vfio-pci";
+  dev.reset_file = false;
+  host.add(dev);
+  std::filesystem::create_symlink("/sys/devices/system/cpu/online",
+                                  host.sysfs() / "bus/pci/devices/0000:0a:00.0/reset");
+  LibvirtOptions o;
+  o.uri = "test:///default";
+  o.host_name = "gpu-host-1";
+  o.prepare_storage = false;
+  o.clean.sysfs_root = host.sysfs().string();
+  auto d = make_libvirt_driver(o);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  compute::CleanDevice c;
+  c.address = PciAddress::parse("0000:0a:00.0").value();
+  c.vendor_id = VendorId::parse("10de").value();
+  auto out = (*d)->clean("gpu-host-1", {c});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_FALSE((*out)[0].clean);
+  EXPECT_EQ((*out)[0].reason.rfind("reset through libvirtd: libvirt: ", 0), 0u) << (*out)[0].reason;
+  EXPECT_NE((*out)[0].reason.find("pci_0000_0a_00_0"), std::string::npos) << (*out)[0].reason;
 }
 
 }  // namespace
