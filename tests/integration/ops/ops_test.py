@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -167,6 +168,21 @@ if status != 200 or ready["checks"]["database"] != "ok" or ready["checks"]["sche
     fail(f"/readyz: {status} {body}")
 if TMP in body or "sqlite" in body:
     fail("/readyz shows where the database is: " + body)
+# A schema newer than this binary (a replica left behind by a rolling upgrade): 503, "ahead";
+# ready again once it is not.
+con = sqlite3.connect(db_file)
+con.execute("INSERT INTO schema_version (version, description, applied_at) "
+            "VALUES (999, 'from a newer gpucloud', '2026-12-03T00:00:00Z')")
+con.commit()
+status, _, body = http(base, "GET", "/readyz")
+if status != 503 or json.loads(body)["checks"] != {"database": "ok", "schema": "ahead",
+                                                   "conductor": "ok"}:
+    fail(f"/readyz with a newer schema: {status} {body}")
+con.execute("DELETE FROM schema_version WHERE version = 999")
+con.commit()
+con.close()
+if http(base, "GET", "/readyz")[0] != 200:
+    fail("/readyz stays 503 once the schema is current again")
 if not login(base, "admin", SECRETS[0], "admin"):
     fail("admin cannot log in with the first password")
 agent = login(base, "gpucloud-agent", SECRETS[2], "service")

@@ -2,6 +2,7 @@
 // init`'s identity step (ensure_identity) on the fixture's store.
 #include "api/bootstrap.h"
 #include "api_fixture.h"
+#include "conductor/conductor.h"
 
 namespace gpucloud::api::testing {
 namespace {
@@ -24,6 +25,23 @@ TEST_F(HealthTest, ReadyzChecksDatabaseSchemaAndConductor) {
   EXPECT_EQ(body["checks"]["database"], "ok");
   EXPECT_EQ(body["checks"]["schema"], "ok");
   EXPECT_EQ(body["checks"]["conductor"], "ok");
+}
+
+// A replica whose conductor stopped takes no new requests: 503, and the check says which.
+TEST_F(HealthTest, ReadyzIs503WhenTheConductorStopped) {
+  ASSERT_NE(server_->conductor(), nullptr);
+  server_->conductor()->stop();
+  auto r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["status"], "unavailable");
+  EXPECT_EQ(body["checks"]["conductor"], "stopped");
+  EXPECT_EQ(body["checks"]["database"], "ok");
+  // /healthz is about the process only.
+  auto h = client_->Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
 }
 
 TEST_F(HealthTest, ReadyzSaysNothingSecret) {
