@@ -78,9 +78,13 @@ try:
     _, version = call(base, token, "GET", "/compute/v2.1/")
     vmin, vmax = version["version"]["min_version"], version["version"]["version"]
 
-    subprocess.run(["tempest", "init", os.path.join(TMP, "ws")], check=True,
-                   capture_output=True)
+    # Tempest registers workspaces by name in $HOME/.tempest: a HOME of its own per run, so that
+    # runs (and earlier runs' leftovers) never collide.
+    env = dict(os.environ, HOME=TMP)
     ws = os.path.join(TMP, "ws")
+    init = subprocess.run(["tempest", "init", ws], env=env, capture_output=True, text=True)
+    if init.returncode != 0:
+        sys.exit("tempest init failed: " + init.stdout + init.stderr)
     conf = f"""[DEFAULT]
 log_dir = {ws}/logs
 log_file = tempest.log
@@ -176,7 +180,7 @@ run_validation = False
         f.write(conf)
     print(f"tempest against {base} (compute {vmin}-{vmax}), workspace {ws}", flush=True)
     r = subprocess.run(["tempest", "run", "--regex", ARGS.regex, "--concurrency",
-                        str(ARGS.concurrency)], cwd=ws)
+                        str(ARGS.concurrency)], cwd=ws, env=env)
     rc = r.returncode
 finally:
     up.terminate()
