@@ -90,6 +90,37 @@ Result<Reply> list_hypervisors(ApiContext& ctx, bool detail) {
   return Reply::ok({{"hypervisors", list}});
 }
 
+// nova (2.1-2.52): /os-hypervisors/{pattern}/search and /{pattern}/servers list the hypervisors
+// whose hostname contains the pattern (SQL LIKE %pattern%), the latter with their servers (key
+// left out when a hypervisor runs none); no match is 404.
+Result<Reply> search_hypervisors(ApiContext& ctx, const std::string& pattern, bool servers) {
+  auto views = host_views(ctx);
+  if (!views.ok()) return views.error();
+  std::vector<store::Instance> instances;
+  if (servers) {
+    auto all = ctx.store().list_instances("", false);
+    if (!all.ok()) return all.error();
+    instances = std::move(*all);
+  }
+  json list = json::array();
+  for (const auto& v : *views) {
+    if (v.host.name.find(pattern) == std::string::npos) continue;
+    json h = hypervisor_json(v, false);
+    if (servers) {
+      json on = json::array();
+      for (const auto& i : instances) {
+        if (i.host && *i.host == v.host.name) on.push_back({{"name", i.name}, {"uuid", i.uuid}});
+      }
+      if (!on.empty()) h["servers"] = on;
+    }
+    list.push_back(std::move(h));
+  }
+  if (list.empty()) {
+    return Error::not_found("No hypervisor matching '" + pattern + "' could be found.");
+  }
+  return Reply::ok({{"hypervisors", list}});
+}
+
 Result<Reply> availability_zones(ApiContext& ctx, bool detail) {
   auto views = host_views(ctx);
   if (!views.ok()) return views.error();
@@ -202,6 +233,18 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                  }
                  return Reply::ok({{"hypervisor_statistics", s}});
                },
+               {}});
+  r.push_back({"GET",
+               hv + "/{host}/search",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return search_hypervisors(*c, call.param("host"), false); },
+               {}});
+  r.push_back({"GET",
+               hv + "/{host}/servers",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return search_hypervisors(*c, call.param("host"), true); },
                {}});
   r.push_back({"GET",
                hv + "/{id}",

@@ -2,12 +2,22 @@
 // filters status, name (a regular expression), flavor, image, host (admins) and changes-since
 // (which shows deleted servers too), then nova's sort_key / sort_dir, limit / marker and the next
 // link (list_query.cc).
+#include <algorithm>
+#include <cctype>
+
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
 #include "api/list_query_impl.h"
 
 namespace gpucloud::api {
 namespace {
+
+bool iequals(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 // nova's servers sort keys that gpucloud's instances hold.
 const ListRules kServerRules = {
@@ -82,7 +92,7 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     const bool deleted = i.status == store::ServerStatus::kDeleted;
     if (deleted && !q->changes_since) continue;
     if (q->changes_since && i.updated_at < *q->changes_since) continue;
-    if (status && *status != to_string(i.status)) continue;
+    if (status && !iequals(*status, to_string(i.status))) continue;  // nova: any case
     if (name && !name->matches(i.name)) continue;
     if (host && who.is_admin() && (!i.host || *i.host != *host)) continue;
     if (flavor && last_segment(*flavor) != i.flavor_id) continue;

@@ -234,6 +234,8 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   std::string image_id = **image_ref;
   if (auto slash = image_id.rfind('/'); slash != std::string::npos) image_id.erase(0, slash + 1);
 
+  auto admin_pass = string_field(b, "adminPass", "server");
+  if (!admin_pass.ok()) return admin_pass.error();
   auto az = string_field(b, "availability_zone", "server");
   if (!az.ok()) return az.error();
   auto key_name = string_field(b, "key_name", "server");
@@ -363,10 +365,13 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   }
   for (const auto& id : tasks) ctx.deps.conductor->submit(id);
   if (want_reservation->value_or(false)) return Reply::ok({{"reservation_id", reservation}}, 202);
-  char pass[13];
-  for (int k = 0; k < 12; ++k)
-    pass[k] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"[randombytes_uniform(57)];
-  pass[12] = 0;
+  // nova answers with the caller's adminPass, or one it made up.
+  std::string pass = admin_pass->value_or("");
+  if (pass.empty()) {
+    for (int k = 0; k < 12; ++k) {
+      pass += "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"[randombytes_uniform(57)];
+    }
+  }
   Reply r = Reply::ok({{"server",
                         {{"id", created.front()},
                          {"links", link_list(ctx.base_url, "/servers/" + created.front())},
@@ -431,6 +436,40 @@ Result<Reply> shelve(ApiContext& ctx, const store::Instance& i) {
   return Reply::ok(nullptr, 202);
 }
 
+// nova's os-resetState (admin only): the server's state set by hand to ERROR or ACTIVE and its
+// task_state cleared; the guest, host and claims stay as they are (a delete releases them).
+// Refused (409) while a task is in flight: the conductor owns the server then.
+Result<Reply> reset_state(ApiContext& ctx, Call& call, const store::Instance& i, const json& args) {
+  if (!call.who().is_admin()) {
+    return forbidden(
+        "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.");
+  }
+  if (!args.is_object() || !args.contains("state") || !args["state"].is_string()) {
+    return bad_request(
+        "Invalid input for field/attribute os-resetState. 'state' is a required "
+        "property");
+  }
+  if (auto s = no_extra_fields(args, "os-resetState", {"state"}); !s.ok()) return s.error();
+  const std::string state = args["state"].get<std::string>();
+  if (state != "error" && state != "active") {
+    return bad_request("Invalid input for field/attribute state. Value: " + args["state"].dump() +
+                       ". '" + state + "' is not one of ['active', 'error']");
+  }
+  using store::ServerStatus;
+  if (i.task_state || (i.status != ServerStatus::kActive && i.status != ServerStatus::kShutoff &&
+                       i.status != ServerStatus::kError)) {
+    return Error::conflict(fmt::format("Cannot 'os-resetState' instance {} while it is in {} {}",
+                                       i.uuid, i.task_state ? "task_state" : "vm_state",
+                                       i.task_state ? *i.task_state : i.vm_state));
+  }
+  store::InstanceTransition tr;
+  tr.from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
+  tr.status = state == "error" ? ServerStatus::kError : ServerStatus::kActive;
+  tr.vm_state = state;
+  if (auto s = ctx.store().transition_instance(i.uuid, tr); !s.ok()) return s.error();
+  return Reply::ok(nullptr, 202);
+}
+
 Result<Reply> server_action(ApiContext& ctx, Call& call) {
   auto i = owned_server(ctx, call);
   if (!i.ok()) return i.error();
@@ -479,6 +518,8 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     }
     kind = "unshelve";
     from = {ServerStatus::kShelvedOffloaded};
+  } else if (action == "os-resetState") {
+    return reset_state(ctx, call, *i, (*body)["os-resetState"]);
   } else if (action == "shelveOffload") {
     // gpucloud offloads as soon as a server is shelved (nova's shelved_offload_time = 0), so
     // there is never a SHELVED server to offload: nova answers 409 for the other states.

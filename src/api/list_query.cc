@@ -171,7 +171,8 @@ Result<json> list_page(std::vector<ListRow> rows, const ListQuery& q, const Call
     if (it == rows.end()) return bad_request("marker [" + shown(*q.marker) + "] not found");
     start = static_cast<size_t>(it - rows.begin()) + 1;
   }
-  const int64_t limit = std::min(kMaxLimit, q.limit && *q.limit > 0 ? *q.limit : kMaxLimit);
+  // limit=0 is an empty page (nova and glance alike), not "no limit".
+  const int64_t limit = std::min(kMaxLimit, q.limit ? *q.limit : kMaxLimit);
   const size_t end = std::min(rows.size(), start + static_cast<size_t>(limit));
   json items = json::array();
   for (size_t i = start; i < end; ++i) items.push_back(std::move(rows[i].view));

@@ -26,6 +26,33 @@ TEST_F(ComputeTest, HypervisorsShowTheFakeHosts) {
   EXPECT_EQ(get(kV + "/os-hypervisors", alice_)->status, 403);
 }
 
+// nova 2.1: hypervisors whose name contains a pattern, and with /servers the servers on each.
+TEST_F(ComputeTest, HypervisorSearchAndServersByNamePattern) {
+  seed_aggregates();
+  json found = get_json(kV + "/os-hypervisors/host3/search", admin_)["hypervisors"];
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["hypervisor_hostname"], "vmhost3");
+  EXPECT_FALSE(found[0].contains("servers"));
+  EXPECT_EQ(get_json(kV + "/os-hypervisors/vmhost/search", admin_)["hypervisors"].size(), 3u);
+  EXPECT_EQ(get(kV + "/os-hypervisors/nosuch/search", admin_)->status, 404);
+  EXPECT_EQ(get(kV + "/os-hypervisors/vmhost/search", alice_)->status, 403);
+
+  const std::string id = boot(alice_, "on-gpu", "4");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+  json hv = get_json(kV + "/os-hypervisors/vmhost/servers", admin_)["hypervisors"];
+  ASSERT_EQ(hv.size(), 3u);
+  for (const auto& h : hv) {
+    if (h["hypervisor_hostname"] == "vmhost3") {
+      ASSERT_EQ(h["servers"].size(), 1u) << h.dump();
+      EXPECT_EQ(h["servers"][0]["uuid"], id);
+      EXPECT_EQ(h["servers"][0]["name"], "on-gpu");
+    } else {
+      EXPECT_FALSE(h.contains("servers")) << h.dump();
+    }
+  }
+  EXPECT_EQ(get(kV + "/os-hypervisors/nosuch/servers", admin_)->status, 404);
+}
+
 TEST_F(ComputeTest, ServicesListAndDisable) {
   seed_aggregates();
   json services = get_json(kV + "/os-services", admin_)["services"];

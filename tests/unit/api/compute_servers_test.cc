@@ -145,6 +145,57 @@ TEST_F(ComputeTest, StopStartRebootChangeStatusAndPower) {
   EXPECT_EQ(post(action, alice_, R"({"explode": {}})")->status, 400);
 }
 
+// nova's os-resetState: admins set ERROR or ACTIVE by hand; the server can then be deleted,
+// which releases what it held.
+TEST_F(ComputeTest, AdminResetsStateToErrorAndBack) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "vm", "2");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+  const std::string action = kV + "/servers/" + id + "/action";
+  EXPECT_EQ(post(action, alice_, R"({"os-resetState": {"state": "error"}})")->status, 403);
+  EXPECT_EQ(post(action, admin_, R"({"os-resetState": {"state": "paused"}})")->status, 400);
+  EXPECT_EQ(post(action, admin_, R"({"os-resetState": {}})")->status, 400);
+  EXPECT_EQ(post(action, admin_, R"({"os-resetState": {"state": "error", "x": 1}})")->status, 400);
+  EXPECT_EQ(get_json(kV + "/servers/" + id, alice_)["server"]["status"], "ACTIVE");
+  EXPECT_EQ(post(action, admin_, R"({"os-resetState": {"state": "error"}})")->status, 202);
+  json s = get_json(kV + "/servers/" + id, alice_)["server"];
+  EXPECT_EQ(s["status"], "ERROR");
+  EXPECT_EQ(s["OS-EXT-STS:vm_state"], "error");
+  EXPECT_EQ(post(action, admin_, R"({"os-resetState": {"state": "active"}})")->status, 202);
+  EXPECT_EQ(get_json(kV + "/servers/" + id, alice_)["server"]["status"], "ACTIVE");
+  // While a task runs the conductor owns the server: 409.
+  ASSERT_EQ(post(action, alice_, R"({"os-stop": null})")->status, 202);
+  auto during = post(action, admin_, R"({"os-resetState": {"state": "error"}})");
+  EXPECT_TRUE(during->status == 409 || during->status == 202) << during->body;
+  wait_idle(id, alice_);
+  ASSERT_EQ(post(action, admin_, R"({"os-resetState": {"state": "error"}})")->status, 202);
+  ASSERT_EQ(del(kV + "/servers/" + id, alice_)->status, 204);
+}
+
+// POST /servers answers with the caller's adminPass when it gave one (nova), else a new one.
+TEST_F(ComputeTest, CreateAnswersWithTheCallersAdminPass) {
+  seed_aggregates();
+  auto r = post(kV + "/servers", alice_,
+                json{{"server",
+                      {{"name", "p"},
+                       {"flavorRef", "2"},
+                       {"imageRef", plain_image_id_},
+                       {"availability_zone", "Denver"},
+                       {"adminPass", "testpassword"}}}}
+                    .dump());
+  ASSERT_EQ(r->status, 202) << r->body;
+  EXPECT_EQ(json::parse(r->body)["server"]["adminPass"], "testpassword");
+  const std::string other = boot(alice_, "q", "2");
+  ASSERT_FALSE(other.empty());
+  auto bad = post(
+      kV + "/servers", alice_,
+      json{{"server",
+            {{"name", "p"}, {"flavorRef", "2"}, {"imageRef", plain_image_id_}, {"adminPass", 7}}}}
+          .dump());
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("adminPass"), std::string::npos) << bad->body;
+}
+
 TEST_F(ComputeTest, ListShowsOwnProjectOnlyAndAdminAllTenants) {
   seed_aggregates();
   const std::string a = boot(alice_, "alices", "2");

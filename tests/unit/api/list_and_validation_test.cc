@@ -87,6 +87,13 @@ TEST_F(ListTest, ServersFilterByFlavorImageStatusAndNameRegex) {
   EXPECT_EQ(names(get_json(kV + "/servers?flavor=1", alice_)), (V{"web-0"}));
   EXPECT_EQ(names(get_json(kV + "/servers?image=" + image_id_, alice_)), (V{"web-2", "web-1"}));
   EXPECT_EQ(names(get_json(kV + "/servers?status=SHUTOFF", alice_)), V{});
+  // nova takes the status in any case (Tempest filters by "active").
+  EXPECT_EQ(names(get_json(kV + "/servers?status=active", alice_)), (V{"web-2", "web-1", "web-0"}));
+  EXPECT_EQ(names(get_json(kV + "/servers?status=Active", alice_)), (V{"web-2", "web-1", "web-0"}));
+  // limit=0 is an empty page, without a next link.
+  const json none = get_json(kV + "/servers?limit=0", alice_);
+  EXPECT_EQ(none["servers"], json::array());
+  EXPECT_FALSE(none.contains("servers_links"));
   EXPECT_EQ(names(get_json(kV + "/servers?name=^web-[01]$", alice_)), (V{"web-1", "web-0"}));
   EXPECT_EQ(names(get_json(kV + "/servers?name=eb-2", alice_)), (V{"web-2"}));  // a search
 }
