@@ -113,6 +113,8 @@ std::shared_ptr<const config::NovaConfig> compute_config(const ApiContext& ctx) 
   return cfg ? cfg : kEmpty;
 }
 
+std::string nova_time(store::TimePoint t) { return iso8601(t).substr(0, 19) + "Z"; }
+
 json link_list(const std::string& base, const std::string& path) {
   return json::array({{{"rel", "self"}, {"href", base + kCompute + path}},
                       {{"rel", "bookmark"}, {"href", base + "/compute" + path}}});

@@ -30,6 +30,8 @@ Result<std::optional<int64_t>> int_field(const json& obj, const char* key, const
 Result<std::optional<bool>> bool_field(const json& obj, const char* key, const char* where);
 
 json link_list(const std::string& base, const std::string& path);
+// nova's timestamps: "2026-12-03T07:00:15Z".
+std::string nova_time(store::TimePoint t);
 
 struct ReportedAddress;  // agent_guests_impl.h
 // A server as nova shows it (compute_servers.cc); detail adds the OS-EXT-* fields, and

@@ -17,8 +17,6 @@
 namespace gpucloud::api {
 namespace {
 
-std::string nova_time(store::TimePoint t) { return iso8601(t).substr(0, 19) + "Z"; }
-
 // nova's hostId: an opaque hash of project and host, so users see co-location, not host names.
 std::string host_id(const store::Instance& i) {
   if (!i.host) return "";

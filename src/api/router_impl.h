@@ -154,6 +154,7 @@ std::vector<Route> compute_flavor_routes(ApiContext& ctx);     // compute_flavor
 std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggregates.cc
 std::vector<Route> compute_host_routes(ApiContext& ctx);       // compute_hosts.cc
 std::vector<Route> compute_server_routes(ApiContext& ctx);     // compute_servers.cc
+std::vector<Route> compute_image_routes(ApiContext& ctx);      // compute_images.cc
 // compute_servers.cc: starts the server's own conductor unless deps.conductor was given (it
 // then stops with the server), before any route can hand it work.
 Status start_conductor(ApiContext& ctx);
