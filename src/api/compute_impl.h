@@ -30,6 +30,9 @@ Result<std::optional<int64_t>> int_field(const json& obj, const char* key, const
 Result<std::optional<bool>> bool_field(const json& obj, const char* key, const char* where);
 
 json link_list(const std::string& base, const std::string& path);
+// compute_server_fields.cc: POST /servers' accessIPv4/v6, networks and security_groups, which
+// gpucloud does not use, validated as nova does (400 naming the field).
+Status check_unused_server_fields(const json& server);
 // nova's timestamps: "2026-12-03T07:00:15Z".
 std::string nova_time(store::TimePoint t);
 

@@ -203,6 +203,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   if (!sb.ok()) return sb.error();
   const json& b = *sb;
   if (auto s = no_extra_fields(b, "server", kServerFields); !s.ok()) return s.error();
+  if (auto s = check_unused_server_fields(b); !s.ok()) return s.error();
   const Caller& who = call.who();
 
   auto name = string_field(b, "name", "server", false);
@@ -516,6 +517,10 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     }
     kind = "unshelve";
     from = {ServerStatus::kShelvedOffloaded};
+  } else if (action == "restore" || action == "forceDelete") {
+    // nova's soft delete (reclaim_instance_interval > 0) is not implemented: a delete is
+    // immediate, so no server is ever SOFT_DELETED, and nova answers 409 for the other states.
+    return conflict(action.c_str());
   } else if (action == "os-resetState") {
     return reset_state(ctx, call, *i, (*body)["os-resetState"]);
   } else if (action == "shelveOffload") {

@@ -1,0 +1,95 @@
+// The POST /servers fields that gpucloud has no use for (no neutron: one network, one security
+// group) are still validated as nova does at 2.1, so that a client's mistake is a 400 naming the
+// field rather than silently ignored.
+#include <arpa/inet.h>
+
+#include <regex>
+
+#include "api/compute_impl.h"
+
+namespace gpucloud::api {
+namespace {
+
+bool is_ip(const std::string& s, int family) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(family, s.c_str(), buf) == 1;
+}
+
+bool is_uuid(const std::string& s) {
+  // nova's uuid format: 32 hex digits, dashes optional where a UUID has them.
+  static const std::regex kUuid(
+      "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$");
+  return std::regex_match(s, kUuid);
+}
+
+Error invalid_field(const std::string& field, const json& value, const std::string& why) {
+  return Error::invalid("Invalid input for field/attribute " + field + ". Value: " +
+                        (value.is_string() ? value.get<std::string>() : value.dump()) + ". " + why);
+}
+
+}  // namespace
+
+Status check_unused_server_fields(const json& server) {
+  for (auto [field, family, name] :
+       {std::tuple{"accessIPv4", AF_INET, "ipv4"}, std::tuple{"accessIPv6", AF_INET6, "ipv6"}}) {
+    if (!server.contains(field)) continue;
+    const json& v = server[field];
+    if (!v.is_string() || !is_ip(v.get<std::string>(), family)) {
+      return invalid_field(
+          field, v,
+          "'" + (v.is_string() ? v.get<std::string>() : v.dump()) + "' is not a '" + name + "'");
+    }
+  }
+  if (server.contains("networks")) {
+    const json& nets = server["networks"];
+    if (!nets.is_array()) return invalid_field("networks", nets, "It is not of type 'array'");
+    for (size_t i = 0; i < nets.size(); ++i) {
+      const json& n = nets[i];
+      const std::string where = "networks[" + std::to_string(i) + "]";
+      if (!n.is_object()) return invalid_field(where, n, "It is not of type 'object'");
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        const std::string& k = it.key();
+        if (k != "uuid" && k != "port" && k != "fixed_ip") {
+          return Error::invalid(
+              "Invalid input for field/attribute networks. Additional "
+              "properties are not allowed ('" +
+              k + "' was unexpected)");
+        }
+        if (!it->is_string())
+          return invalid_field(where + "." + k, *it, "It is not of type 'string'");
+        const std::string v = it->get<std::string>();
+        if (k == "fixed_ip" ? !(is_ip(v, AF_INET) || is_ip(v, AF_INET6)) : !is_uuid(v)) {
+          return invalid_field(where + "." + k, *it,
+                               "'" + v + "' is not a '" + (k == "fixed_ip" ? "ip" : "uuid") + "'");
+        }
+      }
+    }
+    // Well formed, but gpucloud has one network and no neutron to find it in.
+    if (!nets.empty()) {
+      const json& first = nets.front();
+      const std::string id = first.value("uuid", first.value("port", std::string()));
+      return Error::invalid("Network " + id +
+                            " could not be found: gpucloud has no networking service; leave "
+                            "'networks' out (every server gets the host's guest network)");
+    }
+  }
+  if (server.contains("security_groups")) {
+    const json& groups = server["security_groups"];
+    if (!groups.is_array()) {
+      return invalid_field("security_groups", groups, "It is not of type 'array'");
+    }
+    for (const auto& g : groups) {
+      if (!g.is_object() || !g.contains("name") || !g["name"].is_string()) {
+        return invalid_field("security_groups", g, "'name' is a required property");
+      }
+      if (g["name"] != "default") {
+        return Error::invalid("Unable to find security group with name or id '" +
+                              g["name"].get<std::string>() +
+                              "': gpucloud has only the 'default' group");
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace gpucloud::api
