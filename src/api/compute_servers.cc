@@ -382,9 +382,49 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   return r;
 }
 
+// nova's lock: a locked server refuses every action and the delete of non-admins (409), the
+// owner's included; only admins act on it. Kept as the instance's system metadata "locked_by"
+// ("owner" or "admin"; an admin's lock is lifted only by an admin).
+Result<std::optional<std::string>> locked_by(ApiContext& ctx, const store::Instance& i) {
+  return ctx.store().system_metadata(i.uuid, "locked_by");
+}
+
+Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& i) {
+  if (call.who().is_admin()) return {};
+  auto by = locked_by(ctx, i);
+  if (!by.ok()) return by.error();
+  if (*by) return Error::conflict("Instance " + i.uuid + " is locked");
+  return {};
+}
+
+Result<Reply> lock_action(ApiContext& ctx, const Call& call, const store::Instance& i, bool lock) {
+  auto by = locked_by(ctx, i);
+  if (!by.ok()) return by.error();
+  const bool admin = call.who().is_admin();
+  if (lock) {
+    if (!*by) {
+      if (auto s = ctx.store().set_system_metadata(i.uuid, "locked_by", admin ? "admin" : "owner");
+          !s.ok()) {
+        return s.error();
+      }
+    }
+    return Reply::ok(nullptr, 202);
+  }
+  if (*by == std::optional<std::string>("admin") && !admin) {
+    return forbidden(
+        "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override "
+        "to be performed.");
+  }
+  if (auto s = ctx.store().set_system_metadata(i.uuid, "locked_by", std::nullopt); !s.ok()) {
+    return s.error();
+  }
+  return Reply::ok(nullptr, 202);
+}
+
 Result<Reply> delete_server(ApiContext& ctx, Call& call) {
   auto i = owned_server(ctx, call);
   if (!i.ok()) return i.error();
+  if (auto s = check_unlocked(ctx, call, *i); !s.ok()) return s.error();
 
   // Delete wins over whatever is in flight: the row is DELETED now, and the guest and claims go
   // in the background (or at once when there is no guest).
@@ -476,6 +516,8 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   if (!body.ok()) return body.error();
   if (body->size() != 1) return bad_request("Exactly one action is required.");
   const std::string action = body->begin().key();
+  if (action == "lock" || action == "unlock") return lock_action(ctx, call, *i, action == "lock");
+  if (auto s = check_unlocked(ctx, call, *i); !s.ok()) return s.error();
   const auto conflict = [&](const char* what) {
     return Error::conflict(fmt::format("Cannot '{}' instance {} while it is in vm_state {}", what,
                                        i->uuid, i->vm_state));

@@ -232,6 +232,31 @@ TEST_F(ComputeTest, UnusedServerFieldsAreValidatedAsNovaDoes) {
             409);
 }
 
+// nova's lock: the owner's actions and delete are 409 until it unlocks; admins act regardless,
+// and an admin's lock is lifted only by an admin.
+TEST_F(ComputeTest, LockedServerRefusesItsOwnersActionsAndDelete) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "vm", "2");
+  ASSERT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
+  const std::string action = kV + "/servers/" + id + "/action";
+  ASSERT_EQ(post(action, alice_, R"({"lock": null})")->status, 202);
+  EXPECT_EQ(post(action, alice_, R"({"os-stop": null})")->status, 409);
+  EXPECT_EQ(post(action, alice_, R"({"reboot": {"type": "HARD"}})")->status, 409);
+  EXPECT_EQ(del(kV + "/servers/" + id, alice_)->status, 409);
+  EXPECT_EQ(get_json(kV + "/servers/" + id, alice_)["server"]["status"], "ACTIVE");
+  ASSERT_EQ(post(action, alice_, R"({"unlock": null})")->status, 202);
+  ASSERT_EQ(post(action, alice_, R"({"os-stop": null})")->status, 202);
+  EXPECT_EQ(wait_idle(id, alice_)["status"], "SHUTOFF");
+
+  ASSERT_EQ(post(action, admin_, R"({"lock": null})")->status, 202);
+  EXPECT_EQ(post(action, alice_, R"({"unlock": null})")->status, 403);
+  EXPECT_EQ(post(action, alice_, R"({"os-start": null})")->status, 409);
+  ASSERT_EQ(post(action, admin_, R"({"os-start": null})")->status, 202);  // admins act anyway
+  EXPECT_EQ(wait_idle(id, alice_)["status"], "ACTIVE");
+  ASSERT_EQ(post(action, admin_, R"({"unlock": null})")->status, 202);
+  EXPECT_EQ(del(kV + "/servers/" + id, alice_)->status, 204);
+}
+
 TEST_F(ComputeTest, ListShowsOwnProjectOnlyAndAdminAllTenants) {
   seed_aggregates();
   const std::string a = boot(alice_, "alices", "2");
