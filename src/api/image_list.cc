@@ -10,6 +10,18 @@
 namespace gpucloud::api::image {
 namespace {
 
+// The core attributes a plain `key=value` filter compares (glance: size, checksum, min_ram, ...).
+std::optional<std::string> core_value(const store::Image& img, const std::string& key) {
+  auto number = [](const std::optional<int64_t>& n) { return n ? std::to_string(*n) : "None"; };
+  if (key == "size") return number(img.size);
+  if (key == "virtual_size") return number(img.virtual_size);
+  if (key == "checksum") return img.checksum;
+  if (key == "min_ram") return std::to_string(img.min_ram);
+  if (key == "min_disk") return std::to_string(img.min_disk);
+  if (key == "os_hash_value") return img.os_hash_value;
+  return std::nullopt;
+}
+
 constexpr int64_t kDefaultLimit = 25;  // glance's limit_param_default
 constexpr int64_t kMaxLimit = 1000;    // glance's api_limit_max
 
@@ -265,6 +277,8 @@ Result<Reply> list(ApiContext& ctx, Call& call) {
       continue;
     }
     if (!std::all_of(property_filters.begin(), property_filters.end(), [&](const auto& kv) {
+          // Core attributes kept outside the properties filter by their value, as glance's.
+          if (auto core = core_value(img, kv.first)) return *core == kv.second;
           auto it = img.properties.find(kv.first);
           return it != img.properties.end() && it->second == kv.second;
         })) {

@@ -97,6 +97,20 @@ Result<Reply> patch(ApiContext& ctx, Call& call) {
   if (!ops.is_array()) {
     return bad_request("Malformed request body: a JSON patch (a list of operations) is required.");
   }
+  // The older media type (v2.0) spells each operation as {"replace": "/name", "value": ...}.
+  if (content_type.rfind("application/openstack-images-v2.0-json-patch", 0) == 0) {
+    for (auto& op : ops) {
+      if (!op.is_object() || op.contains("op")) continue;
+      for (const char* name : {"add", "remove", "replace"}) {
+        if (op.contains(name) && op[name].is_string()) {
+          op["path"] = op[name];
+          op["op"] = name;
+          op.erase(name);
+          break;
+        }
+      }
+    }
+  }
   auto img = find_writable(ctx, call.who(), call.param("image_id"));
   if (!img.ok()) return img.error();
   store::Image changed = *img;

@@ -78,6 +78,10 @@ TEST_F(ImageListTest, FiltersSelectImages) {
   EXPECT_EQ(names(list("?image_type=loginnode" + asc, alice_)), (V{"img0", "img1", "img2"}));
   EXPECT_EQ(names(list("?size_min=500" + asc, alice_)), V{"img2"});
   EXPECT_EQ(names(list("?size_max=500" + asc, alice_)), V{"img1"});
+  // A core attribute as a plain filter compares its value (glance), not a property.
+  EXPECT_EQ(names(list("?size=1000" + asc, alice_)), V{"img2"});
+  EXPECT_EQ(names(list("?size=999" + asc, alice_)), V{});
+  EXPECT_EQ(names(list("?min_ram=0&size=100" + asc, alice_)), V{"img1"});
   EXPECT_EQ(names(list("?member_status=all&visibility=shared&name=img0", alice_)), V{"img0"});
   EXPECT_EQ(names(list("?owner=nobody", alice_)), V{});
   EXPECT_EQ(names(list("?name=bobs", alice_)), V{});  // other projects' images stay invisible

@@ -39,6 +39,32 @@ TEST_F(ImageTest, PatchAddsReplacesAndRemovesPropertiesAndCoreFields) {
   EXPECT_EQ(store_->get_image(id)->properties.at("hw_video_ram"), "16");
 }
 
+// The older media type spells an operation {"replace": "/name", "value": ...} (Tempest and
+// older clients send it).
+TEST_F(ImageTest, PatchOfTheOlderMediaTypeUsesItsSpelling) {
+  const std::string id = create(alice_, {{"name", "n"}, {"image_type", "loginnode"}});
+  ASSERT_FALSE(id.empty());
+  auto r = patch(id, alice_,
+                 json::array({{{"replace", "/name"}, {"value", "new-name"}},
+                              {{"add", "/os_distro"}, {"value", "debian"}},
+                              {{"remove", "/image_type"}}}),
+                 "application/openstack-images-v2.0-json-patch");
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto stored = store_->get_image(id);
+  EXPECT_EQ(stored->name, "new-name");
+  EXPECT_EQ(stored->properties, (std::map<std::string, std::string>{{"os_distro", "debian"}}));
+  // The newer spelling under the older type still works; an operation with neither is 400.
+  EXPECT_EQ(patch(id, alice_, json::array({op("replace", "/name", "x")}),
+                  "application/openstack-images-v2.0-json-patch")
+                ->status,
+            200);
+  EXPECT_EQ(patch(id, alice_, json::array({{{"move", "/name"}}}),
+                  "application/openstack-images-v2.0-json-patch")
+                ->status,
+            400);
+  EXPECT_EQ(store_->get_image(id)->name, "x");
+}
+
 TEST_F(ImageTest, RefusedPatchesChangeNothing) {
   const std::string id = create(alice_, {{"name", "n"}, {"image_type", "loginnode"}});
   ASSERT_FALSE(id.empty());
