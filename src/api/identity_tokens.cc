@@ -179,6 +179,47 @@ class PasswordLogin {
   bool had_failures_ = false;
 };
 
+// POST /users/{user_id}/password: a user changes its own password, proving the old one. Like
+// keystone it needs no token (a user whose password no longer logs in can still change it), so
+// it is a login in every respect: the same throttle, lockout and single Argon2id check. The new
+// password revokes every token of the user (Store::update_user).
+Result<Reply> change_password(ApiContext& ctx, Call& call) {
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (!body->is_object() || !body->contains("user") || !(*body)["user"].is_object()) {
+    return bad_request("Invalid input for field 'user': an object is required.");
+  }
+  const json& u = (*body)["user"];
+  for (auto it = u.begin(); it != u.end(); ++it) {
+    if (it.key() != "password" && it.key() != "original_password") {
+      return bad_request("Invalid input for field 'user': '" + it.key() + "' was unexpected.");
+    }
+    if (!it->is_string()) {
+      return bad_request("Invalid input for field 'user." + it.key() + "': a string is required.");
+    }
+  }
+  if (!u.contains("password") || !u.contains("original_password")) {
+    return bad_request(
+        "Invalid input for field 'user': 'password' and 'original_password' are "
+        "required.");
+  }
+  const std::string fresh = u["password"].get<std::string>();
+  if (fresh.empty()) return bad_request("Invalid input for field 'user.password': it is empty.");
+  PasswordLogin login(ctx, call);
+  auto checked = login.check({{"id", call.param("user_id")}, {"password", u["original_password"]}});
+  if (!checked.ok()) return checked.error();
+  if (*checked) return **checked;
+  auto user = ctx.store().get_user(login.user_id());
+  if (!user.ok()) return user.error();
+  auto hash = ctx.login->passwords.hash(fresh);
+  if (!hash.ok()) return hash.error();
+  user->password_hash = *hash;
+  if (auto s = ctx.store().update_user(*user); !s.ok()) return s.error();
+  login.succeeded();
+  spdlog::info("identity: user {} changed its password; its tokens are revoked", user->id);
+  return Reply::no_content();
+}
+
 Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
   if (!body.ok()) return body.error();
@@ -345,6 +386,12 @@ std::vector<Route> identity_token_routes(ApiContext& ctx) {
        Service::kIdentity,
        "public",
        [&ctx](Call& call) { return issue_token(ctx, call); },
+       {}},
+      {"POST",
+       "/identity/v3/users/{user_id}/password",
+       Service::kIdentity,
+       "public",
+       [&ctx](Call& call) { return change_password(ctx, call); },
        {}},
       {"GET",
        "/identity/v3/auth/tokens",

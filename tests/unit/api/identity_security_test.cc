@@ -135,6 +135,32 @@ TEST_F(IdentitySecurityTest, PasswordChangeRevokesOldToken) {
   EXPECT_EQ(status(get("/compute/v2.1/servers", fresh)), 200);
 }
 
+// A user changes its own password with the old one (no token needed, as keystone): its tokens
+// are revoked and only the new password logs in.
+TEST_F(IdentitySecurityTest, OwnPasswordChangeNeedsTheOldOneAndRevokesTokens) {
+  auto alice = login("alice", "alice-secret", "demo");
+  const std::string path = "/identity/v3/users/" + user_id("alice") + "/password";
+  auto change = [&](const std::string& body) {
+    return status(client_->Post(path.c_str(), body, "application/json"));
+  };
+  EXPECT_EQ(change(R"({"user": {"password": "n", "original_password": "wrong"}})"), 401);
+  EXPECT_EQ(change(R"({"user": {"password": "n"}})"), 400);
+  EXPECT_EQ(change(R"({"user": {"password": "", "original_password": "alice-secret"}})"), 400);
+  EXPECT_EQ(change(R"({"user": {"password": 5, "original_password": "alice-secret"}})"), 400);
+  EXPECT_EQ(status(get("/compute/v2.1/servers", alice)), 200);  // nothing changed so far
+  EXPECT_EQ(
+      change(R"({"user": {"password": "fresh-secret", "original_password": "alice-secret"}})"),
+      204);
+  EXPECT_EQ(status(get("/compute/v2.1/servers", alice)), 401);
+  EXPECT_TRUE(login("alice", "alice-secret", "demo").empty());
+  EXPECT_FALSE(login("alice", "fresh-secret", "demo").empty());
+  // An unknown user id is the same 401 as a wrong password.
+  EXPECT_EQ(status(client_->Post("/identity/v3/users/nobody/password",
+                                 R"({"user": {"password": "n", "original_password": "x"}})",
+                                 "application/json")),
+            401);
+}
+
 TEST_F(IdentitySecurityTest, DisableThenReenableKeepsOldTokenRevoked) {
   auto admin = login("admin", "admin-secret", "admin");
   auto alice = login("alice", "alice-secret", "demo");
@@ -203,6 +229,20 @@ TEST_F(ThrottleTest, RepeatedWrongPasswordsAreThrottledWith429) {
   EXPECT_EQ(json::parse(r->body)["error"]["code"], 429);
   // Other users are not held back by admin's failures.
   EXPECT_FALSE(login("alice", "alice-secret", "demo").empty());
+}
+
+// Guessing the old password through a password change is throttled like a login.
+TEST_F(ThrottleTest, PasswordChangeGuessesAreThrottled) {
+  const std::string path = "/identity/v3/users/" + user_id("alice") + "/password";
+  const std::string wrong = R"({"user": {"password": "n", "original_password": "guess"}})";
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(status(client_->Post(path.c_str(), wrong, "application/json")), 401) << i;
+  }
+  auto r = client_->Post(path.c_str(),
+                         R"({"user": {"password": "n", "original_password": "alice-secret"}})",
+                         "application/json");
+  EXPECT_EQ(status(r), 429);
+  EXPECT_FALSE(login("alice", "alice-secret", "demo").empty());  // unchanged
 }
 
 TEST_F(ThrottleTest, UnknownUserNamesAreThrottledLikeKnownOnes) {
