@@ -121,6 +121,67 @@ Result<Reply> search_hypervisors(ApiContext& ctx, const std::string& pattern, bo
   return Reply::ok({{"hypervisors", list}});
 }
 
+// nova's os-hosts (2.1-2.42): one "compute" service per host with its zone (?zone= filters),
+// and a host's resources: its totals, what its servers use now, and per project.
+Result<Reply> list_hosts(ApiContext& ctx, const Call& call) {
+  auto views = host_views(ctx);
+  if (!views.ok()) return views.error();
+  const auto zone = call.query("zone");
+  json list = json::array();
+  for (const auto& v : *views) {
+    if (zone && *zone != v.zone) continue;
+    list.push_back({{"host_name", v.host.name}, {"service", "compute"}, {"zone", v.zone}});
+  }
+  return Reply::ok({{"hosts", list}});
+}
+
+Result<Reply> show_host(ApiContext& ctx, const std::string& name) {
+  auto host = ctx.store().get_compute_host(name);
+  if (!host.ok()) {
+    return host.error().code == ErrorCode::kNotFound
+               ? Error::not_found("Compute host " + name + " could not be found.")
+               : host.error();
+  }
+  auto instances = ctx.store().list_instances("", false);
+  if (!instances.ok()) return instances.error();
+  auto flavors = ctx.store().list_flavors();
+  if (!flavors.ok()) return flavors.error();
+  struct Use {
+    int64_t cpu = 0, memory_mb = 0, disk_gb = 0;
+  };
+  std::map<std::string, Use> by_project;
+  for (const auto& i : *instances) {
+    if (i.host != std::optional<std::string>(name)) continue;
+    for (const auto& f : *flavors) {
+      if (f.id != i.flavor_id) continue;
+      Use& u = by_project[i.project_id];
+      u.cpu += f.vcpus;
+      u.memory_mb += f.memory_mb;
+      u.disk_gb += f.root_gb + f.ephemeral_gb;
+    }
+  }
+  auto resource = [&](const std::string& project, int64_t cpu, int64_t mem, int64_t disk) {
+    return json{{"resource",
+                 {{"host", name},
+                  {"project", project},
+                  {"cpu", cpu},
+                  {"memory_mb", mem},
+                  {"disk_gb", disk}}}};
+  };
+  json out = json::array();
+  out.push_back(resource("(total)", host->vcpus, host->memory_mb, host->disk_gb));
+  out.push_back(resource("(used_now)", host->vcpus_used, host->memory_mb_used, host->disk_gb_used));
+  Use all;
+  for (const auto& [p, u] : by_project) {
+    all.cpu += u.cpu;
+    all.memory_mb += u.memory_mb;
+    all.disk_gb += u.disk_gb;
+  }
+  out.push_back(resource("(used_max)", all.cpu, all.memory_mb, all.disk_gb));
+  for (const auto& [p, u] : by_project) out.push_back(resource(p, u.cpu, u.memory_mb, u.disk_gb));
+  return Reply::ok({{"host", out}});
+}
+
 Result<Reply> availability_zones(ApiContext& ctx, bool detail) {
   auto views = host_views(ctx);
   if (!views.ok()) return views.error();
@@ -233,6 +294,18 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                  }
                  return Reply::ok({{"hypervisor_statistics", s}});
                },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-hosts",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return list_hosts(*c, call); },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-hosts/{host}",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return show_host(*c, call.param("host")); },
                {}});
   r.push_back({"GET",
                hv + "/{host}/search",

@@ -155,6 +155,7 @@ std::vector<Route> compute_aggregate_routes(ApiContext& ctx);  // compute_aggreg
 std::vector<Route> compute_host_routes(ApiContext& ctx);       // compute_hosts.cc
 std::vector<Route> compute_server_routes(ApiContext& ctx);     // compute_servers.cc
 std::vector<Route> compute_image_routes(ApiContext& ctx);      // compute_images.cc
+std::vector<Route> compute_usage_routes(ApiContext& ctx);      // compute_usage.cc
 // compute_servers.cc: starts the server's own conductor unless deps.conductor was given (it
 // then stops with the server), before any route can hand it work.
 Status start_conductor(ApiContext& ctx);

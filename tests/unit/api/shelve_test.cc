@@ -3,6 +3,8 @@
 // fits now and deletes it; a failed unshelve keeps the server shelved with the fault.
 // On the in-process fake driver, and with a test-driven agent for the agent's path.
 
+#include <thread>
+
 #include "compute_fixture.h"
 
 namespace gpucloud::api::testing {
@@ -99,9 +101,13 @@ TEST_F(ShelveTest, ShelveReleasesTheGpuAndUnshelveBootsTheSnapshot) {
   auto domains = driver_->list_domains("vmhost3");
   ASSERT_EQ(domains->size(), 1u);
   EXPECT_EQ(domains->front().instance_uuid, id);
-  // Unshelved: the snapshot is deleted, as nova deletes it.
-  EXPECT_EQ(get("/image/v2/images/" + *snap_id, alice_)->status, 404);
+  // Unshelved: the snapshot is deleted, as nova deletes it (the conductor does it just after the
+  // server went ACTIVE, so the test waits a little for it).
+  for (int i = 0; i < 500 && shelved_image(id); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_FALSE(shelved_image(id));
+  EXPECT_EQ(get("/image/v2/images/" + *snap_id, alice_)->status, 404);
 
   // A stopped server shelves too.
   ASSERT_EQ(post(action(id), alice_, R"({"os-stop": null})")->status, 202);
