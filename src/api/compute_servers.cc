@@ -357,7 +357,20 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     boot.id = new_uuid();
     boot.kind = "boot";
     boot.step = "schedule";
-    if (auto s = ctx.store().create_instance_with_task(i, boot); !s.ok()) return s.error();
+    // The quota check runs inside the create's transaction (two creates cannot both take the
+    // last instance). As nova, a multi-create gets as many servers as the quotas allow, and a
+    // 403 when that is fewer than min_count (those already made are deleted again).
+    const store::InstanceQuotaRequest quota{flavor->vcpus, flavor->memory_mb};
+    if (auto s = ctx.store().create_instance_with_task(i, boot, &quota); !s.ok()) {
+      if (s.error().code != ErrorCode::kForbidden || n == 0) return s.error();
+      if (n >= lo) break;
+      for (const auto& uuid : created) {
+        if (auto d = ctx.store().begin_delete(uuid); d.ok() && *d) {
+          ctx.deps.conductor->submit((*d)->id);
+        }
+      }
+      return s.error();
+    }
     created.push_back(i.uuid);
     tasks.push_back(boot.id);
   }
