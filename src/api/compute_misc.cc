@@ -69,11 +69,32 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
   k.public_key = public_key;
   k.fingerprint = *fp;
   k.created_at = std::chrono::system_clock::now();
+  // The key_pairs quota counts the user's pairs (nova's is per user). As nova, it is checked
+  // before the insert and again after it (recheck_quota): two creates racing past the first
+  // check see each other in the second, and the one over the limit is removed again.
+  auto quotas = ctx.store().project_quotas(call.who().project_id, k.user_id);
+  if (!quotas.ok()) return quotas.error();
+  const int64_t allowed = quotas->at("key_pairs");
+  auto over = [&]() -> Result<bool> {
+    auto used = ctx.store().quota_usage(call.who().project_id, k.user_id);
+    if (!used.ok()) return used.error();
+    return allowed >= 0 && used->key_pairs > allowed;
+  };
+  const Error too_many{ErrorCode::kForbidden, "Quota exceeded, too many key pairs."};
+  if (allowed >= 0) {
+    auto used = ctx.store().quota_usage(call.who().project_id, k.user_id);
+    if (!used.ok()) return used.error();
+    if (used->key_pairs + 1 > allowed) return too_many;
+  }
   if (auto s = ctx.store().create_keypair(k); !s.ok()) {
     if (s.error().code == ErrorCode::kConflict) {
       return Error::conflict("Key pair '" + k.name + "' already exists.");
     }
     return s.error();
+  }
+  if (auto o = over(); !o.ok() || *o) {
+    (void)ctx.store().delete_keypair(k.user_id, k.name);
+    return o.ok() ? too_many : o.error();
   }
   json j = keypair_json(k, false);
   j["user_id"] = k.user_id;

@@ -268,7 +268,13 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
           "Invalid input for field/attribute metadata. Value: " + shown(b["metadata"]) + ". " +
           shown(b["metadata"]) + " is not of type 'object'");
     }
-    if (b["metadata"].size() > 128) return Error::conflict("Quota exceeded for metadata_items.");
+    // The project's metadata_items quota, per server (nova's MetadataLimitExceeded: 403).
+    auto quotas = ctx.store().project_quotas(who.project_id, "");
+    if (!quotas.ok()) return quotas.error();
+    const int64_t allowed = quotas->at("metadata_items");
+    if (allowed >= 0 && static_cast<int64_t>(b["metadata"].size()) > allowed) {
+      return forbidden("Maximum number of metadata items exceeds " + std::to_string(allowed));
+    }
     for (auto it = b["metadata"].begin(); it != b["metadata"].end(); ++it) {
       if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
           !check_text(it.key(), "metadata", 255).ok() ||

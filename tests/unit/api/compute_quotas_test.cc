@@ -222,6 +222,34 @@ TEST_F(QuotaTest, MultiCreateGetsWhatTheQuotaAllowsOr403BelowMinCount) {
   EXPECT_EQ(live_servers(), 3);
 }
 
+TEST_F(QuotaTest, KeyPairsOverTheUsersQuotaAre403) {
+  EXPECT_EQ(put_quota(demo(), {{"key_pairs", 1}}), 200);
+  auto first = post(kV + "/os-keypairs", alice_, R"({"keypair": {"name": "k1"}})");
+  ASSERT_EQ(first->status, 200) << first->body;
+  auto second = post(kV + "/os-keypairs", alice_, R"({"keypair": {"name": "k2"}})");
+  EXPECT_EQ(second->status, 403);
+  EXPECT_NE(second->body.find("Quota exceeded, too many key pairs."), std::string::npos)
+      << second->body;
+  EXPECT_EQ(get_json(kV + "/os-keypairs", alice_)["keypairs"].size(), 1u);
+  EXPECT_EQ(get_json(kQ + demo() + "/detail", alice_)["quota_set"]["key_pairs"]["in_use"], 1);
+  EXPECT_EQ(get_json(kV + "/limits", alice_)["limits"]["absolute"]["maxTotalKeypairs"], 1);
+}
+
+TEST_F(QuotaTest, ServerMetadataOverTheMetadataItemsQuotaIs403) {
+  EXPECT_EQ(put_quota(demo(), {{"metadata_items", 2}}), 200);
+  json s = {{"name", "m"},
+            {"flavorRef", "1"},
+            {"imageRef", plain_image_id_},
+            {"metadata", {{"a", "1"}, {"b", "2"}, {"c", "3"}}}};
+  auto r = post(kV + "/servers", alice_, json{{"server", s}}.dump());
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(r->body.find("Maximum number of metadata items exceeds 2"), std::string::npos)
+      << r->body;
+  EXPECT_EQ(live_servers(), 0);
+  s["metadata"].erase("c");
+  EXPECT_EQ(post(kV + "/servers", alice_, json{{"server", s}}.dump())->status, 202);
+}
+
 // Regression guard for the check-then-create race: the count and the insert are one
 // transaction, so concurrent creates never pass on the same old count.
 TEST_F(QuotaTest, ConcurrentCreatesNeverExceedTheInstancesQuota) {
