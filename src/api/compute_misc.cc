@@ -69,11 +69,32 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
   k.public_key = public_key;
   k.fingerprint = *fp;
   k.created_at = std::chrono::system_clock::now();
+  // The key_pairs quota counts the user's pairs (nova's is per user). As nova, it is checked
+  // before the insert and again after it (recheck_quota): two creates racing past the first
+  // check see each other in the second, and the one over the limit is removed again.
+  auto quotas = ctx.store().project_quotas(call.who().project_id, k.user_id);
+  if (!quotas.ok()) return quotas.error();
+  const int64_t allowed = quotas->at("key_pairs");
+  auto over = [&]() -> Result<bool> {
+    auto used = ctx.store().quota_usage(call.who().project_id, k.user_id);
+    if (!used.ok()) return used.error();
+    return allowed >= 0 && used->key_pairs > allowed;
+  };
+  const Error too_many{ErrorCode::kForbidden, "Quota exceeded, too many key pairs."};
+  if (allowed >= 0) {
+    auto used = ctx.store().quota_usage(call.who().project_id, k.user_id);
+    if (!used.ok()) return used.error();
+    if (used->key_pairs + 1 > allowed) return too_many;
+  }
   if (auto s = ctx.store().create_keypair(k); !s.ok()) {
     if (s.error().code == ErrorCode::kConflict) {
       return Error::conflict("Key pair '" + k.name + "' already exists.");
     }
     return s.error();
+  }
+  if (auto o = over(); !o.ok() || *o) {
+    (void)ctx.store().delete_keypair(k.user_id, k.name);
+    return o.ok() ? too_many : o.error();
   }
   json j = keypair_json(k, false);
   j["user_id"] = k.user_id;
@@ -82,28 +103,34 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
 }
 
 Result<Reply> limits(ApiContext& ctx, Call& call) {
-  auto instances = ctx.store().list_instances(call.who().project_id, false);
-  if (!instances.ok()) return instances.error();
-  auto flavors = ctx.store().list_flavors();
-  if (!flavors.ok()) return flavors.error();
-  int64_t cores = 0, ram = 0, count = 0;
-  for (const auto& i : *instances) {
-    ++count;
-    for (const auto& f : *flavors) {
-      if (f.id != i.flavor_id) continue;
-      cores += f.vcpus;
-      ram += f.memory_mb;
-    }
-  }
-  // gpucloud enforces no instance/core/RAM quotas (GPU quotas are per alias): -1 is unlimited.
-  json absolute = {
-      {"maxTotalInstances", -1},     {"maxTotalCores", -1},         {"maxTotalRAMSize", -1},
-      {"maxServerMeta", 128},        {"maxImageMeta", 128},         {"maxPersonality", 5},
-      {"maxPersonalitySize", 10240}, {"maxTotalKeypairs", -1},      {"maxServerGroups", -1},
-      {"maxServerGroupMembers", -1}, {"maxTotalFloatingIps", -1},   {"maxSecurityGroups", -1},
-      {"maxSecurityGroupRules", -1}, {"totalInstancesUsed", count}, {"totalCoresUsed", cores},
-      {"totalRAMUsed", ram},         {"totalFloatingIpsUsed", 0},   {"totalSecurityGroupsUsed", 0},
-      {"totalServerGroupsUsed", 0}};
+  const auto& who = call.who();
+  // nova's os-quota-sets limits and usage of the caller's project (key pairs: the caller's own).
+  auto q = ctx.store().project_quotas(who.project_id, "");
+  if (!q.ok()) return q.error();
+  auto used = ctx.store().quota_usage(who.project_id, "");
+  if (!used.ok()) return used.error();
+  auto mine = ctx.store().quota_usage(who.project_id, who.user_id);
+  if (!mine.ok()) return mine.error();
+  used->key_pairs = mine->key_pairs;
+  json absolute = {{"maxTotalInstances", q->at("instances")},
+                   {"maxTotalCores", q->at("cores")},
+                   {"maxTotalRAMSize", q->at("ram")},
+                   {"maxServerMeta", q->at("metadata_items")},
+                   {"maxImageMeta", q->at("metadata_items")},
+                   {"maxPersonality", q->at("injected_files")},
+                   {"maxPersonalitySize", q->at("injected_file_content_bytes")},
+                   {"maxTotalKeypairs", q->at("key_pairs")},
+                   {"maxServerGroups", q->at("server_groups")},
+                   {"maxServerGroupMembers", q->at("server_group_members")},
+                   {"maxTotalFloatingIps", q->at("floating_ips")},
+                   {"maxSecurityGroups", q->at("security_groups")},
+                   {"maxSecurityGroupRules", q->at("security_group_rules")},
+                   {"totalInstancesUsed", used->instances},
+                   {"totalCoresUsed", used->cores},
+                   {"totalRAMUsed", used->ram},
+                   {"totalFloatingIpsUsed", 0},
+                   {"totalSecurityGroupsUsed", 0},
+                   {"totalServerGroupsUsed", 0}};
   auto gpu = gpu_quota_limits(ctx, call.who().project_id);
   if (!gpu.ok()) return gpu.error();
   absolute.update(*gpu);

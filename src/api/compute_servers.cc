@@ -269,7 +269,13 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
           "Invalid input for field/attribute metadata. Value: " + shown(b["metadata"]) + ". " +
           shown(b["metadata"]) + " is not of type 'object'");
     }
-    if (b["metadata"].size() > 128) return Error::conflict("Quota exceeded for metadata_items.");
+    // The project's metadata_items quota, per server (nova's MetadataLimitExceeded: 403).
+    auto quotas = ctx.store().project_quotas(who.project_id, "");
+    if (!quotas.ok()) return quotas.error();
+    const int64_t allowed = quotas->at("metadata_items");
+    if (allowed >= 0 && static_cast<int64_t>(b["metadata"].size()) > allowed) {
+      return forbidden("Maximum number of metadata items exceeds " + std::to_string(allowed));
+    }
     for (auto it = b["metadata"].begin(); it != b["metadata"].end(); ++it) {
       if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
           !check_text(it.key(), "metadata", 255).ok() ||
@@ -358,7 +364,20 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     boot.id = new_uuid();
     boot.kind = "boot";
     boot.step = "schedule";
-    if (auto s = ctx.store().create_instance_with_task(i, boot); !s.ok()) return s.error();
+    // The quota check runs inside the create's transaction (two creates cannot both take the
+    // last instance). As nova, a multi-create gets as many servers as the quotas allow, and a
+    // 403 when that is fewer than min_count (those already made are deleted again).
+    const store::InstanceQuotaRequest quota{flavor->vcpus, flavor->memory_mb};
+    if (auto s = ctx.store().create_instance_with_task(i, boot, &quota); !s.ok()) {
+      if (s.error().code != ErrorCode::kForbidden || n == 0) return s.error();
+      if (n >= lo) break;
+      for (const auto& uuid : created) {
+        if (auto d = ctx.store().begin_delete(uuid); d.ok() && *d) {
+          ctx.deps.conductor->submit((*d)->id);
+        }
+      }
+      return s.error();
+    }
     created.push_back(i.uuid);
     tasks.push_back(boot.id);
   }

@@ -28,6 +28,8 @@ const std::vector<PolicyRule>& policy_table() {
       {"compute:server:read", kReaders, Scope::kOwnProject, "show own project's servers"},
       {"compute:server:write", kWriters, Scope::kOwnProject,
        "create, delete, start, stop, reboot own project's servers"},
+      {"compute:quota:read", kReaders, Scope::kAnyProject,
+       "show own project's nova quotas (admins: any project's)"},
       {"compute:keypair", kWriters, Scope::kAnyProject, "manage own keypairs"},
       {"compute:admin", kAdmin, Scope::kAnyProject,
        "flavors, extra specs, flavor access, aggregates, hypervisors, services, quotas"},

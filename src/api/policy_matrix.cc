@@ -76,6 +76,8 @@ std::string_view expected_outcome(const RouteInfo& route, Persona persona) {
   }
   // Key pairs are looked up under the caller's own user: another's name is not found.
   if (rule->name == "compute:keypair" && has_param(route, "{name}")) return member ? "ok" : "404";
+  // nova's quotas: a project's own members may read them (compute_quotas.cc).
+  if (rule->name == "compute:quota:read") return other ? "403" : "ok";
   // A token's owner (or an admin) may look at it or revoke it.
   if (rule->name == "identity:token") return member ? "ok" : "403";
   // Another project's usage report is not the caller's to read (compute_usage.cc).

@@ -165,6 +165,7 @@ Status admit_gpu_boot(ApiContext& ctx, const store::Flavor& flavor, int64_t inst
 json readiness_json(const store::Instance& i);  // "gpucloud:readiness" in server show
 Result<json> gpu_quota_limits(ApiContext& ctx, const std::string& project_id);
 std::vector<Route> compute_gpu_routes(ApiContext& ctx);     // compute_gpus.cc
+std::vector<Route> compute_quota_routes(ApiContext& ctx);   // compute_quotas.cc
 std::vector<Route> portal_session_routes(ApiContext& ctx);  // portal_session.cc
 std::vector<Route> agent_routes(ApiContext& ctx);           // agent_routes.cc
 

@@ -126,9 +126,11 @@ std::string describe(const InstanceTransition& t) {
 
 uint64_t Store::topology_version() const { return impl_->topology.load(); }
 
-Status Store::create_instance_with_task(const Instance& i, const LifecycleTask& boot) {
+Status Store::create_instance_with_task(const Instance& i, const LifecycleTask& boot,
+                                        const InstanceQuotaRequest* quota) {
   return impl_->write(
       [&](soci::session& sql) {
+        if (quota) check_instance_quota(sql, impl_->dialect, i, *quota);
         write_instance(sql, i, true);
         LifecycleTask t = boot;
         t.instance_uuid = i.uuid;

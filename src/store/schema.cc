@@ -8,6 +8,7 @@
 // re-applies the idempotent statements. A named lock (GET_LOCK) keeps two replicas that start at
 // once from migrating together; on SQLite the write transaction does the same.
 #include <regex>
+#include <set>
 #include <string>
 
 #include "store/store_impl.h"
@@ -224,6 +225,19 @@ const std::vector<std::string> kVersion6 = {
 };
 const char* kVersion6Mysql = "ALTER TABLE instances MODIFY status VARCHAR(32) NOT NULL";
 
+// Version 8: nova's quotas (os-quota-sets, os-quota-class-sets): limits per project, per user in
+// a project (user_id '' for the project's own), and per quota class ('default' holds the
+// defaults an admin set; a resource without a row has nova's default). Version 7 is another
+// branch's; the runner applies each missing version, whatever its neighbours.
+const std::vector<std::string> kVersion8 = {
+    "CREATE TABLE IF NOT EXISTS quotas (project_id VARCHAR(64) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL DEFAULT '', resource VARCHAR(255) NOT NULL, "
+    "hard_limit @BIG NOT NULL, PRIMARY KEY (project_id, user_id, resource))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS quota_classes (class_name VARCHAR(255) NOT NULL, "
+    "resource VARCHAR(255) NOT NULL, hard_limit @BIG NOT NULL, "
+    "PRIMARY KEY (class_name, resource))@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -253,19 +267,33 @@ const std::vector<Migration>& migrations() {
       make(3, "conductor tasks", kVersion3),
       make(4, "login failures", kVersion4),
       make(5, "PCI device reasons", kVersion5),
-      with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql)};
+      with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql),
+      make(8, "nova quotas", kVersion8)};
   return kAll;
 }
 
 int Store::latest_schema_version() { return migrations().back().version; }
 
+// The highest version applied, unless a version this binary knows below it is missing (a
+// database migrated by a branch that had 8 but not 7): then the version just before the first
+// missing one, so that open() sees an old schema and migrates it.
 Result<int> Store::Impl::current_version() {
   return read<int>(
       [](soci::session& sql) {
+        std::set<int> applied;
         int v = 0;
-        soci::indicator ind = soci::i_null;
-        sql << "SELECT MAX(version) FROM schema_version", soci::into(v, ind);
-        return ind == soci::i_null ? 0 : v;
+        soci::statement st = (sql.prepare << "SELECT version FROM schema_version", soci::into(v));
+        st.execute();
+        while (st.fetch()) applied.insert(v);
+        if (applied.empty()) return 0;
+        const int highest = *applied.rbegin();
+        if (highest > latest_schema_version()) return highest;
+        int complete = 0;
+        for (const auto& m : migrations()) {
+          if (!applied.count(m.version)) return complete;
+          complete = m.version;
+        }
+        return highest;
       },
       "reading schema_version");
 }
@@ -303,7 +331,13 @@ Status Store::Impl::apply_migrations(const std::vector<Migration>& list) {
       soci::indicator ind = soci::i_null;
       sql << "SELECT MAX(version) FROM schema_version", soci::into(current, ind);
       if (ind == soci::i_null) current = 0;
-      if (current >= m.version) {
+      // Each version is applied unless its own row is there, not merely when it is above the
+      // highest: versions are numbered on branches, so one may arrive after a higher one was
+      // applied (a database at 8 that never had 7), and the list may have gaps.
+      int present = 0;
+      sql << "SELECT COUNT(*) FROM schema_version WHERE version = :v", soci::use(m.version),
+          soci::into(present);
+      if (present > 0) {
         if (!my) sql << "ROLLBACK";
         continue;
       }

@@ -104,6 +104,32 @@ struct GpuQuota {
   int limit = 0;
 };
 
+// ---- nova's quotas (os-quota-sets, quotas.cc) ----
+
+// One of nova's quota resources at microversion 2.1, with nova.conf's [quota] default.
+struct QuotaResource {
+  std::string_view name;
+  int64_t default_limit;
+};
+// nova's resources at 2.1 (instances, cores, ram, ..., security_group_rules), in nova's order.
+const std::vector<QuotaResource>& quota_resources();
+bool is_quota_resource(std::string_view name);
+// resource -> limit; -1 is unlimited.
+using QuotaLimits = std::map<std::string, int64_t>;
+// What a project (or one user in it) holds: its servers that are not deleted, their flavors'
+// vCPUs and RAM, and the user's key pairs (nova counts key pairs per user).
+struct QuotaUsage {
+  int64_t instances = 0;
+  int64_t cores = 0;
+  int64_t ram = 0;
+  int64_t key_pairs = 0;
+};
+// What one new server asks of its project's instances, cores and ram quotas.
+struct InstanceQuotaRequest {
+  int64_t cores = 0;
+  int64_t ram = 0;
+};
+
 // ---- agents (agent_tasks.cc) ----
 
 // A compute call for a host that an agent serves: pending until the agent takes it (running),
@@ -325,6 +351,18 @@ class Store {
   // Devices the project holds (claimed or allocated) per alias.
   Result<std::map<std::string, int>> gpu_usage(const std::string& project_id);
 
+  // nova's quotas. A limit comes from the first of: the user's row (per-user quotas, when a
+  // user is named), the project's row, the 'default' quota class's row, nova's default.
+  // quota_class(name): that class's rows over nova's defaults ('default' gives the defaults).
+  Result<QuotaLimits> quota_class(const std::string& class_name);
+  Status set_quota_class(const std::string& class_name, const QuotaLimits& limits);
+  Result<QuotaLimits> project_quotas(const std::string& project_id, const std::string& user_id);
+  Status set_project_quotas(const std::string& project_id, const std::string& user_id,
+                            const QuotaLimits& limits);
+  // user_id "": every row of the project, its users' included (nova's destroy_all_by_project).
+  Status delete_project_quotas(const std::string& project_id, const std::string& user_id);
+  Result<QuotaUsage> quota_usage(const std::string& project_id, const std::string& user_id);
+
   // Agent tasks. take_agent_tasks moves up to `max` of the host's pending tasks, oldest first,
   // to running in one transaction (two servers never hand one task out twice). finish_agent_task
   // records the outcome of a pending or running task: kNotFound for an unknown id or another
@@ -349,8 +387,12 @@ class Store {
   Result<std::vector<AgentReport>> list_agent_reports(const std::string& host);  // "" == all
 
   // ---- the conductor (lifecycle.cc) ----
-  // A new instance and its boot task, in one transaction.
-  Status create_instance_with_task(const Instance& i, const LifecycleTask& boot);
+  // A new instance and its boot task, in one transaction. With `quota`, the project's
+  // instances, cores and ram quotas are checked in that transaction, after locking the
+  // project's row, so that two concurrent creates count each other (kForbidden with nova's
+  // "Quota exceeded for ..." message when one is exceeded).
+  Status create_instance_with_task(const Instance& i, const LifecycleTask& boot,
+                                   const InstanceQuotaRequest* quota = nullptr);
   // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is), the
   // record of its shelve snapshot (system metadata shelved_image_id) goes, and its cleanup is
   // arranged: a boot task still running undoes its own work; else, when the

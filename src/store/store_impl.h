@@ -286,6 +286,10 @@ void write_instance(soci::session& sql, const Instance& i, bool insert);
 // and tags; removes one with its properties and tags (kNotFound when missing).
 void write_image(soci::session& sql, const Image& i, bool insert);
 void erase_image(soci::session& sql, const std::string& id);
+// quotas.cc: checks the instances, cores and ram quotas of `i`'s project for one more server
+// (throws Abort with kForbidden and nova's message when one is exceeded); locks the project's row.
+void check_instance_quota(soci::session& sql, const Dialect& dialect, const Instance& i,
+                          const InstanceQuotaRequest& q);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction);
 // `used` devices go to cleaning (Store::release_claims).
 void release_in_transaction(soci::session& sql, const Dialect& dialect,

@@ -261,6 +261,11 @@ http("POST", "/compute/v2.1/flavors", admin, {"flavor": {
     "name": "gpu1", "id": "gpu1", "vcpus": 1, "ram": 512, "disk": 1}}, expect=200)
 http("POST", "/compute/v2.1/flavors/gpu1/os-extra_specs", admin,
      {"extra_specs": {"pci_passthrough:alias": "K2_Grid:1"}}, expect=200)
+# Forty boots at once are beyond nova's default quotas (10 instances); this test is about races.
+_, _, projects = http("GET", "/identity/v3/projects", admin, expect=200)
+ADMIN_PROJECT = next(p["id"] for p in projects["projects"] if p["name"] == "admin")
+http("PUT", f"/compute/v2.1/os-quota-sets/{ADMIN_PROJECT}", admin,
+     {"quota_set": {"instances": -1, "cores": -1, "ram": -1}}, expect=200)
 
 
 def boot(name, replica="A"):

@@ -89,6 +89,10 @@ TEST_F(ComputeTest, GpuBootAfterAllK2InUseEndsInErrorNamingTheAlias) {
 
 TEST_F(ComputeTest, ConcurrentGpuCreatesNeverOverCommit) {
   seed_aggregates();
+  // Ten m1.large (4 vCPUs, 8 GB each) are beyond nova's default quotas; this test is about GPUs.
+  const std::string demo = store_->find_project_by_name("demo", "default")->id;
+  ASSERT_TRUE(
+      store_->set_project_quotas(demo, "", {{"instances", -1}, {"cores", -1}, {"ram", -1}}).ok());
   std::vector<std::string> ids(10);
   std::vector<std::thread> threads;
   const int port = server_->port();
