@@ -15,7 +15,8 @@
 namespace gpucloud::store {
 namespace {
 
-// Writes one statement for both backends: @ID, @TS, @TEXT, @BIG, @REAL and @ENGINE differ.
+// Writes one statement for both backends: @ID, @TS, @TEXT, @BIG, @REAL, @ENGINE and
+// @INSERT_IGNORE differ.
 std::string expand(const std::string& sql, Backend b) {
   const bool my = b == Backend::kMysql;
   std::string out = sql;
@@ -28,6 +29,7 @@ std::string expand(const std::string& sql, Backend b) {
   sub("@TEXT", my ? "MEDIUMTEXT" : "TEXT");
   sub("@BIG", my ? "BIGINT" : "INTEGER");
   sub("@REAL", my ? "DOUBLE" : "REAL");
+  sub("@INSERT_IGNORE", my ? "INSERT IGNORE" : "INSERT OR IGNORE");
   sub("@ENGINE", my ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin" : "");
   return out;
 }
@@ -224,6 +226,22 @@ const std::vector<std::string> kVersion6 = {
 };
 const char* kVersion6Mysql = "ALTER TABLE instances MODIFY status VARCHAR(32) NOT NULL";
 
+// Version 7: keystone's domains and roles as rows, for the admin API to create, update and
+// delete them. The fixed ones gpucloud had so far are seeded (idempotently: a rerun after a
+// MariaDB failure ignores rows already there): the "default" domain, and the built-in roles with
+// their names as ids, so that existing role assignments (held by name) stay valid.
+const std::vector<std::string> kVersion7 = {
+    "CREATE TABLE IF NOT EXISTS domains (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(64) NOT NULL UNIQUE, description @TEXT, "
+    "enabled INTEGER NOT NULL DEFAULT 1)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS roles (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL UNIQUE, description @TEXT)@ENGINE",
+    "@INSERT_IGNORE INTO domains (id, name, description, enabled) "
+    "VALUES ('default', 'Default', 'The default domain', 1)",
+    "@INSERT_IGNORE INTO roles (id, name, description) VALUES ('admin', 'admin', ''), "
+    "('member', 'member', ''), ('reader', 'reader', ''), ('service', 'service', '')",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -253,7 +271,8 @@ const std::vector<Migration>& migrations() {
       make(3, "conductor tasks", kVersion3),
       make(4, "login failures", kVersion4),
       make(5, "PCI device reasons", kVersion5),
-      with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql)};
+      with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql),
+      make(7, "domains and roles", kVersion7)};
   return kAll;
 }
 
