@@ -1,5 +1,5 @@
-// Keystone v3: projects, users, roles and role assignments (admin), and what a user may read of
-// their own. Roles are the fixed set admin / member / reader, and service for agents.
+// Keystone v3: projects, users and role assignments (admin), and what a user may read of their
+// own. Domains and roles themselves are in identity_domains.cc.
 #include <chrono>
 
 #include "api/identity_impl.h"
@@ -8,41 +8,6 @@
 #include "api/validation_impl.h"
 
 namespace gpucloud::api {
-namespace {
-
-// `service`: for the agents' own users (policy.cc, rule gpucloud:agent); it implies nothing.
-const std::vector<std::string> kRoles = {"admin", "member", "reader", "service"};
-
-json project_json(const store::Project& p, const std::string& base) {
-  return {{"id", p.id},
-          {"name", p.name},
-          {"domain_id", p.domain_id},
-          {"description", p.description},
-          {"enabled", p.enabled},
-          {"is_domain", false},
-          {"parent_id", p.domain_id},
-          {"tags", json::array()},
-          {"links", {{"self", base + "/identity/v3/projects/" + p.id}}}};
-}
-
-json user_json(const store::User& u, const std::string& base) {
-  json j = {{"id", u.id},
-            {"name", u.name},
-            {"domain_id", u.domain_id},
-            {"enabled", u.enabled},
-            {"password_expires_at", nullptr},
-            {"links", {{"self", base + "/identity/v3/users/" + u.id}}}};
-  if (!u.email.empty()) j["email"] = u.email;
-  if (u.default_project_id) j["default_project_id"] = *u.default_project_id;
-  return j;
-}
-
-json role_json(const std::string& r, const std::string& base) {
-  return {{"id", r},
-          {"name", r},
-          {"domain_id", nullptr},
-          {"links", {{"self", base + "/identity/v3/roles/" + r}}}};
-}
 
 // Reads an optional string field; a present non-string is an error naming the field.
 Result<std::optional<std::string>> opt_string(const json& obj, const char* field,
@@ -83,6 +48,32 @@ Status check_fields(const json& obj, const char* where, std::initializer_list<co
   return {};
 }
 
+namespace {
+
+json project_json(const store::Project& p, const std::string& base) {
+  return {{"id", p.id},
+          {"name", p.name},
+          {"domain_id", p.domain_id},
+          {"description", p.description},
+          {"enabled", p.enabled},
+          {"is_domain", false},
+          {"parent_id", p.domain_id},
+          {"tags", json::array()},
+          {"links", {{"self", base + "/identity/v3/projects/" + p.id}}}};
+}
+
+json user_json(const store::User& u, const std::string& base) {
+  json j = {{"id", u.id},
+            {"name", u.name},
+            {"domain_id", u.domain_id},
+            {"enabled", u.enabled},
+            {"password_expires_at", nullptr},
+            {"links", {{"self", base + "/identity/v3/users/" + u.id}}}};
+  if (!u.email.empty()) j["email"] = u.email;
+  if (u.default_project_id) j["default_project_id"] = *u.default_project_id;
+  return j;
+}
+
 Result<Reply> create_project(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
   if (!body.ok()) return body.error();
@@ -110,6 +101,13 @@ Result<Reply> create_project(ApiContext& ctx, Call& call) {
   project.description = desc->value_or("");
   project.enabled = *enabled;
   project.created_at = std::chrono::system_clock::now();
+  auto domain = opt_string(*p, "domain_id", "project");
+  if (!domain.ok()) return domain.error();
+  if (*domain) project.domain_id = **domain;
+  // keystone: a project in a domain that does not exist is a validation error (400).
+  if (!ctx.store().get_domain(project.domain_id).ok()) {
+    return bad_request("Could not find domain: " + project.domain_id + ".");
+  }
   if (auto s = ctx.store().create_project(project); !s.ok()) {
     if (s.error().code == ErrorCode::kConflict) {
       return Error::conflict(
@@ -150,6 +148,13 @@ Result<Reply> create_user(ApiContext& ctx, Call& call) {
   user.email = email->value_or("");
   user.enabled = *enabled;
   user.created_at = std::chrono::system_clock::now();
+  auto domain = opt_string(*u, "domain_id", "user");
+  if (!domain.ok()) return domain.error();
+  if (*domain) user.domain_id = **domain;
+  // keystone: a user in a domain that does not exist is a validation error (400).
+  if (!ctx.store().get_domain(user.domain_id).ok()) {
+    return bad_request("Unable to create user: could not find domain: " + user.domain_id + ".");
+  }
   if (*project) {
     auto p = ctx.store().get_project(**project);
     if (!p.ok())
@@ -239,17 +244,15 @@ Result<Reply> update_project(ApiContext& ctx, Call& call) {
 
 // PUT/DELETE/HEAD /projects/{p}/users/{u}/roles/{r}
 Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
-  const std::string& role = call.param("role_id");
-  if (std::find(kRoles.begin(), kRoles.end(), role) == kRoles.end()) {
-    return Error::not_found("Could not find role: " + role + ".");
-  }
+  auto role = ctx.store().get_role(call.param("role_id"));
+  if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
   if (!ctx.store().get_project(call.param("project_id")).ok()) {
     return Error::not_found("Could not find project: " + call.param("project_id") + ".");
   }
   if (!ctx.store().get_user(call.param("user_id")).ok()) {
     return Error::not_found("Could not find user: " + call.param("user_id") + ".");
   }
-  return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role};
+  return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role->name};
 }
 
 // GET /role_assignments, with keystone's include_names (`openstack role assignment list
@@ -260,8 +263,14 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
   if (!as.ok()) return as.error();
   const auto flag = call.query("include_names");
   const bool names = flag && *flag != "0" && *flag != "false" && *flag != "False";
+  // Assignments hold role names; the API shows the role's id (the name, for the built-ins).
+  auto roles = ctx.store().list_roles();
+  if (!roles.ok()) return roles.error();
+  std::map<std::string, std::string> role_ids;
+  for (const auto& r : *roles) role_ids[r.name] = r.id;
   std::map<std::string, store::User> users;
   std::map<std::string, store::Project> projects;
+  std::map<std::string, std::string> domain_names;
   if (names) {
     auto us = ctx.store().list_users();
     if (!us.ok()) return us.error();
@@ -269,22 +278,29 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
     auto ps = ctx.store().list_projects();
     if (!ps.ok()) return ps.error();
     for (auto& p : *ps) projects[p.id] = std::move(p);
+    auto ds = ctx.store().list_domains();
+    if (!ds.ok()) return ds.error();
+    for (const auto& d : *ds) domain_names[d.id] = d.name;
   }
-  const json domain = {{"id", "default"}, {"name", "Default"}};
+  auto domain = [&](const std::string& id) -> json {
+    return {{"id", id}, {"name", domain_names[id]}};
+  };
   json out = json::array();
   for (const auto& a : *as) {
-    json role = {{"id", a.role}};
+    const auto id = role_ids.find(a.role);
+    const std::string role_id = id == role_ids.end() ? a.role : id->second;
+    json role = {{"id", role_id}};
     json user = {{"id", a.user_id}};
     json project = {{"id", a.project_id}};
     if (names) {
       role["name"] = a.role;
       if (auto u = users.find(a.user_id); u != users.end()) {
         user["name"] = u->second.name;
-        user["domain"] = domain;
+        user["domain"] = domain(u->second.domain_id);
       }
       if (auto p = projects.find(a.project_id); p != projects.end()) {
         project["name"] = p->second.name;
-        project["domain"] = domain;
+        project["domain"] = domain(p->second.domain_id);
       }
     }
     out.push_back({{"role", role},
@@ -292,7 +308,7 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
                    {"scope", {{"project", project}}},
                    {"links",
                     {{"assignment", ctx.base_url + "/identity/v3/projects/" + a.project_id +
-                                        "/users/" + a.user_id + "/roles/" + a.role}}}});
+                                        "/users/" + a.user_id + "/roles/" + role_id}}}});
   }
   return Reply::ok({{"role_assignments", out},
                     {"links",
@@ -400,35 +416,6 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
   };
   add("GET", "/identity/v3/auth/projects", "identity:read_self", own_projects);
   add("GET", "/identity/v3/users/{user_id}/projects", "identity:read_self", own_projects);
-  add("GET", "/identity/v3/roles", "identity:read_self", [base](Call& call) -> Result<Reply> {
-    json out = json::array();
-    auto name = call.query("name");
-    for (const auto& role : kRoles) {
-      if (!name || *name == role) out.push_back(role_json(role, base));
-    }
-    return Reply::ok({{"roles", out}});
-  });
-  add("GET", "/identity/v3/roles/{role_id}", "identity:read_self",
-      [base](Call& call) -> Result<Reply> {
-        const auto& id = call.param("role_id");
-        if (std::find(kRoles.begin(), kRoles.end(), id) == kRoles.end()) {
-          return Error::not_found("Could not find role: " + id + ".");
-        }
-        return Reply::ok({{"role", role_json(id, base)}});
-      });
-  add("GET", "/identity/v3/domains", "identity:read_self", [](Call&) -> Result<Reply> {
-    return Reply::ok({{"domains", json::array({{{"id", "default"},
-                                                {"name", "Default"},
-                                                {"enabled", true},
-                                                {"description", "The default domain"}}})}});
-  });
-  add("GET", "/identity/v3/domains/{domain_id}", "identity:read_self",
-      [](Call& call) -> Result<Reply> {
-        if (call.param("domain_id") != "default") {
-          return Error::not_found("Could not find domain: " + call.param("domain_id") + ".");
-        }
-        return Reply::ok({{"domain", {{"id", "default"}, {"name", "Default"}, {"enabled", true}}}});
-      });
   add("PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:admin",
       [&ctx](Call& call) -> Result<Reply> {
         auto a = assignment(ctx, call);

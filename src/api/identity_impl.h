@@ -26,6 +26,14 @@ Result<Caller> validate_token(store::Store& store, const std::string& token);
 // admin, member, reader, then others.
 std::vector<std::string> with_implied_roles(const std::vector<std::string>& roles);
 
+// Keystone request bodies (identity_admin.cc): an optional string or boolean field, the body's
+// object member (`{"user": {...}}`), and a refusal of unknown fields; errors name the field.
+Result<std::optional<std::string>> opt_string(const json& obj, const char* field,
+                                              const char* where);
+Result<bool> opt_bool(const json& obj, const char* field, const char* where, bool dflt);
+Result<json> member(const json& body, const char* key);
+Status check_fields(const json& obj, const char* where, std::initializer_list<const char*> known);
+
 // Keystone's version document and the service catalog for this server.
 json identity_version(const std::string& base_url);
 json service_catalog(const std::string& base_url);

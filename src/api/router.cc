@@ -397,6 +397,7 @@ Status ApiServer::start() {
   if (auto s = start_conductor(m.ctx); !s.ok()) return s;
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_domain_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : controller_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : portal_session_routes(m.ctx)) m.routes.push_back(std::move(r));

@@ -38,7 +38,24 @@ struct User {
   TimePoint created_at{};
 };
 
-// One user's role on one project. Roles are names: "admin", "member", "reader".
+// A keystone domain: projects and users live in one. "default" is seeded and cannot be deleted.
+struct Domain {
+  std::string id;  // "default", or a uuid without dashes
+  std::string name;
+  std::string description;
+  bool enabled = true;
+};
+
+// A keystone role. The built-ins (admin, member, reader, service) have their name as id, so
+// that policy can name them; others get a uuid without dashes.
+struct Role {
+  std::string id;
+  std::string name;
+  std::string description;
+};
+
+// One user's role on one project. The role is held by name ("admin", "member", "reader"):
+// tokens and policy speak names, and renaming a role renames its assignments with it.
 struct RoleAssignment {
   std::string user_id;
   std::string project_id;

@@ -16,7 +16,8 @@
 namespace gpucloud::store {
 namespace {
 
-// Writes one statement for both backends: @ID, @TS, @TEXT, @BIG, @REAL and @ENGINE differ.
+// Writes one statement for both backends: @ID, @TS, @TEXT, @BIG, @REAL, @ENGINE and
+// @INSERT_IGNORE differ.
 std::string expand(const std::string& sql, Backend b) {
   const bool my = b == Backend::kMysql;
   std::string out = sql;
@@ -29,6 +30,7 @@ std::string expand(const std::string& sql, Backend b) {
   sub("@TEXT", my ? "MEDIUMTEXT" : "TEXT");
   sub("@BIG", my ? "BIGINT" : "INTEGER");
   sub("@REAL", my ? "DOUBLE" : "REAL");
+  sub("@INSERT_IGNORE", my ? "INSERT IGNORE" : "INSERT OR IGNORE");
   sub("@ENGINE", my ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin" : "");
   return out;
 }
@@ -225,10 +227,26 @@ const std::vector<std::string> kVersion6 = {
 };
 const char* kVersion6Mysql = "ALTER TABLE instances MODIFY status VARCHAR(32) NOT NULL";
 
+// Version 7: keystone's domains and roles as rows, for the admin API to create, update and
+// delete them. The fixed ones gpucloud had so far are seeded (idempotently: a rerun after a
+// MariaDB failure ignores rows already there): the "default" domain, and the built-in roles with
+// their names as ids, so that existing role assignments (held by name) stay valid.
+const std::vector<std::string> kVersion7 = {
+    "CREATE TABLE IF NOT EXISTS domains (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(64) NOT NULL UNIQUE, description @TEXT, "
+    "enabled INTEGER NOT NULL DEFAULT 1)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS roles (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL UNIQUE, description @TEXT)@ENGINE",
+    "@INSERT_IGNORE INTO domains (id, name, description, enabled) "
+    "VALUES ('default', 'Default', 'The default domain', 1)",
+    "@INSERT_IGNORE INTO roles (id, name, description) VALUES ('admin', 'admin', ''), "
+    "('member', 'member', ''), ('reader', 'reader', ''), ('service', 'service', '')",
+};
+
 // Version 8: nova's quotas (os-quota-sets, os-quota-class-sets): limits per project, per user in
 // a project (user_id '' for the project's own), and per quota class ('default' holds the
-// defaults an admin set; a resource without a row has nova's default). Version 7 is another
-// branch's; the runner applies each missing version, whatever its neighbours.
+// defaults an admin set; a resource without a row has nova's default). The runner applies each
+// missing version, whatever its neighbours (the two were built apart).
 const std::vector<std::string> kVersion8 = {
     "CREATE TABLE IF NOT EXISTS quotas (project_id VARCHAR(64) NOT NULL, "
     "user_id VARCHAR(64) NOT NULL DEFAULT '', resource VARCHAR(255) NOT NULL, "
@@ -268,6 +286,7 @@ const std::vector<Migration>& migrations() {
       make(4, "login failures", kVersion4),
       make(5, "PCI device reasons", kVersion5),
       with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql),
+      make(7, "domains and roles", kVersion7),
       make(8, "nova quotas", kVersion8)};
   return kAll;
 }

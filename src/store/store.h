@@ -220,7 +220,22 @@ class Store {
   static int latest_schema_version();
   Status migrate();  // apply pending migrations (open() does it unless told not to)
 
-  // Identity.
+  // Identity. Domains: a name is unique (kConflict); delete_domain refuses "default" and an
+  // enabled domain (kForbidden, as keystone) and deletes the domain's
+  // projects and users with it.
+  Status create_domain(const Domain& d);
+  Result<Domain> get_domain(const std::string& id);
+  Result<std::vector<Domain>> list_domains();
+  Status update_domain(const Domain& d);
+  Status delete_domain(const std::string& id);
+  // Roles: a name is unique (kConflict); renaming a role renames its assignments, deleting it
+  // deletes them and revokes the tokens of the users who held it.
+  Status create_role(const Role& r);
+  Result<Role> get_role(const std::string& id);
+  Result<std::vector<Role>> list_roles();
+  Status update_role(const Role& r);
+  Status delete_role(const std::string& id);
+
   Status create_project(const Project& p);
   Result<Project> get_project(const std::string& id);
   Result<Project> find_project_by_name(const std::string& name, const std::string& domain_id);

@@ -87,6 +87,10 @@ class RbacMatrixTest : public ComputeTest {
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
     spare_project_ = store_->find_project_by_name("spare", "default")->id;
+    // A disabled domain and a role of their own for the admin-only domain and role routes (the
+    // default domain and the built-in roles cannot be deleted).
+    ASSERT_TRUE(store_->create_domain({"sparedomain", "spare-domain", "", false}).ok());
+    ASSERT_TRUE(store_->create_role({"sparerole", "spare-role", ""}).ok());
 
     tokens_[Persona::kReader] = login("rita", "rita-secret", "demo");
     tokens_[Persona::kMember] = login("alice", "alice-secret", "demo");
@@ -111,6 +115,10 @@ class RbacMatrixTest : public ComputeTest {
         value = r.policy == "identity:admin" ? spare_user_ : self_user_;
       } else if (name == "project_id") {
         value = r.policy == "identity:admin" ? spare_project_ : self_project_;
+      } else if (name == "domain_id" && r.policy == "identity:admin") {
+        value = "sparedomain";
+      } else if (name == "role_id" && r.policy == "identity:admin") {
+        value = "sparerole";
       } else if (values_.count(name)) {
         value = values_.at(name);
       } else {

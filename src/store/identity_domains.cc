@@ -1,0 +1,211 @@
+// Keystone's domains and roles as rows (schema version 7). A domain owns projects and users,
+// deleted with it; a role is held by name in role_assignments, so a rename or a delete reaches
+// the assignments in the same transaction.
+#include "store/store_impl.h"
+
+namespace gpucloud::store {
+namespace {
+
+struct DomainRow {
+  Domain d;
+  int enabled = 1;
+  std::string desc;
+  soci::indicator i_desc{};
+  void bind(soci::statement& st) {
+    st.exchange(soci::into(d.id));
+    st.exchange(soci::into(d.name));
+    st.exchange(soci::into(desc, i_desc));
+    st.exchange(soci::into(enabled));
+  }
+  Domain get() const {
+    Domain out = d;
+    out.description = i_desc == soci::i_null ? "" : desc;
+    out.enabled = enabled != 0;
+    return out;
+  }
+};
+
+struct RoleRow {
+  Role r;
+  std::string desc;
+  soci::indicator i_desc{};
+  void bind(soci::statement& st) {
+    st.exchange(soci::into(r.id));
+    st.exchange(soci::into(r.name));
+    st.exchange(soci::into(desc, i_desc));
+  }
+  Role get() const {
+    Role out = r;
+    out.description = i_desc == soci::i_null ? "" : desc;
+    return out;
+  }
+};
+
+// Runs `query` with up to one string parameter and collects the rows.
+template <typename Row, typename T>
+std::vector<T> rows(soci::session& sql, const std::string& query, const std::string* param) {
+  Row row;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(query);
+  row.bind(st);
+  if (param) st.exchange(soci::use(*param));
+  st.define_and_bind();
+  st.execute();
+  std::vector<T> out;
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
+const char* kDomainSelect = "SELECT id, name, description, enabled FROM domains ";
+const char* kRoleSelect = "SELECT id, name, description FROM roles ";
+
+}  // namespace
+
+Status Store::create_domain(const Domain& d) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int en = d.enabled ? 1 : 0;
+        sql << "INSERT INTO domains (id, name, description, enabled) VALUES (:i, :n, :ds, :e)",
+            soci::use(d.id), soci::use(d.name), soci::use(d.description), soci::use(en);
+      },
+      "creating domain '" + d.name + "'");
+}
+
+Result<Domain> Store::get_domain(const std::string& id) {
+  return impl_->read<Domain>(
+      [&](soci::session& sql) {
+        auto out = rows<DomainRow, Domain>(sql, std::string(kDomainSelect) + "WHERE id = :i", &id);
+        if (out.empty()) throw Abort{Error::not_found("domain " + id + " does not exist")};
+        return out.front();
+      },
+      "reading domain " + id);
+}
+
+Result<std::vector<Domain>> Store::list_domains() {
+  return impl_->read<std::vector<Domain>>(
+      [&](soci::session& sql) {
+        return rows<DomainRow, Domain>(sql, std::string(kDomainSelect) + "ORDER BY name", nullptr);
+      },
+      "listing domains");
+}
+
+Status Store::update_domain(const Domain& d) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        int en = d.enabled ? 1 : 0;
+        soci::statement st =
+            (sql.prepare << "UPDATE domains SET name = :n, description = :ds, "
+                            "enabled = :e WHERE id = :i",
+             soci::use(d.name), soci::use(d.description), soci::use(en), soci::use(d.id));
+        st.execute(true);
+        // MariaDB counts changed rows, not matched ones: an unchanged row is no error.
+        int n = 0;
+        sql << "SELECT COUNT(*) FROM domains WHERE id = :i", soci::use(d.id), soci::into(n);
+        if (n == 0) throw Abort{Error::not_found("domain " + d.id + " does not exist")};
+        if (!d.enabled) {
+          // keystone: disabling a domain revokes the tokens of its users and projects.
+          sql << "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND (user_id IN (SELECT id "
+                 "FROM users WHERE domain_id = :d1) OR project_id IN (SELECT id FROM projects "
+                 "WHERE domain_id = :d2))",
+              soci::use(d.id, "d1"), soci::use(d.id, "d2");
+        }
+      },
+      "updating domain " + d.id);
+}
+
+Status Store::delete_domain(const std::string& id) {
+  const std::string lock = impl_->dialect.for_update;
+  return impl_->write(
+      [&](soci::session& sql) {
+        if (id == "default") {
+          throw Abort{{ErrorCode::kForbidden, "the default domain cannot be deleted"}};
+        }
+        int enabled = 0;
+        sql << "SELECT enabled FROM domains WHERE id = :i" + lock, soci::use(id),
+            soci::into(enabled);
+        if (!sql.got_data()) throw Abort{Error::not_found("domain " + id + " does not exist")};
+        if (enabled != 0) {
+          throw Abort{{ErrorCode::kForbidden,
+                       "Cannot delete a domain that is enabled, please disable it first."}};
+        }
+        // The domain's content goes with it (keystone deletes its projects, users and groups);
+        // role assignments and login failures follow their users and projects by foreign key.
+        sql << "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE domain_id = :d1) "
+               "OR project_id IN (SELECT id FROM projects WHERE domain_id = :d2)",
+            soci::use(id, "d1"), soci::use(id, "d2");
+        sql << "DELETE FROM keypairs WHERE user_id IN (SELECT id FROM users WHERE domain_id = :d)",
+            soci::use(id);
+        sql << "DELETE FROM role_assignments WHERE user_id IN (SELECT id FROM users WHERE "
+               "domain_id = :d1) OR project_id IN (SELECT id FROM projects WHERE domain_id = :d2)",
+            soci::use(id, "d1"), soci::use(id, "d2");
+        sql << "DELETE FROM users WHERE domain_id = :d", soci::use(id);
+        sql << "DELETE FROM projects WHERE domain_id = :d", soci::use(id);
+        sql << "DELETE FROM domains WHERE id = :i", soci::use(id);
+      },
+      "deleting domain " + id);
+}
+
+Status Store::create_role(const Role& r) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        sql << "INSERT INTO roles (id, name, description) VALUES (:i, :n, :ds)", soci::use(r.id),
+            soci::use(r.name), soci::use(r.description);
+      },
+      "creating role '" + r.name + "'");
+}
+
+Result<Role> Store::get_role(const std::string& id) {
+  return impl_->read<Role>(
+      [&](soci::session& sql) {
+        auto out = rows<RoleRow, Role>(sql, std::string(kRoleSelect) + "WHERE id = :i", &id);
+        if (out.empty()) throw Abort{Error::not_found("role " + id + " does not exist")};
+        return out.front();
+      },
+      "reading role " + id);
+}
+
+Result<std::vector<Role>> Store::list_roles() {
+  return impl_->read<std::vector<Role>>(
+      [&](soci::session& sql) {
+        return rows<RoleRow, Role>(sql, std::string(kRoleSelect) + "ORDER BY name", nullptr);
+      },
+      "listing roles");
+}
+
+Status Store::update_role(const Role& r) {
+  const std::string lock = impl_->dialect.for_update;
+  return impl_->write(
+      [&](soci::session& sql) {
+        std::string old_name;
+        sql << "SELECT name FROM roles WHERE id = :i" + lock, soci::use(r.id), soci::into(old_name);
+        if (!sql.got_data()) throw Abort{Error::not_found("role " + r.id + " does not exist")};
+        sql << "UPDATE roles SET name = :n, description = :ds WHERE id = :i", soci::use(r.name),
+            soci::use(r.description), soci::use(r.id);
+        if (old_name != r.name) {
+          sql << "UPDATE role_assignments SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
+        }
+      },
+      "updating role " + r.id);
+}
+
+Status Store::delete_role(const std::string& id) {
+  const std::string lock = impl_->dialect.for_update;
+  return impl_->write(
+      [&](soci::session& sql) {
+        std::string name;
+        sql << "SELECT name FROM roles WHERE id = :i" + lock, soci::use(id), soci::into(name);
+        if (!sql.got_data()) throw Abort{Error::not_found("role " + id + " does not exist")};
+        // keystone revokes the tokens that carried the role (revoke_by_grant).
+        sql << "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND EXISTS (SELECT 1 FROM "
+               "role_assignments a WHERE a.role = :r AND a.user_id = tokens.user_id AND "
+               "a.project_id = tokens.project_id)",
+            soci::use(name);
+        sql << "DELETE FROM role_assignments WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM roles WHERE id = :i", soci::use(id);
+      },
+      "deleting role " + id);
+}
+
+}  // namespace gpucloud::store
