@@ -48,7 +48,9 @@ TEST_F(IdentityDomainsTest, AdminCreatesUpdatesShowsListsAndDeletesADomain) {
   EXPECT_EQ(d["enabled"], false);
 
   r = get("/identity/v3/domains?enabled=true", admin_);
-  for (const auto& x : json::parse(r->body)["domains"]) EXPECT_TRUE(x["enabled"].get<bool>());
+  // Held in a variable: a range-for over a member of a temporary reads freed memory.
+  const json enabled = json::parse(r->body);
+  for (const auto& x : enabled["domains"]) EXPECT_TRUE(x["enabled"].get<bool>());
   r = get("/identity/v3/domains?name=research2", admin_);
   ASSERT_EQ(json::parse(r->body)["domains"].size(), 1u);
 
