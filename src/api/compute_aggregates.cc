@@ -10,20 +10,23 @@
 namespace gpucloud::api {
 namespace {
 
-json aggregate_json(const store::Aggregate& a) {
+// 2.41 adds the aggregate's uuid.
+json aggregate_json(const store::Aggregate& a, const Microversion& mv) {
   json md = a.metadata;
   if (md.is_null()) md = json::object();
   if (a.availability_zone) md["availability_zone"] = *a.availability_zone;
-  return {{"id", a.id},
-          {"name", a.name},
-          {"availability_zone", a.availability_zone ? json(*a.availability_zone) : json(nullptr)},
-          {"hosts", a.hosts},
-          {"metadata", md},
-          {"created_at", iso8601(a.created_at)},
-          {"updated_at",
-           a.updated_at == store::TimePoint{} ? json(nullptr) : json(iso8601(a.updated_at))},
-          {"deleted", false},
-          {"deleted_at", nullptr}};
+  json j = {{"id", a.id},
+            {"name", a.name},
+            {"availability_zone", a.availability_zone ? json(*a.availability_zone) : json(nullptr)},
+            {"hosts", a.hosts},
+            {"metadata", md},
+            {"created_at", iso8601(a.created_at)},
+            {"updated_at",
+             a.updated_at == store::TimePoint{} ? json(nullptr) : json(iso8601(a.updated_at))},
+            {"deleted", false},
+            {"deleted_at", nullptr}};
+  if (mv.at_least(2, 41)) j["uuid"] = a.uuid;
+  return j;
 }
 
 Result<store::Aggregate> find_aggregate(ApiContext& ctx, const std::string& text) {
@@ -117,7 +120,7 @@ Result<Reply> create_aggregate(ApiContext& ctx, Call& call) {
   a.availability_zone = *az;
   auto created = ctx.store().create_aggregate(a);
   if (!created.ok()) return created.error();
-  json j = aggregate_json(*created);
+  json j = aggregate_json(*created, call.microversion);
   j.erase("hosts");  // nova's create answers without hosts and metadata
   j.erase("metadata");
   return Reply::ok({{"aggregate", j}});
@@ -150,7 +153,7 @@ Result<Reply> update_aggregate(ApiContext& ctx, Call& call) {
   if (auto s = ctx.store().update_aggregate(a->id, new_name, new_az); !s.ok()) return s.error();
   auto updated = ctx.store().get_aggregate(a->id);
   if (!updated.ok()) return updated.error();
-  return Reply::ok({{"aggregate", aggregate_json(*updated)}});
+  return Reply::ok({{"aggregate", aggregate_json(*updated, call.microversion)}});
 }
 
 Result<Reply> aggregate_action(ApiContext& ctx, Call& call) {
@@ -241,7 +244,7 @@ Result<Reply> aggregate_action(ApiContext& ctx, Call& call) {
   if (!done.ok()) return done.error();
   auto updated = ctx.store().get_aggregate(a->id);
   if (!updated.ok()) return updated.error();
-  return Reply::ok({{"aggregate", aggregate_json(*updated)}});
+  return Reply::ok({{"aggregate", aggregate_json(*updated, call.microversion)}});
 }
 
 // nova lists aggregates unpaged; gpucloud takes the list parameters of servers and flavors too
@@ -273,7 +276,7 @@ Result<Reply> list_aggregates(ApiContext& ctx, Call& call) {
           {"created_at", micros(a.created_at)},
           {"updated_at", micros(a.updated_at)},
           {"availability_zone", a.availability_zone ? json(*a.availability_zone) : json(nullptr)}},
-         aggregate_json(a)});
+         aggregate_json(a, call.microversion)});
   }
   auto page = list_page(std::move(rows), *q, call, ctx.base_url, "aggregates");
   if (!page.ok()) return page.error();
@@ -305,7 +308,7 @@ std::vector<Route> compute_aggregate_routes(ApiContext& ctx) {
                [c](Call& call) -> Result<Reply> {
                  auto a = find_aggregate(*c, call.param("id"));
                  if (!a.ok()) return a.error();
-                 return Reply::ok({{"aggregate", aggregate_json(*a)}});
+                 return Reply::ok({{"aggregate", aggregate_json(*a, call.microversion)}});
                },
                {}});
   r.push_back({"PUT",

@@ -27,6 +27,10 @@ Result<json> body_member(const json& body, const char* key) {
 
 Status no_extra_fields(const json& obj, const char* where,
                        std::initializer_list<const char*> known) {
+  return no_extra_fields(obj, where, std::vector<const char*>(known));
+}
+
+Status no_extra_fields(const json& obj, const char* where, const std::vector<const char*>& known) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     bool ok = false;
     for (const char* k : known) ok = ok || it.key() == k;
@@ -120,17 +124,23 @@ json link_list(const std::string& base, const std::string& path) {
                       {{"rel", "bookmark"}, {"href", base + "/compute" + path}}});
 }
 
-json flavor_json(const store::Flavor& f, const std::string& base, bool detail) {
+json flavor_json(const store::Flavor& f, const std::string& base, bool detail,
+                 const Microversion& mv) {
   json j = {{"id", f.id}, {"name", f.name}, {"links", link_list(base, "/flavors/" + f.id)}};
+  if (mv.at_least(2, 55))
+    j["description"] = f.description.empty() ? json(nullptr) : json(f.description);
   if (!detail) return j;
   j["ram"] = f.memory_mb;
   j["vcpus"] = f.vcpus;
   j["disk"] = f.root_gb;
   j["OS-FLV-EXT-DATA:ephemeral"] = f.ephemeral_gb;
   j["OS-FLV-DISABLED:disabled"] = f.disabled;
-  j["swap"] = f.swap_mb == 0 ? json("") : json(f.swap_mb);  // nova prints "" for no swap
+  // nova prints "" for no swap, and 0 from 2.75.
+  j["swap"] = f.swap_mb == 0 && !mv.at_least(2, 75) ? json("") : json(f.swap_mb);
   j["rxtx_factor"] = f.rxtx_factor;
   j["os-flavor-access:is_public"] = f.is_public;
+  if (mv.at_least(2, 61))
+    j["extra_specs"] = f.extra_specs.empty() ? json::object() : json(f.extra_specs);
   return j;
 }
 

@@ -104,11 +104,49 @@ Result<Reply> list_flavors(ApiContext& ctx, Call& call, bool detail) {
                      {"rxtx_factor", f.rxtx_factor},
                      {"swap", f.swap_mb},
                      {"vcpus", f.vcpus}},
-                    flavor_json(f, ctx.base_url, detail)});
+                    flavor_json(f, ctx.base_url, detail, call.microversion)});
   }
   auto page = list_page(std::move(rows), *q, call, ctx.base_url, "flavors");
   if (!page.ok()) return page.error();
   return Reply::ok(*page);
+}
+
+// 2.55: a flavor's description, null or up to 65535 printable characters.
+Result<std::string> flavor_description(const json& b) {
+  if (!b.contains("description") || b["description"].is_null()) return std::string();
+  const json& d = b["description"];
+  if (!d.is_string()) {
+    return bad_request("Invalid input for field/attribute description. Value: " + shown(d) +
+                       ". It is not of type 'string', 'null'");
+  }
+  if (auto s = check_text(d.get<std::string>(), "description", 65535); !s.ok()) return s.error();
+  return d.get<std::string>();
+}
+
+// PUT /flavors/{id} (2.55, admin): only the description changes.
+Result<Reply> update_flavor(ApiContext& ctx, Call& call) {
+  // Below 2.55 nova has no such method: its 404.
+  if (!call.microversion.at_least(2, 55))
+    return Error::not_found("The resource could not be found.");
+  const std::string& id = call.param("flavor_id");
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body", {"flavor"}); !s.ok()) return s.error();
+  auto fb = body_member(*body, "flavor");
+  if (!fb.ok()) return fb.error();
+  if (auto s = no_extra_fields(*fb, "flavor", {"description"}); !s.ok()) return s.error();
+  if (!fb->contains("description")) {
+    return bad_request(
+        "Invalid input for field/attribute flavor. 'description' is a required property");
+  }
+  auto description = flavor_description(*fb);
+  if (!description.ok()) return description.error();
+  if (auto s = ctx.store().set_flavor_description(id, *description); !s.ok()) {
+    return s.error().code == ErrorCode::kNotFound ? flavor_not_found(id) : s.error();
+  }
+  auto f = ctx.store().get_flavor(id);
+  if (!f.ok()) return f.error();
+  return Reply::ok({{"flavor", flavor_json(*f, ctx.base_url, true, call.microversion)}});
 }
 
 Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
@@ -118,12 +156,15 @@ Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
   auto fb = body_member(*body, "flavor");
   if (!fb.ok()) return fb.error();
   const json& b = *fb;
-  if (auto s = no_extra_fields(b, "flavor",
-                               {"name", "id", "ram", "vcpus", "disk", "OS-FLV-EXT-DATA:ephemeral",
-                                "swap", "rxtx_factor", "os-flavor-access:is_public"});
-      !s.ok())
-    return s.error();
+  std::vector<const char*> known = {"name",  "id",          "ram",
+                                    "vcpus", "disk",        "OS-FLV-EXT-DATA:ephemeral",
+                                    "swap",  "rxtx_factor", "os-flavor-access:is_public"};
+  if (call.microversion.at_least(2, 55)) known.push_back("description");
+  if (auto s = no_extra_fields(b, "flavor", known); !s.ok()) return s.error();
   store::Flavor f;
+  auto description = flavor_description(b);
+  if (!description.ok()) return description.error();
+  f.description = *description;
   auto name = string_field(b, "name", "flavor", false);
   if (!name.ok()) return name.error();
   if (!*name) {
@@ -195,7 +236,7 @@ Result<Reply> create_flavor(ApiContext& ctx, Call& call) {
       return Error::conflict("Flavor with name " + f.name + " already exists.");
   }
   if (auto s = ctx.store().create_flavor(f); !s.ok()) return s.error();
-  return Reply::ok({{"flavor", flavor_json(f, ctx.base_url, true)}});
+  return Reply::ok({{"flavor", flavor_json(f, ctx.base_url, true, call.microversion)}});
 }
 
 // Extra-spec values as nova takes them: strings, or numbers turned into their text (nova's
@@ -330,15 +371,22 @@ std::vector<Route> compute_flavor_routes(ApiContext& ctx) {
                "compute:admin",
                [c](Call& call) { return create_flavor(*c, call); },
                {}});
-  r.push_back({"GET",
+  r.push_back(
+      {"GET",
+       one,
+       Service::kCompute,
+       "compute:read",
+       [c](Call& call) -> Result<Reply> {
+         auto f = visible_flavor(*c, call, call.param("flavor_id"));
+         if (!f.ok()) return f.error();
+         return Reply::ok({{"flavor", flavor_json(*f, c->base_url, true, call.microversion)}});
+       },
+       {}});
+  r.push_back({"PUT",
                one,
                Service::kCompute,
-               "compute:read",
-               [c](Call& call) -> Result<Reply> {
-                 auto f = visible_flavor(*c, call, call.param("flavor_id"));
-                 if (!f.ok()) return f.error();
-                 return Reply::ok({{"flavor", flavor_json(*f, c->base_url, true)}});
-               },
+               "compute:admin",
+               [c](Call& call) { return update_flavor(*c, call); },
                {}});
   r.push_back({"DELETE",
                one,

@@ -2,10 +2,19 @@
 // compute hosts and aggregates.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <regex>
+
 #include "api/compute_impl.h"
 
 namespace gpucloud::api {
 namespace {
+
+bool looks_like_uuid(const std::string& s) {
+  static const std::regex kUuid(
+      "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$");
+  return std::regex_match(s, kUuid);
+}
 
 struct HostView {
   store::ComputeHost host;
@@ -24,28 +33,49 @@ Result<std::vector<HostView>> host_views(ApiContext& ctx) {
   const auto managed = driver_host_names(ctx);
   const std::chrono::seconds down_after(compute_config(ctx)->service_down_time);
   const std::string zone = default_zone(ctx);
+  std::map<std::string, int> running;
+  for (const auto& i : *instances) {
+    if (i.host) ++running[*i.host];
+  }
   std::vector<HostView> out;
   for (const auto& h : *hosts) {
-    HostView v{h, conductor::host_up(h, managed, down_after), zone, 0};
+    HostView v{h, conductor::host_up(h, managed, down_after), zone, running[h.name]};
     for (const auto& a : *aggs) {
       if (!a.availability_zone) continue;
       if (std::find(a.hosts.begin(), a.hosts.end(), h.name) != a.hosts.end()) {
         v.zone = *a.availability_zone;
       }
     }
-    for (const auto& i : *instances) v.running += (i.host && *i.host == h.name) ? 1 : 0;
     out.push_back(std::move(v));
   }
   return out;
 }
 
-json hypervisor_json(const HostView& v, bool detail) {
+// Below 2.53 hypervisors and services are known by their integer id, from 2.53 by UUID.
+json host_ref(const store::ComputeHost& h, const Microversion& mv) {
+  return mv.at_least(2, 53) ? json(h.uuid) : json(h.id);
+}
+
+// `show`: GET /os-hypervisors/{id}, which from 2.88 carries the uptime (null: gpucloud's agents
+// do not report one).
+json hypervisor_json(const HostView& v, bool detail, const Microversion& mv, bool show = false) {
   const auto& h = v.host;
-  json j = {{"id", h.id},
+  json j = {{"id", host_ref(h, mv)},
             {"hypervisor_hostname", h.name},
             {"state", v.up ? "up" : "down"},
             {"status", h.enabled ? "enabled" : "disabled"}};
   if (!detail) return j;
+  j["hypervisor_type"] = h.hypervisor_type;
+  j["hypervisor_version"] = 6000000;
+  j["host_ip"] = "127.0.0.1";
+  j["service"] = {{"host", h.name},
+                  {"id", host_ref(h, mv)},
+                  {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)}};
+  if (mv.at_least(2, 88)) {
+    // 2.88 dropped the resource figures (placement has them) and the cpu_info.
+    if (show) j["uptime"] = nullptr;
+    return j;
+  }
   j["vcpus"] = h.vcpus;
   j["memory_mb"] = h.memory_mb;
   j["local_gb"] = h.disk_gb;
@@ -55,22 +85,35 @@ json hypervisor_json(const HostView& v, bool detail) {
   j["free_ram_mb"] = h.memory_mb - h.memory_mb_used;
   j["free_disk_gb"] = h.disk_gb - h.disk_gb_used;
   j["disk_available_least"] = h.disk_gb - h.disk_gb_used;
-  j["hypervisor_type"] = h.hypervisor_type;
-  j["hypervisor_version"] = 6000000;
   j["current_workload"] = 0;
   j["running_vms"] = v.running;
-  j["host_ip"] = "127.0.0.1";
-  j["cpu_info"] = h.capabilities_json;
-  j["service"] = {{"host", h.name},
-                  {"id", h.id},
-                  {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)}};
+  // 2.28: cpu_info is an object rather than its JSON text.
+  if (mv.at_least(2, 28)) {
+    json parsed = json::parse(h.capabilities_json, nullptr, false);
+    j["cpu_info"] = parsed.is_object() ? parsed : json::object();
+  } else {
+    j["cpu_info"] = h.capabilities_json;
+  }
   return j;
 }
+
+// The servers on each host, for with_servers (2.53) and the older /{pattern}/servers.
+Result<std::map<std::string, json>> servers_by_host(ApiContext& ctx) {
+  auto all = ctx.store().list_instances("", false);
+  if (!all.ok()) return all.error();
+  std::map<std::string, json> out;
+  for (const auto& i : *all) {
+    if (i.host) out[*i.host].push_back({{"name", i.name}, {"uuid", i.uuid}});
+  }
+  return out;
+}
+
+Error resource_not_found() { return Error::not_found("The resource could not be found."); }
 
 // nova adds `forced_down` at 2.11; a 2.1 client's response schema refuses it.
 json service_json(const HostView& v, const Microversion& mv) {
   const auto& h = v.host;
-  json j = {{"id", h.id},
+  json j = {{"id", host_ref(h, mv)},
             {"binary", "nova-compute"},
             {"host", h.name},
             {"zone", v.zone},
@@ -82,18 +125,106 @@ json service_json(const HostView& v, const Microversion& mv) {
   return j;
 }
 
-Result<Reply> list_hypervisors(ApiContext& ctx, bool detail) {
+// GET /os-hypervisors[/detail]: 2.33 pages (limit, marker: the last id seen), 2.53 filters by
+// hypervisor_hostname_pattern (no match: 404) and adds each one's servers with with_servers.
+Result<Reply> list_hypervisors(ApiContext& ctx, const Call& call, bool detail) {
+  const Microversion& mv = call.microversion;
   auto views = host_views(ctx);
   if (!views.ok()) return views.error();
+  const auto pattern =
+      mv.at_least(2, 53) ? call.query("hypervisor_hostname_pattern") : std::nullopt;
+  const bool with_servers =
+      mv.at_least(2, 53) && call.query("with_servers") && *call.query("with_servers") != "false" &&
+      *call.query("with_servers") != "False" && *call.query("with_servers") != "0";
+  auto marker = mv.at_least(2, 33) ? call.query("marker") : std::nullopt;
+  auto limit_text = mv.at_least(2, 33) ? call.query("limit") : std::nullopt;
+  if (pattern && (marker || limit_text)) {
+    return bad_request(
+        "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not "
+        "supported.");
+  }
+  size_t limit = views->size();
+  if (limit_text) {
+    if (limit_text->empty() || limit_text->size() > 9 ||
+        !std::all_of(limit_text->begin(), limit_text->end(),
+                     [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      return bad_request("Invalid input for query parameters limit. Value: " + *limit_text);
+    }
+    limit = std::stoul(*limit_text);
+  }
+  std::map<std::string, json> servers;
+  if (with_servers) {
+    auto s = servers_by_host(ctx);
+    if (!s.ok()) return s.error();
+    servers = std::move(*s);
+  }
+  // nova pages in id order.
+  std::sort(views->begin(), views->end(),
+            [](const HostView& a, const HostView& b) { return a.host.id < b.host.id; });
+  bool started = !marker;
   json list = json::array();
-  for (const auto& v : *views) list.push_back(hypervisor_json(v, detail));
-  return Reply::ok({{"hypervisors", list}});
+  bool more = false;
+  for (const auto& v : *views) {
+    if (!started) {
+      started = (mv.at_least(2, 53) ? v.host.uuid : std::to_string(v.host.id)) == *marker;
+      continue;
+    }
+    if (pattern && v.host.name.find(*pattern) == std::string::npos) continue;
+    if (list.size() == limit) {
+      more = true;
+      break;
+    }
+    json h = hypervisor_json(v, detail, mv);
+    if (with_servers && servers.count(v.host.name)) h["servers"] = servers[v.host.name];
+    list.push_back(std::move(h));
+  }
+  if (marker && !started) return bad_request("marker [" + *marker + "] not found");
+  if (pattern && list.empty()) {
+    return Error::not_found("No hypervisor matching '" + *pattern + "' could be found.");
+  }
+  json out = {{"hypervisors", list}};
+  if (more && !list.empty()) {
+    const json& last = list.back()["id"];
+    out["hypervisors_links"] = json::array(
+        {{{"rel", "next"},
+          {"href", ctx.base_url + kCompute + "/os-hypervisors" + (detail ? "/detail" : "") +
+                       "?limit=" + std::to_string(limit) +
+                       "&marker=" + (last.is_string() ? last.get<std::string>() : last.dump())}}});
+  }
+  return Reply::ok(out);
+}
+
+// GET /os-hypervisors/{id}: by integer id below 2.53, by UUID from it (with_servers too).
+Result<Reply> show_hypervisor(ApiContext& ctx, const Call& call) {
+  const Microversion& mv = call.microversion;
+  const std::string& id = call.param("id");
+  auto views = host_views(ctx);
+  if (!views.ok()) return views.error();
+  for (const auto& v : *views) {
+    const bool match = mv.at_least(2, 53) ? v.host.uuid == id : std::to_string(v.host.id) == id;
+    if (!match) continue;
+    json h = hypervisor_json(v, true, mv, true);
+    const auto ws = call.query("with_servers");
+    if (mv.at_least(2, 53) && ws && *ws != "false" && *ws != "False" && *ws != "0") {
+      auto servers = servers_by_host(ctx);
+      if (!servers.ok()) return servers.error();
+      if (servers->count(v.host.name)) h["servers"] = (*servers)[v.host.name];
+    }
+    return Reply::ok({{"hypervisor", h}});
+  }
+  if (mv.at_least(2, 53) && !looks_like_uuid(id)) {
+    return bad_request("Invalid uuid " + id);
+  }
+  return Error::not_found("Hypervisor with ID '" + id + "' could not be found.");
 }
 
 // nova (2.1-2.52): /os-hypervisors/{pattern}/search and /{pattern}/servers list the hypervisors
 // whose hostname contains the pattern (SQL LIKE %pattern%), the latter with their servers (key
 // left out when a hypervisor runs none); no match is 404.
-Result<Reply> search_hypervisors(ApiContext& ctx, const std::string& pattern, bool servers) {
+Result<Reply> search_hypervisors(ApiContext& ctx, const Call& call, bool servers) {
+  // 2.53 replaced them with the list's hypervisor_hostname_pattern and with_servers.
+  if (call.microversion.at_least(2, 53)) return resource_not_found();
+  const std::string& pattern = call.param("host");
   auto views = host_views(ctx);
   if (!views.ok()) return views.error();
   std::vector<store::Instance> instances;
@@ -105,7 +236,7 @@ Result<Reply> search_hypervisors(ApiContext& ctx, const std::string& pattern, bo
   json list = json::array();
   for (const auto& v : *views) {
     if (v.host.name.find(pattern) == std::string::npos) continue;
-    json h = hypervisor_json(v, false);
+    json h = hypervisor_json(v, false, call.microversion);
     if (servers) {
       json on = json::array();
       for (const auto& i : instances) {
@@ -124,6 +255,7 @@ Result<Reply> search_hypervisors(ApiContext& ctx, const std::string& pattern, bo
 // nova's os-hosts (2.1-2.42): one "compute" service per host with its zone (?zone= filters),
 // and a host's resources: its totals, what its servers use now, and per project.
 Result<Reply> list_hosts(ApiContext& ctx, const Call& call) {
+  if (call.microversion.at_least(2, 43)) return resource_not_found();
   auto views = host_views(ctx);
   if (!views.ok()) return views.error();
   const auto zone = call.query("zone");
@@ -135,7 +267,9 @@ Result<Reply> list_hosts(ApiContext& ctx, const Call& call) {
   return Reply::ok({{"hosts", list}});
 }
 
-Result<Reply> show_host(ApiContext& ctx, const std::string& name) {
+Result<Reply> show_host(ApiContext& ctx, const Call& call) {
+  if (call.microversion.at_least(2, 43)) return resource_not_found();
+  const std::string& name = call.param("host");
   auto host = ctx.store().get_compute_host(name);
   if (!host.ok()) {
     return host.error().code == ErrorCode::kNotFound
@@ -209,8 +343,62 @@ Result<Reply> availability_zones(ApiContext& ctx, bool detail) {
   return Reply::ok({{"availabilityZoneInfo", list}});
 }
 
-// PUT /os-services/{enable,disable,disable-log-reason} (the 2.1 spelling).
+// PUT /os-services/{service_id} (2.53): status enabled/disabled with disabled_reason, and
+// forced_down; answers the whole service.
+Result<Reply> service_update_by_id(ApiContext& ctx, Call& call) {
+  const std::string& id = call.param("action");
+  auto views = host_views(ctx);
+  if (!views.ok()) return views.error();
+  const HostView* found = nullptr;
+  for (const auto& v : *views) found = v.host.uuid == id ? &v : found;
+  if (!found) {
+    if (!looks_like_uuid(id)) return bad_request("Invalid uuid " + id);
+    return Error::not_found("Service " + id + " could not be found.");
+  }
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body", {"status", "disabled_reason", "forced_down"});
+      !s.ok())
+    return s.error();
+  auto status = string_field(*body, "status", "body", false);
+  if (!status.ok()) return status.error();
+  if (*status && **status != "enabled" && **status != "disabled") {
+    return bad_request("Invalid input for field/attribute status. Value: " + **status + ". '" +
+                       **status + "' is not one of ['enabled', 'disabled']");
+  }
+  auto reason = string_field(*body, "disabled_reason", "body", false);
+  if (!reason.ok()) return reason.error();
+  auto forced = bool_field(*body, "forced_down", "body");
+  if (!forced.ok()) return forced.error();
+  if (!*status && !*forced) {
+    return bad_request("At least one of 'status' or 'forced_down' must be specified.");
+  }
+  if (*reason && !(*status && **status == "disabled")) {
+    return bad_request("Specifying 'disabled_reason' with status 'enabled' is invalid.");
+  }
+  const std::string& host = found->host.name;
+  if (*status) {
+    if (auto s =
+            ctx.store().set_compute_host_enabled(host, **status == "enabled", reason->value_or(""));
+        !s.ok()) {
+      return s.error();
+    }
+  }
+  if (*forced) {
+    if (auto s = ctx.store().set_compute_host_forced_down(host, **forced); !s.ok())
+      return s.error();
+  }
+  auto again = host_views(ctx);
+  if (!again.ok()) return again.error();
+  for (const auto& v : *again) {
+    if (v.host.uuid == id) return Reply::ok({{"service", service_json(v, call.microversion)}});
+  }
+  return Error::not_found("Service " + id + " could not be found.");
+}
+
+// PUT /os-services/{enable,disable,disable-log-reason,force-down} (the spelling before 2.53).
 Result<Reply> service_update(ApiContext& ctx, Call& call) {
+  if (call.microversion.at_least(2, 53)) return service_update_by_id(ctx, call);
   const std::string action = call.param("action");
   if (action != "enable" && action != "disable" && action != "disable-log-reason" &&
       action != "force-down") {
@@ -264,19 +452,21 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                hv,
                Service::kCompute,
                "compute:admin",
-               [c](Call&) { return list_hypervisors(*c, false); },
+               [c](Call& call) { return list_hypervisors(*c, call, false); },
                {}});
   r.push_back({"GET",
                hv + "/detail",
                Service::kCompute,
                "compute:admin",
-               [c](Call&) { return list_hypervisors(*c, true); },
+               [c](Call& call) { return list_hypervisors(*c, call, true); },
                {}});
   r.push_back({"GET",
                hv + "/statistics",
                Service::kCompute,
                "compute:admin",
-               [c](Call&) -> Result<Reply> {
+               [c](Call& call) -> Result<Reply> {
+                 // 2.88 removed the statistics (placement has them).
+                 if (call.microversion.at_least(2, 88)) return resource_not_found();
                  auto views = host_views(*c);
                  if (!views.ok()) return views.error();
                  json s = {{"count", 0},         {"vcpus", 0},
@@ -286,7 +476,7 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                            {"free_disk_gb", 0},  {"current_workload", 0},
                            {"running_vms", 0},   {"disk_available_least", 0}};
                  for (const auto& v : *views) {
-                   json h = hypervisor_json(v, true);
+                   json h = hypervisor_json(v, true, Microversion{});
                    s["count"] = s["count"].get<int64_t>() + 1;
                    for (auto it = s.begin(); it != s.end(); ++it) {
                      if (it.key() != "count") *it = it->get<int64_t>() + h[it.key()].get<int64_t>();
@@ -305,35 +495,25 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                kCompute + "/os-hosts/{host}",
                Service::kCompute,
                "compute:admin",
-               [c](Call& call) { return show_host(*c, call.param("host")); },
+               [c](Call& call) { return show_host(*c, call); },
                {}});
   r.push_back({"GET",
                hv + "/{host}/search",
                Service::kCompute,
                "compute:admin",
-               [c](Call& call) { return search_hypervisors(*c, call.param("host"), false); },
+               [c](Call& call) { return search_hypervisors(*c, call, false); },
                {}});
   r.push_back({"GET",
                hv + "/{host}/servers",
                Service::kCompute,
                "compute:admin",
-               [c](Call& call) { return search_hypervisors(*c, call.param("host"), true); },
+               [c](Call& call) { return search_hypervisors(*c, call, true); },
                {}});
   r.push_back({"GET",
                hv + "/{id}",
                Service::kCompute,
                "compute:admin",
-               [c](Call& call) -> Result<Reply> {
-                 auto views = host_views(*c);
-                 if (!views.ok()) return views.error();
-                 for (const auto& v : *views) {
-                   if (std::to_string(v.host.id) == call.param("id")) {
-                     return Reply::ok({{"hypervisor", hypervisor_json(v, true)}});
-                   }
-                 }
-                 return Error::not_found("Hypervisor with ID '" + call.param("id") +
-                                         "' could not be found.");
-               },
+               [c](Call& call) { return show_hypervisor(*c, call); },
                {}});
   r.push_back({"GET",
                kCompute + "/os-services",

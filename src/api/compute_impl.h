@@ -21,6 +21,7 @@ std::vector<std::string> driver_host_names(ApiContext& ctx);
 Result<json> body_member(const json& body, const char* key);  // body[key] must be an object
 Status no_extra_fields(const json& obj, const char* where,
                        std::initializer_list<const char*> known);
+Status no_extra_fields(const json& obj, const char* where, const std::vector<const char*>& known);
 // A string field, or nullopt when absent; null counts as absent when `nullable`.
 Result<std::optional<std::string>> string_field(const json& obj, const char* key, const char* where,
                                                 bool nullable = true);
@@ -32,20 +33,64 @@ Result<std::optional<bool>> bool_field(const json& obj, const char* key, const c
 json link_list(const std::string& base, const std::string& path);
 // compute_server_fields.cc: POST /servers' accessIPv4/v6, networks and security_groups, which
 // gpucloud does not use, validated as nova does (400 naming the field).
-Status check_unused_server_fields(const json& server);
+// Versioned as nova: from 2.37 `networks` is required ("auto" accepted), device tags at 2.32-2.36
+// and from 2.42.
+Status check_unused_server_fields(const json& server, const Microversion& mv);
 // nova's timestamps: "2026-12-03T07:00:15Z".
 std::string nova_time(store::TimePoint t);
 
 struct ReportedAddress;  // agent_guests_impl.h
-// A server as nova shows it (compute_servers.cc); detail adds the OS-EXT-* fields, and
-// `addresses` from the agent's report when there is one. `gpucloud:readiness` appears only when
-// the server runs the Cloud Controller, which is what sets it.
-json server_json(const ApiContext& ctx, const store::Instance& i, const Caller& who, bool detail,
-                 const ReportedAddress* reported = nullptr);
+// nova's addresses: {network name: [{"version", "addr", "OS-EXT-IPS:type", mac}]}: the address
+// and network the host's agent last reported (libvirt's network name), else the address the
+// spawn gave, under "private".
+json addresses_json(const store::Instance& i, const ReportedAddress* reported);
+// nova's sanitize_hostname of a display name ("server-<uuid>" when nothing is left).
+std::string sanitize_hostname(const std::string& name, const std::string& uuid);
+// The guest's hostname: set by 2.90's hostname, else the sanitized name.
+std::string server_hostname(const store::Instance& i);
+json server_tags(const store::Instance& i);  // 2.26
+
+// compute_servers.cc: the server of the path's {server_id} if the caller may act on it (own
+// project, or admin); others' and deleted ones are nova's 404.
+Error server_not_found(const std::string& id);
+Result<store::Instance> owned_server(ApiContext& ctx, const Call& call);
+// compute_server_edit.cc: fields of later microversions, validated as nova (400s naming them).
+Result<std::optional<std::string>> description_field(const json& body);  // 2.19
+Status check_tag(const std::string& tag);                                // 2.26
+Result<std::vector<std::string>> tag_list(const json& v, const char* where);
+Status check_hostname(const json& v, const Microversion& mv);  // 2.90, FQDN from 2.94
+
+// kBrief: id, name, links (GET /servers). kList and kShow: every field of the microversion
+// (kShow adds 2.71's server_groups). kUpdate: PUT's and rebuild's answer, nova's core fields
+// only below 2.75.
+enum class ServerView { kBrief, kList, kShow, kUpdate };
+
+// Servers as nova shows them at the call's microversion (compute_server_view.cc), for one
+// request: the flavors, host states and image properties some fields need are read once.
+// `gpucloud:readiness` appears only when the server runs the Cloud Controller, which sets it.
+class ServerViews {
+ public:
+  ServerViews(ApiContext& ctx, const Call& call);
+  json show(const store::Instance& i, ServerView view, const ReportedAddress* reported = nullptr);
+
+ private:
+  json flavor_view(const store::Instance& i);
+  const store::Flavor* flavor(const std::string& id);
+  std::string host_status(const std::string& host);
+  std::optional<std::string> image_property(const std::string& image_id, const std::string& key);
+
+  ApiContext& ctx_;
+  const Call& call_;
+  std::optional<std::map<std::string, store::Flavor>> flavors_;
+  std::optional<std::map<std::string, std::string>> host_states_;
+  std::map<std::string, std::map<std::string, std::string>> images_;
+};
 // GET /servers and /servers/detail with nova's filters, sorting and paging
 // (compute_server_list.cc).
 Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail);
-json flavor_json(const store::Flavor& f, const std::string& base, bool detail);
+// A flavor as nova shows it at `mv`: 2.55 description, 2.61 extra_specs, 2.75 swap 0 for none.
+json flavor_json(const store::Flavor& f, const std::string& base, bool detail,
+                 const Microversion& mv);
 
 // Validates extra specs as the flavor API stores them: key shape, value length, and the keys
 // gpucloud acts on (pci_passthrough:alias names configured aliases, hw_video:ram_max_mb an

@@ -1,6 +1,6 @@
-// Compute v2.1: nova's quotas at microversion 2.1 — os-quota-sets (per project, or per user in a
-// project with ?user_id=) and os-quota-class-sets (the 'default' class holds the defaults). The
-// instances, cores and ram quotas are enforced by the store when a server is created
+// Compute v2.1: nova's quotas (resources per microversion: shown_at) — os-quota-sets (per project,
+// or per user in a project with ?user_id=) and os-quota-class-sets (the 'default' class holds the
+// defaults). The instances, cores and ram quotas are enforced by the store when a server is created
 // (create_instance_with_task); /limits reports them (compute_misc.cc).
 #include <fmt/format.h>
 
@@ -13,17 +13,30 @@ const std::string kQuotaSets = kCompute + "/os-quota-sets";
 const std::string kQuotaClasses = kCompute + "/os-quota-class-sets";
 constexpr int64_t kMaxLimit = 0x7FFFFFFF;  // nova's db.MAX_INT
 
-// Quota classes below microversion 2.50 do not show these two (nova's quota_classes.py).
-bool shown_for_class(std::string_view resource) {
-  return resource != "server_groups" && resource != "server_group_members";
+// The resources a microversion shows (and takes): nova dropped the network ones at 2.36 (quota
+// classes at 2.50, where they gained the server group ones) and file injection at 2.57.
+bool shown_at(std::string_view resource, const Microversion& mv, bool quota_class) {
+  const bool network = resource == "fixed_ips" || resource == "floating_ips" ||
+                       resource == "security_groups" || resource == "security_group_rules" ||
+                       resource == "networks";
+  const bool injection = resource == "injected_files" ||
+                         resource == "injected_file_content_bytes" ||
+                         resource == "injected_file_path_bytes";
+  const bool groups = resource == "server_groups" || resource == "server_group_members";
+  if (injection && mv.at_least(2, 57)) return false;
+  if (quota_class) {
+    if (groups) return mv.at_least(2, 50);
+    return !(network && mv.at_least(2, 50));
+  }
+  return !(network && mv.at_least(2, 36));
 }
 
 json limits_json(const store::QuotaLimits& limits, const std::optional<std::string>& id,
-                 bool quota_class = false) {
+                 const Microversion& mv, bool quota_class = false) {
   json j = json::object();
   if (id) j["id"] = *id;
   for (const auto& r : store::quota_resources()) {
-    if (quota_class && !shown_for_class(r.name)) continue;
+    if (!shown_at(r.name, mv, quota_class)) continue;
     j[std::string(r.name)] = limits.at(std::string(r.name));
   }
   return j;
@@ -38,7 +51,8 @@ Status may_read(const Caller& who, const std::string& project_id) {
 
 // The body's {"<wrapper>": {resource: limit, ...}} as nova's schema takes it: known resources
 // only, each an integer (or a string of one) from -1 to 2^31-1; "force" where allowed.
-Result<store::QuotaLimits> parse_limits(const json& body, const char* wrapper, bool* force) {
+Result<store::QuotaLimits> parse_limits(const json& body, const char* wrapper, bool* force,
+                                        const Microversion& mv) {
   if (auto s = no_extra_fields(body, "body", {wrapper}); !s.ok()) return s.error();
   if (!body.contains(wrapper)) {
     return bad_request(
@@ -57,7 +71,7 @@ Result<store::QuotaLimits> parse_limits(const json& body, const char* wrapper, b
       *force = f->value_or(false);
       continue;
     }
-    if (!store::is_quota_resource(key)) {
+    if (!store::is_quota_resource(key) || !shown_at(key, mv, force == nullptr)) {
       return bad_request(
           fmt::format("Invalid input for field/attribute {}. Additional "
                       "properties are not allowed ('{}' was unexpected)",
@@ -90,7 +104,7 @@ Result<Reply> show_quota_set(ApiContext& ctx, Call& call, bool detail) {
   const std::string user = call.query("user_id").value_or("");
   auto limits = ctx.store().project_quotas(project, user);
   if (!limits.ok()) return limits.error();
-  if (!detail) return Reply::ok({{"quota_set", limits_json(*limits, project)}});
+  if (!detail) return Reply::ok({{"quota_set", limits_json(*limits, project, call.microversion)}});
   // Key pairs are a user's: those of the user asked about, else the caller's.
   auto used = ctx.store().quota_usage(project, user.empty() ? call.who().user_id : user);
   if (!used.ok()) return used.error();
@@ -102,6 +116,7 @@ Result<Reply> show_quota_set(ApiContext& ctx, Call& call, bool detail) {
   }
   json j = {{"id", project}};
   for (const auto& r : store::quota_resources()) {
+    if (!shown_at(r.name, call.microversion, false)) continue;
     j[std::string(r.name)] = {{"limit", limits->at(std::string(r.name))},
                               {"in_use", in_use(*used, r.name)},
                               {"reserved", 0}};
@@ -116,7 +131,7 @@ Result<Reply> update_quota_set(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
   if (!body.ok()) return body.error();
   bool force = false;
-  auto want = parse_limits(*body, "quota_set", &force);
+  auto want = parse_limits(*body, "quota_set", &force, call.microversion);
   if (!want.ok()) return want.error();
   // nova asks keystone whether the project exists before it writes a limit for it.
   if (auto p = ctx.store().get_project(project); !p.ok()) {
@@ -149,7 +164,7 @@ Result<Reply> update_quota_set(ApiContext& ctx, Call& call) {
   auto limits = ctx.store().project_quotas(project, user);
   if (!limits.ok()) return limits.error();
   // nova's update answers without "id".
-  return Reply::ok({{"quota_set", limits_json(*limits, std::nullopt)}});
+  return Reply::ok({{"quota_set", limits_json(*limits, std::nullopt, call.microversion)}});
 }
 
 Result<Reply> delete_quota_set(ApiContext& ctx, Call& call) {
@@ -163,14 +178,15 @@ Result<Reply> delete_quota_set(ApiContext& ctx, Call& call) {
 Result<Reply> default_quota_set(ApiContext& ctx, Call& call) {
   auto limits = ctx.store().quota_class("default");
   if (!limits.ok()) return limits.error();
-  return Reply::ok({{"quota_set", limits_json(*limits, call.param("project_id"))}});
+  return Reply::ok(
+      {{"quota_set", limits_json(*limits, call.param("project_id"), call.microversion)}});
 }
 
 Result<Reply> show_quota_class(ApiContext& ctx, Call& call) {
   const std::string& id = call.param("id");
   auto limits = ctx.store().quota_class(id);
   if (!limits.ok()) return limits.error();
-  return Reply::ok({{"quota_class_set", limits_json(*limits, id, true)}});
+  return Reply::ok({{"quota_class_set", limits_json(*limits, id, call.microversion, true)}});
 }
 
 Result<Reply> update_quota_class(ApiContext& ctx, Call& call) {
@@ -178,12 +194,13 @@ Result<Reply> update_quota_class(ApiContext& ctx, Call& call) {
   if (id.empty() || id.size() > 255) return bad_request("quota class name must be 1-255 long");
   auto body = call.json_body();
   if (!body.ok()) return body.error();
-  auto want = parse_limits(*body, "quota_class_set", nullptr);
+  auto want = parse_limits(*body, "quota_class_set", nullptr, call.microversion);
   if (!want.ok()) return want.error();
   if (auto s = ctx.store().set_quota_class(id, *want); !s.ok()) return s.error();
   auto limits = ctx.store().quota_class(id);
   if (!limits.ok()) return limits.error();
-  return Reply::ok({{"quota_class_set", limits_json(*limits, std::nullopt, true)}});
+  return Reply::ok(
+      {{"quota_class_set", limits_json(*limits, std::nullopt, call.microversion, true)}});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // link (list_query.cc).
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
@@ -60,6 +61,51 @@ std::map<std::string, json> sort_values(const store::Instance& i) {
           {"launch_index", i.launch_index}};
 }
 
+bool known_status(const std::string& s) {
+  static const char* kStatuses[] = {
+      "ACTIVE",    "BUILD",        "DELETED",       "ERROR",   "HARD_REBOOT",
+      "MIGRATING", "PASSWORD",     "PAUSED",        "REBOOT",  "REBUILD",
+      "RESCUE",    "RESIZE",       "REVERT_RESIZE", "SHELVED", "SHELVED_OFFLOADED",
+      "SHUTOFF",   "SOFT_DELETED", "SUSPENDED",     "UNKNOWN", "VERIFY_RESIZE"};
+  for (const char* k : kStatuses) {
+    if (iequals(s, k)) return true;
+  }
+  return false;
+}
+
+bool sys_has(const store::Instance& i, const char* key) { return i.system_metadata.count(key) > 0; }
+
+std::vector<std::string> split_tags(const std::optional<std::string>& v) {
+  std::vector<std::string> out;
+  if (!v) return out;
+  size_t start = 0;
+  while (start <= v->size()) {
+    const size_t comma = v->find(',', start);
+    const std::string t =
+        v->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!t.empty()) out.push_back(t);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+struct TagFilters {
+  std::vector<std::string> all, any, not_all, not_any;
+};
+
+bool tags_match(const store::Instance& i, const TagFilters& f) {
+  if (f.all.empty() && f.any.empty() && f.not_all.empty() && f.not_any.empty()) return true;
+  std::set<std::string> have;
+  for (const auto& t : server_tags(i)) have.insert(t.get<std::string>());
+  const auto has = [&](const std::string& t) { return have.count(t) > 0; };
+  if (!std::all_of(f.all.begin(), f.all.end(), has)) return false;
+  if (!f.any.empty() && !std::any_of(f.any.begin(), f.any.end(), has)) return false;
+  if (!f.not_all.empty() && std::all_of(f.not_all.begin(), f.not_all.end(), has)) return false;
+  if (std::any_of(f.not_any.begin(), f.not_any.end(), has)) return false;
+  return true;
+}
+
 }  // namespace
 
 Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
@@ -79,6 +125,27 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     if (auto p = call.query("tenant_id")) project = *p;
   }
   const auto status = call.query("status");
+  // 2.38: a status nova does not know is a 400 (before, the list was empty).
+  if (status && call.microversion.at_least(2, 38) && !known_status(*status)) {
+    return bad_request("Invalid status value");
+  }
+  // 2.73: locked=true|false.
+  std::optional<bool> locked;
+  if (auto l = call.query("locked"); l && call.microversion.at_least(2, 73)) {
+    if (*l != "true" && *l != "false" && *l != "True" && *l != "False" && *l != "1" && *l != "0") {
+      return bad_request("Unrecognized value '" + *l + "', acceptable values are: true, false");
+    }
+    locked = *l == "true" || *l == "True" || *l == "1";
+  }
+  // 2.26: tags (all of), tags-any, not-tags (not all of), not-tags-any, comma-separated.
+  TagFilters tag_filters;
+  if (call.microversion.at_least(2, 26)) {
+    tag_filters.all = split_tags(call.query("tags"));
+    tag_filters.any = split_tags(call.query("tags-any"));
+    tag_filters.not_all = split_tags(call.query("not-tags"));
+    tag_filters.not_any = split_tags(call.query("not-tags-any"));
+  }
+  ServerViews views(ctx, call);
   const auto host = call.query("host");
   const auto flavor = call.query("flavor");
   const auto image = call.query("image");
@@ -97,9 +164,12 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     if (host && who.is_admin() && (!i.host || *i.host != *host)) continue;
     if (flavor && last_segment(*flavor) != i.flavor_id) continue;
     if (image && last_segment(*image) != i.image_id) continue;
+    if (locked && sys_has(i, "locked_by") != *locked) continue;
+    if (!tags_match(i, tag_filters)) continue;
     const auto a = reported.find(i.uuid);
     rows.push_back({i.uuid, sort_values(i),
-                    server_json(ctx, i, who, detail, a == reported.end() ? nullptr : &a->second)});
+                    views.show(i, detail ? ServerView::kList : ServerView::kBrief,
+                               a == reported.end() ? nullptr : &a->second)});
   }
   auto page = list_page(std::move(rows), *q, call, ctx.base_url, "servers");
   if (!page.ok()) return page.error();

@@ -15,95 +15,6 @@
 #include "compute/compute.h"
 
 namespace gpucloud::api {
-namespace {
-
-// nova's hostId: an opaque hash of project and host, so users see co-location, not host names.
-std::string host_id(const store::Instance& i) {
-  if (!i.host) return "";
-  const std::string in = i.project_id + *i.host;
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(in.data()), in.size());
-  char hex[2 * sizeof h + 1];
-  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  return std::string(hex).substr(0, 56);
-}
-
-// nova's addresses: {network name: [{"version", "addr", "OS-EXT-IPS:type", mac}]}. The address
-// and network are the ones the host's agent last reported (libvirt's network name), else the
-// address the spawn gave, under "private".
-json addresses_json(const store::Instance& i, const ReportedAddress* reported) {
-  json out = json::object();
-  const bool have = reported && !reported->ip_address.empty();
-  const std::string ip = have ? reported->ip_address : i.ip_address;
-  if (ip.empty()) return out;
-  const std::string network = have && !reported->network.empty() ? reported->network : "private";
-  json a = {{"version", 4}, {"addr", ip}, {"OS-EXT-IPS:type", "fixed"}};
-  if (have && !reported->mac_address.empty()) a["OS-EXT-IPS-MAC:mac_addr"] = reported->mac_address;
-  out[network] = json::array({a});
-  return out;
-}
-
-}  // namespace
-
-json server_json(const ApiContext& ctx, const store::Instance& i, const Caller& who, bool detail,
-                 const ReportedAddress* reported) {
-  const std::string& base = ctx.base_url;
-  json j = {{"id", i.uuid}, {"name", i.name}, {"links", link_list(base, "/servers/" + i.uuid)}};
-  if (!detail) return j;
-  j["status"] = to_string(i.status);
-  j["tenant_id"] = i.project_id;
-  j["user_id"] = i.user_id;
-  j["metadata"] = i.metadata.empty() ? json::object() : json(i.metadata);
-  j["hostId"] = host_id(i);
-  j["image"] = {
-      {"id", i.image_id},
-      {"links",
-       json::array({{{"rel", "bookmark"}, {"href", base + "/compute/images/" + i.image_id}}})}};
-  j["flavor"] = {
-      {"id", i.flavor_id},
-      {"links",
-       json::array({{{"rel", "bookmark"}, {"href", base + "/compute/flavors/" + i.flavor_id}}})}};
-  j["created"] = nova_time(i.created_at);
-  j["updated"] = nova_time(i.updated_at == store::TimePoint{} ? i.created_at : i.updated_at);
-  j["addresses"] = addresses_json(i, reported);
-  j["accessIPv4"] = "";
-  j["accessIPv6"] = "";
-  j["OS-DCF:diskConfig"] = "MANUAL";
-  if (i.status == store::ServerStatus::kBuild || i.status == store::ServerStatus::kActive) {
-    j["progress"] = i.status == store::ServerStatus::kActive ? 100 : 0;
-  }
-  j["OS-EXT-AZ:availability_zone"] = i.availability_zone;
-  j["config_drive"] = i.config_drive ? "True" : "";
-  j["key_name"] = i.key_name.empty() ? json(nullptr) : json(i.key_name);
-  j["OS-SRV-USG:launched_at"] =
-      i.launched_at ? json(iso8601(*i.launched_at).substr(0, 26)) : json(nullptr);
-  j["OS-SRV-USG:terminated_at"] =
-      i.deleted_at ? json(iso8601(*i.deleted_at).substr(0, 26)) : json(nullptr);
-  j["OS-EXT-STS:task_state"] = i.task_state ? json(*i.task_state) : json(nullptr);
-  j["OS-EXT-STS:vm_state"] = i.vm_state;
-  j["OS-EXT-STS:power_state"] = static_cast<int>(i.power_state);
-  j["os-extended-volumes:volumes_attached"] = json::array();
-  j["security_groups"] = json::array({{{"name", "default"}}});
-  // nova's response schemas refuse unknown fields: the extension appears only where it means
-  // something.
-  if (ctx.deps.controller) j["gpucloud:readiness"] = readiness_json(i);
-  if (who.is_admin()) {
-    j["OS-EXT-SRV-ATTR:host"] = i.host ? json(*i.host) : json(nullptr);
-    j["OS-EXT-SRV-ATTR:hypervisor_hostname"] = i.host ? json(*i.host) : json(nullptr);
-    j["OS-EXT-SRV-ATTR:instance_name"] = "instance-" + i.uuid.substr(0, 8);
-  }
-  if (i.fault && (i.status == store::ServerStatus::kError)) {
-    json f = {{"code", i.fault->code},
-              {"message", i.fault->message},
-              {"created", nova_time(i.fault->created_at)}};
-    // nova shows a 500 fault's details to admins only.
-    if (who.is_admin() || i.fault->code != 500) f["details"] = i.fault->details;
-    j["fault"] = f;
-  }
-  return j;
-}
-
-namespace {
 
 Error server_not_found(const std::string& id) {
   return Error::not_found("Instance " + id + " could not be found.");
@@ -118,6 +29,8 @@ Result<store::Instance> owned_server(ApiContext& ctx, const Call& call) {
   if (!check_owner(call.who(), i->project_id, "Instance " + id).ok()) return server_not_found(id);
   return i;
 }
+
+namespace {
 
 // GET /servers/{id}/ips[/{network}]: nova's ips view, the server's addresses by network with
 // only "version" and "addr".
@@ -165,32 +78,44 @@ Result<Reply> show_server(ApiContext& ctx, const Call& call) {
   const auto reported =
       i->host ? reported_addresses(ctx, *i->host) : std::map<std::string, ReportedAddress>{};
   const auto mine = reported.find(id);
-  return Reply::ok({{"server", server_json(ctx, *i, call.who(), true,
-                                           mine == reported.end() ? nullptr : &mine->second)}});
+  ServerViews views(ctx, call);
+  return Reply::ok({{"server", views.show(*i, ServerView::kShow,
+                                          mine == reported.end() ? nullptr : &mine->second)}});
 }
 
-// Everything POST /servers accepts at 2.1; the ones gpucloud has no use for are accepted and
-// ignored (networks, security groups, personality, block devices).
-const std::initializer_list<const char*> kServerFields = {"name",
-                                                          "imageRef",
-                                                          "flavorRef",
-                                                          "adminPass",
-                                                          "metadata",
-                                                          "networks",
-                                                          "OS-DCF:diskConfig",
-                                                          "accessIPv4",
-                                                          "accessIPv6",
-                                                          "personality",
-                                                          "availability_zone",
-                                                          "block_device_mapping",
-                                                          "block_device_mapping_v2",
-                                                          "config_drive",
-                                                          "key_name",
-                                                          "min_count",
-                                                          "max_count",
-                                                          "return_reservation_id",
-                                                          "security_groups",
-                                                          "user_data"};
+// Everything POST /servers accepts at the call's microversion; the ones gpucloud has no use
+// for are accepted and ignored (networks, security groups, block devices).
+std::vector<const char*> server_fields(const Microversion& mv) {
+  std::vector<const char*> f = {"name",
+                                "imageRef",
+                                "flavorRef",
+                                "adminPass",
+                                "metadata",
+                                "networks",
+                                "OS-DCF:diskConfig",
+                                "accessIPv4",
+                                "accessIPv6",
+                                "availability_zone",
+                                "block_device_mapping",
+                                "block_device_mapping_v2",
+                                "config_drive",
+                                "key_name",
+                                "min_count",
+                                "max_count",
+                                "return_reservation_id",
+                                "security_groups",
+                                "user_data"};
+  if (!mv.at_least(2, 57)) f.push_back("personality");  // 2.57 removed file injection
+  if (mv.at_least(2, 19)) f.push_back("description");
+  if (mv.at_least(2, 52)) f.push_back("tags");
+  if (mv.at_least(2, 63)) f.push_back("trusted_image_certificates");
+  if (mv.at_least(2, 74)) {
+    f.push_back("host");
+    f.push_back("hypervisor_hostname");
+  }
+  if (mv.at_least(2, 90)) f.push_back("hostname");
+  return f;
+}
 
 Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
@@ -202,9 +127,45 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto sb = body_member(*body, "server");
   if (!sb.ok()) return sb.error();
   const json& b = *sb;
-  if (auto s = no_extra_fields(b, "server", kServerFields); !s.ok()) return s.error();
-  if (auto s = check_unused_server_fields(b); !s.ok()) return s.error();
+  const Microversion& mv = call.microversion;
+  if (auto s = no_extra_fields(b, "server", server_fields(mv)); !s.ok()) return s.error();
+  if (auto s = check_unused_server_fields(b, mv); !s.ok()) return s.error();
   const Caller& who = call.who();
+  // The fields of later microversions, kept as the instance's system metadata.
+  std::map<std::string, std::string> system_metadata;
+  auto description = description_field(b);
+  if (!description.ok()) return description.error();
+  if (*description) system_metadata["description"] = **description;
+  if (b.contains("tags")) {
+    auto tags = tag_list(b["tags"], "tags");
+    if (!tags.ok()) return tags.error();
+    system_metadata["tags"] = json(*tags).dump();
+  }
+  if (b.contains("hostname")) {
+    if (auto s = check_hostname(b["hostname"], mv); !s.ok()) return s.error();
+  }
+  for (const char* field : {"accessIPv4", "accessIPv6"}) {
+    if (b.contains(field)) {
+      system_metadata[field == std::string("accessIPv4") ? "access_ip_v4" : "access_ip_v6"] =
+          b[field].get<std::string>();
+    }
+  }
+  if (b.contains("trusted_image_certificates") && !b["trusted_image_certificates"].is_null()) {
+    // nova refuses them unless glance signature verification is on, which gpucloud lacks.
+    return bad_request(
+        "Image certificate validation is not supported: gpucloud does not verify image "
+        "signatures.");
+  }
+  if (b.contains("host") || b.contains("hypervisor_hostname")) {
+    // 2.74: an admin asks for a host. gpucloud's scheduler has no forced host yet.
+    if (!who.is_admin()) {
+      return forbidden(
+          "Policy doesn't allow compute:servers:create:requested_destination to be performed.");
+    }
+    return bad_request(
+        "Requesting a host or hypervisor_hostname is not supported by gpucloud; use an "
+        "availability zone or a host aggregate instead.");
+  }
 
   auto name = string_field(b, "name", "server", false);
   if (!name.ok()) return name.error();
@@ -295,6 +256,9 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   const int64_t lo = min_count->value_or(1);
   const int64_t hi = max_count->value_or(lo);
   if (lo > hi) return bad_request("min_count must be <= max_count");
+  if (hi > 1 && b.contains("hostname")) {
+    return bad_request("Cannot specify hostname when creating multiple instances");
+  }
   auto want_reservation = bool_field(b, "return_reservation_id", "server");
   if (!want_reservation.ok()) return want_reservation.error();
 
@@ -356,6 +320,8 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     i.key_name = key_name->value_or("");
     i.reservation_id = reservation;
     i.launch_index = static_cast<int>(n);
+    i.system_metadata = system_metadata;
+    if (b.contains("hostname")) i.system_metadata["hostname"] = b["hostname"].get<std::string>();
     i.request_spec_json =
         json{{"num_instances", hi}, {"availability_zone", i.availability_zone}}.dump();
     i.created_at = now;
@@ -416,14 +382,41 @@ Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& 
   return {};
 }
 
-Result<Reply> lock_action(ApiContext& ctx, const Call& call, const store::Instance& i, bool lock) {
+// 2.73: lock takes {"locked_reason": "..."} (up to 255 characters), shown as locked_reason.
+Result<Reply> lock_action(ApiContext& ctx, const Call& call, const store::Instance& i, bool lock,
+                          const json& args) {
   auto by = locked_by(ctx, i);
   if (!by.ok()) return by.error();
   const bool admin = call.who().is_admin();
+  const char* action = lock ? "lock" : "unlock";
+  if (!args.is_null()) {
+    const bool reason_allowed = lock && call.microversion.at_least(2, 73);
+    if (!args.is_object()) {
+      return bad_request(std::string("Invalid input for field/attribute ") + action +
+                         ". Value: " + shown(args) + ". It is not of type 'null'");
+    }
+    if (auto s = no_extra_fields(args, action,
+                                 reason_allowed ? std::vector<const char*>{"locked_reason"}
+                                                : std::vector<const char*>{});
+        !s.ok()) {
+      return s.error();
+    }
+  }
   if (lock) {
-    if (!*by) {
-      if (auto s = ctx.store().set_system_metadata(i.uuid, "locked_by", admin ? "admin" : "owner");
-          !s.ok()) {
+    std::map<std::string, std::optional<std::string>> changes;
+    if (!*by) changes["locked_by"] = admin ? "admin" : "owner";
+    if (args.is_object() && args.contains("locked_reason")) {
+      const json& r = args["locked_reason"];
+      if (!r.is_string()) {
+        return bad_request("Invalid input for field/attribute locked_reason. Value: " + shown(r) +
+                           ". It is not of type 'string'");
+      }
+      if (auto s = check_text(r.get<std::string>(), "locked_reason", 255); !s.ok())
+        return s.error();
+      if (!*by) changes["locked_reason"] = r.get<std::string>();
+    }
+    if (!changes.empty()) {
+      if (auto s = ctx.store().update_server_fields(i.uuid, std::nullopt, changes); !s.ok()) {
         return s.error();
       }
     }
@@ -434,7 +427,9 @@ Result<Reply> lock_action(ApiContext& ctx, const Call& call, const store::Instan
         "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override "
         "to be performed.");
   }
-  if (auto s = ctx.store().set_system_metadata(i.uuid, "locked_by", std::nullopt); !s.ok()) {
+  if (auto s = ctx.store().update_server_fields(
+          i.uuid, std::nullopt, {{"locked_by", std::nullopt}, {"locked_reason", std::nullopt}});
+      !s.ok()) {
     return s.error();
   }
   return Reply::ok(nullptr, 202);
@@ -535,7 +530,9 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   if (!body.ok()) return body.error();
   if (body->size() != 1) return bad_request("Exactly one action is required.");
   const std::string action = body->begin().key();
-  if (action == "lock" || action == "unlock") return lock_action(ctx, call, *i, action == "lock");
+  if (action == "lock" || action == "unlock") {
+    return lock_action(ctx, call, *i, action == "lock", (*body)[action]);
+  }
   if (auto s = check_unlocked(ctx, call, *i); !s.ok()) return s.error();
   const auto conflict = [&](const char* what) {
     return Error::conflict(fmt::format("Cannot '{}' instance {} while it is in vm_state {}", what,
@@ -571,9 +568,16 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   } else if (action == "unshelve") {
     const json& args = (*body)["unshelve"];
     if (!args.is_null() && !(args.is_object() && args.empty())) {
-      // nova's availability_zone (2.77) and host (2.91) are beyond this API's microversions.
-      const std::string what = args.is_object() ? "'" + args.begin().key() + "' was unexpected"
-                                                : "must be null or an object";
+      // nova's availability_zone (2.77) and host (2.91) are not built: unshelve lands wherever
+      // the scheduler finds room, in the server's own zone.
+      const std::string key = args.is_object() ? args.begin().key() : "";
+      if ((key == "availability_zone" && call.microversion.at_least(2, 77)) ||
+          (key == "host" && call.microversion.at_least(2, 91))) {
+        return bad_request("Unshelving to a chosen " + key +
+                           " is not supported by gpucloud; unshelve without it.");
+      }
+      const std::string what =
+          args.is_object() ? "'" + key + "' was unexpected" : "must be null or an object";
       return bad_request("Invalid input for field/attribute unshelve. " + what);
     }
     kind = "unshelve";

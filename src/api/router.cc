@@ -72,11 +72,18 @@ bool match(const CompiledRoute& c, std::string_view path,
   return true;
 }
 
-// Parses the requested compute microversion; nullopt when it is out of range or malformed.
-std::optional<Microversion> requested_microversion(const HttpRequest& req) {
+// The compute microversion a request names: OpenStack-API-Version "compute X" (2.27+) wins over
+// the older X-OpenStack-Nova-API-Version.
+std::string requested_version_text(const HttpRequest& req) {
   std::string v = req.header("X-OpenStack-Nova-API-Version");
   const std::string generic = req.header("OpenStack-API-Version");
   if (!generic.empty() && generic.rfind("compute ", 0) == 0) v = generic.substr(8);
+  return v;
+}
+
+// Parses the requested compute microversion; nullopt when it is out of range or malformed.
+std::optional<Microversion> requested_microversion(const HttpRequest& req) {
+  const std::string v = requested_version_text(req);
   if (v.empty()) return Microversion{2, kMinComputeMinor};
   if (v == "latest") return Microversion{2, kMaxComputeMinor};
   int major = 0, minor = 0;
@@ -253,8 +260,8 @@ struct ApiServer::Impl : HttpApp {
                   {{"code", 406},
                    {"message", fmt::format("Version {} is not supported by the API. Minimum is "
                                            "2.{} and maximum is 2.{}.",
-                                           req->header("X-OpenStack-Nova-API-Version"),
-                                           kMinComputeMinor, kMaxComputeMinor)}}}},
+                                           requested_version_text(*req), kMinComputeMinor,
+                                           kMaxComputeMinor)}}}},
                 406);
           }
           call.microversion = *mv;
@@ -403,9 +410,10 @@ Status ApiServer::start() {
   for (auto& r : portal_session_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : agent_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : health_routes(m.ctx)) m.routes.push_back(std::move(r));
-  for (auto* table : {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes,
-                      compute_host_routes, compute_server_routes, compute_image_routes,
-                      compute_usage_routes, compute_gpu_routes, compute_quota_routes}) {
+  for (auto* table :
+       {compute_misc_routes, compute_flavor_routes, compute_aggregate_routes, compute_host_routes,
+        compute_server_routes, compute_server_edit_routes, compute_image_routes,
+        compute_usage_routes, compute_gpu_routes, compute_quota_routes}) {
     for (auto& r : table(m.ctx)) m.routes.push_back(std::move(r));
   }
   m.routes.push_back({"GET",

@@ -135,6 +135,22 @@ Status Store::delete_flavor(const std::string& id) {
       "deleting flavor " + id);
 }
 
+Status Store::set_flavor_description(const std::string& id, const std::string& description) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        soci::statement st = (sql.prepare << "UPDATE flavors SET description = :d WHERE id = :i",
+                              soci::use(description), soci::use(id));
+        st.execute(true);
+        // MariaDB counts changed rows: an unchanged description is not a missing flavor.
+        if (st.get_affected_rows() == 0) {
+          int n = 0;
+          sql << "SELECT COUNT(*) FROM flavors WHERE id = :i", soci::use(id), soci::into(n);
+          if (n == 0) throw Abort{Error::not_found("flavor " + id + " does not exist")};
+        }
+      },
+      "updating flavor " + id);
+}
+
 Status Store::set_flavor_extra_specs(const std::string& id,
                                      const std::map<std::string, std::string>& specs) {
   return impl_->write(

@@ -109,13 +109,19 @@ std::vector<Instance> select_instances(soci::session& sql, const std::string& uu
                          soci::use(i.uuid), soci::into(k), soci::into(v, vi));
     m.execute();
     while (m.fetch()) i.metadata[k] = vi == soci::i_null ? "" : v;
+    soci::statement sm = (sql.prepare << "SELECT meta_key, meta_value FROM "
+                                         "instance_system_metadata WHERE instance_uuid = :u",
+                          soci::use(i.uuid), soci::into(k), soci::into(v, vi));
+    sm.execute();
+    while (sm.fetch()) i.system_metadata[k] = vi == soci::i_null ? "" : v;
   }
   return out;
 }
 
 }  // namespace
 
-// Inserts or updates every column of `i`, then replaces its metadata.
+// Inserts or updates every column of `i`, then replaces its metadata (and, on insert, writes its
+// system metadata).
 void write_instance(soci::session& sql, const Instance& i, bool insert) {
   NullableString host = nullable(i.host), task = nullable(i.task_state);
   NullableString rat = nullable_time(i.readiness_at), launched = nullable_time(i.launched_at),
@@ -193,6 +199,14 @@ void write_instance(soci::session& sql, const Instance& i, bool insert) {
   sql << "DELETE FROM instance_metadata WHERE instance_uuid = :u", soci::use(i.uuid);
   for (const auto& [k, v] : i.metadata) {
     sql << "INSERT INTO instance_metadata (instance_uuid, meta_key, meta_value) "
+           "VALUES (:u, :k, :v)",
+        soci::use(i.uuid), soci::use(k), soci::use(v);
+  }
+  // System metadata is the create's (description, tags, hostname) and afterwards written key by
+  // key only (records.h).
+  if (!insert) return;
+  for (const auto& [k, v] : i.system_metadata) {
+    sql << "INSERT INTO instance_system_metadata (instance_uuid, meta_key, meta_value) "
            "VALUES (:u, :k, :v)",
         soci::use(i.uuid), soci::use(k), soci::use(v);
   }

@@ -245,6 +245,52 @@ Status Store::set_system_metadata(const std::string& uuid, const std::string& ke
                       "writing system metadata of instance " + uuid);
 }
 
+Status Store::update_server_fields(
+    const std::string& uuid, const std::optional<std::string>& name,
+    const std::map<std::string, std::optional<std::string>>& system_metadata,
+    const std::map<std::string, std::optional<std::string>>& expected) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        const std::string updated = format_time(now());
+        soci::statement st(sql);
+        st.alloc();
+        if (name) {
+          st.prepare(
+              "UPDATE instances SET name = :n, updated_at = :t WHERE uuid = :u AND status <> "
+              "'DELETED'");
+          st.exchange(soci::use(*name));
+        } else {
+          st.prepare(
+              "UPDATE instances SET updated_at = :t WHERE uuid = :u AND status <> 'DELETED'");
+        }
+        st.exchange(soci::use(updated));
+        st.exchange(soci::use(uuid));
+        st.define_and_bind();
+        st.execute(true);
+        if (st.get_affected_rows() == 0) {
+          throw Abort{Error::not_found("instance " + uuid + " does not exist")};
+        }
+        // Checked after the UPDATE above, which holds the instance's row: two edits of the same
+        // server serialize there, and this read (on MariaDB, the transaction's first consistent
+        // read) sees what the other committed.
+        for (const auto& [key, want] : expected) {
+          std::string value;
+          soci::indicator ind = soci::i_null;
+          sql << "SELECT meta_value FROM instance_system_metadata WHERE instance_uuid = :u AND "
+                 "meta_key = :k",
+              soci::use(uuid), soci::use(key), soci::into(value, ind);
+          std::optional<std::string> have;
+          if (sql.got_data()) have = ind == soci::i_null ? std::string() : value;
+          if (have != want) {
+            throw Abort{Error::conflict("instance " + uuid + ": '" + key + "' changed meanwhile")};
+          }
+        }
+        for (const auto& [key, value] : system_metadata)
+          write_system_metadata(sql, uuid, key, value);
+      },
+      "updating instance " + uuid);
+}
+
 Status Store::transition_instance(const std::string& uuid, const InstanceTransition& t) {
   return impl_->write(
       [&](soci::session& sql) {

@@ -215,6 +215,11 @@ struct Instance {
   std::optional<TimePoint> readiness_at;
   std::string ip_address;  // probed by readiness checks; empty until known
   std::map<std::string, std::string> metadata;
+  // nova's instance_system_metadata (description, tags, hostname, lock...): read with the
+  // instance, written only key by key (Store::set_system_metadata, update_server_fields), never by
+  // a whole-instance write, so that an API edit and the conductor's writes do not overwrite
+  // each other.
+  std::map<std::string, std::string> system_metadata;
   std::string user_data;  // base64 as the API received it
   bool config_drive = false;
   std::string key_name;

@@ -280,6 +280,7 @@ class Store {
   Result<Flavor> get_flavor(const std::string& id);
   Result<std::vector<Flavor>> list_flavors();
   Status delete_flavor(const std::string& id);
+  Status set_flavor_description(const std::string& id, const std::string& description);  // 2.55
   Status set_flavor_extra_specs(const std::string& id, const std::map<std::string, std::string>& s);
   Status delete_flavor_extra_spec(const std::string& id, const std::string& key);
   Status add_flavor_access(const std::string& flavor_id, const std::string& project_id);
@@ -431,6 +432,16 @@ class Store {
                                                      const std::string& key);
   Status set_system_metadata(const std::string& instance_uuid, const std::string& key,
                              const std::optional<std::string>& value);
+  // PUT /servers/{id}: the name (when given) and system metadata keys (nullopt removes one) in
+  // one transaction, touching no other column (the conductor may be writing the state).
+  // `expected` makes it a compare-and-set: each of its keys must still hold the value given
+  // (nullopt: absent), else kConflict and nothing is written (a read-modify-write such as adding
+  // one tag retries on it instead of losing a concurrent change).
+  // kNotFound for an unknown or deleted instance.
+  Status update_server_fields(
+      const std::string& instance_uuid, const std::optional<std::string>& name,
+      const std::map<std::string, std::optional<std::string>>& system_metadata,
+      const std::map<std::string, std::optional<std::string>>& expected = {});
   Status transition_instance(const std::string& uuid, const InstanceTransition& t);
 
   // Tasks nobody holds (no owner, or a lease that ran out before `now`), oldest first.

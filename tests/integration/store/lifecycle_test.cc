@@ -207,6 +207,31 @@ TEST_P(StoreTest, ShelveKeepsItsSnapshotIdAndUnshelveIsDeletedLikeABoot) {
   EXPECT_FALSE(*store().system_metadata("b", "shelved_image_id"));
 }
 
+TEST_P(StoreTest, UpdateServerFieldsIsACompareAndSetOnTheExpectedKeys) {
+  ASSERT_TRUE(store().create_instance(new_instance("t")).ok());
+  // Absent expected absent: written.
+  ASSERT_TRUE(
+      store()
+          .update_server_fields("t", "renamed", {{"tags", "[\"a\"]"}}, {{"tags", std::nullopt}})
+          .ok());
+  EXPECT_EQ(*store().system_metadata("t", "tags"), std::optional<std::string>("[\"a\"]"));
+  EXPECT_EQ(store().get_instance("t")->name, "renamed");
+  // A stale expectation (another writer changed it): kConflict, nothing written, name included.
+  auto s = store().update_server_fields("t", "again", {{"tags", "[\"b\"]"}}, {{"tags", "[]"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(*store().system_metadata("t", "tags"), std::optional<std::string>("[\"a\"]"));
+  EXPECT_EQ(store().get_instance("t")->name, "renamed");
+  // The current value: written; removing the key works the same way.
+  ASSERT_TRUE(
+      store()
+          .update_server_fields("t", std::nullopt, {{"tags", std::nullopt}}, {{"tags", "[\"a\"]"}})
+          .ok());
+  EXPECT_FALSE(*store().system_metadata("t", "tags"));
+  EXPECT_EQ(store().update_server_fields("nope", std::nullopt, {}).error().code,
+            ErrorCode::kNotFound);
+}
+
 TEST_P(StoreTest, ALeaseKeepsATaskUntilItRunsOutThenAnotherReplicaTakesItOver) {
   ASSERT_TRUE(store().create_instance_with_task(new_instance("i1"), boot_task()).ok());
   auto tasks = store().list_takeable_tasks(std::chrono::system_clock::now(), 10);
