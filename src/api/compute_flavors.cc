@@ -274,6 +274,9 @@ Result<Reply> set_extra_specs(ApiContext& ctx, Call& call) {
   }
   if (auto s = validate_extra_specs(*specs, compute_config(ctx)->aliases); !s.ok())
     return s.error();
+  if (call.microversion.at_least(2, 86)) {
+    if (auto s = validate_known_extra_specs(*specs); !s.ok()) return s.error();
+  }
   if (auto s = ctx.store().set_flavor_extra_specs(id, *specs); !s.ok()) return s.error();
   return Reply::ok({{"extra_specs", *specs}});
 }
@@ -293,6 +296,9 @@ Result<Reply> update_extra_spec(ApiContext& ctx, Call& call) {
   }
   if (auto s = validate_extra_specs(*specs, compute_config(ctx)->aliases); !s.ok())
     return s.error();
+  if (call.microversion.at_least(2, 86)) {
+    if (auto s = validate_known_extra_specs(*specs); !s.ok()) return s.error();
+  }
   if (auto s = ctx.store().set_flavor_extra_specs(id, *specs); !s.ok()) return s.error();
   return Reply::ok(*specs);
 }

@@ -97,6 +97,9 @@ json flavor_json(const store::Flavor& f, const std::string& base, bool detail,
 // integer). The message names the key.
 Status validate_extra_specs(const std::map<std::string, std::string>& specs,
                             const AliasTable& aliases);
+// extra_spec_rules.cc: microversion 2.86's check of the keys nova knows (their values' kinds,
+// limits and formats) and of unknown keys in nova's namespaces (400).
+Status validate_known_extra_specs(const std::map<std::string, std::string>& specs);
 
 // Turns a server's flavor and image into the scheduler's request; errors are 400s.
 Result<scheduler::RequestSpec> request_spec_for(const store::Flavor& flavor,

@@ -241,7 +241,7 @@ assert 'my_existing_flavor' in flavors, flavors
 image = conn.image.find_image('my_new_image')
 assert image.properties.get('service_type') == 'loginNode' or image.service_type == 'loginNode'
 plain = conn.image.find_image('plain')
-# The SDK negotiates the newest microversion, where nova (2.37+) requires 'networks'; 'auto'
+# The SDK negotiates 2.73 for servers, where nova (2.37+) requires 'networks'; 'auto'
 # is what nova scripts pass, and gpucloud's guest network is that.
 server = conn.compute.create_server(name='sdk-vm', flavor_id='2', image_id=plain.id,
                                     availability_zone='Denver', networks='auto')

@@ -265,6 +265,55 @@ TEST_F(MicroversionTest, UnknownStatusFilterIsA400From238) {
   EXPECT_EQ(vget(kV + "/servers?status=active", alice_, "2.38")->status, 200);
 }
 
+// 2.86: the keys nova's registry knows are checked by kind and limits, unknown keys in nova's
+// namespaces are refused, anyone else's namespace passes; below 2.86 only gpucloud's own checks.
+TEST_F(MicroversionTest, ExtraSpecValidationFrom286) {
+  const std::string specs = kV + "/flavors/1/os-extra_specs";
+  auto set = [&](const std::string& v, const json& body) {
+    auto r = vpost(specs, admin_, v, {{"extra_specs", body}});
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(set("2.85", {{"hw:cpu_polcy", "dedicated"}}), 200);
+  auto r = vpost(specs, admin_, "2.86", {{"extra_specs", {{"hw:cpu_polcy", "dedicated"}}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("'hw:cpu_polcy' does not appear to be a valid extra spec"),
+            std::string::npos)
+      << r->body;
+  r = vpost(specs, admin_, "2.86", {{"extra_specs", {{"hw:cpu_policy", "fast"}}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(
+      r->body.find("extra spec 'hw:cpu_policy': 'fast' is not one of: dedicated, shared, mixed"),
+      std::string::npos)
+      << r->body;
+  EXPECT_EQ(set("2.86", {{"hw:numa_nodes", "0"}}), 400);    // min 1
+  EXPECT_EQ(set("2.86", {{"hw:numa_nodes", "two"}}), 400);  // not an integer
+  EXPECT_EQ(set("2.86", {{"hw:boot_menu", "maybe"}}), 400);
+  EXPECT_EQ(set("2.86", {{"hw:mem_page_size", "huge"}}), 400);  // format
+  EXPECT_EQ(set("2.86", {{"trait:NOT_A_TRAIT", "required"}}), 400);
+  EXPECT_EQ(set("2.86", {{"resources:VGPU", "many"}}), 400);
+  EXPECT_EQ(set("2.86", {{"hw:cpu_policy", "dedicated"},
+                         {"hw:numa_nodes", "2"},
+                         {"hw:boot_menu", "Yes"},
+                         {"hw:mem_page_size", "2MB"},
+                         {"hw:numa_cpus.0", "0-3,^2"},
+                         {"resources:VGPU", "1"},
+                         {"trait:CUSTOM_FAST_NVME", "required"},
+                         {"aggregate_instance_extra_specs:gpu", "true"},
+                         {"pci_passthrough:alias", "K2_Grid:1"},
+                         {"mycloud:anything", "goes"},
+                         {"no_namespace", "either"}}),
+            200);
+  // The single-key PUT is checked the same way.
+  EXPECT_EQ(vput(specs + "/hw:numa_nodes", admin_, "2.86", {{"hw:numa_nodes", "-1"}})->status, 400);
+  EXPECT_EQ(vput(specs + "/hw:numa_nodes", admin_, "2.86", {{"hw:numa_nodes", "1"}})->status, 200);
+  // A refused request stored nothing of itself.
+  const json now = json::parse(vget(specs, admin_, "2.86")->body)["extra_specs"];
+  EXPECT_FALSE(now.contains("trait:NOT_A_TRAIT")) << now.dump();
+  EXPECT_EQ(now["hw:numa_nodes"], "1");
+}
+
 TEST_F(MicroversionTest, FlavorDescriptionExtraSpecsAndSwap) {
   post_ok(kV + "/flavors/1/os-extra_specs", admin_, {{"extra_specs", {{"gpu", "false"}}}});
   EXPECT_EQ(vput(kV + "/flavors/1", admin_, "2.54", {{"flavor", {{"description", "x"}}}})->status,
