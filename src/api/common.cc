@@ -44,6 +44,8 @@ int http_status(const Error& e) {
       return 409;
     case ErrorCode::kPayloadTooLarge:
       return 413;
+    case ErrorCode::kNotImplemented:
+      return 501;
     case ErrorCode::kUnavailable:
       return 503;
     case ErrorCode::kInternal:
@@ -106,6 +108,8 @@ const char* title(int status) {
       return "Request-URI Too Long";
     case 417:
       return "Expectation Failed";
+    case 501:
+      return "Not Implemented";
     case 431:
       return "Request Header Fields Too Large";
     case 503:

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "api/compute_impl.h"
+#include "api/http_message.h"
 
 namespace gpucloud::api {
 namespace {
@@ -261,7 +262,7 @@ Result<Reply> list_hosts(ApiContext& ctx, const Call& call) {
   const auto zone = call.query("zone");
   json list = json::array();
   for (const auto& v : *views) {
-    if (zone && *zone != v.zone) continue;
+    if (zone && !zone->empty() && *zone != v.zone) continue;  // nova: a blank zone is no filter
     list.push_back({{"host_name", v.host.name}, {"service", "compute"}, {"zone", v.zone}});
   }
   return Reply::ok({{"hosts", list}});
@@ -314,6 +315,66 @@ Result<Reply> show_host(ApiContext& ctx, const Call& call) {
   out.push_back(resource("(used_max)", all.cpu, all.memory_mb, all.disk_gb));
   for (const auto& [p, u] : by_project) out.push_back(resource(p, u.cpu, u.memory_mb, u.disk_gb));
   return Reply::ok({{"host", out}});
+}
+
+Result<store::ComputeHost> known_host(ApiContext& ctx, const std::string& name) {
+  auto host = ctx.store().get_compute_host(name);
+  if (!host.ok() && host.error().code == ErrorCode::kNotFound) {
+    return Error::not_found("Compute host " + name + " could not be found.");
+  }
+  return host;
+}
+
+// PUT /os-hosts/{host} (2.1-2.42): {"status": "enable"|"disable"} enables or disables the host's
+// compute service (as PUT /os-services does); maintenance mode is a hypervisor feature nova's
+// libvirt driver does not have either (501).
+Result<Reply> update_host(ApiContext& ctx, Call& call) {
+  if (call.microversion.at_least(2, 43)) return resource_not_found();
+  auto body = call.json_body();
+  if (!body.ok()) return body.error();
+  if (auto s = no_extra_fields(*body, "body", {"status", "maintenance_mode"}); !s.ok())
+    return s.error();
+  auto status = string_field(*body, "status", "body", false);
+  if (!status.ok()) return status.error();
+  auto maintenance = string_field(*body, "maintenance_mode", "body", false);
+  if (!maintenance.ok()) return maintenance.error();
+  if (!*status && !*maintenance) {
+    return bad_request(
+        "Invalid input for field/attribute body. 'status' or 'maintenance_mode' "
+        "is required");
+  }
+  const auto enable_disable = [](const std::optional<std::string>& v, const char* field) -> Status {
+    if (!v || iequals(*v, "enable") || iequals(*v, "disable")) return {};
+    return bad_request(fmt::format(
+        "Invalid input for field/attribute {}. Value: {}. '{}' is not one of ['enable', "
+        "'disable']",
+        field, *v, *v));
+  };
+  if (auto s = enable_disable(*status, "status"); !s.ok()) return s.error();
+  if (auto s = enable_disable(*maintenance, "maintenance_mode"); !s.ok()) return s.error();
+  const std::string& name = call.param("host");
+  auto host = known_host(ctx, name);
+  if (!host.ok()) return host.error();
+  if (*maintenance) {
+    return Error{ErrorCode::kNotImplemented,
+                 "Virt driver does not implement host maintenance mode."};
+  }
+  const bool enable = iequals(**status, "enable");
+  if (auto s = ctx.store().set_compute_host_enabled(name, enable, ""); !s.ok()) return s.error();
+  return Reply::ok({{"host", name}, {"status", enable ? "enabled" : "disabled"}});
+}
+
+// GET /os-hosts/{host}/{startup,shutdown,reboot} (2.1-2.42): gpucloud does not power hosts (nor
+// does nova's libvirt driver): 404 for an unknown host, else 501.
+Result<Reply> host_power_action(ApiContext& ctx, const Call& call) {
+  if (call.microversion.at_least(2, 43)) return resource_not_found();
+  const std::string& action = call.param("action");
+  if (action != "startup" && action != "shutdown" && action != "reboot") {
+    return resource_not_found();
+  }
+  auto host = known_host(ctx, call.param("host"));
+  if (!host.ok()) return host.error();
+  return Error{ErrorCode::kNotImplemented, "Virt driver does not implement host " + action + "."};
 }
 
 Result<Reply> availability_zones(ApiContext& ctx, bool detail) {
@@ -496,6 +557,18 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                Service::kCompute,
                "compute:admin",
                [c](Call& call) { return show_host(*c, call); },
+               {}});
+  r.push_back({"PUT",
+               kCompute + "/os-hosts/{host}",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return update_host(*c, call); },
+               {}});
+  r.push_back({"GET",
+               kCompute + "/os-hosts/{host}/{action}",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return host_power_action(*c, call); },
                {}});
   r.push_back({"GET",
                hv + "/{host}/search",

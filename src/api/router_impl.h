@@ -146,18 +146,19 @@ struct ApiContext {
 };
 
 // Route tables, one function per service (each in its own file).
-std::vector<Route> identity_token_routes(ApiContext& ctx);       // identity_tokens.cc
-std::vector<Route> identity_admin_routes(ApiContext& ctx);       // identity_admin.cc
-std::vector<Route> identity_domain_routes(ApiContext& ctx);      // identity_domains.cc
-std::vector<Route> image_routes(ApiContext& ctx);                // image_crud.cc (and image_*.cc)
-std::vector<Route> compute_misc_routes(ApiContext& ctx);         // compute_misc.cc
-std::vector<Route> compute_flavor_routes(ApiContext& ctx);       // compute_flavors.cc
-std::vector<Route> compute_aggregate_routes(ApiContext& ctx);    // compute_aggregates.cc
-std::vector<Route> compute_host_routes(ApiContext& ctx);         // compute_hosts.cc
-std::vector<Route> compute_server_routes(ApiContext& ctx);       // compute_servers.cc
-std::vector<Route> compute_server_edit_routes(ApiContext& ctx);  // compute_server_edit.cc
-std::vector<Route> compute_image_routes(ApiContext& ctx);        // compute_images.cc
-std::vector<Route> compute_usage_routes(ApiContext& ctx);        // compute_usage.cc
+std::vector<Route> identity_token_routes(ApiContext& ctx);        // identity_tokens.cc
+std::vector<Route> identity_admin_routes(ApiContext& ctx);        // identity_admin.cc
+std::vector<Route> identity_domain_routes(ApiContext& ctx);       // identity_domains.cc
+std::vector<Route> image_routes(ApiContext& ctx);                 // image_crud.cc (and image_*.cc)
+std::vector<Route> compute_misc_routes(ApiContext& ctx);          // compute_misc.cc
+std::vector<Route> compute_flavor_routes(ApiContext& ctx);        // compute_flavors.cc
+std::vector<Route> compute_aggregate_routes(ApiContext& ctx);     // compute_aggregates.cc
+std::vector<Route> compute_host_routes(ApiContext& ctx);          // compute_hosts.cc
+std::vector<Route> compute_server_routes(ApiContext& ctx);        // compute_servers.cc
+std::vector<Route> compute_server_edit_routes(ApiContext& ctx);   // compute_server_edit.cc
+std::vector<Route> compute_server_admin_routes(ApiContext& ctx);  // compute_server_admin.cc
+std::vector<Route> compute_image_routes(ApiContext& ctx);         // compute_images.cc
+std::vector<Route> compute_usage_routes(ApiContext& ctx);         // compute_usage.cc
 // compute_servers.cc: starts the server's own conductor unless deps.conductor was given (it
 // then stops with the server), before any route can hand it work.
 Status start_conductor(ApiContext& ctx);

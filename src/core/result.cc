@@ -18,6 +18,8 @@ const char* to_string(ErrorCode code) {
       return "unavailable";
     case ErrorCode::kPayloadTooLarge:
       return "payload too large";
+    case ErrorCode::kNotImplemented:
+      return "not implemented";
     case ErrorCode::kInternal:
       return "internal error";
   }

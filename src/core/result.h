@@ -1,5 +1,6 @@
 // Errors as values: every function that can fail on input returns Result<T> (a value or an Error).
-// The API turns an Error into OpenStack's JSON error shape in one place; the CLI prints its message.
+// The API turns an Error into OpenStack's JSON error shape in one place; the CLI prints its
+// message.
 #pragma once
 
 #include <cassert>
@@ -17,6 +18,7 @@ enum class ErrorCode {
   kForbidden,        // authenticated but not allowed (403)
   kUnavailable,      // a dependency (database, hypervisor) cannot be reached (503)
   kPayloadTooLarge,  // a request body over the limit (413)
+  kNotImplemented,   // a request gpucloud understands but has no means to carry out (501)
   kInternal,         // a bug or an unexpected failure (500)
 };
 
@@ -35,9 +37,7 @@ struct Error {
   static Error internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 
   // A copy whose message starts with `context: `, to say where a nested error happened.
-  Error with_context(const std::string& context) const {
-    return {code, context + ": " + message};
-  }
+  Error with_context(const std::string& context) const { return {code, context + ": " + message}; }
 };
 
 template <typename T>

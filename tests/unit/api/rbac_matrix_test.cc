@@ -82,6 +82,7 @@ class RbacMatrixTest : public ComputeTest {
                {"schema", "image"},
                {"member_id", demo},
                {"action", "disable"},
+               {"before", "2026-01-01%2000:00:00"},
                {"device_id", "1"}};
     self_user_ = alice;
     self_project_ = demo;
