@@ -36,6 +36,9 @@ json link_list(const std::string& base, const std::string& path);
 // Versioned as nova: from 2.37 `networks` is required ("auto" accepted), device tags at 2.32-2.36
 // and from 2.42.
 Status check_unused_server_fields(const json& server, const Microversion& mv);
+// An IP address as nova stores it (its IPAddress column type): the canonical text form, e.g.
+// "::babe:220.12.22.2" is "::babe:dc0c:1602". Anything not an address is returned as given.
+std::string canonical_ip(const std::string& address);
 // nova's timestamps: "2026-12-03T07:00:15Z".
 std::string nova_time(store::TimePoint t);
 
@@ -54,6 +57,10 @@ json server_tags(const store::Instance& i);  // 2.26
 // project, or admin); others' and deleted ones are nova's 404.
 Error server_not_found(const std::string& id);
 Result<store::Instance> owned_server(ApiContext& ctx, const Call& call);
+// compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to
+// the server, for os-instance-actions; called once the request has been accepted.
+void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,
+                            const std::string& action);
 // compute_server_edit.cc: fields of later microversions, validated as nova (400s naming them).
 Result<std::optional<std::string>> description_field(const json& body);  // 2.19
 Status check_tag(const std::string& tag);                                // 2.26

@@ -112,7 +112,7 @@ Result<Reply> update_server(ApiContext& ctx, Call& call) {
     if (auto s = check_unused_server_fields(json{{field, b[field]}}, Microversion{}); !s.ok()) {
       return s.error();
     }
-    changes[key] = b[field].get<std::string>();
+    changes[key] = canonical_ip(b[field].get<std::string>());
   }
   if (b.contains("OS-DCF:diskConfig")) {
     const json& d = b["OS-DCF:diskConfig"];

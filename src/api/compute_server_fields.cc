@@ -29,6 +29,18 @@ Error invalid_field(const std::string& field, const json& value, const std::stri
 
 }  // namespace
 
+std::string canonical_ip(const std::string& address) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  char out[INET6_ADDRSTRLEN];
+  for (int family : {AF_INET, AF_INET6}) {
+    if (inet_pton(family, address.c_str(), buf) == 1 &&
+        inet_ntop(family, buf, out, sizeof out) != nullptr) {
+      return out;
+    }
+  }
+  return address;
+}
+
 Status check_unused_server_fields(const json& server, const Microversion& mv) {
   for (auto [field, family, name] :
        {std::tuple{"accessIPv4", AF_INET, "ipv4"}, std::tuple{"accessIPv6", AF_INET6, "ipv6"}}) {

@@ -147,7 +147,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   for (const char* field : {"accessIPv4", "accessIPv6"}) {
     if (b.contains(field)) {
       system_metadata[field == std::string("accessIPv4") ? "access_ip_v4" : "access_ip_v6"] =
-          b[field].get<std::string>();
+          canonical_ip(b[field].get<std::string>());
     }
   }
   if (b.contains("trusted_image_certificates") && !b["trusted_image_certificates"].is_null()) {
@@ -346,6 +346,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     }
     created.push_back(i.uuid);
     tasks.push_back(boot.id);
+    record_instance_action(ctx, call, i.uuid, "create");
   }
   for (const auto& id : tasks) ctx.deps.conductor->submit(id);
   if (want_reservation->value_or(false)) return Reply::ok({{"reservation_id", reservation}}, 202);
@@ -447,6 +448,7 @@ Result<Reply> delete_server(ApiContext& ctx, Call& call) {
     return task.error().code == ErrorCode::kNotFound ? server_not_found(i->uuid) : task.error();
   }
   if (*task) ctx.deps.conductor->submit((*task)->id);
+  record_instance_action(ctx, call, i->uuid, "delete");
   // begin_delete removed a shelved server's snapshot record; its data goes now.
   if (auto shelved = ctx.store().system_metadata(i->uuid, "shelved_image_id");
       shelved.ok() && *shelved && !(*shelved)->empty()) {
@@ -611,6 +613,23 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   return Reply::ok(nullptr, 202);
 }
 
+// A server action, recorded under nova's action name once accepted (os-resetState is not: nova
+// does not record it either).
+Result<Reply> recorded_server_action(ApiContext& ctx, Call& call) {
+  auto reply = server_action(ctx, call);
+  if (!reply.ok() || reply->status != 202) return reply;
+  static const std::map<std::string, std::string> kNames = {
+      {"os-start", "start"}, {"os-stop", "stop"},  {"reboot", "reboot"},    {"lock", "lock"},
+      {"unlock", "unlock"},  {"shelve", "shelve"}, {"unshelve", "unshelve"}};
+  auto body = call.json_body();
+  if (body.ok() && body->is_object() && !body->empty()) {
+    const auto name = kNames.find(body->begin().key());
+    if (name != kNames.end())
+      record_instance_action(ctx, call, call.param("server_id"), name->second);
+  }
+  return reply;
+}
+
 }  // namespace
 
 std::vector<Route> compute_server_routes(ApiContext& ctx) {
@@ -677,7 +696,7 @@ std::vector<Route> compute_server_routes(ApiContext& ctx) {
                one + "/action",
                Service::kCompute,
                "compute:server:write",
-               [c](Call& call) { return server_action(*c, call); },
+               [c](Call& call) { return recorded_server_action(*c, call); },
                {}});
   return r;
 }

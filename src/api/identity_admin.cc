@@ -1,6 +1,7 @@
 // Keystone v3: projects, users and role assignments (admin), and what a user may read of their
 // own. Domains and roles themselves are in identity_domains.cc.
 #include <chrono>
+#include <set>
 
 #include "api/identity_impl.h"
 #include "api/login_guard_impl.h"
@@ -71,7 +72,48 @@ json user_json(const store::User& u, const std::string& base) {
             {"links", {{"self", base + "/identity/v3/users/" + u.id}}}};
   if (!u.email.empty()) j["email"] = u.email;
   if (u.default_project_id) j["default_project_id"] = *u.default_project_id;
+  // keystone returns a user's other properties beside its own.
+  if (!u.extra.empty()) {
+    const json extra = json::parse(u.extra, nullptr, false);
+    if (extra.is_object()) {
+      for (auto it = extra.begin(); it != extra.end(); ++it) {
+        if (!j.contains(it.key())) j[it.key()] = it.value();
+      }
+    }
+  }
   return j;
+}
+
+// keystone's user schema allows properties of the client's own (additionalProperties): they are
+// kept as the user's `extra` and returned with it. `description` is one of them in keystone too.
+// `id` and `links` are keystone's to set and never stored.
+Status merge_user_extra(const json& body, store::User& user) {
+  static const std::set<std::string> kColumns = {"id",
+                                                 "links",
+                                                 "name",
+                                                 "password",
+                                                 "email",
+                                                 "enabled",
+                                                 "domain_id",
+                                                 "options",
+                                                 "federated",
+                                                 "default_project_id",
+                                                 "password_expires_at"};
+  json extra = json::parse(user.extra.empty() ? "{}" : user.extra, nullptr, false);
+  if (!extra.is_object()) extra = json::object();
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (!kColumns.count(it.key())) extra[it.key()] = it.value();
+  }
+  if (extra.contains("description") && !extra["description"].is_string() &&
+      !extra["description"].is_null()) {
+    return bad_request("Invalid input for field 'user.description': string or null required.");
+  }
+  std::string text = extra.empty() ? "" : extra.dump();
+  if (text.size() > 65535) {
+    return bad_request("Invalid input for field 'user': its properties exceed 65535 bytes.");
+  }
+  user.extra = std::move(text);
+  return {};
 }
 
 Result<Reply> create_project(ApiContext& ctx, Call& call) {
@@ -125,11 +167,6 @@ Result<Reply> create_user(ApiContext& ctx, Call& call) {
   if (!body.ok()) return body.error();
   auto u = member(*body, "user");
   if (!u.ok()) return u.error();
-  if (auto s = check_fields(*u, "user",
-                            {"name", "password", "email", "enabled", "domain_id",
-                             "default_project_id", "description", "options"});
-      !s.ok())
-    return s.error();
   auto name = opt_string(*u, "name", "user");
   if (!name.ok()) return name.error();
   if (!*name) return bad_request("Invalid input for field 'user.name': required.");
@@ -148,6 +185,7 @@ Result<Reply> create_user(ApiContext& ctx, Call& call) {
   user.email = email->value_or("");
   user.enabled = *enabled;
   user.created_at = std::chrono::system_clock::now();
+  if (auto s = merge_user_extra(*u, user); !s.ok()) return s.error();
   auto domain = opt_string(*u, "domain_id", "user");
   if (!domain.ok()) return domain.error();
   if (*domain) user.domain_id = **domain;
@@ -183,13 +221,16 @@ Result<Reply> update_user(ApiContext& ctx, Call& call) {
   if (!body.ok()) return body.error();
   auto u = member(*body, "user");
   if (!u.ok()) return u.error();
-  if (auto s = check_fields(
-          *u, "user",
-          {"name", "password", "email", "enabled", "default_project_id", "description", "options"});
-      !s.ok())
-    return s.error();
   auto user = ctx.store().get_user(call.param("user_id"));
   if (!user.ok()) return Error::not_found("Could not find user: " + call.param("user_id") + ".");
+  // keystone: the body may repeat the id and domain, not change them.
+  if (u->contains("id") && (*u)["id"] != user->id) {
+    return bad_request("Invalid input for field 'user.id': Cannot change user ID.");
+  }
+  if (u->contains("domain_id") && (*u)["domain_id"] != user->domain_id) {
+    return bad_request("Invalid input for field 'user.domain_id': Cannot change Domain ID.");
+  }
+  if (auto s = merge_user_extra(*u, *user); !s.ok()) return s.error();
   auto name = opt_string(*u, "name", "user");
   if (!name.ok()) return name.error();
   auto password = opt_string(*u, "password", "user");
@@ -201,12 +242,30 @@ Result<Reply> update_user(ApiContext& ctx, Call& call) {
     user->name = **name;
   }
   user->enabled = *enabled;
+  auto email = opt_string(*u, "email", "user");
+  if (!email.ok()) return email.error();
+  if (*email) user->email = **email;
+  if (u->contains("default_project_id")) {
+    auto project = opt_string(*u, "default_project_id", "user");
+    if (!project.ok()) return project.error();
+    if (*project && !ctx.store().get_project(**project).ok()) {
+      return bad_request("Invalid input for field 'user.default_project_id': no such project.");
+    }
+    user->default_project_id = *project;
+  }
   if (*password) {
     auto h = ctx.login->passwords.hash(**password);
     if (!h.ok()) return h.error();
     user->password_hash = *h;
   }
-  if (auto s = ctx.store().update_user(*user); !s.ok()) return s.error();
+  if (auto s = ctx.store().update_user(*user); !s.ok()) {
+    if (s.error().code == ErrorCode::kConflict) {
+      return Error::conflict(
+          "Conflict occurred attempting to store user - Duplicate entry found with name " +
+          user->name + ".");
+    }
+    return s.error();
+  }
   return Reply::ok({{"user", user_json(*user, ctx.base_url)}});
 }
 

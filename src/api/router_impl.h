@@ -157,8 +157,9 @@ std::vector<Route> compute_host_routes(ApiContext& ctx);          // compute_hos
 std::vector<Route> compute_server_routes(ApiContext& ctx);        // compute_servers.cc
 std::vector<Route> compute_server_edit_routes(ApiContext& ctx);   // compute_server_edit.cc
 std::vector<Route> compute_server_admin_routes(ApiContext& ctx);  // compute_server_admin.cc
-std::vector<Route> compute_image_routes(ApiContext& ctx);         // compute_images.cc
-std::vector<Route> compute_usage_routes(ApiContext& ctx);         // compute_usage.cc
+std::vector<Route> compute_instance_action_routes(ApiContext& ctx);  // compute_instance_actions.cc
+std::vector<Route> compute_image_routes(ApiContext& ctx);            // compute_images.cc
+std::vector<Route> compute_usage_routes(ApiContext& ctx);            // compute_usage.cc
 // compute_servers.cc: starts the server's own conductor unless deps.conductor was given (it
 // then stops with the server), before any route can hand it work.
 Status start_conductor(ApiContext& ctx);

@@ -52,8 +52,8 @@ const char* kProjectSelect =
 struct UserRow {
   User u;
   int enabled = 1;
-  std::string created, default_project;
-  soci::indicator i_default{}, i_created{};
+  std::string created, default_project, extra;
+  soci::indicator i_default{}, i_created{}, i_extra{};
   void bind(soci::statement& st) {
     st.exchange(soci::into(u.id));
     st.exchange(soci::into(u.name));
@@ -63,9 +63,11 @@ struct UserRow {
     st.exchange(soci::into(default_project, i_default));
     st.exchange(soci::into(enabled));
     st.exchange(soci::into(created, i_created));
+    st.exchange(soci::into(extra, i_extra));
   }
   User get() const {
     User out = u;
+    if (i_extra != soci::i_null) out.extra = extra;
     out.default_project_id = opt(default_project, i_default);
     out.enabled = enabled != 0;
     if (i_created != soci::i_null) out.created_at = parse_time(created);
@@ -73,8 +75,8 @@ struct UserRow {
   }
 };
 const char* kUserSelect =
-    "SELECT id, name, domain_id, password_hash, email, default_project_id, enabled, created_at "
-    "FROM users ";
+    "SELECT id, name, domain_id, password_hash, email, default_project_id, enabled, created_at, "
+    "user_extra.extra FROM users LEFT JOIN user_extra ON user_extra.user_id = users.id ";
 
 // Runs `select + where` with up to two string parameters and collects the rows.
 template <typename Row, typename T>
@@ -189,6 +191,10 @@ Status Store::create_user(const User& u) {
                "enabled, created_at) VALUES (:i, :n, :d, :h, :e, :p, :en, :c)",
             soci::use(u.id), soci::use(u.name), soci::use(u.domain_id), soci::use(u.password_hash),
             soci::use(u.email), soci::use(dp.value, dp.ind), soci::use(en), soci::use(ts);
+        if (!u.extra.empty()) {
+          sql << "INSERT INTO user_extra (user_id, extra) VALUES (:i, :x)", soci::use(u.id),
+              soci::use(u.extra);
+        }
       },
       "creating user '" + u.name + "'");
 }
@@ -242,6 +248,11 @@ Status Store::update_user(const User& u) {
              soci::use(u.name), soci::use(u.domain_id), soci::use(u.password_hash),
              soci::use(u.email), soci::use(dp.value, dp.ind), soci::use(en), soci::use(u.id));
         st.execute(true);
+        sql << "DELETE FROM user_extra WHERE user_id = :i", soci::use(u.id);
+        if (!u.extra.empty()) {
+          sql << "INSERT INTO user_extra (user_id, extra) VALUES (:i, :x)", soci::use(u.id),
+              soci::use(u.extra);
+        }
         if (old_hash != u.password_hash || (old_enabled != 0 && !u.enabled)) {
           sql << "UPDATE tokens SET revoked = 1 WHERE user_id = :u AND revoked = 0",
               soci::use(u.id);

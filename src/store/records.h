@@ -36,6 +36,9 @@ struct User {
   std::optional<std::string> default_project_id;
   bool enabled = true;
   TimePoint created_at{};
+  // keystone's other properties (description, and whatever a client added), a JSON object as
+  // text; "" when none.
+  std::string extra;
 };
 
 // A keystone domain: projects and users live in one. "default" is seeded and cannot be deleted.
@@ -193,6 +196,18 @@ struct InstanceFault {
   std::string message;  // shown by `nova show`
   std::string details;
   TimePoint created_at{};
+};
+
+// nova's instance action: who asked for what on a server, by request id (os-instance-actions).
+struct InstanceAction {
+  std::string instance_uuid;
+  std::string request_id;  // the API request's id, "req-<uuid>"
+  std::string action;      // nova's names: create, delete, stop, start, reboot, lock, ...
+  std::string user_id;
+  std::string project_id;
+  std::optional<std::string> message;
+  TimePoint start_time{};
+  TimePoint updated_at{};
 };
 
 struct Instance {

@@ -256,6 +256,23 @@ const std::vector<std::string> kVersion8 = {
     "PRIMARY KEY (class_name, resource))@ENGINE",
 };
 
+// Version 9: keystone's users take properties beyond its own (a description, anything a client
+// adds: keystone keeps them in its `extra` column and returns them). A side table, as version 5,
+// so that no ALTER runs on users.
+const std::vector<std::string> kVersion9 = {
+    "CREATE TABLE IF NOT EXISTS user_extra (user_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "extra @TEXT, FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
+};
+
+// Version 10: nova's instance actions. No foreign key: a deleted server's actions stay readable.
+const std::vector<std::string> kVersion10 = {
+    "CREATE TABLE IF NOT EXISTS instance_actions (instance_uuid VARCHAR(36) NOT NULL, "
+    "request_id VARCHAR(64) NOT NULL, action VARCHAR(32) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL, project_id VARCHAR(64) NOT NULL, message @TEXT, "
+    "start_time @TS NOT NULL, updated_at @TS NOT NULL, "
+    "PRIMARY KEY (instance_uuid, request_id))@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -287,7 +304,9 @@ const std::vector<Migration>& migrations() {
       make(5, "PCI device reasons", kVersion5),
       with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql),
       make(7, "domains and roles", kVersion7),
-      make(8, "nova quotas", kVersion8)};
+      make(8, "nova quotas", kVersion8),
+      make(9, "user extra attributes", kVersion9),
+      make(10, "instance actions", kVersion10)};
   return kAll;
 }
 

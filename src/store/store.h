@@ -428,6 +428,10 @@ class Store {
   // nova's instance_system_metadata: what gpucloud keeps about an instance that its user never
   // sees ("shelved_image_id"). Reading a key that is not there gives nullopt; writing nullopt
   // removes it.
+  // nova's instance actions (instance_actions.cc): one row per request that acted on a server,
+  // kept after the server is deleted. Recording the same request twice keeps the first.
+  Status record_instance_action(const InstanceAction& a);
+  Result<std::vector<InstanceAction>> list_instance_actions(const std::string& instance_uuid);
   Result<std::optional<std::string>> system_metadata(const std::string& instance_uuid,
                                                      const std::string& key);
   Status set_system_metadata(const std::string& instance_uuid, const std::string& key,

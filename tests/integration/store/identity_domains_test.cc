@@ -39,5 +39,33 @@ TEST_P(StoreTest, DomainsAndRolesAreSeededUniqueAndCascade) {
   EXPECT_EQ(store().get_role("r1").error().code, ErrorCode::kNotFound);
 }
 
+// Version 9: a user's other properties are kept with it, replaced by an update and go with it.
+TEST_P(StoreTest, UserExtraPropertiesRoundTripAndGoWithTheUser) {
+  User u;
+  u.id = "u2";
+  u.name = "dave";
+  u.extra = R"({"description":"lab lead","project_id":"p9"})";
+  ASSERT_TRUE(store().create_user(u).ok());
+  EXPECT_EQ(store().get_user("u2")->extra, u.extra);
+  EXPECT_EQ(store().find_user_by_name("dave", "default")->extra, u.extra);
+  u.extra = R"({"description":"retired"})";
+  ASSERT_TRUE(store().update_user(u).ok());
+  EXPECT_EQ(store().get_user("u2")->extra, u.extra);
+  bool listed = false;
+  for (const auto& v : *store().list_users())
+    listed = listed || (v.id == "u2" && v.extra == u.extra);
+  EXPECT_TRUE(listed);
+  u.extra.clear();
+  ASSERT_TRUE(store().update_user(u).ok());
+  EXPECT_EQ(store().get_user("u2")->extra, "");
+  u.extra = R"({"k":1})";
+  ASSERT_TRUE(store().update_user(u).ok());
+  ASSERT_TRUE(store().delete_user("u2").ok());
+  // Its row went with it: a new user of the same id starts without properties.
+  u.extra.clear();
+  ASSERT_TRUE(store().create_user(u).ok());
+  EXPECT_EQ(store().get_user("u2")->extra, "");
+}
+
 }  // namespace
 }  // namespace gpucloud::store::testing

@@ -224,13 +224,18 @@ TEST_F(ComputeTest, UnusedServerFieldsAreValidatedAsNovaDoes) {
   }
   EXPECT_EQ(snapshot(), before);  // nothing created
   auto ok = create({{"accessIPv4", "1.1.1.1"},
-                    {"accessIPv6", "2001:2001::3"},
+                    {"accessIPv6", "2001:2001:0::3"},
                     {"networks", json::array()},
                     {"security_groups", {{{"name", "default"}}}}});
   EXPECT_EQ(ok->status, 202) << ok->body;
   // No soft delete: restore and forceDelete find no SOFT_DELETED server.
   const std::string id = json::parse(ok->body)["server"]["id"];
-  wait_built(id, alice_);
+  // Addresses read back in canonical form, as nova stores them.
+  EXPECT_EQ(wait_built(id, alice_)["accessIPv6"], "2001:2001::3");
+  auto r =
+      put(kV + "/servers/" + id, alice_, R"({"server": {"accessIPv6": "::babe:220.12.22.2"}})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["server"]["accessIPv6"], "::babe:dc0c:1602");
   EXPECT_EQ(post(kV + "/servers/" + id + "/action", alice_, R"({"restore": null})")->status, 409);
   EXPECT_EQ(post(kV + "/servers/" + id + "/action", alice_, R"({"forceDelete": null})")->status,
             409);

@@ -89,6 +89,45 @@ TEST_F(ApiTest, AdminCreatesProjectUserAndAssignsRole) {
   EXPECT_EQ(user->password_hash.rfind("$argon2id$", 0), 0u);
 }
 
+// keystone keeps properties of the client's own with the user (Tempest creates users with a
+// project_id) and returns them; an update merges them and may repeat, not change, id and domain.
+TEST_F(ApiTest, UserPropertiesOfTheClientsOwnAreKeptAndReturned) {
+  auto admin = login("admin", "admin-secret", "admin");
+  auto r = post("/identity/v3/users", admin,
+                R"({"user": {"name": "erin", "description": "lab lead", "project_id": "p1",
+                             "id": "chosen-by-client"}})");
+  ASSERT_EQ(r->status, 201) << r->body;
+  json u = json::parse(r->body)["user"];
+  const std::string id = u["id"];
+  EXPECT_NE(id, "chosen-by-client");
+  EXPECT_EQ(u["description"], "lab lead");
+  EXPECT_EQ(u["project_id"], "p1");
+  const std::string path = "/identity/v3/users/" + id;
+  auto patch = [&](const std::string& body) {
+    return client_->Patch(path.c_str(), {{"X-Auth-Token", admin}}, body, "application/json");
+  };
+  r = patch(R"({"user": {"id": ")" + id +
+            R"(", "description": "retired", "team": "gpu", "email": "erin@example.org"}})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  r = client_->Get(path.c_str(), {{"X-Auth-Token", admin}});
+  u = json::parse(r->body)["user"];
+  EXPECT_EQ(u["description"], "retired");
+  EXPECT_EQ(u["team"], "gpu");
+  EXPECT_EQ(u["project_id"], "p1") << "kept by a PATCH that does not name it";
+  EXPECT_EQ(u["email"], "erin@example.org");
+
+  const std::string before = r->body;
+  r = patch(R"({"user": {"id": "other"}})");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("user.id"), std::string::npos) << r->body;
+  EXPECT_EQ(patch(R"({"user": {"domain_id": "elsewhere"}})")->status, 400);
+  EXPECT_EQ(patch(R"({"user": {"description": 7}})")->status, 400);
+  EXPECT_EQ(patch(R"({"user": {"default_project_id": "nope"}})")->status, 400);
+  EXPECT_EQ(patch(R"({"user": {"blob": ")" + std::string(70000, 'x') + R"("}})")->status, 400);
+  EXPECT_EQ(client_->Get(path.c_str(), {{"X-Auth-Token", admin}})->body, before)
+      << "a refused update changes nothing";
+}
+
 TEST_F(ApiTest, DuplicateProjectNameIsConflict) {
   auto admin = login("admin", "admin-secret", "admin");
   EXPECT_EQ(post("/identity/v3/projects", admin, R"({"project": {"name": "demo"}})")->status, 409);

@@ -83,6 +83,7 @@ class RbacMatrixTest : public ComputeTest {
                {"member_id", demo},
                {"action", "disable"},
                {"before", "2026-01-01%2000:00:00"},
+               {"request_id", "req-none"},
                {"device_id", "1"}};
     self_user_ = alice;
     self_project_ = demo;
