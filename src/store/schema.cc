@@ -256,6 +256,17 @@ const std::vector<std::string> kVersion8 = {
     "PRIMARY KEY (class_name, resource))@ENGINE",
 };
 
+// Version 9: glance's image members, the projects a shared image is offered to, each with its
+// answer (pending, accepted, rejected). member_id is a project id, as wide as glance's column.
+// The index serves image lists, which look up one project's memberships.
+const std::vector<std::string> kVersion9 = {
+    "CREATE TABLE IF NOT EXISTS image_members (image_id VARCHAR(36) NOT NULL, "
+    "member_id VARCHAR(255) NOT NULL, status VARCHAR(20) NOT NULL, created_at @TS NOT NULL, "
+    "updated_at @TS NOT NULL, PRIMARY KEY (image_id, member_id), "
+    "FOREIGN KEY (image_id) REFERENCES images(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_image_members_member_id ON image_members (member_id)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -287,7 +298,8 @@ const std::vector<Migration>& migrations() {
       make(5, "PCI device reasons", kVersion5),
       with_mysql(make(6, "instance system metadata", kVersion6), kVersion6Mysql),
       make(7, "domains and roles", kVersion7),
-      make(8, "nova quotas", kVersion8)};
+      make(8, "nova quotas", kVersion8),
+      make(9, "image members", kVersion9)};
   return kAll;
 }
 
