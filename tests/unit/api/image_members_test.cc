@@ -45,12 +45,20 @@ class ImageMembersTest : public ImageTest {
     EXPECT_EQ(r->status, 200) << query << " " << r->body;
     std::vector<std::string> ids;
     if (r->status != 200) return ids;
-    for (const auto& i : json::parse(r->body)["images"]) ids.push_back(i["id"]);
+    const json body = json::parse(r->body);  // not a temporary: the loop would dangle
+    for (const auto& i : body["images"]) ids.push_back(i["id"]);
     return ids;
   }
-  bool lists(const std::string& token, const std::string& id, const std::string& query = "") {
+  // Whether that list holds `id`; the ids listed in the message either way.
+  ::testing::AssertionResult lists(const std::string& token, const std::string& id,
+                                   const std::string& query = "") {
     auto ids = listed(token, query);
-    return std::find(ids.begin(), ids.end(), id) != ids.end();
+    std::string all;
+    for (const auto& i : ids) all += " " + i;
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) {
+      return ::testing::AssertionSuccess() << query << " lists" << all;
+    }
+    return ::testing::AssertionFailure() << query << " lists only" << all;
   }
 
   std::string carol_, demo_, other_, third_, shared_;
@@ -279,7 +287,8 @@ TEST_F(SharedImageComputeTest, MembersSeeAndBootSharedImagesOthersDoNot) {
   const json server = {{"server", {{"name", "s"}, {"flavorRef", "2"}, {"imageRef", img.id}}}};
   auto names = [&](const std::string& token) {
     std::vector<std::string> out;
-    for (const auto& i : get_json(kV + "/images", token)["images"]) out.push_back(i["name"]);
+    const json body = get_json(kV + "/images", token);
+    for (const auto& i : body["images"]) out.push_back(i["name"]);
     return out;
   };
   auto listed = [&](const std::string& token) {
