@@ -23,6 +23,8 @@ const char* nova_status(store::ImageStatus s) {
       return "DELETED";
     case store::ImageStatus::kKilled:
       return "ERROR";
+    case store::ImageStatus::kDeactivated:
+      return "UNKNOWN";  // nova's proxy has no name for it either
   }
   return "UNKNOWN";
 }
@@ -97,11 +99,14 @@ Result<Reply> list_images(ApiContext& ctx, Call& call, bool detail) {
   std::sort(all->begin(), all->end(), [](const store::Image& a, const store::Image& b) {
     return a.created_at > b.created_at;
   });
+  // nova asks glance for its default list: shared images of members that accepted them.
+  auto mine = image::memberships_of(ctx, call.who());
+  if (!mine.ok()) return mine.error();
   json list = json::array();
   bool after_marker = !marker;
   bool marker_seen = false;
   for (const auto& img : *all) {
-    if (!image::can_see(call.who(), img)) continue;
+    if (!image::can_see(call.who(), img, *mine, store::ImageMemberStatus::kAccepted)) continue;
     if (!after_marker) {
       if (img.id == *marker) after_marker = marker_seen = true;
       continue;

@@ -275,9 +275,10 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     }
     if (!ok) return bad_request("Flavor " + flavor_id + " could not be found.");
   }
-  auto image = ctx.store().get_image(image_id);
-  if (!image.ok() || (image->visibility == store::ImageVisibility::kPrivate &&
-                      image->owner != who.project_id && !who.is_admin())) {
+  // The image API's own visibility: a shared image boots for its owner and its members only.
+  auto image = image::find_visible(ctx, who, image_id);
+  if (!image.ok()) {
+    if (image.error().code != ErrorCode::kNotFound) return image.error();
     return bad_request("Image " + image_id + " could not be found.");
   }
   if (image->status != store::ImageStatus::kActive) {

@@ -116,8 +116,9 @@ std::vector<Route> crud_routes(ApiContext& ctx) {
 
 std::vector<Route> image_routes(ApiContext& ctx) {
   std::vector<Route> routes;
-  for (auto* table : {image::version_schema_routes, image::list_routes, image::crud_routes,
-                      image::patch_routes, image::data_routes}) {
+  for (auto* table :
+       {image::version_schema_routes, image::list_routes, image::crud_routes, image::patch_routes,
+        image::data_routes, image::member_routes, image::action_routes}) {
     for (auto& r : table(ctx)) routes.push_back(std::move(r));
   }
   return routes;

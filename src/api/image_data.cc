@@ -222,6 +222,10 @@ Result<std::unique_ptr<Upload>> begin_upload(ApiContext& ctx, Call& call) {
 Result<Reply> download(ApiContext& ctx, Call& call) {
   auto img = find_visible(ctx, call.who(), call.param("image_id"));
   if (!img.ok()) return img.error();
+  // glance: a deactivated image's data stays readable by admins only (they inspect it).
+  if (img->status == store::ImageStatus::kDeactivated && !call.who().is_admin()) {
+    return forbidden("The requested image has been deactivated. Image data download is forbidden.");
+  }
   return stream_data(ctx, call, *img);
 }
 
@@ -230,7 +234,8 @@ Result<Reply> download(ApiContext& ctx, Call& call) {
 Result<Reply> stream_data(ApiContext& ctx, Call& /*call*/, const store::Image& image) {
   const std::string& id = image.id;
   const store::Image* img = &image;
-  if (img->status != store::ImageStatus::kActive) {
+  if (img->status != store::ImageStatus::kActive &&
+      img->status != store::ImageStatus::kDeactivated) {
     return Reply::no_content();  // glance: an image without data answers 204
   }
   const fs::path path = image_file(ctx, id);

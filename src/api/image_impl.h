@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,8 @@ std::vector<Route> crud_routes(ApiContext& ctx);            // image_crud.cc
 std::vector<Route> list_routes(ApiContext& ctx);            // image_list.cc
 std::vector<Route> patch_routes(ApiContext& ctx);           // image_patch.cc
 std::vector<Route> data_routes(ApiContext& ctx);            // image_data.cc
+std::vector<Route> member_routes(ApiContext& ctx);          // image_members.cc
+std::vector<Route> action_routes(ApiContext& ctx);          // image_actions.cc
 
 // glance's image schema (what GET /v2/schemas/image answers).
 const json& image_schema();
@@ -27,10 +31,19 @@ const json& image_schema();
 // beside them, and the self/file/schema links relative to the image endpoint.
 json image_view(const store::Image& img);
 
-// Visibility: admins see everything; others see their project's images and public or community
-// ones. (Image members are not implemented, so "shared" images are visible to their owner only.)
-bool can_see(const Caller& caller, const store::Image& img);
-// Loads an image the caller may see; anything else is "not found", so ids of others do not leak.
+// The caller's project's memberships of shared images: image id -> its answer there.
+using Memberships = std::map<std::string, store::ImageMemberStatus>;
+Result<Memberships> memberships_of(ApiContext& ctx, const Caller& caller);
+
+// Visibility, glance's is_image_visible: admins see everything; others see their project's
+// images, public and community ones, and `shared` images their project is a member of. A member
+// in any status may look at the image (show, download, boot: it has to see what it is asked to
+// accept), which `member_status` nullopt asks for; lists show only the members whose answer is
+// `member_status` (glance's filter, `accepted` unless asked otherwise).
+bool can_see(const Caller& caller, const store::Image& img, const Memberships& memberships,
+             std::optional<store::ImageMemberStatus> member_status = std::nullopt);
+// Loads an image the caller may see (a member in any status included); anything else is "not
+// found", so ids of others do not leak. Compute's image proxy and server create use it too.
 Result<store::Image> find_visible(ApiContext& ctx, const Caller& caller, const std::string& id);
 // As find_visible, and the caller must own it (or be admin): a visible image of another project
 // is 403, as glance answers.
@@ -50,6 +63,8 @@ Status set_attribute(store::Image& img, const std::string& key, const json& valu
 // glance's limit of custom properties per image (image_property_quota).
 constexpr size_t kMaxProperties = 128;
 constexpr size_t kMaxTags = 128;
+// glance's image_member_quota: members per image.
+constexpr size_t kMaxMembers = 128;
 Status check_quotas(const store::Image& img);
 
 // A reply carrying an error status our ErrorCode has no name for (415), in the image shape.

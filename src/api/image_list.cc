@@ -200,8 +200,16 @@ Result<Reply> list(ApiContext& ctx, Call& call) {
     return bad_request("Invalid value for 'visibility': '" + *visibility +
                        "' is not one of public, private, shared, community, all.");
   }
+  // Shared images of other projects are listed when the caller's project is a member whose
+  // answer is member_status (glance's default: accepted; `all`: any answer).
+  std::optional<store::ImageMemberStatus> member_status = store::ImageMemberStatus::kAccepted;
   if (auto ms = call.query("member_status")) {
-    if (*ms != "accepted" && *ms != "pending" && *ms != "rejected" && *ms != "all") {
+    auto parsed = store::parse_image_member_status(*ms);
+    if (*ms == "all") {
+      member_status.reset();
+    } else if (parsed.ok()) {
+      member_status = *parsed;
+    } else {
       return bad_request("Invalid value for 'member_status': '" + *ms +
                          "' is not one of accepted, pending, rejected, all.");
     }
@@ -234,6 +242,9 @@ Result<Reply> list(ApiContext& ctx, Call& call) {
 
   auto all = ctx.store().list_images();
   if (!all.ok()) return all.error();
+  auto mine = memberships_of(ctx, caller);
+  if (!mine.ok()) return mine.error();
+  auto listed = [&](const store::Image& img) { return can_see(caller, img, *mine, member_status); };
 
   auto less = [&](const store::Image& a, const store::Image& b) {
     for (const auto& k : *keys) {
@@ -245,14 +256,14 @@ Result<Reply> list(ApiContext& ctx, Call& call) {
   std::optional<store::Image> marker;
   if (auto m = call.query("marker")) {
     for (const auto& img : *all) {
-      if (img.id == *m && can_see(caller, img)) marker = img;
+      if (img.id == *m && listed(img)) marker = img;
     }
     if (!marker) return bad_request("Invalid marker. Image " + *m + " could not be found.");
   }
 
   std::vector<store::Image> out;
   for (const auto& img : *all) {
-    if (!can_see(caller, img)) continue;
+    if (!listed(img)) continue;
     const std::string vis = store::to_string(img.visibility);
     if (visibility) {
       if (*visibility != "all" && vis != *visibility) continue;

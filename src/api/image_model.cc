@@ -98,10 +98,27 @@ json image_view(const store::Image& img) {
   return j;
 }
 
-bool can_see(const Caller& caller, const store::Image& img) {
-  return caller.is_admin() || img.owner == caller.project_id ||
-         img.visibility == store::ImageVisibility::kPublic ||
-         img.visibility == store::ImageVisibility::kCommunity;
+Result<Memberships> memberships_of(ApiContext& ctx, const Caller& caller) {
+  Memberships out;
+  if (caller.is_admin() || caller.project_id.empty()) return out;  // admins see every image
+  auto rows = ctx.store().list_memberships(caller.project_id);
+  if (!rows.ok()) return rows.error();
+  for (const auto& m : *rows) out[m.image_id] = m.status;
+  return out;
+}
+
+bool can_see(const Caller& caller, const store::Image& img, const Memberships& memberships,
+             std::optional<store::ImageMemberStatus> member_status) {
+  if (caller.is_admin() || img.owner == caller.project_id ||
+      img.visibility == store::ImageVisibility::kPublic ||
+      img.visibility == store::ImageVisibility::kCommunity) {
+    return true;
+  }
+  // Members of an image made private again keep their rows (glance keeps them too), but see
+  // nothing until it is shared again.
+  if (img.visibility != store::ImageVisibility::kShared) return false;
+  auto it = memberships.find(img.id);
+  return it != memberships.end() && (!member_status || it->second == *member_status);
 }
 
 Result<store::Image> find_visible(ApiContext& ctx, const Caller& caller, const std::string& id) {
@@ -112,7 +129,14 @@ Result<store::Image> find_visible(ApiContext& ctx, const Caller& caller, const s
     }
     return img.error();
   }
-  if (!can_see(caller, *img)) return Error::not_found("No image found with ID " + id);
+  Memberships mine;
+  if (!caller.is_admin() && img->owner != caller.project_id &&
+      img->visibility == store::ImageVisibility::kShared) {
+    auto m = ctx.store().get_image_member(id, caller.project_id);
+    if (m.ok()) mine[id] = m->status;
+    if (!m.ok() && m.error().code != ErrorCode::kNotFound) return m.error();
+  }
+  if (!can_see(caller, *img, mine)) return Error::not_found("No image found with ID " + id);
   return img;
 }
 

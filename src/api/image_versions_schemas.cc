@@ -1,7 +1,8 @@
-// Image v2 version discovery and the JSON schemas glance serves. The glance client reads
-// /versions to choose v2, builds `image-create` / `image-update` options and validates every image
-// it receives (warlock) against /v2/schemas/image, so the schema lists exactly the representation
-// image_view() produces; custom properties are strings (additionalProperties).
+// Image v2 version discovery and the JSON schemas glance serves (image, images, member,
+// members). The glance client reads /versions to choose v2, builds `image-create` /
+// `image-update` options and validates every image it receives (warlock) against
+// /v2/schemas/image, so the schema lists exactly the representation image_view() produces;
+// custom properties are strings (additionalProperties).
 #include <fmt/format.h>
 
 #include "api/image_impl.h"
@@ -165,6 +166,44 @@ json images_schema() {
             {{"href", "{schema}"}, {"rel", "describedby"}}}}};
 }
 
+// glance's image_members.py: the member schema and its collection (the client validates member
+// replies against it; additionalProperties false, as glance's Schema.raw()).
+json member_schema() {
+  return {
+      {"name", "member"},
+      {"properties",
+       {{"member_id",
+         {{"type", "string"}, {"description", "An identifier for the image member (tenantId)"}}},
+        {"image_id",
+         {{"type", "string"},
+          {"pattern", kUuidPattern},
+          {"description", "An identifier for the image"}}},
+        {"created_at",
+         {{"type", "string"}, {"description", "Date and time of image member creation"}}},
+        {"updated_at",
+         {{"type", "string"},
+          {"description", "Date and time of last modification of image member"}}},
+        {"status",
+         {{"type", "string"},
+          {"enum", {"pending", "accepted", "rejected"}},
+          {"description", "The status of this image member"}}},
+        {"schema", {{"type", "string"}, {"readOnly", true}}}}},
+      {"additionalProperties", false}};
+}
+
+json members_schema() {
+  return {{"name", "members"},
+          {"properties",
+           {{"members", {{"type", "array"}, {"items", member_schema()}}},
+            {"first", {{"type", "string"}}},
+            {"next", {{"type", "string"}}},
+            {"schema", {{"type", "string"}}}}},
+          {"links",
+           {{{"href", "{first}"}, {"rel", "first"}},
+            {{"href", "{next}"}, {"rel", "next"}},
+            {{"href", "{schema}"}, {"rel", "describedby"}}}}};
+}
+
 }  // namespace
 
 const json& image_schema() {
@@ -178,12 +217,16 @@ std::vector<Route> version_schema_routes(ApiContext& ctx) {
   auto list = [&ctx](Call&) -> Result<Reply> { return Reply::ok(versions(ctx)); };
   auto schema = [](Call&) -> Result<Reply> { return Reply::ok(image_schema()); };
   auto schemas = [](Call&) -> Result<Reply> { return Reply::ok(images_schema()); };
+  auto member = [](Call&) -> Result<Reply> { return Reply::ok(member_schema()); };
+  auto members = [](Call&) -> Result<Reply> { return Reply::ok(members_schema()); };
   return {
       {"GET", "/image", Service::kImage, "public", root, {}},
       {"GET", "/image/", Service::kImage, "public", root, {}},
       {"GET", "/image/versions", Service::kImage, "public", list, {}},
       {"GET", "/image/v2/schemas/image", Service::kImage, "image:read", schema, {}},
       {"GET", "/image/v2/schemas/images", Service::kImage, "image:read", schemas, {}},
+      {"GET", "/image/v2/schemas/member", Service::kImage, "image:read", member, {}},
+      {"GET", "/image/v2/schemas/members", Service::kImage, "image:read", members, {}},
   };
 }
 

@@ -342,6 +342,7 @@ void write_image(soci::session& sql, const Image& i, bool insert) {
 void erase_image(soci::session& sql, const std::string& id) {
   sql << "DELETE FROM image_properties WHERE image_id = :i", soci::use(id);
   sql << "DELETE FROM image_tags WHERE image_id = :i", soci::use(id);
+  sql << "DELETE FROM image_members WHERE image_id = :i", soci::use(id);
   soci::statement st = (sql.prepare << "DELETE FROM images WHERE id = :i", soci::use(id));
   st.execute(true);
   require_row(st, "image " + id + " does not exist");
@@ -375,6 +376,24 @@ Status Store::update_image(const Image& i) {
 
 Status Store::delete_image(const std::string& id) {
   return impl_->write([&](soci::session& sql) { erase_image(sql, id); }, "deleting image " + id);
+}
+
+Status Store::set_image_status(const std::string& id, ImageStatus from, ImageStatus to) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        const std::string want = to_string(from), next = to_string(to), at = format_time(now());
+        soci::statement st =
+            (sql.prepare << "UPDATE images SET status = :n, updated_at = :u WHERE id = :i AND "
+                            "status = :w",
+             soci::use(next), soci::use(at), soci::use(id), soci::use(want));
+        st.execute(true);
+        if (st.get_affected_rows() > 0) return;
+        int n = 0;
+        sql << "SELECT COUNT(*) FROM images WHERE id = :i", soci::use(id), soci::into(n);
+        if (n == 0) throw Abort{Error::not_found("image " + id + " does not exist")};
+        throw Abort{Error::conflict("image " + id + " is no longer " + want)};
+      },
+      "setting the status of image " + id);
 }
 
 }  // namespace gpucloud::store

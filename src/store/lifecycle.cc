@@ -168,6 +168,7 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
         if (sql.got_data() && ind == soci::i_ok && !snapshot.empty()) {
           sql << "DELETE FROM image_properties WHERE image_id = :i", soci::use(snapshot);
           sql << "DELETE FROM image_tags WHERE image_id = :i", soci::use(snapshot);
+          sql << "DELETE FROM image_members WHERE image_id = :i", soci::use(snapshot);
           sql << "DELETE FROM images WHERE id = :i", soci::use(snapshot);
         }
         int booting = 0;

@@ -16,8 +16,10 @@ Result<E> parse_enum(std::string_view text, const std::array<const char*, N>& na
   return Error::invalid(std::string(what) + ": unknown value '" + std::string(text) + "'");
 }
 
-constexpr std::array<const char*, 7> kImageStatus = {
-    "queued", "saving", "active", "killed", "deleted", "pending_delete", "importing"};
+constexpr std::array<const char*, 8> kImageStatus = {"queued",    "saving",     "active",
+                                                     "killed",    "deleted",    "pending_delete",
+                                                     "importing", "deactivated"};
+constexpr std::array<const char*, 3> kMemberStatus = {"pending", "accepted", "rejected"};
 constexpr std::array<const char*, 4> kVisibility = {"public", "private", "shared", "community"};
 constexpr std::array<const char*, 6> kServerStatus = {"BUILD",   "ACTIVE",  "ERROR",
                                                       "SHUTOFF", "DELETED", "SHELVED_OFFLOADED"};
@@ -29,6 +31,7 @@ constexpr std::array<const char*, 8> kPciStatus = {"available", "claimed",     "
 }  // namespace
 
 const char* to_string(ImageStatus s) { return kImageStatus[static_cast<size_t>(s)]; }
+const char* to_string(ImageMemberStatus s) { return kMemberStatus[static_cast<size_t>(s)]; }
 const char* to_string(ImageVisibility v) { return kVisibility[static_cast<size_t>(v)]; }
 const char* to_string(ServerStatus s) { return kServerStatus[static_cast<size_t>(s)]; }
 const char* to_string(Readiness r) { return kReadiness[static_cast<size_t>(r)]; }
@@ -36,6 +39,9 @@ const char* to_string(PciDeviceStatus s) { return kPciStatus[static_cast<size_t>
 
 Result<ImageStatus> parse_image_status(std::string_view t) {
   return parse_enum<ImageStatus>(t, kImageStatus, "image status");
+}
+Result<ImageMemberStatus> parse_image_member_status(std::string_view t) {
+  return parse_enum<ImageMemberStatus>(t, kMemberStatus, "image member status");
 }
 Result<ImageVisibility> parse_image_visibility(std::string_view t) {
   return parse_enum<ImageVisibility>(t, kVisibility, "visibility");

@@ -104,7 +104,16 @@ struct Flavor {
   TimePoint created_at{};
 };
 
-enum class ImageStatus { kQueued, kSaving, kActive, kKilled, kDeleted, kPendingDelete, kImporting };
+enum class ImageStatus {
+  kQueued,
+  kSaving,
+  kActive,
+  kKilled,
+  kDeleted,
+  kPendingDelete,
+  kImporting,
+  kDeactivated  // glance's deactivate action: data download refused to non-admins
+};
 enum class ImageVisibility { kPublic, kPrivate, kShared, kCommunity };
 const char* to_string(ImageStatus s);      // glance spelling: "queued", "pending_delete", ...
 const char* to_string(ImageVisibility v);  // "public", "private", "shared", "community"
@@ -131,6 +140,20 @@ struct Image {
   bool os_hidden = false;
   std::map<std::string, std::string> properties;  // custom properties (image_type, service_url...)
   std::vector<std::string> tags;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// A project an image is shared with (glance's image member): the image's owner adds it
+// (pending), the member accepts or rejects it. Only `shared` images have members.
+enum class ImageMemberStatus { kPending, kAccepted, kRejected };
+const char* to_string(ImageMemberStatus s);  // "pending", "accepted", "rejected"
+Result<ImageMemberStatus> parse_image_member_status(std::string_view text);
+
+struct ImageMember {
+  std::string image_id;
+  std::string member_id;  // project id
+  ImageMemberStatus status = ImageMemberStatus::kPending;
   TimePoint created_at{};
   TimePoint updated_at{};
 };

@@ -273,6 +273,17 @@ const std::vector<std::string> kVersion10 = {
     "PRIMARY KEY (instance_uuid, request_id))@ENGINE",
 };
 
+// Version 11: glance's image members, the projects a shared image is offered to, each with its
+// answer (pending, accepted, rejected). member_id is a project id, as wide as glance's column.
+// The index serves image lists, which look up one project's memberships.
+const std::vector<std::string> kVersion11 = {
+    "CREATE TABLE IF NOT EXISTS image_members (image_id VARCHAR(36) NOT NULL, "
+    "member_id VARCHAR(255) NOT NULL, status VARCHAR(20) NOT NULL, created_at @TS NOT NULL, "
+    "updated_at @TS NOT NULL, PRIMARY KEY (image_id, member_id), "
+    "FOREIGN KEY (image_id) REFERENCES images(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_image_members_member_id ON image_members (member_id)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -306,7 +317,8 @@ const std::vector<Migration>& migrations() {
       make(7, "domains and roles", kVersion7),
       make(8, "nova quotas", kVersion8),
       make(9, "user extra attributes", kVersion9),
-      make(10, "instance actions", kVersion10)};
+      make(10, "instance actions", kVersion10),
+      make(11, "image members", kVersion11)};
   return kAll;
 }
 

@@ -292,7 +292,24 @@ class Store {
   Result<Image> get_image(const std::string& id);
   Result<std::vector<Image>> list_images();
   Status update_image(const Image& i);
-  Status delete_image(const std::string& id);
+  Status delete_image(const std::string& id);  // its members go with it
+  // Compare-and-set of the status alone (deactivate, reactivate): kConflict when the image is
+  // no longer in `from`, kNotFound when it is gone.
+  Status set_image_status(const std::string& id, ImageStatus from, ImageStatus to);
+
+  // Image members (image_members.cc). add: kNotFound without the image, kConflict when the
+  // project is a member already, kPayloadTooLarge when the image has `max_members` already
+  // (counted under the image row's lock, so concurrent adds cannot pass the limit together).
+  Status add_image_member(const ImageMember& m, size_t max_members);
+  Result<ImageMember> get_image_member(const std::string& image_id, const std::string& member_id);
+  Result<std::vector<ImageMember>> list_image_members(const std::string& image_id);
+  // Every membership of one project (for image lists: which shared images it may see).
+  Result<std::vector<ImageMember>> list_memberships(const std::string& member_id);
+  // The member's new status; returns the updated row (kNotFound when it is not a member).
+  Result<ImageMember> set_image_member_status(const std::string& image_id,
+                                              const std::string& member_id,
+                                              ImageMemberStatus status);
+  Status delete_image_member(const std::string& image_id, const std::string& member_id);
 
   // Aggregates. create fills the id; availability_zone is also nova's metadata key.
   Result<Aggregate> create_aggregate(const Aggregate& a);

@@ -42,10 +42,12 @@ class RbacMatrixTest : public ComputeTest {
 
     store::Image image;
     image.id = new_uuid();
-    image.name = "alice-private";
+    // Shared, so that its member routes answer past the policy (glance: only shared images
+    // have members); another project still finds it absent, as it is no member.
+    image.name = "alice-shared";
     image.owner = demo;
     image.status = store::ImageStatus::kQueued;
-    image.visibility = store::ImageVisibility::kPrivate;
+    image.visibility = store::ImageVisibility::kShared;
     ASSERT_TRUE(store_->create_image(image).ok());
 
     store::KeyPair key;
