@@ -52,8 +52,9 @@ TEST_P(StoreTest, UserExtraPropertiesRoundTripAndGoWithTheUser) {
   ASSERT_TRUE(store().update_user(u).ok());
   EXPECT_EQ(store().get_user("u2")->extra, u.extra);
   bool listed = false;
-  for (const auto& v : *store().list_users())
-    listed = listed || (v.id == "u2" && v.extra == u.extra);
+  auto users = store().list_users();
+  ASSERT_TRUE(users.ok());
+  for (const auto& v : *users) listed = listed || (v.id == "u2" && v.extra == u.extra);
   EXPECT_TRUE(listed);
   u.extra.clear();
   ASSERT_TRUE(store().update_user(u).ok());
