@@ -127,6 +127,20 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto sb = body_member(*body, "server");
   if (!sb.ok()) return sb.error();
   const json& b = *sb;
+  // Scheduler hints: gpucloud has no server groups yet, so a `group` hint names a group that
+  // cannot exist (nova: 400). Other hints (same_host, different_host, ...) are not acted on.
+  for (const char* key : {"os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"}) {
+    if (!body->contains(key)) continue;
+    const json& hints = (*body)[key];
+    if (!hints.is_object()) {
+      return bad_request(std::string("Invalid input for field/attribute ") + key +
+                         ". It is not of type 'object'");
+    }
+    if (hints.contains("group")) {
+      return bad_request("Invalid input for field/attribute group: server group " +
+                         shown(hints["group"]) + " not found (gpucloud has no server groups)");
+    }
+  }
   const Microversion& mv = call.microversion;
   if (auto s = no_extra_fields(b, "server", server_fields(mv)); !s.ok()) return s.error();
   if (auto s = check_unused_server_fields(b, mv); !s.ok()) return s.error();

@@ -222,6 +222,14 @@ TEST_F(ComputeTest, UnusedServerFieldsAreValidatedAsNovaDoes) {
     EXPECT_NE(r->body.find(field == "networks" ? "etwork" : field.substr(0, 8)), std::string::npos)
         << r->body;
   }
+  // No server groups: a group hint names one that cannot exist.
+  auto hinted =
+      post(kV + "/servers", alice_,
+           json{{"server", {{"name", "vm"}, {"flavorRef", "1"}, {"imageRef", plain_image_id_}}},
+                {"os:scheduler_hints", {{"group", new_uuid()}}}}
+               .dump());
+  EXPECT_EQ(hinted->status, 400);
+  EXPECT_NE(hinted->body.find("group"), std::string::npos) << hinted->body;
   EXPECT_EQ(snapshot(), before);  // nothing created
   auto ok = create({{"accessIPv4", "1.1.1.1"},
                     {"accessIPv6", "2001:2001:0::3"},
