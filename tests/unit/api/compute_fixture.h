@@ -106,6 +106,17 @@ class ComputeTest : public ApiTest {
   httplib::Result del(const std::string& path, const std::string& token) {
     return client_->Delete(path.c_str(), {{"X-Auth-Token", token}});
   }
+  // GET / PUT at a compute microversion ("2.53", "latest").
+  httplib::Result vget(const std::string& path, const std::string& token, const std::string& v) {
+    return client_->Get(path.c_str(),
+                        {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + v}});
+  }
+  httplib::Result vput(const std::string& path, const std::string& token, const std::string& v,
+                       const json& body) {
+    return client_->Put(path.c_str(),
+                        {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + v}},
+                        body.dump(), "application/json");
+  }
   json get_json(const std::string& path, const std::string& token) {
     auto r = get(path, token);
     EXPECT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : "no response");

@@ -7,10 +7,6 @@ namespace {
 
 class InstanceActionsTest : public ComputeTest {
  protected:
-  httplib::Result vget(const std::string& path, const std::string& token, const std::string& v) {
-    return client_->Get(path.c_str(),
-                        {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + v}});
-  }
   json actions(const std::string& id, const std::string& token, const std::string& v = "2.1",
                const std::string& query = "") {
     auto r = vget(kV + "/servers/" + id + "/os-instance-actions" + query, token, v);

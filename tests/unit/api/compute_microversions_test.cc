@@ -12,16 +12,9 @@ class MicroversionTest : public ComputeTest {
   httplib::Headers at(const std::string& token, const std::string& version) {
     return {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + version}};
   }
-  httplib::Result vget(const std::string& path, const std::string& token, const std::string& v) {
-    return client_->Get(path.c_str(), at(token, v));
-  }
   httplib::Result vpost(const std::string& path, const std::string& token, const std::string& v,
                         const json& body) {
     return client_->Post(path.c_str(), at(token, v), body.dump(), "application/json");
-  }
-  httplib::Result vput(const std::string& path, const std::string& token, const std::string& v,
-                       const json& body) {
-    return client_->Put(path.c_str(), at(token, v), body.dump(), "application/json");
   }
   httplib::Result vdel(const std::string& path, const std::string& token, const std::string& v) {
     return client_->Delete(path.c_str(), at(token, v));

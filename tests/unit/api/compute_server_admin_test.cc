@@ -8,16 +8,6 @@ namespace {
 
 class ServerAdminTest : public ComputeTest {
  protected:
-  httplib::Result vget(const std::string& path, const std::string& token, const std::string& v) {
-    return client_->Get(path.c_str(),
-                        {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + v}});
-  }
-  httplib::Result vput(const std::string& path, const std::string& token, const std::string& v,
-                       const json& body) {
-    return client_->Put(path.c_str(),
-                        {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + v}},
-                        body.dump(), "application/json");
-  }
   std::string active_server() {
     seed_aggregates();
     const std::string id = boot(alice_, "vm", "3");
