@@ -53,21 +53,12 @@ Result<Reply> list_actions(ApiContext& ctx, const Call& call) {
   std::optional<std::string> marker;
   std::optional<store::TimePoint> since, before;
   if (mv.at_least(2, 58)) {
-    if (auto l = call.query("limit")) {
-      char* end = nullptr;
-      const long long v = std::strtoll(l->c_str(), &end, 10);
-      if (l->empty() || *end != '\0' || v < 0) {
-        return bad_request("Invalid input for query parameters limit. Value: " + *l +
-                           ". It is not a non-negative integer");
-      }
-      limit = v;
-    }
-    marker = call.query("marker");
-    if (auto s = call.query("changes-since")) {
-      auto t = parse_iso8601(*s, "changes-since");
-      if (!t.ok()) return t.error();
-      since = *t;
-    }
+    // nova's list parameters (list_query.cc); actions take no sort_key.
+    auto q = parse_list_query(call, {{}, {{"start_time", true}}, true});
+    if (!q.ok()) return q.error();
+    limit = q->limit;
+    marker = q->marker;
+    since = q->changes_since;
   }
   if (mv.at_least(2, 66)) {
     if (auto s = call.query("changes-before")) {

@@ -153,10 +153,11 @@ json build_image_schema() {
             {{"href", "{schema}"}, {"rel", "describedby"}}}}};
 }
 
-json images_schema() {
-  return {{"name", "images"},
+// glance's collection schemas (images, members): the items, paging links and the schema link.
+json collection_schema(const std::string& name, const json& item) {
+  return {{"name", name},
           {"properties",
-           {{"images", {{"type", "array"}, {"items", image_schema()}}},
+           {{name, {{"type", "array"}, {"items", item}}},
             {"first", {{"type", "string"}}},
             {"next", {{"type", "string"}}},
             {"schema", {{"type", "string"}}}}},
@@ -165,6 +166,8 @@ json images_schema() {
             {{"href", "{next}"}, {"rel", "next"}},
             {{"href", "{schema}"}, {"rel", "describedby"}}}}};
 }
+
+json images_schema() { return collection_schema("images", image_schema()); }
 
 // glance's image_members.py: the member schema and its collection (the client validates member
 // replies against it; additionalProperties false, as glance's Schema.raw()).
@@ -191,18 +194,7 @@ json member_schema() {
       {"additionalProperties", false}};
 }
 
-json members_schema() {
-  return {{"name", "members"},
-          {"properties",
-           {{"members", {{"type", "array"}, {"items", member_schema()}}},
-            {"first", {{"type", "string"}}},
-            {"next", {{"type", "string"}}},
-            {"schema", {{"type", "string"}}}}},
-          {"links",
-           {{{"href", "{first}"}, {"rel", "first"}},
-            {{"href", "{next}"}, {"rel", "next"}},
-            {{"href", "{schema}"}, {"rel", "describedby"}}}}};
-}
+json members_schema() { return collection_schema("members", member_schema()); }
 
 }  // namespace
 
