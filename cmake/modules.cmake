@@ -9,6 +9,11 @@ function(gpucloud_warnings target)
   # optimising (GCC bug 105562): keep them visible, but not fatal.
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wno-error=deprecated-declarations
                                            -Wno-error=maybe-uninitialized)
+  # In a unity build each .cc is #included, so GCC takes a class of a .cc that holds a type from
+  # that file's anonymous namespace (the pimpl pattern) for a header class doing so.
+  if(CMAKE_UNITY_BUILD)
+    target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
+  endif()
 endfunction()
 
 function(gpucloud_module name)
@@ -36,6 +41,8 @@ endfunction()
 
 function(gpucloud_unit_tests)
   get_property(modules GLOBAL PROPERTY GPUCLOUD_MODULES)
+  # `unit_tests`: every unit test binary and what they run (the sanitizer build needs no more).
+  add_custom_target(unit_tests)
   foreach(name ${modules})
     file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/${name}/*.cc)
     if(NOT tests)
@@ -48,6 +55,7 @@ function(gpucloud_unit_tests)
     target_include_directories(unit_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
     gpucloud_test_target(unit_${name})
     add_dependencies(unit_${name} gpucloud)
+    add_dependencies(unit_tests unit_${name})
     gpucloud_warnings(unit_${name})
     gtest_discover_tests(unit_${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit
                          TEST_PREFIX "${name}.")

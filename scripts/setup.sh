@@ -27,13 +27,14 @@ fi
 jobs=$(nproc)
 # ccache keys on paths relative to the checkout, so that another clone (CI's) reuses the cache.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
-build() {  # build DIR TYPE
+build() {  # build DIR TYPE [TARGET]
   if [[ ! -f "$1/build.ninja" ]]; then
     cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE="$2" >/dev/null
   fi
-  cmake --build "$1" -j "$jobs"
+  cmake --build "$1" -j "$jobs" ${3:+--target "$3"}
 }
 build build RelWithDebInfo
 if [[ "${1:-}" == "--sanitize" ]]; then
-  build build-sanitize sanitize
+  # Only the unit tests run under the sanitizers: integration tests and benchmarks are not built.
+  build build-sanitize sanitize unit_tests
 fi

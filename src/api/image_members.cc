@@ -46,7 +46,7 @@ Result<store::ImageMember> find_member(ApiContext& ctx, const Caller& caller,
   return m;
 }
 
-Result<Reply> add(ApiContext& ctx, Call& call) {
+Result<Reply> add_member(ApiContext& ctx, Call& call) {
   const Caller& caller = call.who();
   auto img = shared_image(ctx, caller, call.param("image_id"));
   if (!img.ok()) return img.error();
@@ -78,7 +78,7 @@ Result<Reply> add(ApiContext& ctx, Call& call) {
   return Reply::ok(member_view(*stored));  // glance answers 200, not 201
 }
 
-Result<Reply> list(ApiContext& ctx, Call& call) {
+Result<Reply> list_members(ApiContext& ctx, Call& call) {
   const Caller& caller = call.who();
   auto img = shared_image(ctx, caller, call.param("image_id"));
   if (!img.ok()) return img.error();
@@ -92,7 +92,7 @@ Result<Reply> list(ApiContext& ctx, Call& call) {
   return Reply::ok({{"members", members}, {"schema", "/v2/schemas/members"}});
 }
 
-Result<Reply> show(ApiContext& ctx, Call& call) {
+Result<Reply> show_member(ApiContext& ctx, Call& call) {
   auto img = shared_image(ctx, call.who(), call.param("image_id"));
   auto m = img.ok() ? find_member(ctx, call.who(), *img, call.param("member_id"))
                     : Result<store::ImageMember>(img.error());
@@ -104,7 +104,7 @@ Result<Reply> show(ApiContext& ctx, Call& call) {
   return Reply::ok(member_view(*m));
 }
 
-Result<Reply> update(ApiContext& ctx, Call& call) {
+Result<Reply> update_member(ApiContext& ctx, Call& call) {
   const Caller& caller = call.who();
   const std::string& member_id = call.param("member_id");
   auto img = shared_image(ctx, caller, call.param("image_id"));
@@ -131,7 +131,7 @@ Result<Reply> update(ApiContext& ctx, Call& call) {
   return Reply::ok(member_view(*updated));
 }
 
-Result<Reply> remove(ApiContext& ctx, Call& call) {
+Result<Reply> remove_member(ApiContext& ctx, Call& call) {
   const Caller& caller = call.who();
   const std::string& member_id = call.param("member_id");
   auto img = shared_image(ctx, caller, call.param("image_id"));
@@ -158,11 +158,11 @@ std::vector<Route> member_routes(ApiContext& ctx) {
   const std::string all = "/image/v2/images/{image_id}/members";
   const std::string one = all + "/{member_id}";
   return {
-      {"POST", all, Service::kImage, "image:write", bind(add), {}},
-      {"GET", all, Service::kImage, "image:read", bind(list), {}},
-      {"GET", one, Service::kImage, "image:read", bind(show), {}},
-      {"PUT", one, Service::kImage, "image:write", bind(update), {}},
-      {"DELETE", one, Service::kImage, "image:write", bind(remove), {}},
+      {"POST", all, Service::kImage, "image:write", bind(add_member), {}},
+      {"GET", all, Service::kImage, "image:read", bind(list_members), {}},
+      {"GET", one, Service::kImage, "image:read", bind(show_member), {}},
+      {"PUT", one, Service::kImage, "image:write", bind(update_member), {}},
+      {"DELETE", one, Service::kImage, "image:write", bind(remove_member), {}},
   };
 }
 

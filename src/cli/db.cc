@@ -14,24 +14,24 @@
 namespace gpucloud::cli {
 namespace {
 
-int fail(const Error& e) {
+int db_fail(const Error& e) {
   std::fprintf(stderr, "gpucloud db: %s\n", e.message.c_str());
   return 1;
 }
 
 int run_version(const std::string& url) {
   auto parsed = DatabaseUrl::parse(url);
-  if (!parsed) return fail(parsed.error());
+  if (!parsed) return db_fail(parsed.error());
   if (parsed->is_sqlite() && !parsed->database().empty() &&
       access(parsed->database().c_str(), F_OK) != 0) {  // opening would create it
-    return fail(Error::not_found("no database file at " + parsed->database()));
+    return db_fail(Error::not_found("no database file at " + parsed->database()));
   }
   store::OpenOptions o;
   o.migrate = false;
   o.allow_old_schema = true;
   o.pool_size = 1;
   auto s = store::open_store(url, o);
-  if (!s) return fail(s.error());
+  if (!s) return db_fail(s.error());
   auto info = (*s)->schema_info();
   const int latest = store::Store::latest_schema_version();
   const int current = info ? info->current : 0;  // no schema_version table: an empty database
@@ -46,13 +46,13 @@ int run_upgrade(const std::string& url) {
   o.allow_old_schema = true;
   o.pool_size = 1;
   auto s = store::open_store(url, o);
-  if (!s) return fail(s.error());
+  if (!s) return db_fail(s.error());
   auto before = (*s)->schema_info();
   const int from = before ? before->current : 0;
   Status m = (*s)->migrate();
-  if (!m) return fail(m.error().with_context((*s)->redacted_url()));
+  if (!m) return db_fail(m.error().with_context((*s)->redacted_url()));
   auto after = (*s)->schema_info();
-  if (!after) return fail(after.error());
+  if (!after) return db_fail(after.error());
   if (after->current == from) {
     std::printf("%s: schema version %d, already up to date\n", (*s)->redacted_url().c_str(), from);
   } else {
@@ -64,14 +64,14 @@ int run_upgrade(const std::string& url) {
 
 int run_backup(const std::string& url, const std::string& file) {
   auto v = store::backup_sqlite(url, file);
-  if (!v) return fail(v.error());
+  if (!v) return db_fail(v.error());
   std::printf("backed up schema version %d to %s (mode 0600)\n", *v, file.c_str());
   return 0;
 }
 
 int run_restore(const std::string& file, const std::string& url) {
   auto v = store::restore_sqlite(file, url);
-  if (!v) return fail(v.error());
+  if (!v) return db_fail(v.error());
   std::printf("restored %s (schema version %d)%s\n", file.c_str(), *v,
               *v < store::Store::latest_schema_version() ? "; run `gpucloud db upgrade`" : "");
   return 0;

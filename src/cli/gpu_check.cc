@@ -18,16 +18,16 @@ struct GpuCheckArgs {
   std::string format = "text";
 };
 
-int fail(const std::string& message) {
+int gpu_check_fail(const std::string& message) {
   std::fprintf(stderr, "gpucloud gpu-check: %s\n", message.c_str());
   return 2;
 }
 
 int run_gpu_check(const GpuCheckArgs& a) {
   auto settings = controller::load_settings({a.config, a.nova_config, ""});
-  if (!settings.ok()) return fail(settings.error().message);
+  if (!settings.ok()) return gpu_check_fail(settings.error().message);
   const auto& cc = (*settings)->cloudcontroller;
-  if (!cc.gpu_query) return fail(a.config + ": no openstack.gpu_query: nothing to check");
+  if (!cc.gpu_query) return gpu_check_fail(a.config + ": no openstack.gpu_query: nothing to check");
 
   std::vector<ProductId> configured;
   for (const auto& p : cc.gpu_pci_ids) configured.push_back(p.value);
@@ -36,20 +36,22 @@ int run_gpu_check(const GpuCheckArgs& a) {
   std::vector<ProductId> selected;
   if (!a.product_id.empty()) {
     auto id = HexId::parse(a.product_id, "--product-id");
-    if (!id.ok()) return fail(id.error().message);
+    if (!id.ok()) return gpu_check_fail(id.error().message);
     selected.push_back(*id);
   } else if (!a.alias.empty()) {
-    if (!(*settings)->nova) return fail("--alias needs --nova-config (the file with [pci] alias)");
+    if (!(*settings)->nova)
+      return gpu_check_fail("--alias needs --nova-config (the file with [pci] alias)");
     auto entries = (*settings)->nova->aliases.find(a.alias);
-    if (entries.empty()) return fail("no PCI alias named '" + a.alias + "' in --nova-config");
+    if (entries.empty())
+      return gpu_check_fail("no PCI alias named '" + a.alias + "' in --nova-config");
     for (const PciAlias* e : entries) {
-      if (!e->product_id) return fail("alias '" + a.alias + "' matches any product id");
+      if (!e->product_id) return gpu_check_fail("alias '" + a.alias + "' matches any product id");
       selected.push_back(*e->product_id);
     }
   }
   auto report =
       controller::read_gpu_report(cc.gpu_query->value, selected.empty() ? configured : selected);
-  if (!report.ok()) return fail(report.error().message);
+  if (!report.ok()) return gpu_check_fail(report.error().message);
 
   bool enough = false;
   if (!selected.empty()) {

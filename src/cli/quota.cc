@@ -17,7 +17,7 @@ struct QuotaArgs {
   int limit = 0;
 };
 
-int fail(const std::string& message) {
+int quota_fail(const std::string& message) {
   std::fprintf(stderr, "gpucloud quota: %s\n", message.c_str());
   return 1;
 }
@@ -40,11 +40,11 @@ Result<std::unique_ptr<store::Store>> open(const std::string& url) {
 
 int run_set(const QuotaArgs& a) {
   auto s = open(a.database);
-  if (!s.ok()) return fail(s.error().message);
+  if (!s.ok()) return quota_fail(s.error().message);
   auto p = find_project(**s, a.project);
-  if (!p.ok()) return fail(p.error().message);
+  if (!p.ok()) return quota_fail(p.error().message);
   if (auto st = (*s)->set_gpu_quota({p->id, a.alias, a.limit}); !st.ok()) {
-    return fail(st.error().message);
+    return quota_fail(st.error().message);
   }
   std::printf("project %s (%s): %s: %d\n", p->name.c_str(), p->id.c_str(), a.alias.c_str(),
               a.limit);
@@ -53,31 +53,32 @@ int run_set(const QuotaArgs& a) {
 
 int run_delete(const QuotaArgs& a) {
   auto s = open(a.database);
-  if (!s.ok()) return fail(s.error().message);
+  if (!s.ok()) return quota_fail(s.error().message);
   auto p = find_project(**s, a.project);
-  if (!p.ok()) return fail(p.error().message);
-  if (auto st = (*s)->delete_gpu_quota(p->id, a.alias); !st.ok()) return fail(st.error().message);
+  if (!p.ok()) return quota_fail(p.error().message);
+  if (auto st = (*s)->delete_gpu_quota(p->id, a.alias); !st.ok())
+    return quota_fail(st.error().message);
   std::printf("project %s (%s): %s: no quota\n", p->name.c_str(), p->id.c_str(), a.alias.c_str());
   return 0;
 }
 
 int run_show(const QuotaArgs& a) {
   auto s = open(a.database);
-  if (!s.ok()) return fail(s.error().message);
+  if (!s.ok()) return quota_fail(s.error().message);
   std::string project_id;
   if (!a.project.empty()) {
     auto p = find_project(**s, a.project);
-    if (!p.ok()) return fail(p.error().message);
+    if (!p.ok()) return quota_fail(p.error().message);
     project_id = p->id;
   }
   auto quotas = (*s)->list_gpu_quotas(project_id);
-  if (!quotas.ok()) return fail(quotas.error().message);
+  if (!quotas.ok()) return quota_fail(quotas.error().message);
   std::printf("%-34s %-20s %6s %6s\n", "project", "alias", "limit", "in-use");
   std::map<std::string, std::map<std::string, int>> usage;
   for (const auto& q : *quotas) {
     if (!usage.contains(q.project_id)) {
       auto u = (*s)->gpu_usage(q.project_id);
-      if (!u.ok()) return fail(u.error().message);
+      if (!u.ok()) return quota_fail(u.error().message);
       usage[q.project_id] = *u;
     }
     auto& u = usage[q.project_id];

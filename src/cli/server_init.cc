@@ -59,7 +59,7 @@ Result<std::optional<std::string>> read_password(const std::string& file, const 
   return std::optional<std::string>();
 }
 
-int fail(const std::string& message) {
+int init_fail(const std::string& message) {
   std::fprintf(stderr, "gpucloud server init: %s\n", message.c_str());
   return 1;
 }
@@ -98,24 +98,25 @@ int run_init(const InitArgs& a) {
     if (!cfg) return 1;
     if (cfg->database) url = cfg->database->value.text();
   }
-  if (url.empty()) return fail("no database: give --database URL or [database] connection");
+  if (url.empty()) return init_fail("no database: give --database URL or [database] connection");
 
   auto admin_pw = read_password(a.admin_password_file, kAdminPasswordEnv);
-  if (!admin_pw) return fail(admin_pw.error().message);
+  if (!admin_pw) return init_fail(admin_pw.error().message);
   std::optional<std::string> service_pw;
   if (!a.no_service_user) {
     auto pw = read_password(a.service_password_file, kServicePasswordEnv);
-    if (!pw) return fail(pw.error().message);
+    if (!pw) return init_fail(pw.error().message);
     service_pw = *pw;
   }
   if (!a.client_files_dir.empty() && !*admin_pw) {
-    return fail(std::string("--write-client-files needs the admin password (--admin-password-file "
-                            "or ") +
-                kAdminPasswordEnv + ")");
+    return init_fail(
+        std::string("--write-client-files needs the admin password (--admin-password-file "
+                    "or ") +
+        kAdminPasswordEnv + ")");
   }
 
   auto store = open_for_init(url);
-  if (!store) return fail(store.error().message);
+  if (!store) return init_fail(store.error().message);
   std::printf("database: %s\n", (*store)->redacted_url().c_str());
 
   bool changed = false, mismatch = false;
@@ -124,7 +125,7 @@ int run_init(const InitArgs& a) {
     if (!out) {
       std::string msg = out.error().message;
       if (!spec.password) msg += std::string(" (") + file_option + " FILE or " + env + ")";
-      return fail(msg);
+      return init_fail(msg);
     }
     for (const auto& line : out->steps) std::printf("%s\n", line.c_str());
     changed = changed || out->changed;
@@ -145,11 +146,11 @@ int run_init(const InitArgs& a) {
   }
   if (!a.client_files_dir.empty()) {
     if (mismatch && !a.reset_passwords) {
-      return fail("not writing client files: the admin password given is not the stored one");
+      return init_fail("not writing client files: the admin password given is not the stored one");
     }
     const CloudCredentials creds{a.auth_url, a.admin_user, **admin_pw, a.admin_project};
     if (auto s = write_client_files(a.client_files_dir, creds); !s.ok()) {
-      return fail(s.error().message);
+      return init_fail(s.error().message);
     }
     std::printf("client files: %s/openrc and %s/clouds.yaml (mode 0600)\n",
                 a.client_files_dir.c_str(), a.client_files_dir.c_str());

@@ -14,4 +14,6 @@ const std::string& claim_worker();  // tests/integration/store's child process
 
 #define GPUCLOUD_TEST_DATA (::gpucloud::test_paths::test_data())
 #define GPUCLOUD_BINARY (::gpucloud::test_paths::binary())
+// The checkout's root (examples/, docs/): <checkout>/tests/data/../..
+#define GPUCLOUD_SOURCE_ROOT (::gpucloud::test_paths::test_data() + "/../..")
 #define STORE_CLAIM_WORKER (::gpucloud::test_paths::claim_worker())

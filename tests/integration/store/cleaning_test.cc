@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-ClaimRequest gpu_claim(const std::string& instance, int count) {
+ClaimRequest cleaning_claim(const std::string& instance, int count) {
   ClaimRequest c;
   c.instance_uuid = instance;
   c.project_id = "p1";
@@ -51,7 +51,7 @@ int64_t generation(Store& s) {
 
 TEST_P(StoreTest, ReleasedGpusAreCleanedBeforeTheyAreFreeAgain) {
   add_gpu_host("h1", 2);
-  ASSERT_TRUE(store().claim(gpu_claim("i1", 2)).ok());
+  ASSERT_TRUE(store().claim(cleaning_claim("i1", 2)).ok());
   ASSERT_TRUE(store().allocate_claims("i1").ok());
   ASSERT_TRUE(store().release_claims("i1").ok());
   ASSERT_TRUE(store().release_claims("i1").ok());  // idempotent: no second task
@@ -64,7 +64,7 @@ TEST_P(StoreTest, ReleasedGpusAreCleanedBeforeTheyAreFreeAgain) {
   EXPECT_EQ(store().get_compute_host("h1")->vcpus_used, 0);  // the host's resources are back
 
   // Not free while it is cleaned: a claim finds none.
-  auto c = store().claim(gpu_claim("i2", 1));
+  auto c = store().claim(cleaning_claim("i2", 1));
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, ErrorCode::kConflict);
 
@@ -115,12 +115,12 @@ TEST_P(StoreTest, ReleasedGpusAreCleanedBeforeTheyAreFreeAgain) {
   ASSERT_TRUE(store().set_pci_device_available(b, true).ok());
   EXPECT_EQ(by_address(store())["0000:41:00.0"].status, PciDeviceStatus::kAvailable);
   EXPECT_EQ(store().pci_device_reasons()->count(b), 0u);
-  EXPECT_TRUE(store().claim(gpu_claim("i2", 2)).ok());
+  EXPECT_TRUE(store().claim(cleaning_claim("i2", 2)).ok());
 }
 
 TEST_P(StoreTest, ACleanTaskThatFailsAsAWholeLeavesItsGpusUnavailable) {
   add_gpu_host("h1", 2);
-  ASSERT_TRUE(store().claim(gpu_claim("i1", 1)).ok());
+  ASSERT_TRUE(store().claim(cleaning_claim("i1", 1)).ok());
   ASSERT_TRUE(store().release_claims("i1").ok());  // claimed only: a spawn may have had it
   auto tasks = store().take_agent_tasks("h1", 8);
   ASSERT_EQ(tasks->size(), 1u);
@@ -141,7 +141,7 @@ TEST_P(StoreTest, ACleanTaskThatFailsAsAWholeLeavesItsGpusUnavailable) {
 
 TEST_P(StoreTest, AnAnswerThatLeavesADeviceOutIsNotCleanForIt) {
   add_gpu_host("h1", 2);
-  ASSERT_TRUE(store().claim(gpu_claim("i1", 2)).ok());
+  ASSERT_TRUE(store().claim(cleaning_claim("i1", 2)).ok());
   ASSERT_TRUE(store().release_claims("i1").ok());
   auto devs = by_address(store());
   auto tasks = store().take_agent_tasks("h1", 8);
@@ -171,7 +171,7 @@ TEST_P(StoreTest, OneTimeUseGpuIsHeldAfterItsFirstUse) {
   EXPECT_EQ(json::parse(devs["0000:40:00.0"].extra_info)["one_time_use"], "true");
   EXPECT_EQ(devs["0000:41:00.0"].extra_info, "{}");
 
-  ASSERT_TRUE(store().claim(gpu_claim("i1", 2)).ok());
+  ASSERT_TRUE(store().claim(cleaning_claim("i1", 2)).ok());
   ASSERT_TRUE(store().allocate_claims("i1").ok());
   ASSERT_TRUE(store().release_claims("i1").ok());
   auto tasks = store().take_agent_tasks("h1", 8);
@@ -192,7 +192,7 @@ TEST_P(StoreTest, OneTimeUseGpuIsHeldAfterItsFirstUse) {
 
 TEST_P(StoreTest, ReleaseOfGpusNoGuestHadSkipsCleaning) {
   add_gpu_host("h1", 1);
-  ASSERT_TRUE(store().claim(gpu_claim("i1", 1)).ok());
+  ASSERT_TRUE(store().claim(cleaning_claim("i1", 1)).ok());
   ASSERT_TRUE(store().release_claims("i1", false).ok());
   EXPECT_EQ(by_address(store())["0000:40:00.0"].status, PciDeviceStatus::kAvailable);
   EXPECT_TRUE(store().list_agent_tasks("h1")->empty());

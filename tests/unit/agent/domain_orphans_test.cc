@@ -6,7 +6,7 @@
 namespace gpucloud::agent {
 namespace {
 
-PciAddress addr(const char* text) { return PciAddress::parse(text).value(); }
+PciAddress orphan_addr(const char* text) { return PciAddress::parse(text).value(); }
 
 compute::DomainInfo dom(const std::string& uuid, std::vector<PciAddress> devs,
                         std::string name = "") {
@@ -29,7 +29,7 @@ store::Instance inst(const std::string& uuid, store::ServerStatus status) {
 store::PciDeviceRecord claim(const char* a, const std::string& uuid,
                              store::PciDeviceStatus s = store::PciDeviceStatus::kAllocated) {
   store::PciDeviceRecord r;
-  r.address = addr(a);
+  r.address = orphan_addr(a);
   r.status = s;
   r.instance_uuid = uuid;
   return r;
@@ -37,7 +37,7 @@ store::PciDeviceRecord claim(const char* a, const std::string& uuid,
 
 TEST(FindOrphans, AgreeingViewsAreClean) {
   auto r = find_orphans(
-      {dom("a", {addr("0000:0a:00.0")}), dom("b", {})},
+      {dom("a", {orphan_addr("0000:0a:00.0")}), dom("b", {})},
       {inst("a", store::ServerStatus::kActive), inst("b", store::ServerStatus::kShutoff)},
       {claim("0000:0a:00.0", "a")});
   EXPECT_TRUE(r.clean());
@@ -45,11 +45,11 @@ TEST(FindOrphans, AgreeingViewsAreClean) {
 
 TEST(FindOrphans, FindsEveryKindOfDisagreement) {
   store::PciDeviceRecord free_dev;
-  free_dev.address = addr("0000:0c:00.0");
+  free_dev.address = orphan_addr("0000:0c:00.0");
   auto r = find_orphans(
-      {dom("gone", {addr("0000:0b:00.0")}),                 // deleted on the server
-       dom("a", {addr("0000:0c:00.0")}),                    // uses a device the server thinks free
-       dom("x", {addr("0000:0d:00.0")}, "someone-elses")},  // not gpucloud's
+      {dom("gone", {orphan_addr("0000:0b:00.0")}),  // deleted on the server
+       dom("a", {orphan_addr("0000:0c:00.0")}),     // uses a device the server thinks free
+       dom("x", {orphan_addr("0000:0d:00.0")}, "someone-elses")},  // not gpucloud's
       {inst("a", store::ServerStatus::kActive), inst("lost", store::ServerStatus::kActive),
        inst("new", store::ServerStatus::kBuild), inst("old", store::ServerStatus::kDeleted)},
       {claim("0000:0a:00.0", "a"), claim("0000:0b:00.0", "gone"), claim("0000:0e:00.0", "new"),
@@ -58,15 +58,15 @@ TEST(FindOrphans, FindsEveryKindOfDisagreement) {
   EXPECT_EQ(r.orphan_domains[0].instance_uuid, "gone");
   EXPECT_EQ(r.missing_domains, std::vector<std::string>{"lost"});
   ASSERT_EQ(r.leaked_claims.size(), 2u);  // a's 0a:00.0 (domain lacks it), lost's 0f:00.0
-  EXPECT_EQ(r.leaked_claims[0].address, addr("0000:0a:00.0"));
+  EXPECT_EQ(r.leaked_claims[0].address, orphan_addr("0000:0a:00.0"));
   EXPECT_EQ(r.leaked_claims[0].instance_uuid, "a");
-  EXPECT_EQ(r.leaked_claims[1].address, addr("0000:0f:00.0"));
+  EXPECT_EQ(r.leaked_claims[1].address, orphan_addr("0000:0f:00.0"));
   EXPECT_EQ(r.leaked_claims[1].instance_uuid, "lost");
   // gone's device is claimed for gone: the orphan domain is the problem, not the claim.
   ASSERT_EQ(r.unclaimed_uses.size(), 2u);
-  EXPECT_EQ(r.unclaimed_uses[0].address, addr("0000:0c:00.0"));
+  EXPECT_EQ(r.unclaimed_uses[0].address, orphan_addr("0000:0c:00.0"));
   EXPECT_EQ(r.unclaimed_uses[0].domain, domain_name("a"));
-  EXPECT_EQ(r.unclaimed_uses[1].address, addr("0000:0d:00.0"));
+  EXPECT_EQ(r.unclaimed_uses[1].address, orphan_addr("0000:0d:00.0"));
   EXPECT_EQ(r.unclaimed_uses[1].domain, "someone-elses");
   EXPECT_FALSE(r.clean());
 }

@@ -17,11 +17,11 @@ namespace {
 
 const std::string kDomains = std::string(GPUCLOUD_TEST_DATA) + "/agent/domains/";
 
-PciAddress addr(const char* text) { return PciAddress::parse(text).value(); }
+PciAddress xml_addr(const char* text) { return PciAddress::parse(text).value(); }
 
 store::PciDeviceRecord gpu(const char* address, const char* vendor = "10de") {
   store::PciDeviceRecord r;
-  r.address = addr(address);
+  r.address = xml_addr(address);
   r.vendor_id = VendorId::parse(vendor).value();
   r.product_id = ProductId::parse("1eb8").value();
   return r;
@@ -201,19 +201,21 @@ TEST(DomainSpec, BadPropertiesNameTheProperty) {
 }
 
 TEST(GuestLayout, FunctionsOfOneDeviceShareASlot) {
-  auto pc = guest_layout({addr("0000:0b:00.0"), addr("0000:0a:00.1"), addr("0000:0a:00.0")}, false);
+  auto pc = guest_layout(
+      {xml_addr("0000:0b:00.0"), xml_addr("0000:0a:00.1"), xml_addr("0000:0a:00.0")}, false);
   ASSERT_EQ(pc.size(), 3u);
-  EXPECT_EQ(pc[0].host, addr("0000:0a:00.0"));
-  EXPECT_EQ(pc[0].guest, addr("0000:00:10.0"));
+  EXPECT_EQ(pc[0].host, xml_addr("0000:0a:00.0"));
+  EXPECT_EQ(pc[0].guest, xml_addr("0000:00:10.0"));
   EXPECT_TRUE(pc[0].multifunction);
-  EXPECT_EQ(pc[1].guest, addr("0000:00:10.1"));
+  EXPECT_EQ(pc[1].guest, xml_addr("0000:00:10.1"));
   EXPECT_FALSE(pc[1].multifunction);
-  EXPECT_EQ(pc[2].guest, addr("0000:00:11.0"));
+  EXPECT_EQ(pc[2].guest, xml_addr("0000:00:11.0"));
   EXPECT_FALSE(pc[2].multifunction);
-  auto q35 = guest_layout({addr("0000:0a:00.0"), addr("0000:0a:00.1"), addr("0000:0b:00.0")}, true);
-  EXPECT_EQ(q35[0].guest, addr("0000:01:00.0"));
-  EXPECT_EQ(q35[1].guest, addr("0000:01:00.1"));
-  EXPECT_EQ(q35[2].guest, addr("0000:02:00.0"));
+  auto q35 = guest_layout(
+      {xml_addr("0000:0a:00.0"), xml_addr("0000:0a:00.1"), xml_addr("0000:0b:00.0")}, true);
+  EXPECT_EQ(q35[0].guest, xml_addr("0000:01:00.0"));
+  EXPECT_EQ(q35[1].guest, xml_addr("0000:01:00.1"));
+  EXPECT_EQ(q35[2].guest, xml_addr("0000:02:00.0"));
   EXPECT_TRUE(is_q35("pc-q35-7.2"));
   EXPECT_FALSE(is_q35("pc-i440fx-7.2"));
 }
@@ -223,7 +225,8 @@ TEST(HostdevAddresses, ReadBackFromGeneratedXml) {
   auto s = spec_for(c);
   ASSERT_TRUE(s.ok());
   auto got = hostdev_addresses(to_domain_xml(*s));
-  std::vector<PciAddress> want = {addr("0000:0a:00.0"), addr("0000:0a:00.1"), addr("0000:0b:00.0")};
+  std::vector<PciAddress> want = {xml_addr("0000:0a:00.0"), xml_addr("0000:0a:00.1"),
+                                  xml_addr("0000:0b:00.0")};
   EXPECT_EQ(got, want);
   EXPECT_TRUE(hostdev_addresses("<domain><devices/></domain>").empty());
 }

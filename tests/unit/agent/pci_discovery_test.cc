@@ -11,7 +11,7 @@ namespace {
 using testing::FakeDevice;
 using testing::FakeHost;
 
-constexpr uint64_t kGiB = uint64_t{1} << 30;
+constexpr uint64_t kGiBytes = uint64_t{1} << 30;
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
 const DiscoveredDevice& find(const std::vector<DiscoveredDevice>& devices,
@@ -218,7 +218,7 @@ TEST(PciDiscovery, JsonHasTheFieldsTheIssueAsksFor) {
   FakeHost host;
   add_gpu_with_audio(host);
   FakeDevice big{.address = "0000:41:00.0", .device = "0x2236", .iommu_group = 30};
-  big.bars = {{0, 16 * kMiB}, {1, 32 * kGiB, testing::kMem64Prefetch}};
+  big.bars = {{0, 16 * kMiB}, {1, 32 * kGiBytes, testing::kMem64Prefetch}};
   host.add(big);
   auto devices = read_pci_devices(host.sysfs(), testing::test_ids());
   ASSERT_TRUE(devices.ok());
@@ -249,7 +249,7 @@ TEST(PciDiscovery, JsonHasTheFieldsTheIssueAsksFor) {
   EXPECT_EQ(a10["address"], "0000:41:00.0");
   EXPECT_TRUE(a10["numa_node"].is_null());
   ASSERT_EQ(a10["bars"].size(), 2u);
-  EXPECT_EQ(a10["bars"][1]["size"], 32 * kGiB);
+  EXPECT_EQ(a10["bars"][1]["size"], 32 * kGiBytes);
   EXPECT_EQ(a10["bars"][1]["64bit"], true);
 }
 

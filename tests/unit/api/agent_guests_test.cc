@@ -10,7 +10,7 @@
 namespace gpucloud::api::testing {
 namespace {
 
-const std::string kHosts = "/gpucloud/v1/agent/hosts/";
+const std::string kAgentHosts = "/gpucloud/v1/agent/hosts/";
 
 class AgentGuestsTest : public ComputeTest {
  protected:
@@ -46,13 +46,13 @@ class AgentGuestsTest : public ComputeTest {
           json{{"host", h}, {"binary", "nova-compute"}}.dump());
     }
     json host = {{"host", {{"vcpus", 16}, {"memory_mb", 65536}, {"disk_gb", 500}}}};
-    EXPECT_EQ(put(kHosts + "kvm1", agent_, host.dump())->status, 200);
+    EXPECT_EQ(put(kAgentHosts + "kvm1", agent_, host.dump())->status, 200);
     const std::string id = boot(admin_, name, "2", "");
     httplib::Client c("127.0.0.1", server_->port());
-    auto r = c.Get((kHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
+    auto r = c.Get((kAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
     EXPECT_TRUE(r && r->status == 200);
     json task = json::parse(r->body)["tasks"][0];
-    EXPECT_EQ(post(kHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent_,
+    EXPECT_EQ(post(kAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent_,
                    R"({"result": {"succeeded": true}})")
                   ->status,
               204);
@@ -60,7 +60,7 @@ class AgentGuestsTest : public ComputeTest {
     return id;
   }
   httplib::Result report(const json& guests) {
-    return put(kHosts + "kvm1/guests", agent_, json{{"guests", guests}}.dump());
+    return put(kAgentHosts + "kvm1/guests", agent_, json{{"guests", guests}}.dump());
   }
   std::string metrics() { return get("/metrics", admin_)->body; }
 
@@ -71,7 +71,7 @@ class AgentGuestsTest : public ComputeTest {
 
 TEST_F(AgentGuestsTest, ViewTellsTheAgentWhatAndHowToProbe) {
   const std::string id = active_on_kvm1("vm1");
-  json view = get_json(kHosts + "kvm1/view", agent_);
+  json view = get_json(kAgentHosts + "kvm1/view", agent_);
   ASSERT_EQ(view["instances"].size(), 1u) << view.dump();
   EXPECT_EQ(view["instances"][0]["uuid"], id);
   EXPECT_EQ(view["instances"][0]["readiness"], "waiting");
@@ -149,22 +149,24 @@ TEST_F(AgentGuestsTest, FailingProbesPastTheTimeoutAreTimedOut) {
 TEST_F(AgentGuestsTest, GuestsOfOtherHostsAreSkippedAndBadReportsNameTheField) {
   const std::string id = active_on_kvm1("vm1");
   json host = {{"host", {{"vcpus", 4}, {"memory_mb", 4096}, {"disk_gb", 50}}}};
-  ASSERT_EQ(put(kHosts + "kvm2", agent_, host.dump())->status, 200);
-  auto r = put(kHosts + "kvm2/guests", agent_,
+  ASSERT_EQ(put(kAgentHosts + "kvm2", agent_, host.dump())->status, 200);
+  auto r = put(kAgentHosts + "kvm2/guests", agent_,
                json{{"guests", {{{"instance_uuid", id}, {"ip_address", "10.0.0.9"}}}}}.dump());
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(json::parse(r->body)["skipped"][0]["instance_uuid"], id);
   EXPECT_TRUE(get_json(kV + "/servers/" + id, admin_)["server"]["addresses"].empty());
 
   EXPECT_EQ(report(json::object())->status, 400);
-  r = put(kHosts + "kvm1/guests", agent_, R"({"guests": [{"instance_uuid": "x", "probe": {}}]})");
+  r = put(kAgentHosts + "kvm1/guests", agent_,
+          R"({"guests": [{"instance_uuid": "x", "probe": {}}]})");
   EXPECT_EQ(r->status, 400);
   EXPECT_NE(r->body.find("guests[0].probe.ok: a boolean is required"), std::string::npos)
       << r->body;
-  r = put(kHosts + "kvm1/guests", agent_, R"({"guests": [{"instance_uuid": "x", "ip": "1"}]})");
+  r = put(kAgentHosts + "kvm1/guests", agent_,
+          R"({"guests": [{"instance_uuid": "x", "ip": "1"}]})");
   EXPECT_EQ(r->status, 400);
-  EXPECT_EQ(put(kHosts + "nohost/guests", agent_, R"({"guests": []})")->status, 404);
-  EXPECT_EQ(put(kHosts + "kvm1/guests", alice_, R"({"guests": []})")->status, 403);
+  EXPECT_EQ(put(kAgentHosts + "nohost/guests", agent_, R"({"guests": []})")->status, 404);
+  EXPECT_EQ(put(kAgentHosts + "kvm1/guests", alice_, R"({"guests": []})")->status, 403);
 }
 
 class AgentGuestsWithoutControllerTest : public AgentGuestsTest {
@@ -175,7 +177,7 @@ class AgentGuestsWithoutControllerTest : public AgentGuestsTest {
 // Readiness probes are the Cloud Controller's: without one nobody probes, addresses still count.
 TEST_F(AgentGuestsWithoutControllerTest, NoProbeSettingsAndProbeOutcomesAreIgnored) {
   const std::string id = active_on_kvm1("vm1");
-  EXPECT_TRUE(get_json(kHosts + "kvm1/view", agent_)["probe"].is_null());
+  EXPECT_TRUE(get_json(kAgentHosts + "kvm1/view", agent_)["probe"].is_null());
   report({{{"instance_uuid", id}, {"ip_address", "10.1.2.3"}, {"probe", {{"ok", true}}}}});
   json s = get_json(kV + "/servers/" + id, admin_)["server"];
   EXPECT_FALSE(s.contains("gpucloud:readiness"));  // only a Cloud Controller sets it

@@ -5,8 +5,8 @@
 namespace gpucloud {
 namespace {
 
-PciDevice device(const char* vendor, const char* product,
-                 PciDeviceType type = PciDeviceType::kPci) {
+PciDevice alias_device(const char* vendor, const char* product,
+                       PciDeviceType type = PciDeviceType::kPci) {
   PciDevice d;
   d.address = PciAddress::parse("0000:0a:00.0").value();
   d.vendor_id = HexId::parse(vendor).value();
@@ -90,19 +90,19 @@ TEST(PciAlias, RejectsNonObjectsAndBadJson) {
 
 TEST(PciAlias, MatchesVendorProductAndDeviceType) {
   const PciAlias k2 = alias(R"({"name": "K2_Grid", "vendor_id": "10de", "product_id": "11bf"})");
-  EXPECT_TRUE(k2.matches(device("10de", "11bf")));
-  EXPECT_FALSE(k2.matches(device("10de", "11b0")));
-  EXPECT_FALSE(k2.matches(device("8086", "11bf")));
+  EXPECT_TRUE(k2.matches(alias_device("10de", "11bf")));
+  EXPECT_FALSE(k2.matches(alias_device("10de", "11b0")));
+  EXPECT_FALSE(k2.matches(alias_device("8086", "11bf")));
   const PciAlias vf = alias(R"({"name": "vf", "vendor_id": "8086", "device_type": "type-VF"})");
-  EXPECT_TRUE(vf.matches(device("8086", "154c", PciDeviceType::kVf)));
-  EXPECT_FALSE(vf.matches(device("8086", "1572", PciDeviceType::kPf)));
+  EXPECT_TRUE(vf.matches(alias_device("8086", "154c", PciDeviceType::kVf)));
+  EXPECT_FALSE(vf.matches(alias_device("8086", "1572", PciDeviceType::kPf)));
 }
 
 TEST(PciAlias, CapabilityTypeNeedsTheDeviceSpecTag) {
   const PciAlias a = alias(R"({"name": "a", "capability_type": "pci"})");
-  EXPECT_FALSE(a.matches(device("10de", "11bf")));
-  EXPECT_TRUE(a.matches(device("10de", "11bf"), {{"capability_type", "PCI"}}));
-  EXPECT_FALSE(a.matches(device("10de", "11bf"), {{"capability_type", "usb"}}));
+  EXPECT_FALSE(a.matches(alias_device("10de", "11bf")));
+  EXPECT_TRUE(a.matches(alias_device("10de", "11bf"), {{"capability_type", "PCI"}}));
+  EXPECT_FALSE(a.matches(alias_device("10de", "11bf"), {{"capability_type", "usb"}}));
 }
 
 TEST(AliasTable, EntriesSharingANameAreOred) {
@@ -114,10 +114,10 @@ TEST(AliasTable, EntriesSharingANameAreOred) {
   ASSERT_TRUE(
       table.add(alias(R"({"name": "K2_Grid", "vendor_id": "10de", "product_id": "11bf"})")));
   EXPECT_EQ(table.find("QuickAssist").size(), 2u);
-  EXPECT_TRUE(table.matches("QuickAssist", device("8086", "0442")));
-  EXPECT_TRUE(table.matches("QuickAssist", device("8086", "0443")));
-  EXPECT_FALSE(table.matches("QuickAssist", device("8086", "0444")));
-  EXPECT_FALSE(table.matches("nope", device("8086", "0443")));
+  EXPECT_TRUE(table.matches("QuickAssist", alias_device("8086", "0442")));
+  EXPECT_TRUE(table.matches("QuickAssist", alias_device("8086", "0443")));
+  EXPECT_FALSE(table.matches("QuickAssist", alias_device("8086", "0444")));
+  EXPECT_FALSE(table.matches("nope", alias_device("8086", "0443")));
   EXPECT_TRUE(table.contains("K2_Grid"));
   EXPECT_FALSE(table.contains("k2_grid"));
   EXPECT_EQ(table.names(), (std::vector<std::string>{"QuickAssist", "K2_Grid"}));

@@ -8,8 +8,6 @@
 namespace gpucloud::scheduler {
 namespace {
 
-const std::string kRoot = std::string(GPUCLOUD_TEST_DATA) + "/../..";
-
 struct Run {
   int status;
   std::string out;
@@ -29,7 +27,8 @@ Run explain(const std::string& config, const std::string& scenario, const std::s
 }
 
 TEST(ExplainCli, SeedScenarioAsTextPicksVmhost3AndSaysWhyNotTheOthers) {
-  auto r = explain(kRoot + "/examples/seed/nova.conf", kRoot + "/examples/seed/scenario.json");
+  auto r = explain(GPUCLOUD_SOURCE_ROOT + "/examples/seed/nova.conf",
+                   GPUCLOUD_SOURCE_ROOT + "/examples/seed/scenario.json");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("selected: vmhost3\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("vmhost1: excluded"), std::string::npos) << r.out;
@@ -38,8 +37,8 @@ TEST(ExplainCli, SeedScenarioAsTextPicksVmhost3AndSaysWhyNotTheOthers) {
 }
 
 TEST(ExplainCli, SeedScenarioAsJson) {
-  auto r = explain(kRoot + "/examples/seed/nova.conf", kRoot + "/examples/seed/scenario.json",
-                   "--format json");
+  auto r = explain(GPUCLOUD_SOURCE_ROOT + "/examples/seed/nova.conf",
+                   GPUCLOUD_SOURCE_ROOT + "/examples/seed/scenario.json", "--format json");
   ASSERT_EQ(r.status, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["selected"], nlohmann::json::array({"vmhost3"}));
@@ -61,7 +60,7 @@ TEST(ExplainCli, SeedScenarioAsJson) {
 }
 
 TEST(ExplainCli, NoFreeGpuExitsTwoWithTheFault) {
-  auto r = explain(kRoot + "/examples/seed/nova.conf",
+  auto r = explain(GPUCLOUD_SOURCE_ROOT + "/examples/seed/nova.conf",
                    std::string(GPUCLOUD_TEST_DATA) + "/scheduler/seed_gpus_allocated.json");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("no valid host: no host has 1 free K2_Grid (10de:11bf): vmhost3 has 0 of 2 "
@@ -73,13 +72,13 @@ TEST(ExplainCli, NoFreeGpuExitsTwoWithTheFault) {
 
 TEST(ExplainCli, UnknownFilterInConfigIsAnError) {
   auto r = explain(std::string(GPUCLOUD_TEST_DATA) + "/scheduler/unknown_filter.conf",
-                   kRoot + "/examples/seed/scenario.json");
+                   GPUCLOUD_SOURCE_ROOT + "/examples/seed/scenario.json");
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("GpuMagicFilter"), std::string::npos) << r.out;
 }
 
 TEST(ExplainCli, BadScenarioNamesTheField) {
-  auto r = explain(kRoot + "/examples/seed/nova.conf",
+  auto r = explain(GPUCLOUD_SOURCE_ROOT + "/examples/seed/nova.conf",
                    std::string(GPUCLOUD_TEST_DATA) + "/scheduler/unknown_filter.conf");
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("scenario: not valid JSON"), std::string::npos) << r.out;

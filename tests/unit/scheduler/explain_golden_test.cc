@@ -14,7 +14,6 @@ namespace gpucloud::scheduler {
 namespace {
 
 const std::string kData = std::string(GPUCLOUD_TEST_DATA) + "/scheduler";
-const std::string kRoot = std::string(GPUCLOUD_TEST_DATA) + "/../..";
 
 struct Case {
   std::string config;
@@ -25,9 +24,10 @@ struct Case {
 
 std::vector<Case> cases() {
   const std::string all = kData + "/explain/all_filters.conf";
-  const std::string seed = kRoot + "/examples/seed/nova.conf";
+  const std::string seed = GPUCLOUD_SOURCE_ROOT + "/examples/seed/nova.conf";
   std::vector<Case> out = {
-      {seed, kRoot + "/examples/seed/scenario.json", kData + "/explain/seed.txt", false},
+      {seed, GPUCLOUD_SOURCE_ROOT + "/examples/seed/scenario.json", kData + "/explain/seed.txt",
+       false},
       {seed, kData + "/seed_gpus_allocated.json", kData + "/explain/seed_gpus_allocated.txt",
        false},
   };
