@@ -36,6 +36,8 @@ json link_list(const std::string& base, const std::string& path);
 // Versioned as nova: from 2.37 `networks` is required ("auto" accepted), device tags at 2.32-2.36
 // and from 2.42.
 Status check_unused_server_fields(const json& server, const Microversion& mv);
+// nova's uuid format: 32 hex digits, dashes optional where a UUID has them.
+bool is_nova_uuid(const std::string& s);
 // An IP address as nova stores it (its IPAddress column type): the canonical text form, e.g.
 // "::babe:220.12.22.2" is "::babe:dc0c:1602". Anything not an address is returned as given.
 std::string canonical_ip(const std::string& address);

@@ -95,7 +95,8 @@ int64_t in_use(const store::QuotaUsage& u, std::string_view resource) {
   if (resource == "cores") return u.cores;
   if (resource == "ram") return u.ram;
   if (resource == "key_pairs") return u.key_pairs;
-  return 0;  // gpucloud has no server groups, floating IPs or security groups of its own
+  if (resource == "server_groups") return u.server_groups;
+  return 0;  // members are counted per group; gpucloud has no floating IPs or security groups
 }
 
 Result<Reply> show_quota_set(ApiContext& ctx, Call& call, bool detail) {

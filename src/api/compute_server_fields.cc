@@ -15,19 +15,19 @@ bool is_ip(const std::string& s, int family) {
   return inet_pton(family, s.c_str(), buf) == 1;
 }
 
-bool is_uuid(const std::string& s) {
-  // nova's uuid format: 32 hex digits, dashes optional where a UUID has them.
-  static const std::regex kUuid(
-      "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$");
-  return std::regex_match(s, kUuid);
-}
-
 Error invalid_field(const std::string& field, const json& value, const std::string& why) {
   return Error::invalid("Invalid input for field/attribute " + field + ". Value: " +
                         (value.is_string() ? value.get<std::string>() : value.dump()) + ". " + why);
 }
 
 }  // namespace
+
+bool is_nova_uuid(const std::string& s) {
+  // nova's uuid format: 32 hex digits, dashes optional where a UUID has them.
+  static const std::regex kUuid(
+      "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$");
+  return std::regex_match(s, kUuid);
+}
 
 std::string canonical_ip(const std::string& address) {
   unsigned char buf[sizeof(struct in6_addr)];
@@ -94,7 +94,7 @@ Status check_unused_server_fields(const json& server, const Microversion& mv) {
           }
           continue;
         }
-        if (k == "fixed_ip" ? !(is_ip(v, AF_INET) || is_ip(v, AF_INET6)) : !is_uuid(v)) {
+        if (k == "fixed_ip" ? !(is_ip(v, AF_INET) || is_ip(v, AF_INET6)) : !is_nova_uuid(v)) {
           return invalid_field(where + "." + k, *it,
                                "'" + v + "' is not a '" + (k == "fixed_ip" ? "ip" : "uuid") + "'");
         }

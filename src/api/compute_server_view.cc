@@ -202,7 +202,12 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
   if (mv.at_least(2, 26)) j["tags"] = server_tags(i);
   if (mv.at_least(2, 63)) j["trusted_image_certificates"] = nullptr;
   // nova lists a server's groups on one server only, never in a list.
-  if (mv.at_least(2, 71) && view != ServerView::kList) j["server_groups"] = json::array();
+  if (mv.at_least(2, 71) && view != ServerView::kList) {
+    json groups = json::array();
+    auto g = ctx_.store().server_group_of(i.uuid);
+    if (g.ok() && *g) groups.push_back((*g)->uuid);
+    j["server_groups"] = groups;
+  }
   if (mv.at_least(2, 96)) j["pinned_availability_zone"] = nullptr;
   // nova's response schemas refuse unknown fields: the extension appears only where it means
   // something (and never in PUT's and rebuild's reduced answers).

@@ -127,8 +127,9 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto sb = body_member(*body, "server");
   if (!sb.ok()) return sb.error();
   const json& b = *sb;
-  // Scheduler hints: gpucloud has no server groups yet, so a `group` hint names a group that
-  // cannot exist (nova: 400). Other hints (same_host, different_host, ...) are not acted on.
+  // Scheduler hints: `group` names the server group the servers join (os-server-groups); the
+  // others (same_host, different_host, ...) are accepted and not acted on.
+  std::string group_uuid;
   for (const char* key : {"os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"}) {
     if (!body->contains(key)) continue;
     const json& hints = (*body)[key];
@@ -137,8 +138,12 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
                          ". It is not of type 'object'");
     }
     if (hints.contains("group")) {
-      return bad_request("Invalid input for field/attribute group: server group " +
-                         shown(hints["group"]) + " not found (gpucloud has no server groups)");
+      const json& g = hints["group"];
+      if (!g.is_string() || !is_nova_uuid(g.get<std::string>())) {
+        return bad_request("Invalid input for field/attribute group. Value: " + shown(g) + ". " +
+                           shown(g) + " is not a 'uuid'");
+      }
+      group_uuid = g.get<std::string>();
     }
   }
   const Microversion& mv = call.microversion;
@@ -314,6 +319,15 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto spec = request_spec_for(*flavor, *image, az->value_or(""), *compute_config(ctx));
   if (!spec.ok()) return spec.error();
   if (auto s = admit_gpu_boot(ctx, *flavor, lo); !s.ok()) return s.error();
+  if (!group_uuid.empty()) {
+    // Another project's group is as absent as one that does not exist (nova: 400).
+    auto g = ctx.store().get_server_group(group_uuid);
+    if (!g.ok() && g.error().code != ErrorCode::kNotFound) return g.error();
+    if (!g.ok() || !check_owner(who, g->project_id, "Instance group " + group_uuid).ok()) {
+      return bad_request("Instance group " + group_uuid + " could not be found.");
+    }
+    group_uuid = g->uuid;
+  }
 
   std::string reservation = "r-";
   for (int k = 0; k < 8; ++k)
@@ -349,7 +363,9 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     // last instance). As nova, a multi-create gets as many servers as the quotas allow, and a
     // 403 when that is fewer than min_count (those already made are deleted again).
     const store::InstanceQuotaRequest quota{flavor->vcpus, flavor->memory_mb};
-    if (auto s = ctx.store().create_instance_with_task(i, boot, &quota); !s.ok()) {
+    if (auto s = ctx.store().create_instance_with_task(i, boot, &quota, group_uuid); !s.ok()) {
+      // The group deleted since it was looked up above.
+      if (s.error().code == ErrorCode::kNotFound) return bad_request(s.error().message);
       if (s.error().code != ErrorCode::kForbidden || n == 0) return s.error();
       if (n >= lo) break;
       for (const auto& uuid : created) {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -39,6 +40,7 @@ store::ClaimRequest claim_request(const store::Instance& inst, const scheduler::
   // The scheduler's devices, request after request: a multi-device request claims exactly the
   // ones it chose (one NVLink partition, PCIe switch or NUMA node); a single device is any free
   // one, so that boots on one host do not queue for the same device.
+  if (spec.group) req.server_group = spec.group->uuid;
   size_t next = 0;
   for (const auto& pr : spec.pci_requests) {
     store::DeviceRequest dr;
@@ -225,6 +227,35 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
   scheduler::SchedulerOptions opts = scheduler::options_from(*cfg);
   auto sched = scheduler::Scheduler::create(opts);
   if (!sched.ok()) return fail_boot(t, "Scheduler configuration: " + sched.error().message, 500);
+  // The server group the instance was booted into, if any: where its other servers are is read
+  // again every round, since the members being scheduled beside this one move it.
+  auto group = store.server_group_of(inst.uuid);
+  if (!group.ok()) return retry_later(t);
+  if (*group) {
+    // As nova: a policy nobody enforces fails the boot rather than being ignored.
+    const std::string& policy = (*group)->policy;
+    const char* needed = policy == "affinity"        ? "ServerGroupAffinityFilter"
+                         : policy == "anti-affinity" ? "ServerGroupAntiAffinityFilter"
+                         : policy == "soft-affinity" ? "ServerGroupSoftAffinityWeigher"
+                                                     : "ServerGroupSoftAntiAffinityWeigher";
+    const auto& names = policy.rfind("soft-", 0) == 0 ? opts.weighers : opts.enabled_filters;
+    if (std::find(names.begin(), names.end(), needed) == names.end()) {
+      ++scheduling_failures;
+      return fail_boot(t,
+                       "No valid host was found. " + std::string(needed) +
+                           " not configured (server group " + (*group)->uuid + ", policy " +
+                           policy + ")",
+                       500);
+    }
+  }
+  auto read_group = [&]() -> bool {
+    if (!*group) return true;
+    auto hosts = store.server_group_hosts((*group)->uuid, inst.uuid);
+    if (!hosts.ok()) return false;
+    spec->group = scheduler::GroupSpec{(*group)->uuid, (*group)->policy,
+                                       (*group)->max_server_per_host.value_or(1), *hosts};
+    return true;
+  };
 
   std::string fault;
   std::string lost;
@@ -239,6 +270,7 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
           std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 5 * round)(rng)));
       if (auto n = fleet.refresh(); n.ok()) fleet_reloads += *n;
     }
+    if (!read_group()) return retry_later(t);
     scheduler::Selection sel = fleet.select(*sched, *spec);
     if (!sel.ok() || sel.candidates.empty() || sel.candidates.front().empty()) {
       fault = sel.fault.empty() ? "no candidate host" : sel.fault;

@@ -178,14 +178,14 @@ void read_filters(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
 
 // nova's weigher classes (nova/scheduler/weights/), and the ones gpucloud implements.
 constexpr std::string_view kAllWeighers = "nova.scheduler.weights.all_weighers";
-const std::vector<std::string_view> kGpucloudWeighers = {"RAMWeigher", "PCIWeigher"};
+const std::vector<std::string_view> kGpucloudWeighers = {"RAMWeigher", "PCIWeigher",
+                                                         "ServerGroupSoftAffinityWeigher",
+                                                         "ServerGroupSoftAntiAffinityWeigher"};
 const std::vector<std::string_view> kOtherNovaWeighers = {"CPUWeigher",
                                                           "DiskWeigher",
                                                           "MetricsWeigher",
                                                           "IoOpsWeigher",
                                                           "NumInstancesWeigher",
-                                                          "ServerGroupSoftAffinityWeigher",
-                                                          "ServerGroupSoftAntiAffinityWeigher",
                                                           "BuildFailureWeigher",
                                                           "CrossCellWeigher",
                                                           "HypervisorVersionWeigher",
@@ -212,7 +212,8 @@ void read_weighers(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg
       // Deciding without a weigher the operator asked for would place servers differently from
       // what they expect: refuse rather than ignore it.
       r.error(*e, "weigher '" + std::string(cls) +
-                      "' is not implemented by gpucloud (it has RAMWeigher and PCIWeigher)");
+                      "' is not implemented by gpucloud (it has RAMWeigher, PCIWeigher and the "
+                      "server group soft policy weighers)");
     } else {
       r.error(*e, "unknown weigher class '" + item + "'");
     }
@@ -272,6 +273,13 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
   if (auto e = lookup_single(files, {{"filter_scheduler", "pci_weight_multiplier"},
                                      {"DEFAULT", "pci_weight_multiplier"}})) {
     if (auto v = r.number<double>(*e, 0.0)) cfg.pci_weight_multiplier = *v;
+  }
+  if (auto e = lookup_single(files, {{"filter_scheduler", "soft_affinity_weight_multiplier"}})) {
+    if (auto v = r.number<double>(*e, 0.0)) cfg.soft_affinity_weight_multiplier = *v;
+  }
+  if (auto e =
+          lookup_single(files, {{"filter_scheduler", "soft_anti_affinity_weight_multiplier"}})) {
+    if (auto v = r.number<double>(*e, 0.0)) cfg.soft_anti_affinity_weight_multiplier = *v;
   }
   if (auto e = lookup_single(files, {{"DEFAULT", "default_availability_zone"}})) {
     // nova's API refuses an empty zone name or one with a ':' (the host part of `zone:host`).

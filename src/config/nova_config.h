@@ -38,11 +38,16 @@ struct NovaConfig {
   // pci_weight_multiplier (nova's minimum 0.0); [DEFAULT] held them in the seed's era.
   double ram_weight_multiplier = 1.0;
   double pci_weight_multiplier = 1.0;
+  // [filter_scheduler] soft_affinity_weight_multiplier and soft_anti_affinity_weight_multiplier
+  // (nova's minimum 0.0): how much a server group's soft policy weighs.
+  double soft_affinity_weight_multiplier = 1.0;
+  double soft_anti_affinity_weight_multiplier = 1.0;
   // [DEFAULT] default_availability_zone: the zone of hosts in no aggregate with a zone.
   Located<std::string> default_availability_zone{"nova", {}};
   // [filter_scheduler] weight_classes (ListOpt; [DEFAULT] scheduler_weight_classes before):
   // the weighers by class name. nova's default, all_weighers, is every weigher gpucloud has.
-  std::vector<std::string> weighers = {"RAMWeigher", "PCIWeigher"};
+  std::vector<std::string> weighers = {"RAMWeigher", "PCIWeigher", "ServerGroupSoftAffinityWeigher",
+                                       "ServerGroupSoftAntiAffinityWeigher"};
   // [DEFAULT] service_down_time: seconds without a heartbeat after which a host is down.
   int service_down_time = 60;
   // keystone.conf's [security_compliance] lockout, read from the same files: after this many

@@ -15,15 +15,14 @@ FilterRegistry FilterRegistry::builtin() {
     std::string name = n;
     r.add(name, [name](const SchedulerOptions&) { return make_resource_fit_filter(name); });
   }
+  r.add("ServerGroupAffinityFilter",
+        [](const SchedulerOptions&) { return make_server_group_filter(false); });
+  r.add("ServerGroupAntiAffinityFilter",
+        [](const SchedulerOptions&) { return make_server_group_filter(true); });
   // RetryFilter: nova deprecated it in Train and has since removed it, once the scheduler returned
   // alternates; retrying on a lost claim is schedule_and_claim()'s job here. Accepted so that seed
-  // configs still load. ServerGroup(Anti)AffinityFilter: in nova's default list; gpucloud has no
-  // server groups yet, so no host is ever refused by them.
-  for (const char* n :
-       {"RetryFilter", "ServerGroupAntiAffinityFilter", "ServerGroupAffinityFilter"}) {
-    std::string name = n;
-    r.add(name, [name](const SchedulerOptions&) { return make_noop_filter(name); });
-  }
+  // configs still load.
+  r.add("RetryFilter", [](const SchedulerOptions&) { return make_noop_filter("RetryFilter"); });
   return r;
 }
 

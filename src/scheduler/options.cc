@@ -15,6 +15,8 @@ SchedulerOptions options_from(const config::NovaConfig& nova) {
   o.disk_allocation_ratio = nova.disk_allocation_ratio;
   o.ram_weight_multiplier = nova.ram_weight_multiplier;
   o.pci_weight_multiplier = nova.pci_weight_multiplier;
+  o.soft_affinity_weight_multiplier = nova.soft_affinity_weight_multiplier;
+  o.soft_anti_affinity_weight_multiplier = nova.soft_anti_affinity_weight_multiplier;
   o.weighers = nova.weighers;
   o.default_availability_zone = nova.default_availability_zone.value;
   o.max_attempts = nova.max_attempts;

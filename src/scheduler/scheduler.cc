@@ -72,11 +72,15 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
     auto it = consumed.find(i);
     return it == consumed.end() ? hosts[i] : it->second;
   };
+  // An instance placed into a server group changes where the group is for the next ones: they
+  // are filtered against a copy of the request that knows it.
+  std::optional<RequestSpec> grouped;
+  const RequestSpec* req = &request;
   auto report = [&](size_t i) {
     const HostState& h = state(i);
     HostReport r{h.name, true, {}, std::nullopt, {}};
     for (const auto& f : filters_) {
-      Verdict v = f->filter(h, request);
+      Verdict v = f->filter(h, *req);
       if (!v.passed) r.passed = false;
       r.filters.push_back({f->name(), std::move(v)});
     }
@@ -98,15 +102,15 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
       HostBits candidates(hosts.size(), true);
       for (const auto& f : filters_) {
         if (candidates.none()) break;
-        f->narrow(hosts_now, request, candidates);
+        f->narrow(hosts_now, *req, candidates);
       }
       candidates.for_each([&](size_t i) { passed.push_back(i); });
     }
     if (passed.empty()) {
-      if (!full) reports = refusal_reports(filters_, view(), request);
+      if (!full) reports = refusal_reports(filters_, view(), *req);
       std::vector<const HostState*> ptrs;
       for (size_t i = 0; i < hosts.size(); ++i) ptrs.push_back(&state(i));
-      sel.fault = summarize_fault(reports, ptrs, request, inst);
+      sel.fault = summarize_fault(reports, ptrs, *req, inst);
       if (inst == 0) sel.hosts = std::move(reports);
       return sel;
     }
@@ -114,7 +118,7 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
     const HostView hosts_now = view();
     std::vector<std::vector<std::pair<std::string, double>>> scores;
     std::vector<double> weights =
-        weigh_hosts(hosts_now, passed, options_, full ? &scores : nullptr);
+        weigh_hosts(hosts_now, passed, *req, options_, full ? &scores : nullptr);
     if (full) {
       for (size_t k = 0; k < passed.size(); ++k) {
         reports[passed[k]].weight = weights[k];
@@ -148,6 +152,11 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
       consume(it->second, candidates.front());
       if (!own_index) own_index.emplace(current_index());  // a copy of the caller's
       own_index->update(chosen, it->second);
+      if (request.group) {  // the next instance sees this one in its group
+        if (!grouped) grouped = request;
+        ++grouped->group->hosts[candidates.front().host];
+        req = &*grouped;
+      }
     }
     sel.candidates.push_back(std::move(candidates));
   }

@@ -135,6 +135,15 @@ struct ImageMeta {
   std::map<std::string, std::string> properties;
 };
 
+// The server group an instance boots into (nova's RequestSpec.instance_group): its policy and
+// where its other servers already are.
+struct GroupSpec {
+  std::string uuid;
+  std::string policy;  // "affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"
+  int max_server_per_host = 1;       // anti-affinity's limit per host
+  std::map<std::string, int> hosts;  // host -> the group's servers on it
+};
+
 struct RequestSpec {
   FlavorSpec flavor;
   FlavorExtraSpecs extra_specs;  // flavor.extra_specs parsed
@@ -149,6 +158,7 @@ struct RequestSpec {
   // partition, a PCIe switch or a NUMA node; a host that could only spread them is refused.
   // Otherwise (preferred, the default) the tightest group is taken when there is one.
   bool topology_strict = false;
+  std::optional<GroupSpec> group;  // the `group` scheduler hint's server group
 
   Resources requested() const;  // per instance; disk = root + ephemeral + swap rounded up to GB
 };
@@ -181,8 +191,11 @@ struct SchedulerOptions {
   double disk_allocation_ratio = 1.0;
   double ram_weight_multiplier = 1.0;
   double pci_weight_multiplier = 1.0;
+  double soft_affinity_weight_multiplier = 1.0;
+  double soft_anti_affinity_weight_multiplier = 1.0;
   // [filter_scheduler] weight_classes as class names; a weigher not listed does not weigh.
-  std::vector<std::string> weighers = {"RAMWeigher", "PCIWeigher"};
+  std::vector<std::string> weighers = {"RAMWeigher", "PCIWeigher", "ServerGroupSoftAffinityWeigher",
+                                       "ServerGroupSoftAntiAffinityWeigher"};
   int max_attempts = 3;  // [scheduler] max_attempts
 };
 

@@ -51,6 +51,8 @@ std::unique_ptr<Filter> make_image_properties_filter(const SchedulerOptions& opt
 // `which` is the name it answers to; RamFilter checks RAM only, CoreFilter vCPUs, DiskFilter disk,
 // ResourceFitFilter all three.
 std::unique_ptr<Filter> make_resource_fit_filter(const std::string& which);
+// ServerGroupAffinityFilter (`anti` false) and ServerGroupAntiAffinityFilter (true).
+std::unique_ptr<Filter> make_server_group_filter(bool anti);
 // A filter that always passes, with a comment in the registry saying why it exists.
 std::unique_ptr<Filter> make_noop_filter(const std::string& name);
 
@@ -78,7 +80,8 @@ std::pair<int, int> count_matching_devices(const HostState& host, const PciReque
 // hosts that passed (`passed`, positions in `hosts`), multiplied by the weigher's multiplier and
 // summed. `scores`, when given, receives per host the (weigher, multiplier * normalized) pairs.
 std::vector<double> weigh_hosts(
-    const HostView& hosts, const std::vector<size_t>& passed, const SchedulerOptions& options,
+    const HostView& hosts, const std::vector<size_t>& passed, const RequestSpec& request,
+    const SchedulerOptions& options,
     std::vector<std::vector<std::pair<std::string, double>>>* scores = nullptr);
 
 // Without explain, what summarize_fault needs when no host passed: per host only the verdict the

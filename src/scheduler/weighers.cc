@@ -1,5 +1,6 @@
-// Weighers: RAMWeigher (spread by free RAM) and PCIWeigher (keep PCI hosts free), weighed the
-// way nova's weights.py does it.
+// Weighers: RAMWeigher (spread by free RAM), PCIWeigher (keep PCI hosts free) and the server
+// group soft policies' ServerGroupSoftAffinityWeigher / ServerGroupSoftAntiAffinityWeigher,
+// weighed the way nova's weights.py does it.
 #include <algorithm>
 #include <cstdlib>
 
@@ -35,31 +36,56 @@ struct WeigherDef {
   std::string_view multiplier_key;
   double SchedulerOptions::*configured;
   std::optional<double> minval;
-  double (*raw)(const HostIndex::Data::Numbers&);
+  double (*raw)(const HostView& hosts, size_t i, const RequestSpec& request);
+  // A server group weigher weighs (and shows in explanations) only for its group policy.
+  const char* group_policy = nullptr;
 };
 
 // RAMWeigher: more free RAM wins (spreading); clamped at 0, which is also the normalization floor.
-double ram_raw(const HostIndex::Data::Numbers& h) {
-  return static_cast<double>(std::max<int64_t>(0, h.free_ram_mb));
+double ram_raw(const HostView& hosts, size_t i, const RequestSpec&) {
+  return static_cast<double>(std::max<int64_t>(0, hosts.index().numbers[i].free_ram_mb));
 }
 
 // PCIWeigher: fewer free PCI devices wins, whatever the request. For a GPU request (only GPU
 // hosts pass) that stacks GPUs onto the fullest GPU host; for any other request hosts without
 // PCI devices weigh most, so GPU hosts stay free for GPU requests.
-double pci_raw(const HostIndex::Data::Numbers& h) {
-  return static_cast<double>(kMaxPciDevs - std::min<int64_t>(h.free_pci, kMaxPciDevs - 1));
+double pci_raw(const HostView& hosts, size_t i, const RequestSpec&) {
+  const int64_t free = hosts.index().numbers[i].free_pci;
+  return static_cast<double>(kMaxPciDevs - std::min<int64_t>(free, kMaxPciDevs - 1));
+}
+
+// The request's server group's servers on the host.
+double group_servers(const HostView& hosts, size_t i, const RequestSpec& request) {
+  auto it = request.group->hosts.find(hosts[i].name);
+  return it == request.group->hosts.end() ? 0 : it->second;
+}
+
+// ServerGroupSoftAffinityWeigher: more of the group's servers wins (stacking them).
+double soft_affinity_raw(const HostView& hosts, size_t i, const RequestSpec& request) {
+  return group_servers(hosts, i, request);
+}
+
+// ServerGroupSoftAntiAffinityWeigher: fewer of the group's servers wins (spreading them).
+double soft_anti_affinity_raw(const HostView& hosts, size_t i, const RequestSpec& request) {
+  return -group_servers(hosts, i, request);
 }
 
 const WeigherDef kWeighers[] = {
     {"RAMWeigher", "ram_weight_multiplier", &SchedulerOptions::ram_weight_multiplier, 0.0, ram_raw},
     {"PCIWeigher", "pci_weight_multiplier", &SchedulerOptions::pci_weight_multiplier, std::nullopt,
      pci_raw},
+    {"ServerGroupSoftAffinityWeigher", "soft_affinity_weight_multiplier",
+     &SchedulerOptions::soft_affinity_weight_multiplier, std::nullopt, soft_affinity_raw,
+     "soft-affinity"},
+    {"ServerGroupSoftAntiAffinityWeigher", "soft_anti_affinity_weight_multiplier",
+     &SchedulerOptions::soft_anti_affinity_weight_multiplier, std::nullopt, soft_anti_affinity_raw,
+     "soft-anti-affinity"},
 };
 
 }  // namespace
 
 std::vector<double> weigh_hosts(const HostView& hosts, const std::vector<size_t>& passed,
-                                const SchedulerOptions& options,
+                                const RequestSpec& request, const SchedulerOptions& options,
                                 std::vector<std::vector<std::pair<std::string, double>>>* scores) {
   const HostIndex::Data& index = hosts.index();
   std::vector<double> total(passed.size(), 0.0);
@@ -71,7 +97,8 @@ std::vector<double> weigh_hosts(const HostView& hosts, const std::vector<size_t>
     if (std::find(options.weighers.begin(), options.weighers.end(), w.name) ==
         options.weighers.end())
       continue;
-    for (size_t k = 0; k < passed.size(); ++k) raw[k] = w.raw(index.numbers[passed[k]]);
+    if (w.group_policy && !(request.group && request.group->policy == w.group_policy)) continue;
+    for (size_t k = 0; k < passed.size(); ++k) raw[k] = w.raw(hosts, passed[k], request);
     double lo = w.minval ? *w.minval : *std::min_element(raw.begin(), raw.end());
     double hi = *std::max_element(raw.begin(), raw.end());
     const double configured = options.*(w.configured);

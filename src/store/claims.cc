@@ -98,6 +98,9 @@ class ClaimTransaction {
   std::vector<PciDeviceRecord> run() {
     find_host();
     check_quotas();
+    if (!r_.server_group.empty()) {
+      check_server_group_claim(sql_, r_.server_group, r_.instance_uuid, r_.host);
+    }
     std::vector<PciDeviceRecord> locked;
     std::vector<std::vector<PciDeviceRecord>> per_request;
     for (const auto& req : r_.devices) {

@@ -127,11 +127,13 @@ std::string describe(const InstanceTransition& t) {
 uint64_t Store::topology_version() const { return impl_->topology.load(); }
 
 Status Store::create_instance_with_task(const Instance& i, const LifecycleTask& boot,
-                                        const InstanceQuotaRequest* quota) {
+                                        const InstanceQuotaRequest* quota,
+                                        const std::string& server_group) {
   return impl_->write(
       [&](soci::session& sql) {
         if (quota) check_instance_quota(sql, impl_->dialect, i, *quota);
         write_instance(sql, i, true);
+        if (!server_group.empty()) join_server_group(sql, impl_->dialect, i, server_group);
         LifecycleTask t = boot;
         t.instance_uuid = i.uuid;
         insert_lifecycle(sql, t);

@@ -70,6 +70,11 @@ QuotaUsage count_usage(soci::session& sql, const std::string& project_id,
   u.instances = n;
   u.cores = i_cores == soci::i_null ? 0 : cores;
   u.ram = i_ram == soci::i_null ? 0 : ram;
+  long long groups = 0;
+  sql << "SELECT COUNT(*) FROM server_groups WHERE project_id = :p AND (:u1 = '' OR user_id = :u2)",
+      soci::use(project_id, "p"), soci::use(user_id, "u1"), soci::use(user_id, "u2"),
+      soci::into(groups);
+  u.server_groups = groups;
   if (!user_id.empty()) {
     long long keys = 0;
     sql << "SELECT COUNT(*) FROM keypairs WHERE user_id = :u", soci::use(user_id), soci::into(keys);
@@ -108,6 +113,10 @@ void write_limits(soci::session& sql, const std::string& table,
 }
 
 }  // namespace
+
+QuotaLimits project_quota_limits(soci::session& sql, const std::string& project_id) {
+  return project_limits(sql, project_id, "");
+}
 
 const std::vector<QuotaResource>& quota_resources() {
   // nova.conf [quota] defaults (nova/conf/quota.py); fixed_ips -1: unlimited.

@@ -158,6 +158,20 @@ struct ImageMember {
   TimePoint updated_at{};
 };
 
+// nova's server group: the servers booted into it (the `group` scheduler hint) are placed by its
+// policy. affinity: all on one host; anti-affinity: at most max_server_per_host on any host (1
+// unless the 2.64 rule says more); the soft- policies are preferences the weighers apply.
+struct ServerGroup {
+  std::string uuid;
+  std::string name;
+  std::string project_id;
+  std::string user_id;
+  std::string policy;  // "affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"
+  std::optional<int> max_server_per_host;  // the 2.64 rule; anti-affinity only
+  std::vector<std::string> members;        // instance uuids of live servers, oldest first
+  TimePoint created_at{};
+};
+
 struct Aggregate {
   int64_t id = 0;
   std::string uuid;

@@ -284,6 +284,24 @@ const std::vector<std::string> kVersion11 = {
     "CREATE INDEX IF NOT EXISTS ix_image_members_member_id ON image_members (member_id)",
 };
 
+// Version 12: nova's server groups and their members. `generation` is bumped by every claim for
+// a member (claims.cc): the write makes two claims for one group meet on its row, on Galera too,
+// where a lock taken by a read does not reach the other nodes. A member row stays when its
+// server is deleted; the members are the live servers among them.
+const std::vector<std::string> kVersion12 = {
+    "CREATE TABLE IF NOT EXISTS server_groups (uuid VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL, project_id VARCHAR(64) NOT NULL, user_id VARCHAR(64) NOT NULL, "
+    "policy VARCHAR(32) NOT NULL, max_server_per_host INTEGER NULL, "
+    "generation @BIG NOT NULL DEFAULT 0, created_at @TS NOT NULL)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_server_groups_project_id ON server_groups (project_id)",
+    "CREATE TABLE IF NOT EXISTS server_group_members (group_uuid VARCHAR(36) NOT NULL, "
+    "instance_uuid VARCHAR(36) NOT NULL, created_at @TS NOT NULL, "
+    "PRIMARY KEY (group_uuid, instance_uuid), "
+    "FOREIGN KEY (group_uuid) REFERENCES server_groups(uuid) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_server_group_members_instance_uuid "
+    "ON server_group_members (instance_uuid)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -318,7 +336,8 @@ const std::vector<Migration>& migrations() {
       make(8, "nova quotas", kVersion8),
       make(9, "user extra attributes", kVersion9),
       make(10, "instance actions", kVersion10),
-      make(11, "image members", kVersion11)};
+      make(11, "image members", kVersion11),
+      make(12, "server groups", kVersion12)};
   return kAll;
 }
 

@@ -67,6 +67,10 @@ struct ClaimRequest {
   std::string host;        // compute host name
   ResourceAmounts resources;
   std::vector<DeviceRequest> devices;
+  // The instance's server group, when it has one: its policy is checked again inside the claim's
+  // transaction against the other members' claims (kConflict when the host breaks it), with the
+  // group's row written, so that two claims for one group never both pass on the same view.
+  std::string server_group;
 };
 
 struct ClaimResult {
@@ -123,6 +127,7 @@ struct QuotaUsage {
   int64_t cores = 0;
   int64_t ram = 0;
   int64_t key_pairs = 0;
+  int64_t server_groups = 0;
 };
 // What one new server asks of its project's instances, cores and ram quotas.
 struct InstanceQuotaRequest {
@@ -377,6 +382,20 @@ class Store {
   Status allocate_claims(const std::string& instance_uuid);
   Status release_claims(const std::string& instance_uuid, bool used = true);
 
+  // nova's server groups (server_groups.cc). A group's members are its live servers: a deleted
+  // server leaves its group; deleting a group leaves its servers where they are.
+  // kForbidden when the project's server_groups quota is reached (checked in the transaction).
+  Status create_server_group(const ServerGroup& g);
+  Result<ServerGroup> get_server_group(const std::string& uuid);                       // kNotFound
+  Result<std::vector<ServerGroup>> list_server_groups(const std::string& project_id);  // "" == all
+  Status delete_server_group(const std::string& uuid);                                 // kNotFound
+  // The group an instance was booted into; nullopt when none (or the group is gone).
+  Result<std::optional<ServerGroup>> server_group_of(const std::string& instance_uuid);
+  // Where the group's servers hold claims, as host -> servers, leaving out `except` (the
+  // instance being scheduled): what the affinity filters compare a host with.
+  Result<std::map<std::string, int>> server_group_hosts(const std::string& group_uuid,
+                                                        const std::string& except);
+
   // GPU quotas per project and alias, checked inside claim().
   Status set_gpu_quota(const GpuQuota& q);
   Status delete_gpu_quota(const std::string& project_id, const std::string& alias);
@@ -424,8 +443,11 @@ class Store {
   // instances, cores and ram quotas are checked in that transaction, after locking the
   // project's row, so that two concurrent creates count each other (kForbidden with nova's
   // "Quota exceeded for ..." message when one is exceeded).
+  // With `server_group`, the instance joins that group in the same transaction (kNotFound when
+  // it does not exist, kForbidden when its project's server_group_members quota is reached).
   Status create_instance_with_task(const Instance& i, const LifecycleTask& boot,
-                                   const InstanceQuotaRequest* quota = nullptr);
+                                   const InstanceQuotaRequest* quota = nullptr,
+                                   const std::string& server_group = "");
   // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is), the
   // record of its shelve snapshot (system metadata shelved_image_id) goes, and its cleanup is
   // arranged: a boot task still running undoes its own work; else, when the

@@ -290,6 +290,16 @@ void erase_image(soci::session& sql, const std::string& id);
 // (throws Abort with kForbidden and nova's message when one is exceeded); locks the project's row.
 void check_instance_quota(soci::session& sql, const Dialect& dialect, const Instance& i,
                           const InstanceQuotaRequest& q);
+// quotas.cc: a project's limits (its rows over the 'default' class over nova's defaults).
+QuotaLimits project_quota_limits(soci::session& sql, const std::string& project_id);
+// Server groups (server_groups.cc), inside the caller's transaction. join: the instance becomes
+// a member (Abort kNotFound: no such group; kForbidden: the group is full). check_claim: the
+// group's policy holds if `instance_uuid` takes `host` (Abort kConflict otherwise), with the
+// group's row written so that concurrent claims for the group serialise.
+void join_server_group(soci::session& sql, const Dialect& dialect, const Instance& instance,
+                       const std::string& group_uuid);
+void check_server_group_claim(soci::session& sql, const std::string& group_uuid,
+                              const std::string& instance_uuid, const std::string& host);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction);
 // `used` devices go to cleaning (Store::release_claims).
 void release_in_transaction(soci::session& sql, const Dialect& dialect,

@@ -5,6 +5,10 @@
 //   store_claim_worker URL crash PREFIX
 //     claims 4 GPUs at a time forever; when a claim has written everything but not committed,
 //     it prints "mid-claim UUID" and pauses, so the test can SIGKILL it inside the transaction.
+//   store_claim_worker URL group GROUP HOSTS INSTANCES
+//     one thread per instance (comma-separated uuids, members of server group GROUP) claims
+//     the first host of HOSTS (comma-separated, all in the same order) that the group's policy
+//     lets it have; one line per instance: "ok UUID HOST" or "fail UUID".
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -42,6 +46,42 @@ ClaimRequest request(const std::string& uuid, int count) {
   return c;
 }
 
+std::vector<std::string> split(const std::string& csv) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  while (from <= csv.size()) {
+    size_t comma = csv.find(',', from);
+    if (comma == std::string::npos) comma = csv.size();
+    out.push_back(csv.substr(from, comma - from));
+    from = comma + 1;
+  }
+  return out;
+}
+
+int group_race(Store& store, const std::string& group, const std::string& hosts_csv,
+               const std::string& instances_csv) {
+  const auto hosts = split(hosts_csv);
+  std::vector<std::thread> pool;
+  for (const auto& uuid : split(instances_csv)) {
+    pool.emplace_back([&, uuid] {
+      for (const auto& host : hosts) {
+        ClaimRequest c;
+        c.instance_uuid = uuid;
+        c.project_id = "p";
+        c.host = host;
+        c.resources = {1, 128, 1};
+        c.server_group = group;
+        auto r = store.claim(c);
+        if (r.ok()) return say("ok " + uuid + " " + host);
+        if (r.error().code != ErrorCode::kConflict) return say("error " + r.error().message);
+      }
+      say("fail " + uuid);
+    });
+  }
+  for (auto& th : pool) th.join();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,6 +110,7 @@ int main(int argc, char** argv) {
       if (!r.ok()) return 0;
     }
   }
+  if (mode == "group" && argc >= 6) return group_race(store, argv[3], argv[4], argv[5]);
   if (mode != "race" || argc < 6) return 2;
   const int threads = std::stoi(argv[3]), iterations = std::stoi(argv[4]);
   const std::string prefix = argv[5];

@@ -128,6 +128,53 @@ TEST_P(StoreTest, TwoProcessesTimesEightThreadsNeverDoubleAllocateFromSixtyFourD
   EXPECT_EQ(store().get_compute_host("pool")->vcpus_used, holders);
 }
 
+// Two processes claim hosts for six members of one anti-affinity group, all trying the four hosts
+// in the same order: whatever the interleaving, no host ends up with two members.
+TEST_P(StoreTest, TwoProcessesNeverPutTwoAntiAffinityMembersOnOneHost) {
+  for (const char* h : {"h1", "h2", "h3", "h4"}) add_gpu_host(h, 0);
+  ServerGroup g;
+  g.uuid = "spread";
+  g.name = "spread";
+  g.project_id = "p";
+  g.user_id = "u";
+  g.policy = "anti-affinity";
+  ASSERT_TRUE(store().create_server_group(g).ok());
+  for (int k = 0; k < 6; ++k) {
+    Instance i;
+    i.uuid = "m" + std::to_string(k);
+    i.name = i.uuid;
+    i.project_id = "p";
+    LifecycleTask t;
+    t.kind = "boot";
+    t.step = "schedule";
+    ASSERT_TRUE(store().create_instance_with_task(i, t, nullptr, "spread").ok());
+  }
+  Child a = spawn_worker({db().url(), "group", "spread", "h1,h2,h3,h4", "m0,m1,m2"});
+  Child b = spawn_worker({db().url(), "group", "spread", "h1,h2,h3,h4", "m3,m4,m5"});
+  auto lines = read_lines(a.out);
+  auto more = read_lines(b.out);
+  lines.insert(lines.end(), more.begin(), more.end());
+  fclose(a.out);
+  fclose(b.out);
+  EXPECT_EQ(wait_exit(a.pid), 0);
+  EXPECT_EQ(wait_exit(b.pid), 0);
+  int oks = 0, fails = 0;
+  for (const auto& line : lines) {
+    ASSERT_NE(line.rfind("error", 0), 0u) << line;
+    oks += line.rfind("ok ", 0) == 0;
+    fails += line.rfind("fail ", 0) == 0;
+  }
+  EXPECT_EQ(oks, 4);
+  EXPECT_EQ(fails, 2);
+  // From the database: one member per host, and the hosts' counters agree.
+  const auto hosts = store().server_group_hosts("spread", "");
+  ASSERT_TRUE(hosts.ok());
+  EXPECT_EQ(*hosts, (std::map<std::string, int>{{"h1", 1}, {"h2", 1}, {"h3", 1}, {"h4", 1}}));
+  for (const char* h : {"h1", "h2", "h3", "h4"}) {
+    EXPECT_EQ(store().get_compute_host(h)->vcpus_used, 1) << h;
+  }
+}
+
 TEST_P(StoreTest, ProcessKilledInTheMiddleOfAClaimLeavesNoHalfClaim) {
   add_gpu_host("pool", 64);
   Child c = spawn_worker({db().url(), "crash", "K"});

@@ -64,6 +64,14 @@ class RbacMatrixTest : public ComputeTest {
     auto host = store_->get_compute_host("vmhost1");
     ASSERT_TRUE(host.ok());
 
+    store::ServerGroup group;
+    group.uuid = new_uuid();
+    group.name = "alice-group";
+    group.project_id = demo;
+    group.user_id = alice;
+    group.policy = "anti-affinity";
+    ASSERT_TRUE(store_->create_server_group(group).ok());
+
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
     values_ = {{"server_id", server.uuid},
@@ -86,7 +94,8 @@ class RbacMatrixTest : public ComputeTest {
                {"action", "disable"},
                {"before", "2026-01-01%2000:00:00"},
                {"request_id", "req-none"},
-               {"device_id", "1"}};
+               {"device_id", "1"},
+               {"group_id", group.uuid}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;

@@ -223,7 +223,9 @@ TEST(NovaConfig, WeightMultipliers) {
 TEST(NovaConfig, DefaultZoneAndWeightClasses) {
   NovaConfig defaults = load_nova_config({IniFile::parse("", "nova.conf")});
   EXPECT_EQ(defaults.default_availability_zone.value, "nova");
-  EXPECT_THAT(defaults.weighers, ElementsAre("RAMWeigher", "PCIWeigher"));
+  EXPECT_THAT(defaults.weighers,
+              ElementsAre("RAMWeigher", "PCIWeigher", "ServerGroupSoftAffinityWeigher",
+                          "ServerGroupSoftAntiAffinityWeigher"));
   NovaConfig set =
       load_nova_config({IniFile::parse("[DEFAULT]\n"
                                        "default_availability_zone = Denver\n"
@@ -236,7 +238,9 @@ TEST(NovaConfig, DefaultZoneAndWeightClasses) {
   NovaConfig all = load_nova_config({IniFile::parse(
       "[DEFAULT]\nscheduler_weight_classes = nova.scheduler.weights.all_weighers\n", "n.conf")});
   EXPECT_TRUE(all.problems.empty());
-  EXPECT_THAT(all.weighers, ::testing::UnorderedElementsAre("RAMWeigher", "PCIWeigher"));
+  EXPECT_THAT(all.weighers, ::testing::UnorderedElementsAre("RAMWeigher", "PCIWeigher",
+                                                            "ServerGroupSoftAffinityWeigher",
+                                                            "ServerGroupSoftAntiAffinityWeigher"));
   NovaConfig bad = load_nova_config(
       {IniFile::parse("[DEFAULT]\n"
                       "default_availability_zone = a:b\n"
