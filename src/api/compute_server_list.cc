@@ -149,6 +149,7 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
   const auto host = call.query("host");
   const auto flavor = call.query("flavor");
   const auto image = call.query("image");
+  const auto reservation = call.query("reservation_id");  // one multi-create request's servers
   // nova: changes-since also lists servers deleted since then.
   auto list = ctx.store().list_instances(project, q->changes_since.has_value());
   if (!list.ok()) return list.error();
@@ -164,6 +165,7 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     if (host && who.is_admin() && (!i.host || *i.host != *host)) continue;
     if (flavor && last_segment(*flavor) != i.flavor_id) continue;
     if (image && last_segment(*image) != i.image_id) continue;
+    if (reservation && i.reservation_id != *reservation) continue;
     if (locked && sys_has(i, "locked_by") != *locked) continue;
     if (!tags_match(i, tag_filters)) continue;
     const auto a = reported.find(i.uuid);

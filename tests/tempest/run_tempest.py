@@ -34,10 +34,29 @@ os.makedirs(TMP, exist_ok=True)
 DATA = os.path.join(TMP, "data")
 
 
+SEED_NOVA_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "../../examples/seed/nova.conf")
+
+
+def nova_conf():
+    """The seed's nova.conf with nova's server group filters added to its filter list, as
+    nova's own default list has them: Tempest boots servers into affinity groups, which nova
+    (and gpucloud) refuse to place when the policy's filter is not enabled."""
+    text = open(SEED_NOVA_CONF).read()
+    text, n = re.subn(r"^(scheduler_default_filters = .*)$",
+                      r"\1,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter", text,
+                      flags=re.M)
+    if n != 1:
+        sys.exit("examples/seed/nova.conf: no scheduler_default_filters line to extend")
+    path = os.path.join(TMP, "nova.conf")
+    open(path, "w").write(text)
+    return path
+
+
 def start_up():
     log = open(os.path.join(TMP, "up.log"), "w")
     p = subprocess.Popen([os.path.abspath(ARGS.gpucloud), "up", "--no-demo", "--port", "0",
-                          "--data-dir", DATA, "--web-root", "none"],
+                          "--data-dir", DATA, "--web-root", "none", "--config", nova_conf()],
                          stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -77,6 +96,9 @@ try:
          "application/octet-stream")
     _, version = call(base, token, "GET", "/compute/v2.1/")
     vmin, vmax = version["version"]["min_version"], version["version"]["version"]
+    # Tempest's multi-node tests (server groups across hosts) run when it knows there are several.
+    _, hypervisors = call(base, token, "GET", "/compute/v2.1/os-hypervisors")
+    nodes = len(hypervisors["hypervisors"])
 
     # Tempest registers workspaces by name in $HOME/.tempest: a HOME of its own per run, so that
     # runs (and earlier runs' leftovers) never collide.
@@ -121,6 +143,7 @@ flavor_ref = 1
 flavor_ref_alt = 2
 min_microversion = {vmin}
 max_microversion = {vmax}
+min_compute_nodes = {nodes}
 build_timeout = 60
 build_interval = 1
 

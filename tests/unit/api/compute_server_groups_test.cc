@@ -287,9 +287,11 @@ TEST_F(ServerGroupsTest, SoftAntiAffinityStillBootsWhenEveryHostHasAMember) {
 }
 
 // Members booted by one request are scheduled side by side by the conductor; each claim
-// re-checks the policy against the others', so they still end up on different hosts.
+// re-checks the policy against the others', so they still end up on different hosts. The
+// request's servers are listed by its reservation id (what Tempest's multi-node test reads).
 TEST_F(ServerGroupsTest, MembersOfOneMultiCreateRequestStillSpread) {
   seed_aggregates();
+  const std::string outsider = boot(alice_, "outsider", "1");
   const std::string g = group(alice_, "anti-affinity");
   json body = {{"server",
                 {{"name", "pair"},
@@ -297,12 +299,19 @@ TEST_F(ServerGroupsTest, MembersOfOneMultiCreateRequestStillSpread) {
                  {"imageRef", plain_image_id_},
                  {"availability_zone", "Denver"},
                  {"min_count", 2},
-                 {"max_count", 2}}},
+                 {"max_count", 2},
+                 {"return_reservation_id", true}}},
                {"os:scheduler_hints", {{"group", g}}}};
   auto r = post(kV + "/servers", alice_, body.dump());
   ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  const std::string reservation = json::parse(r->body)["reservation_id"];
   json members = get_json(kG + "/" + g, alice_)["server_group"]["members"];
   ASSERT_EQ(members.size(), 2u);
+  json listed = get_json(kV + "/servers?reservation_id=" + reservation, alice_)["servers"];
+  std::set<std::string> ids;
+  for (const auto& s : listed) ids.insert(s["id"].get<std::string>());
+  EXPECT_EQ(ids, (std::set<std::string>{members[0], members[1]}));
+  EXPECT_FALSE(ids.count(outsider));
   std::set<std::string> hosts;
   for (const auto& id : members) {
     json s = wait_built(id.get<std::string>(), admin_);
