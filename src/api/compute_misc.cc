@@ -213,7 +213,7 @@ Result<Reply> limits(ApiContext& ctx, Call& call) {
                    {"totalRAMUsed", used->ram},
                    {"totalFloatingIpsUsed", 0},
                    {"totalSecurityGroupsUsed", 0},
-                   {"totalServerGroupsUsed", 0}};
+                   {"totalServerGroupsUsed", used->server_groups}};
   // What later microversions dropped: network quotas (2.36), image metadata (2.39), file
   // injection (2.57).
   const Microversion& mv = call.microversion;

@@ -177,6 +177,7 @@ TEST_F(ServerGroupsTest, GroupAndMemberQuotasAreForbiddenWhenFull) {
   EXPECT_EQ(get_json(kV + "/os-quota-sets/" + demo() + "/detail",
                      alice_)["quota_set"]["server_groups"]["in_use"],
             1);
+  EXPECT_EQ(get_json(kV + "/limits", alice_)["limits"]["absolute"]["totalServerGroupsUsed"], 1);
   auto [first, id] = boot_into(g, alice_);
   ASSERT_EQ(first, 202) << id;
   auto [second, body] = boot_into(g, alice_);
