@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <map>
 
+#include "compute/compute.h"
+
 namespace gpucloud::agent {
 namespace {
 
@@ -188,7 +190,9 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
     cd.read_only = true;
     spec.disks.push_back(cd);
   }
-  if (!options.network.empty()) spec.networks.push_back({options.network, "virtio"});
+  if (!options.network.empty() && !compute::without_network(instance)) {
+    spec.networks.push_back({options.network, "virtio"});
+  }
 
   std::vector<PciAddress> host;
   for (const auto& d : devices) host.push_back(d.address);

@@ -20,6 +20,55 @@ Error invalid_field(const std::string& field, const json& value, const std::stri
                         (value.is_string() ? value.get<std::string>() : value.dump()) + ". " + why);
 }
 
+// `networks`: "auto" or "none" from 2.37, else a list of networks, which gpucloud cannot honour
+// (there is no neutron to find them in).
+Status check_networks(const json& nets, const Microversion& mv) {
+  if (mv.at_least(2, 37) && nets.is_string()) {
+    const std::string v = nets.get<std::string>();
+    if (v == "auto" || v == "none") return {};
+    return invalid_field("networks", nets, "'" + v + "' is not one of ['none', 'auto']");
+  }
+  if (!nets.is_array()) return invalid_field("networks", nets, "It is not of type 'array'");
+  // Device tags: 2.32 to 2.36, and again from 2.42.
+  const bool tags = (mv.at_least(2, 32) && !mv.at_least(2, 37)) || mv.at_least(2, 42);
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const json& n = nets[i];
+    const std::string where = "networks[" + std::to_string(i) + "]";
+    if (!n.is_object()) return invalid_field(where, n, "It is not of type 'object'");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string& k = it.key();
+      if (k != "uuid" && k != "port" && k != "fixed_ip" && !(tags && k == "tag")) {
+        return Error::invalid(
+            "Invalid input for field/attribute networks. Additional "
+            "properties are not allowed ('" +
+            k + "' was unexpected)");
+      }
+      if (!it->is_string())
+        return invalid_field(where + "." + k, *it, "It is not of type 'string'");
+      const std::string v = it->get<std::string>();
+      if (k == "tag") {
+        if (v.empty() || v.size() > 60 || v.find_first_of(",/") != std::string::npos) {
+          return invalid_field(where + ".tag", *it, "'" + v + "' does not match '^[^,/]*$'");
+        }
+        continue;
+      }
+      if (k == "fixed_ip" ? !(is_ip(v, AF_INET) || is_ip(v, AF_INET6)) : !is_nova_uuid(v)) {
+        return invalid_field(where + "." + k, *it,
+                             "'" + v + "' is not a '" + (k == "fixed_ip" ? "ip" : "uuid") + "'");
+      }
+    }
+  }
+  // Well formed, but gpucloud has one network and no neutron to find it in.
+  if (!nets.empty()) {
+    const json& first = nets.front();
+    const std::string id = first.value("uuid", first.value("port", std::string()));
+    return Error::invalid("Network " + id +
+                          " could not be found: gpucloud has no networking service; leave "
+                          "'networks' out (every server gets the host's guest network)");
+  }
+  return {};
+}
+
 }  // namespace
 
 bool is_nova_uuid(const std::string& s) {
@@ -53,61 +102,13 @@ Status check_unused_server_fields(const json& server, const Microversion& mv) {
     }
   }
   // 2.37: networks is required, and may be "auto" or "none" (gpucloud's one guest network is
-  // what "auto" gives; "none" is refused below, since every guest gets it).
+  // what "auto" gives; "none" boots a guest without a NIC: create_server keeps it).
   if (mv.at_least(2, 37) && !server.contains("networks")) {
     return Error::invalid(
         "Invalid input for field/attribute server. 'networks' is a required property");
   }
   if (server.contains("networks")) {
-    const json& nets = server["networks"];
-    if (mv.at_least(2, 37) && nets.is_string()) {
-      const std::string v = nets.get<std::string>();
-      if (v == "auto") return {};
-      if (v == "none") {
-        return Error::invalid(
-            "networks 'none' is not supported: gpucloud gives every guest its host's guest "
-            "network; use 'auto'");
-      }
-      return invalid_field("networks", nets, "'" + v + "' is not one of ['none', 'auto']");
-    }
-    if (!nets.is_array()) return invalid_field("networks", nets, "It is not of type 'array'");
-    // Device tags: 2.32 to 2.36, and again from 2.42.
-    const bool tags = (mv.at_least(2, 32) && !mv.at_least(2, 37)) || mv.at_least(2, 42);
-    for (size_t i = 0; i < nets.size(); ++i) {
-      const json& n = nets[i];
-      const std::string where = "networks[" + std::to_string(i) + "]";
-      if (!n.is_object()) return invalid_field(where, n, "It is not of type 'object'");
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        const std::string& k = it.key();
-        if (k != "uuid" && k != "port" && k != "fixed_ip" && !(tags && k == "tag")) {
-          return Error::invalid(
-              "Invalid input for field/attribute networks. Additional "
-              "properties are not allowed ('" +
-              k + "' was unexpected)");
-        }
-        if (!it->is_string())
-          return invalid_field(where + "." + k, *it, "It is not of type 'string'");
-        const std::string v = it->get<std::string>();
-        if (k == "tag") {
-          if (v.empty() || v.size() > 60 || v.find_first_of(",/") != std::string::npos) {
-            return invalid_field(where + ".tag", *it, "'" + v + "' does not match '^[^,/]*$'");
-          }
-          continue;
-        }
-        if (k == "fixed_ip" ? !(is_ip(v, AF_INET) || is_ip(v, AF_INET6)) : !is_nova_uuid(v)) {
-          return invalid_field(where + "." + k, *it,
-                               "'" + v + "' is not a '" + (k == "fixed_ip" ? "ip" : "uuid") + "'");
-        }
-      }
-    }
-    // Well formed, but gpucloud has one network and no neutron to find it in.
-    if (!nets.empty()) {
-      const json& first = nets.front();
-      const std::string id = first.value("uuid", first.value("port", std::string()));
-      return Error::invalid("Network " + id +
-                            " could not be found: gpucloud has no networking service; leave "
-                            "'networks' out (every server gets the host's guest network)");
-    }
+    if (auto s = check_networks(server["networks"], mv); !s.ok()) return s;
   }
   if (server.contains("security_groups")) {
     const json& groups = server["security_groups"];

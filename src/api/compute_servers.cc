@@ -169,6 +169,11 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
           canonical_ip(b[field].get<std::string>());
     }
   }
+  // 2.37's "none": a guest without a NIC (compute::without_network); no address, nothing for
+  // readiness probes to reach.
+  if (mv.at_least(2, 37) && b.contains("networks") && b["networks"] == "none") {
+    system_metadata["networks"] = "none";
+  }
   if (b.contains("trusted_image_certificates") && !b["trusted_image_certificates"].is_null()) {
     // nova refuses them unless glance signature verification is on, which gpucloud lacks.
     return bad_request(

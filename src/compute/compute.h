@@ -99,6 +99,10 @@ class ComputeDriver {
                                                   const std::vector<CleanDevice>& devices);
 };
 
+// A server booted with `networks: "none"` (2.37+): its guest gets no NIC (system metadata
+// networks=none, written by the API).
+bool without_network(const store::Instance& instance);
+
 // A shelve's snapshot: the guest is powered off when it runs (a disk is only consistent when
 // nothing writes it) and its disk written to `to`; a failed snapshot powers a guest that ran back
 // on, so that the server is as it was.

@@ -21,6 +21,11 @@ Result<DomainInfo> ComputeDriver::guest(const std::string& host, const std::stri
   return Error::not_found("no guest of instance " + instance_uuid + " on host " + host);
 }
 
+bool without_network(const store::Instance& instance) {
+  auto it = instance.system_metadata.find("networks");
+  return it != instance.system_metadata.end() && it->second == "none";
+}
+
 Status snapshot_guest(ComputeDriver& driver, const std::string& host,
                       const std::string& instance_uuid, const std::string& to) {
   auto g = driver.guest(host, instance_uuid);

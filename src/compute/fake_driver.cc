@@ -233,7 +233,7 @@ class FakeDriver : public ComputeDriver {
       }
       d.pci_devices.push_back(dev.address);
     }
-    d.ip_address = free_address(*h, instance.uuid);
+    if (!without_network(instance)) d.ip_address = free_address(*h, instance.uuid);
     start_stand_in(instance, image, d);
     h->domains[instance.uuid] = std::move(d);
     return {};

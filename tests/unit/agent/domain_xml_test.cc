@@ -35,11 +35,13 @@ struct Case {
   bool spice = false;
   std::string network = "default";
   int64_t mmio64_mb = 0;
+  std::map<std::string, std::string> system_metadata = {};
 };
 
 Result<DomainSpec> spec_for(const Case& c) {
   store::Instance inst;
   inst.uuid = "6f0e2c3a-1b7d-4c1e-9a55-0123456789ab";
+  inst.system_metadata = c.system_metadata;
   store::Flavor flavor;
   flavor.vcpus = 4;
   flavor.memory_mb = 8192;
@@ -145,6 +147,20 @@ TEST(DomainSpec, NovaDefaults) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->graphics, GraphicsType::kSpice);
   EXPECT_EQ(s->video, VideoModel::kQxl);  // nova with SPICE
+}
+
+// A server booted with networks "none" gets no NIC, whatever network the host offers.
+TEST(DomainSpec, NetworksNoneLeavesTheGuestWithoutANic) {
+  Case c{"nic", {}, {}, {}, false, "default", 0};
+  auto with = spec_for(c);
+  ASSERT_TRUE(with.ok());
+  ASSERT_EQ(with->networks.size(), 1u);
+  EXPECT_EQ(with->networks[0].network, "default");
+  c.system_metadata = {{"networks", "none"}};
+  auto without = spec_for(c);
+  ASSERT_TRUE(without.ok());
+  EXPECT_TRUE(without->networks.empty());
+  EXPECT_EQ(to_domain_xml(*without).find("<interface"), std::string::npos);
 }
 
 TEST(DomainSpec, VideoRamAboveFlavorMaximumIsRefused) {

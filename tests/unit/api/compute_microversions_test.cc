@@ -99,12 +99,12 @@ TEST_F(MicroversionTest, CreateTakesTheFieldsOfItsVersion) {
             {"flavorRef", "1"},
             {"imageRef", plain_image_id_},
             {"availability_zone", "Denver"}};
-  // 2.37: networks is required; "auto" is the one guest network, "none" is refused.
+  // 2.37: networks is required: "auto" (the one guest network), "none" or a list.
   auto r = vpost(kV + "/servers", alice_, "2.37", {{"server", s}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_NE(r->body.find("networks"), std::string::npos) << r->body;
-  s["networks"] = "none";
+  s["networks"] = "some";
   EXPECT_EQ(vpost(kV + "/servers", alice_, "2.37", {{"server", s}})->status, 400);
   s["networks"] = "auto";
   EXPECT_EQ(vpost(kV + "/servers", alice_, "2.36", {{"server", s}})->status, 400)
@@ -260,6 +260,36 @@ TEST_F(MicroversionTest, UnknownStatusFilterIsA400From238) {
 
 // 2.86: the keys nova's registry knows are checked by kind and limits, unknown keys in nova's
 // namespaces are refused, anyone else's namespace passes; below 2.86 only gpucloud's own checks.
+// networks "none" boots a guest without a NIC: no address in the server, none at the driver;
+// "auto" gets the host's guest network.
+TEST_F(MicroversionTest, NetworksNoneBootsAGuestWithoutAnAddress) {
+  seed_aggregates();
+  std::map<std::string, std::string> ids;
+  for (const char* nets : {"none", "auto"}) {
+    json s = {{"name", std::string("net-") + nets},
+              {"flavorRef", "1"},
+              {"imageRef", plain_image_id_},
+              {"availability_zone", "Denver"},
+              {"networks", nets}};
+    auto r = vpost(kV + "/servers", alice_, "2.37", {{"server", s}});
+    ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+    ids[nets] = json::parse(r->body)["server"]["id"];
+  }
+  for (const auto& [nets, id] : ids) {
+    json s = wait_built(id, admin_);
+    ASSERT_EQ(s["status"], "ACTIVE") << s.dump();
+    auto guest = driver_->guest(s["OS-EXT-SRV-ATTR:host"], id);
+    ASSERT_TRUE(guest.ok());
+    if (nets == "none") {
+      EXPECT_EQ(s["addresses"], json::object()) << s.dump();
+      EXPECT_EQ(guest->ip_address, "");
+    } else {
+      EXPECT_EQ(s["addresses"].size(), 1u) << s.dump();
+      EXPECT_NE(guest->ip_address, "");
+    }
+  }
+}
+
 TEST_F(MicroversionTest, ExtraSpecValidationFrom286) {
   const std::string specs = kV + "/flavors/1/os-extra_specs";
   auto set = [&](const std::string& v, const json& body) {
