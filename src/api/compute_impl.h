@@ -63,6 +63,10 @@ Result<store::Instance> owned_server(ApiContext& ctx, const Call& call);
 // the server, for os-instance-actions; called once the request has been accepted.
 void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,
                             const std::string& action);
+// compute_server_rebuild.cc: the rebuild action of server `i` (the caller may act on it, and it
+// is not locked against them).
+Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance& i,
+                             const json& args);
 // compute_server_edit.cc: fields of later microversions, validated as nova (400s naming them).
 Result<std::optional<std::string>> description_field(const json& body);  // 2.19
 Status check_tag(const std::string& tag);                                // 2.26

@@ -624,6 +624,8 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     // nova's soft delete (reclaim_instance_interval > 0) is not implemented: a delete is
     // immediate, so no server is ever SOFT_DELETED, and nova answers 409 for the other states.
     return conflict(action.c_str());
+  } else if (action == "rebuild") {
+    return rebuild_server(ctx, call, *i, (*body)["rebuild"]);
   } else if (action == "os-resetState") {
     return reset_state(ctx, call, *i, (*body)["os-resetState"]);
   } else if (action == "shelveOffload") {
@@ -655,8 +657,9 @@ Result<Reply> recorded_server_action(ApiContext& ctx, Call& call) {
   auto reply = server_action(ctx, call);
   if (!reply.ok() || reply->status != 202) return reply;
   static const std::map<std::string, std::string> kNames = {
-      {"os-start", "start"}, {"os-stop", "stop"},  {"reboot", "reboot"},    {"lock", "lock"},
-      {"unlock", "unlock"},  {"shelve", "shelve"}, {"unshelve", "unshelve"}};
+      {"os-start", "start"},    {"os-stop", "stop"},   {"reboot", "reboot"},
+      {"lock", "lock"},         {"unlock", "unlock"},  {"shelve", "shelve"},
+      {"unshelve", "unshelve"}, {"rebuild", "rebuild"}};
   auto body = call.json_body();
   if (body.ok() && body->is_object() && !body->empty()) {
     const auto name = kNames.find(body->begin().key());

@@ -290,6 +290,8 @@ void Conductor::Impl::run(store::LifecycleTask task) {
       next = step_boot(task);
     } else if (task.kind == "shelve") {
       next = step_shelve(task);
+    } else if (task.kind == "rebuild") {
+      next = step_rebuild(task);
     } else if (task.kind == "delete") {
       next = step_delete(task);
     } else if (task.kind == "stop" || task.kind == "start" || task.kind == "reboot" ||

@@ -68,6 +68,9 @@ struct Conductor::Impl {
   Next step_delete(store::LifecycleTask& t);
   Next step_power(store::LifecycleTask& t);
   Next step_shelve(store::LifecycleTask& t);
+  Next step_rebuild(store::LifecycleTask& t);  // rebuild.cc
+  // A rebuild that cannot go on: the server goes to ERROR with `message` as its fault.
+  Next rebuild_failed(store::LifecycleTask& t, const std::string& message);
   // A shelve that cannot go on: the snapshot image goes, the server stays as it was.
   Next shelve_failed(store::LifecycleTask& t, const std::string& message);
   // Deletes the instance's shelve snapshot (image and system metadata); failures are logged.

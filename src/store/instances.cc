@@ -122,6 +122,16 @@ std::vector<Instance> select_instances(soci::session& sql, const std::string& uu
 
 // Inserts or updates every column of `i`, then replaces its metadata (and, on insert, writes its
 // system metadata).
+void write_instance_metadata(soci::session& sql, const std::string& uuid,
+                             const std::map<std::string, std::string>& metadata) {
+  sql << "DELETE FROM instance_metadata WHERE instance_uuid = :u", soci::use(uuid);
+  for (const auto& [k, v] : metadata) {
+    sql << "INSERT INTO instance_metadata (instance_uuid, meta_key, meta_value) "
+           "VALUES (:u, :k, :v)",
+        soci::use(uuid), soci::use(k), soci::use(v);
+  }
+}
+
 void write_instance(soci::session& sql, const Instance& i, bool insert) {
   NullableString host = nullable(i.host), task = nullable(i.task_state);
   NullableString rat = nullable_time(i.readiness_at), launched = nullable_time(i.launched_at),
@@ -196,12 +206,7 @@ void write_instance(soci::session& sql, const Instance& i, bool insert) {
     sql << "SELECT COUNT(*) FROM instances WHERE uuid = :u", soci::use(i.uuid), soci::into(n);
     if (n == 0) throw Abort{Error::not_found("instance " + i.uuid + " does not exist")};
   }
-  sql << "DELETE FROM instance_metadata WHERE instance_uuid = :u", soci::use(i.uuid);
-  for (const auto& [k, v] : i.metadata) {
-    sql << "INSERT INTO instance_metadata (instance_uuid, meta_key, meta_value) "
-           "VALUES (:u, :k, :v)",
-        soci::use(i.uuid), soci::use(k), soci::use(v);
-  }
+  write_instance_metadata(sql, i.uuid, i.metadata);
   // System metadata is the create's (description, tags, hostname) and afterwards written key by
   // key only (records.h).
   if (!insert) return;

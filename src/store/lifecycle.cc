@@ -96,6 +96,10 @@ long long apply_transition(soci::session& sql, const std::string& uuid,
   if (t.host) set += ", host = " + b.text(*t.host);
   if (t.clear_host) set += ", host = NULL";
   if (t.ip_address) set += ", ip_address = " + b.text(*t.ip_address);
+  if (t.image_id) set += ", image_id = " + b.text(*t.image_id);
+  if (t.name) set += ", name = " + b.text(*t.name);
+  if (t.key_name) set += ", key_name = " + b.text(*t.key_name);
+  if (t.user_data) set += ", user_data = " + b.text(*t.user_data);
   if (t.fault) {
     set += ", fault_code = " + b.number(t.fault->code) +
            ", fault_message = " + b.text(t.fault->message) +
@@ -113,7 +117,9 @@ long long apply_transition(soci::session& sql, const std::string& uuid,
     where += t.from_task->empty() ? " AND task_state IS NULL"
                                   : " AND task_state = " + b.text(*t.from_task);
   }
-  return execute_bound(sql, "UPDATE instances SET " + set + " WHERE " + where, b);
+  const long long matched = execute_bound(sql, "UPDATE instances SET " + set + " WHERE " + where, b);
+  if (matched == 1 && t.metadata) write_instance_metadata(sql, uuid, *t.metadata);
+  return matched;
 }
 
 std::string describe(const InstanceTransition& t) {

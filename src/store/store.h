@@ -197,6 +197,12 @@ struct InstanceTransition {
   std::optional<std::string> host;        // written when set
   bool clear_host = false;                // host = NULL (a shelve offload left its host)
   std::optional<std::string> ip_address;  // written when set
+  std::optional<std::string> image_id;    // written when set (a rebuild's new image)
+  std::optional<std::string> name;        // written when set (a rebuild's new name)
+  std::optional<std::string> key_name;    // written when set (2.54 rebuild; "" for none)
+  std::optional<std::string> user_data;   // written when set (2.57 rebuild; "" for none)
+  // Replaces the instance's metadata when set (a rebuild's), once the state matched.
+  std::optional<std::map<std::string, std::string>> metadata;
   std::optional<InstanceFault> fault;     // written when set
   bool stamp_launched = false;            // launched_at = now
 };

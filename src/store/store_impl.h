@@ -290,6 +290,9 @@ void erase_image(soci::session& sql, const std::string& id);
 // (throws Abort with kForbidden and nova's message when one is exceeded); locks the project's row.
 void check_instance_quota(soci::session& sql, const Dialect& dialect, const Instance& i,
                           const InstanceQuotaRequest& q);
+// instances.cc: replaces an instance's metadata (nova's instance_metadata rows).
+void write_instance_metadata(soci::session& sql, const std::string& uuid,
+                             const std::map<std::string, std::string>& metadata);
 // quotas.cc: a project's limits (its rows over the 'default' class over nova's defaults).
 QuotaLimits project_quota_limits(soci::session& sql, const std::string& project_id);
 // Server groups (server_groups.cc), inside the caller's transaction. join: the instance becomes
