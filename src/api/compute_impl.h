@@ -74,9 +74,10 @@ Result<std::vector<std::string>> tag_list(const json& v, const char* where);
 Status check_hostname(const json& v, const Microversion& mv);  // 2.90, FQDN from 2.94
 
 // kBrief: id, name, links (GET /servers). kList and kShow: every field of the microversion
-// (kShow adds 2.71's server_groups). kUpdate: PUT's and rebuild's answer, nova's core fields
-// only below 2.75.
-enum class ServerView { kBrief, kList, kShow, kUpdate };
+// (kShow adds 2.71's server_groups). kUpdate: PUT's answer, nova's core fields only below 2.75
+// (addresses without their OS-EXT-IPS attributes); kRebuild: rebuild's, the same plus key_name
+// from 2.54 and user_data from 2.57.
+enum class ServerView { kBrief, kList, kShow, kUpdate, kRebuild };
 
 // Servers as nova shows them at the call's microversion (compute_server_view.cc), for one
 // request: the flavors, host states and image properties some fields need are read once.

@@ -169,7 +169,7 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
   auto now = ctx.store().get_instance(i.uuid);
   if (!now.ok()) return now.error();
   ServerViews views(ctx, call);
-  json server = views.show(*now, ServerView::kUpdate);
+  json server = views.show(*now, ServerView::kRebuild);
   // nova answers with the caller's adminPass, or one it made up.
   std::string pass = admin_pass->value_or("");
   if (pass.empty()) {

@@ -142,7 +142,8 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
   json j = {{"id", i.uuid}, {"name", i.name}, {"links", link_list(base, "/servers/" + i.uuid)}};
   if (view == ServerView::kBrief) return j;
   // Below 2.75 the answers of PUT and rebuild have only nova's core fields.
-  const bool full = view != ServerView::kUpdate || mv.at_least(2, 75);
+  const bool edit = view == ServerView::kUpdate || view == ServerView::kRebuild;
+  const bool full = !edit || mv.at_least(2, 75);
   j["status"] = to_string(i.status);
   j["tenant_id"] = i.project_id;
   j["user_id"] = i.user_id;
@@ -156,11 +157,26 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
   j["created"] = nova_time(i.created_at);
   j["updated"] = nova_time(i.updated_at == store::TimePoint{} ? i.created_at : i.updated_at);
   j["addresses"] = addresses_json(i, reported);
+  if (!full) {
+    for (auto& [network, list] : j["addresses"].items()) {
+      for (auto& a : list) {
+        a.erase("OS-EXT-IPS:type");
+        a.erase("OS-EXT-IPS-MAC:mac_addr");
+      }
+    }
+  }
   j["accessIPv4"] = sys(i, "access_ip_v4").value_or("");
   j["accessIPv6"] = sys(i, "access_ip_v6").value_or("");
   j["OS-DCF:diskConfig"] = "MANUAL";
   if (i.status == store::ServerStatus::kBuild || i.status == store::ServerStatus::kActive) {
     j["progress"] = i.status == store::ServerStatus::kActive ? 100 : 0;
+  }
+  if (view == ServerView::kRebuild) {  // (from 2.75 key_name is among the full view's fields)
+    if (!full && mv.at_least(2, 54)) {
+      j["key_name"] = i.key_name.empty() ? json(nullptr) : json(i.key_name);
+    }
+    if (mv.at_least(2, 57))
+      j["user_data"] = i.user_data.empty() ? json(nullptr) : json(i.user_data);
   }
   if (full) {
     j["OS-EXT-AZ:availability_zone"] = i.availability_zone;
@@ -186,8 +202,8 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
         j["OS-EXT-SRV-ATTR:kernel_id"] = image_property(i.image_id, "kernel_id").value_or("");
         j["OS-EXT-SRV-ATTR:ramdisk_id"] = image_property(i.image_id, "ramdisk_id").value_or("");
         j["OS-EXT-SRV-ATTR:root_device_name"] = "/dev/vda";
-        // 2.75 moved the rebuild answer's user data to "user_data" (below).
-        if (!(view == ServerView::kUpdate && mv.at_least(2, 75))) {
+        // 2.75 moved the rebuild answer's user data to "user_data" (above).
+        if (!(edit && mv.at_least(2, 75))) {
           j["OS-EXT-SRV-ATTR:user_data"] = i.user_data.empty() ? json(nullptr) : json(i.user_data);
         }
       }
@@ -211,8 +227,7 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
   if (mv.at_least(2, 96)) j["pinned_availability_zone"] = nullptr;
   // nova's response schemas refuse unknown fields: the extension appears only where it means
   // something (and never in PUT's and rebuild's reduced answers).
-  if (ctx_.deps.controller && view != ServerView::kUpdate)
-    j["gpucloud:readiness"] = readiness_json(i);
+  if (ctx_.deps.controller && !edit) j["gpucloud:readiness"] = readiness_json(i);
   if (i.fault && (i.status == store::ServerStatus::kError)) {
     json f = {{"code", i.fault->code},
               {"message", i.fault->message},
