@@ -1,5 +1,7 @@
 // Instances: nova's server record with its state machine columns, fault, request spec,
 // readiness and metadata. Deleting one keeps the row (status DELETED) and releases its claims.
+#include <unordered_map>
+
 #include "store/store_impl.h"
 
 namespace gpucloud::store {
@@ -85,15 +87,18 @@ std::vector<Instance> select_instances(soci::session& sql, const std::string& uu
   // Only the filters that are set go into the WHERE clause: `(:u = '' OR uuid = :u)` would keep
   // SQLite from the primary key and scan every instance for one lookup (100,000 rows made each
   // boot's reads cost seconds).
+  auto where = [&](Binder& b, const std::string& prefix) {
+    std::string w = " WHERE 1 = 1";
+    if (!uuid.empty()) w += " AND " + prefix + "uuid = " + b.text(uuid);
+    if (!project.empty()) w += " AND " + prefix + "project_id = " + b.text(project);
+    if (!include_deleted) w += " AND " + prefix + "status <> 'DELETED'";
+    return w;
+  };
   InstanceRow row;
   Binder b;
-  std::string where = " WHERE 1 = 1";
-  if (!uuid.empty()) where += " AND uuid = " + b.text(uuid);
-  if (!project.empty()) where += " AND project_id = " + b.text(project);
-  if (!include_deleted) where += " AND status <> 'DELETED'";
   soci::statement st(sql);
   st.alloc();
-  st.prepare(std::string("SELECT ") + kInstanceColumns + " FROM instances" + where +
+  st.prepare(std::string("SELECT ") + kInstanceColumns + " FROM instances" + where(b, "") +
              " ORDER BY created_at, uuid");
   row.bind(st);
   b.bind(st);
@@ -101,19 +106,32 @@ std::vector<Instance> select_instances(soci::session& sql, const std::string& uu
   st.execute();
   std::vector<Instance> out;
   while (st.fetch()) out.push_back(row.get());
-  for (Instance& i : out) {
-    std::string k, v;
+  if (out.empty()) return out;
+  std::unordered_map<std::string, Instance*> by_uuid;
+  for (Instance& i : out) by_uuid[i.uuid] = &i;
+  // Both metadata tables in one query each for all the instances (not two per instance: a list
+  // of 10,000 servers was 20,001 queries).
+  for (const bool system : {false, true}) {
+    Binder mb;
+    std::string id, k, v;
     soci::indicator vi{};
-    soci::statement m = (sql.prepare << "SELECT meta_key, meta_value FROM instance_metadata "
-                                        "WHERE instance_uuid = :u",
-                         soci::use(i.uuid), soci::into(k), soci::into(v, vi));
+    soci::statement m(sql);
+    m.alloc();
+    m.prepare(std::string("SELECT m.instance_uuid, m.meta_key, m.meta_value FROM ") +
+              (system ? "instance_system_metadata" : "instance_metadata") +
+              " m JOIN instances i ON i.uuid = m.instance_uuid" + where(mb, "i."));
+    m.exchange(soci::into(id));
+    m.exchange(soci::into(k));
+    m.exchange(soci::into(v, vi));
+    mb.bind(m);
+    m.define_and_bind();
     m.execute();
-    while (m.fetch()) i.metadata[k] = vi == soci::i_null ? "" : v;
-    soci::statement sm = (sql.prepare << "SELECT meta_key, meta_value FROM "
-                                         "instance_system_metadata WHERE instance_uuid = :u",
-                          soci::use(i.uuid), soci::into(k), soci::into(v, vi));
-    sm.execute();
-    while (sm.fetch()) i.system_metadata[k] = vi == soci::i_null ? "" : v;
+    while (m.fetch()) {
+      auto it = by_uuid.find(id);
+      if (it == by_uuid.end()) continue;  // created between the two reads
+      (system ? it->second->system_metadata : it->second->metadata)[k] =
+          vi == soci::i_null ? "" : v;
+    }
   }
   return out;
 }
