@@ -181,14 +181,33 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
         "signatures.");
   }
   if (b.contains("host") || b.contains("hypervisor_hostname")) {
-    // 2.74: an admin asks for a host. gpucloud's scheduler has no forced host yet.
+    // 2.74: an admin asks for a host (gpucloud's host is its hypervisor: the two name the same
+    // one). The scheduler considers only it, and it must still pass the filters.
     if (!who.is_admin()) {
       return forbidden(
           "Policy doesn't allow compute:servers:create:requested_destination to be performed.");
     }
-    return bad_request(
-        "Requesting a host or hypervisor_hostname is not supported by gpucloud; use an "
-        "availability zone or a host aggregate instead.");
+    std::string wanted;
+    for (const char* field : {"host", "hypervisor_hostname"}) {
+      if (!b.contains(field)) continue;
+      if (!b[field].is_string() || b[field].get<std::string>().empty() ||
+          b[field].get<std::string>().size() > 255) {
+        return bad_request(std::string("Invalid input for field/attribute ") + field +
+                           ". Value: " + shown(b[field]) + ". It is not a host name");
+      }
+      const std::string name = b[field].get<std::string>();
+      if (!wanted.empty() && wanted != name) {
+        return bad_request("host and hypervisor_hostname name different hosts: " + wanted + ", " +
+                           name);
+      }
+      if (!ctx.store().get_compute_host(name).ok()) {
+        return bad_request(
+            std::string(field == std::string("host") ? "Compute host" : "Hypervisor") + " " + name +
+            " could not be found.");
+      }
+      wanted = name;
+    }
+    system_metadata["requested_host"] = wanted;
   }
 
   auto name = string_field(b, "name", "server", false);
@@ -579,6 +598,7 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   using store::ServerStatus;
   std::string kind;
   std::vector<ServerStatus> from;
+  std::string unshelve_host;
   if (action == "os-start") {
     kind = "start";
     from = {ServerStatus::kShutoff};
@@ -605,12 +625,24 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
     from = {ServerStatus::kActive, ServerStatus::kShutoff};
   } else if (action == "unshelve") {
     const json& args = (*body)["unshelve"];
-    if (!args.is_null() && !(args.is_object() && args.empty())) {
-      // nova's availability_zone (2.77) and host (2.91) are not built: unshelve lands wherever
-      // the scheduler finds room, in the server's own zone.
+    if (args.is_object() && args.size() == 1 && args.contains("host") &&
+        call.microversion.at_least(2, 91)) {
+      // 2.91: an admin unshelves onto a chosen host (it must still pass the filters).
+      if (!call.who().is_admin()) {
+        return forbidden(
+            "Policy doesn't allow os_compute_api:os-shelve:unshelve_to_host to be "
+            "performed.");
+      }
+      if (!args["host"].is_string() ||
+          !ctx.store().get_compute_host(args["host"].get<std::string>()).ok()) {
+        return bad_request("Compute host " + shown(args["host"]) + " could not be found.");
+      }
+      unshelve_host = args["host"].get<std::string>();
+    } else if (!args.is_null() && !(args.is_object() && args.empty())) {
+      // nova's availability_zone (2.77) is not built: unshelve lands wherever the scheduler
+      // finds room, in the server's own zone.
       const std::string key = args.is_object() ? args.begin().key() : "";
-      if ((key == "availability_zone" && call.microversion.at_least(2, 77)) ||
-          (key == "host" && call.microversion.at_least(2, 91))) {
+      if (key == "availability_zone" && call.microversion.at_least(2, 77)) {
         return bad_request("Unshelving to a chosen " + key +
                            " is not supported by gpucloud; unshelve without it.");
       }
@@ -645,7 +677,10 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   store::InstanceTransition tr;
   tr.from = from;
   tr.task_state = kind == "unshelve" ? "unshelving" : conductor::power_task_state(kind);
-  auto task = ctx.store().begin_action(i->uuid, tr, kind, i->host.value_or(""));
+  // An unshelve's requested host holds for this unshelve only ("" clears an earlier one).
+  std::map<std::string, std::string> sys;
+  if (kind == "unshelve") sys["requested_host"] = unshelve_host;
+  auto task = ctx.store().begin_action(i->uuid, tr, kind, i->host.value_or(""), sys);
   if (!task.ok()) return task.error();
   ctx.deps.conductor->submit(task->id);
   return Reply::ok(nullptr, 202);

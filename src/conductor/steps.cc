@@ -224,6 +224,9 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
   auto cfg = config();
   auto spec = request_spec_for(*flavor, *image, inst.availability_zone, *cfg);
   if (!spec.ok()) return fail_boot(t, spec.error().message, 400);
+  if (auto h = inst.system_metadata.find("requested_host"); h != inst.system_metadata.end()) {
+    spec->requested_host = h->second;  // an admin's (2.74 boot, 2.91 unshelve); "" for none
+  }
   scheduler::SchedulerOptions opts = scheduler::options_from(*cfg);
   auto sched = scheduler::Scheduler::create(opts);
   if (!sched.ok()) return fail_boot(t, "Scheduler configuration: " + sched.error().message, 500);

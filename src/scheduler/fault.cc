@@ -27,6 +27,15 @@ std::vector<HostReport> refusal_reports(const std::vector<std::shared_ptr<const 
   std::vector<HostReport> reports;
   reports.reserve(hosts.size());
   for (size_t i = 0; i < hosts.size(); ++i) {
+    if (!request.requested_host.empty() && hosts[i].name != request.requested_host) {
+      reports.push_back(
+          {hosts[i].name,
+           false,
+           {{"RequestedHost", Verdict::fail("host " + request.requested_host + " was requested")}},
+           std::nullopt,
+           {}});
+      continue;
+    }
     const Filter* first = nullptr;
     const Filter* pci = nullptr;
     for (size_t k = 0; k < filters.size() && first == nullptr; ++k) {

@@ -79,6 +79,12 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
   auto report = [&](size_t i) {
     const HostState& h = state(i);
     HostReport r{h.name, true, {}, std::nullopt, {}};
+    if (!req->requested_host.empty() && h.name != req->requested_host) {
+      r.passed = false;
+      r.filters.push_back(
+          {"RequestedHost", Verdict::fail("host " + req->requested_host + " was requested")});
+      return r;
+    }
     for (const auto& f : filters_) {
       Verdict v = f->filter(h, *req);
       if (!v.passed) r.passed = false;
@@ -100,6 +106,9 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
       // Filter by filter over all hosts at once; the pass set does not depend on the order.
       const HostView hosts_now = view();
       HostBits candidates(hosts.size(), true);
+      if (!req->requested_host.empty()) {
+        candidates.keep_if([&](size_t i) { return hosts[i].name == req->requested_host; });
+      }
       for (const auto& f : filters_) {
         if (candidates.none()) break;
         f->narrow(hosts_now, *req, candidates);

@@ -159,6 +159,9 @@ struct RequestSpec {
   // Otherwise (preferred, the default) the tightest group is taken when there is one.
   bool topology_strict = false;
   std::optional<GroupSpec> group;  // the `group` scheduler hint's server group
+  // An admin's requested host (2.74's host/hypervisor_hostname, 2.91's unshelve host): only
+  // that host is considered, and it must still pass every filter (nova's requested_destination).
+  std::string requested_host;
 
   Resources requested() const;  // per instance; disk = root + ephemeral + swap rounded up to GB
 };

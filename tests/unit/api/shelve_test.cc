@@ -155,3 +155,80 @@ TEST_F(ShelveTest, UnshelveWithoutAFreeGpuStaysShelvedAndDeleteTakesTheSnapshot)
 
 }  // namespace
 }  // namespace gpucloud::api::testing
+
+namespace gpucloud::api::testing {
+namespace {
+
+// 2.74 boot and 2.91 unshelve onto a host an admin names: only that host is considered, it must
+// still pass the filters, and only admins may ask.
+class RequestedHostTest : public ShelveTest {
+ protected:
+  httplib::Result vpost(const std::string& path, const std::string& token, const std::string& v,
+                        const json& body) {
+    return client_->Post(path.c_str(),
+                         {{"X-Auth-Token", token}, {"OpenStack-API-Version", "compute " + v}},
+                         body.dump(), "application/json");
+  }
+  json server(const std::string& flavor, const json& extra) {
+    json s = {{"name", "placed"},
+              {"flavorRef", flavor},
+              {"imageRef", flavor == "4" ? image_id_ : plain_image_id_},
+              {"networks", "auto"}};
+    for (auto it = extra.begin(); it != extra.end(); ++it) s[it.key()] = *it;
+    return {{"server", s}};
+  }
+};
+
+TEST_F(RequestedHostTest, AdminBootsOntoTheHostItNamesAndFiltersStillApply) {
+  seed_aggregates();
+  // Plain flavor 1: vmhost1 and vmhost2 pass; the RAM weigher alone would pick by free RAM.
+  for (const char* host : {"vmhost2", "vmhost1"}) {
+    auto r = vpost(kV + "/servers", admin_, "2.74", server("1", {{"host", host}}));
+    ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+    const std::string id = json::parse(r->body)["server"]["id"];
+    json s = wait_built(id, admin_);
+    ASSERT_EQ(s["status"], "ACTIVE") << s.dump();
+    EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], host);
+  }
+  // vmhost3 has the GPUs, and the plain flavor's gpu=false does not match its aggregate.
+  auto r =
+      vpost(kV + "/servers", admin_, "2.74", server("1", {{"hypervisor_hostname", "vmhost3"}}));
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  json s = wait_built(json::parse(r->body)["server"]["id"], admin_);
+  EXPECT_EQ(s["status"], "ERROR");
+  EXPECT_NE(s["fault"]["message"].get<std::string>().find("AggregateInstanceExtraSpecsFilter"),
+            std::string::npos)
+      << s["fault"]["message"];
+
+  // Refused: a member, an unknown host, two names that differ, before 2.74.
+  EXPECT_EQ(vpost(kV + "/servers", alice_, "2.74", server("1", {{"host", "vmhost1"}}))->status,
+            403);
+  EXPECT_EQ(vpost(kV + "/servers", admin_, "2.74", server("1", {{"host", "nowhere"}}))->status,
+            400);
+  EXPECT_EQ(vpost(kV + "/servers", admin_, "2.74",
+                  server("1", {{"host", "vmhost1"}, {"hypervisor_hostname", "vmhost2"}}))
+                ->status,
+            400);
+  EXPECT_EQ(vpost(kV + "/servers", admin_, "2.73", server("1", {{"host", "vmhost1"}}))->status,
+            400);
+}
+
+TEST_F(RequestedHostTest, AdminUnshelvesOntoTheHostItNames) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "moving", "1");
+  json s = wait_built(id, admin_);
+  ASSERT_EQ(s["status"], "ACTIVE");
+  const std::string other = s["OS-EXT-SRV-ATTR:host"] == "vmhost1" ? "vmhost2" : "vmhost1";
+  ASSERT_EQ(post(action(id), alice_, R"({"shelve": null})")->status, 202);
+  ASSERT_EQ(wait_idle(id, admin_)["status"], "SHELVED_OFFLOADED");
+  EXPECT_EQ(vpost(action(id), alice_, "2.91", {{"unshelve", {{"host", other}}}})->status, 403);
+  EXPECT_EQ(vpost(action(id), admin_, "2.90", {{"unshelve", {{"host", other}}}})->status, 400);
+  auto r = vpost(action(id), admin_, "2.91", {{"unshelve", {{"host", other}}}});
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  s = wait_idle(id, admin_);
+  EXPECT_EQ(s["status"], "ACTIVE") << s.dump();
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], other);
+}
+
+}  // namespace
+}  // namespace gpucloud::api::testing
