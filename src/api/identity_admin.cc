@@ -389,9 +389,13 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
     auto ps = ctx.store().list_projects();
     if (!ps.ok()) return ps.error();
     json out = json::array();
-    auto name = call.query("name");
+    const auto name = call.query("name");
+    const auto domain = call.query("domain_id");
+    const auto enabled = keystone_bool_query(call.query("enabled"));
     for (const auto& p : *ps) {
       if (name && p.name != *name) continue;
+      if (domain && p.domain_id != *domain) continue;
+      if (enabled && p.enabled != *enabled) continue;
       out.push_back(project_json(p, ctx.base_url));
     }
     return Reply::ok({{"projects", out}});
@@ -423,9 +427,13 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
     auto us = ctx.store().list_users();
     if (!us.ok()) return us.error();
     json out = json::array();
-    auto name = call.query("name");
+    const auto name = call.query("name");
+    const auto domain = call.query("domain_id");
+    const auto enabled = keystone_bool_query(call.query("enabled"));
     for (const auto& u : *us) {
       if (name && u.name != *name) continue;
+      if (domain && u.domain_id != *domain) continue;
+      if (enabled && u.enabled != *enabled) continue;
       out.push_back(user_json(u, ctx.base_url));
     }
     return Reply::ok({{"users", out}});

@@ -37,17 +37,11 @@ json role_json(const store::Role& r, const std::string& base) {
   return j;
 }
 
-// keystone's query filter on a boolean: "true"/"True"/"1" and "false"/"False"/"0".
-std::optional<bool> bool_query(const std::optional<std::string>& v) {
-  if (!v) return std::nullopt;
-  return !(*v == "0" || *v == "false" || *v == "False");
-}
-
 Result<Reply> list_domains(ApiContext& ctx, Call& call) {
   auto ds = ctx.store().list_domains();
   if (!ds.ok()) return ds.error();
   const auto name = call.query("name");
-  const auto enabled = bool_query(call.query("enabled"));
+  const auto enabled = keystone_bool_query(call.query("enabled"));
   json out = json::array();
   for (const auto& d : *ds) {
     if (name && d.name != *name) continue;
@@ -262,6 +256,11 @@ Result<Reply> delete_role(ApiContext& ctx, Call& call) {
 }
 
 }  // namespace
+
+std::optional<bool> keystone_bool_query(const std::optional<std::string>& v) {
+  if (!v) return std::nullopt;
+  return !(*v == "0" || *v == "false" || *v == "False");
+}
 
 std::vector<Route> identity_domain_routes(ApiContext& ctx) {
   std::vector<Route> r;

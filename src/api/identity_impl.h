@@ -38,4 +38,8 @@ Status check_fields(const json& obj, const char* where, std::initializer_list<co
 json identity_version(const std::string& base_url);
 json service_catalog(const std::string& base_url);
 
+// keystone's query filter on a boolean (identity_domains.cc): "false", "False" and "0" are
+// false, any other value true; nullopt when the parameter is absent.
+std::optional<bool> keystone_bool_query(const std::optional<std::string>& v);
+
 }  // namespace gpucloud::api

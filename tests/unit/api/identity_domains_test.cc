@@ -1,4 +1,6 @@
 // Keystone v3 domains and roles: create, update, delete, as keystone answers them.
+#include <set>
+
 #include "api_fixture.h"
 
 namespace gpucloud::api::testing {
@@ -122,6 +124,40 @@ TEST_F(IdentityDomainsTest, DeletingADomainDeletesItsProjectsAndUsers) {
   EXPECT_TRUE(as->empty());
   // What lives in the default domain stays.
   EXPECT_TRUE(store_->find_project_by_name("demo", "default").ok());
+}
+
+// keystone's list filters: enabled (false, False, 0 are false) and domain_id.
+TEST_F(IdentityDomainsTest, UsersAndProjectsAreFilteredByEnabledAndDomain) {
+  const std::string dom = create_domain("elsewhere");
+  ASSERT_EQ(
+      post("/identity/v3/users", admin_,
+           json{{"user", {{"name", "off"}, {"enabled", false}, {"password", "x-secret"}}}}.dump())
+          ->status,
+      201);
+  ASSERT_EQ(
+      post("/identity/v3/users", admin_,
+           json{{"user", {{"name", "away"}, {"domain_id", dom}, {"password", "x-secret"}}}}.dump())
+          ->status,
+      201);
+  ASSERT_EQ(post("/identity/v3/projects", admin_,
+                 json{{"project", {{"name", "idle"}, {"enabled", false}}}}.dump())
+                ->status,
+            201);
+  auto names = [&](const std::string& path, const char* key) {
+    std::set<std::string> out;
+    auto r = get(path, admin_);
+    EXPECT_TRUE(r && r->status == 200) << path;
+    const json body = json::parse(r->body);
+    for (const auto& e : body[key]) out.insert(e["name"].get<std::string>());
+    return out;
+  };
+  EXPECT_EQ(names("/identity/v3/users?enabled=false", "users"), std::set<std::string>{"off"});
+  EXPECT_FALSE(names("/identity/v3/users?enabled=True", "users").count("off"));
+  EXPECT_EQ(names("/identity/v3/users?domain_id=" + dom, "users"), std::set<std::string>{"away"});
+  EXPECT_FALSE(names("/identity/v3/users?domain_id=default", "users").count("away"));
+  EXPECT_EQ(names("/identity/v3/projects?enabled=0", "projects"), std::set<std::string>{"idle"});
+  EXPECT_FALSE(names("/identity/v3/projects?enabled=true", "projects").count("idle"));
+  EXPECT_TRUE(names("/identity/v3/projects?domain_id=" + dom, "projects").empty());
 }
 
 TEST_F(IdentityDomainsTest, UsersAndProjectsInAMissingDomainAreBadRequests) {
