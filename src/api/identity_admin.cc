@@ -189,9 +189,10 @@ Result<Reply> create_user(ApiContext& ctx, Call& call) {
   auto domain = opt_string(*u, "domain_id", "user");
   if (!domain.ok()) return domain.error();
   if (*domain) user.domain_id = **domain;
-  // keystone: a user in a domain that does not exist is a validation error (400).
+  // keystone: a user in a domain that does not exist is 404 (DomainNotFound; Tempest's
+  // test_create_user_for_non_existent_domain checks it).
   if (!ctx.store().get_domain(user.domain_id).ok()) {
-    return bad_request("Unable to create user: could not find domain: " + user.domain_id + ".");
+    return Error::not_found("Could not find domain: " + user.domain_id + ".");
   }
   if (*project) {
     auto p = ctx.store().get_project(**project);

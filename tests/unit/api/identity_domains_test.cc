@@ -160,9 +160,10 @@ TEST_F(IdentityDomainsTest, UsersAndProjectsAreFilteredByEnabledAndDomain) {
   EXPECT_TRUE(names("/identity/v3/projects?domain_id=" + dom, "projects").empty());
 }
 
-TEST_F(IdentityDomainsTest, UsersAndProjectsInAMissingDomainAreBadRequests) {
+// keystone: a user in a missing domain is 404 (DomainNotFound), a project 400.
+TEST_F(IdentityDomainsTest, UsersAndProjectsInAMissingDomainAreRefused) {
   auto r = post("/identity/v3/users", admin_, R"({"user": {"name": "x", "domain_id": "nope"}})");
-  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(r->status, 404) << r->body;
   EXPECT_FALSE(store_->find_user_by_name("x", "nope").ok());
   r = post("/identity/v3/projects", admin_, R"({"project": {"name": "x", "domain_id": "nope"}})");
   EXPECT_EQ(r->status, 400) << r->body;
