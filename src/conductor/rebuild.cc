@@ -3,8 +3,11 @@
 //   call: destroy (-> destroy_wait) -> spawn (-> spawn_wait) -> finish (-> stop_wait)
 // The API set task_state "rebuilding"; finish clears it: ACTIVE, or SHUTOFF again (powered off
 // after the spawn) when the server was stopped, as nova does. A failed spawn leaves the server in
-// ERROR with the reason as its fault; its claims stay until it is deleted (as after a failed
-// nova rebuild). A delete during the rebuild wins: finish then destroys the guest it made.
+// ERROR with the reason as its fault, no guest, no claims and no host (its GPUs go back through
+// cleaning, as after a failed boot). A delete during the rebuild wins, and, as for a boot, the
+// rebuild undoes its own work (the delete makes no task of its own: Store::begin_delete): whatever
+// step it is at, the guest is destroyed and then the claims released, so no GPU goes back to the
+// pool while a guest this task made may still hold it.
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -22,29 +25,86 @@ const std::vector<ServerStatus> kRebuildable = {ServerStatus::kActive, ServerSta
 
 }  // namespace
 
+// The server shows ERROR with the fault at once; task_state stays "rebuilding" (a delete meanwhile
+// still leaves the cleanup to this task) until the guest is destroyed and the claims released:
+// no GPU stays held by an ERROR server, and without a host it cannot be rebuilt onto devices it
+// no longer holds.
 auto Conductor::Impl::rebuild_failed(store::LifecycleTask& t, const std::string& message) -> Next {
   spdlog::warn("rebuild of {} failed: {}", t.instance_uuid, message);
+  forget_call(t);
   store::InstanceTransition tr;
   tr.from = kRebuildable;
   tr.from_task = "rebuilding";
   tr.status = ServerStatus::kError;
   tr.vm_state = "error";
   tr.power = store::PowerState::kNoState;
-  tr.task_state = std::nullopt;
+  tr.task_state = "rebuilding";
   tr.fault = store::InstanceFault{
       500, "Rebuild of instance " + t.instance_uuid + " failed: " + message, "", {}};
-  (void)store.transition_instance(t.instance_uuid, tr);  // kConflict: deleted meanwhile
-  return Next::kDone;
+  if (auto s = store.transition_instance(t.instance_uuid, tr);
+      !s.ok() && s.error().code != ErrorCode::kConflict) {
+    return retry_later(t);
+  }
+  // kConflict: deleted meanwhile; the read at the next step sends the task to its undo.
+  t.step = "fail_destroy";
+  return Next::kContinue;
 }
 
 auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
   const std::string host = t.host.value_or("");
+  // Undo after a delete: the guest, then the claims.
+  if (t.step == "undo_destroy") return destroy_guest(t, "undo_destroy_wait", "undo_release");
+  if (t.step == "undo_destroy_wait") {
+    auto a = take_answer(t);
+    if (!a) return Next::kPark;
+    if (a->state != store::AgentTaskState::kSucceeded) {
+      spdlog::warn("undoing the rebuild of {}: destroy on {} failed: {}", t.instance_uuid, host,
+                   a->message);
+    }
+    t.agent_task_id.reset();
+    t.step = "undo_release";
+    return Next::kContinue;
+  }
+  if (t.step == "undo_release") {
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
+    fleet.forget(host);
+    start_cleaning(host);
+    spdlog::info("rebuild of {} undone: the server was deleted while it was rebuilt",
+                 t.instance_uuid);
+    return Next::kDone;
+  }
+
   auto inst = store.get_instance(t.instance_uuid);
   if (!inst.ok()) return inst.error().code == ErrorCode::kNotFound ? Next::kDone : retry_later(t);
-  const bool deleted = inst->status == ServerStatus::kDeleted;
+  if (inst->status == ServerStatus::kDeleted) {
+    forget_call(t);  // an answer still to come no longer matters
+    t.step = "undo_destroy";
+    return Next::kContinue;
+  }
 
-  if (t.step == "call") {             // begin_action's first step: the destroy
-    if (deleted) return Next::kDone;  // the delete's own task removes the guest
+  if (t.step == "fail_destroy") return destroy_guest(t, "fail_destroy_wait", "fail_release");
+  if (t.step == "fail_destroy_wait") {
+    if (!take_answer(t)) return Next::kPark;
+    t.agent_task_id.reset();
+    t.step = "fail_release";
+    return Next::kContinue;
+  }
+  if (t.step == "fail_release") {
+    if (auto s = store.release_claims(t.instance_uuid); !s.ok()) return retry_later(t);
+    fleet.forget(host);
+    start_cleaning(host);
+    store::InstanceTransition tr;
+    tr.from = {ServerStatus::kError};
+    tr.from_task = "rebuilding";
+    tr.task_state = std::nullopt;
+    tr.clear_host = true;
+    if (auto s = store.transition_instance(t.instance_uuid, tr);
+        !s.ok() && s.error().code != ErrorCode::kConflict) {
+      return retry_later(t);
+    }
+    return Next::kDone;
+  }
+  if (t.step == "call") {  // begin_action's first step: the destroy
     return destroy_guest(t, "destroy_wait", "spawn");
   }
   if (t.step == "destroy_wait") {
@@ -58,7 +118,6 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     return Next::kContinue;
   }
   if (t.step == "spawn") {
-    if (deleted) return Next::kDone;
     auto flavor = store.get_flavor(inst->flavor_id);
     if (!flavor.ok()) return rebuild_failed(t, "flavor " + inst->flavor_id + " is gone");
     auto image = store.get_image(inst->image_id);
@@ -99,11 +158,6 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     return Next::kContinue;
   }
   if (t.step == "finish" || t.step == "stop_wait") {
-    if (deleted) {
-      // The delete's destroy may have run before this spawn: the guest made here goes too.
-      t.step = "done";
-      return destroy_guest(t, "gone_wait", "done");
-    }
     if (t.step == "finish" && inst->status == ServerStatus::kShutoff) {
       // nova powers a server that was stopped off again once it is rebuilt.
       if (is_local(host)) {
@@ -132,16 +186,11 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     tr.stamp_launched = true;
     if (auto s = store.transition_instance(inst->uuid, tr); !s.ok()) {
       if (s.error().code != ErrorCode::kConflict) return retry_later(t);
-      return Next::kContinue;  // deleted meanwhile: read again, and the guest goes
+      return Next::kContinue;  // deleted meanwhile: read again, and undo
     }
     (void)store.set_system_metadata(inst->uuid, "rebuild_ip", std::nullopt);
     return Next::kDone;
   }
-  if (t.step == "gone_wait") {
-    if (!take_answer(t)) return Next::kPark;
-    return Next::kDone;
-  }
-  if (t.step == "done") return Next::kDone;
   spdlog::error("conductor: rebuild of {} at unknown step '{}'", t.instance_uuid, t.step);
   return rebuild_failed(t, "internal error");
 }

@@ -179,10 +179,15 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
           sql << "DELETE FROM image_members WHERE image_id = :i", soci::use(snapshot);
           sql << "DELETE FROM images WHERE id = :i", soci::use(snapshot);
         }
-        int booting = 0;
+        int booting = 0, rebuilding = 0;
         sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u "
                "AND kind IN ('boot', 'unshelve')",
             soci::use(uuid), soci::into(booting);
+        sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u AND kind = 'rebuild'",
+            soci::use(uuid), soci::into(rebuilding);
+        // A rebuild in flight (task_state still rebuilding) undoes itself the same way: it
+        // destroys the guest it may be making and then releases the claims.
+        if (rebuilding > 0 && i.task_state == "rebuilding") return std::nullopt;
         // A boot (or unshelve) still building sees DELETED at its next compare-and-set and undoes
         // its work. One whose activation already succeeded (its row not yet removed) will not
         // look again: then the delete task below does the cleanup.

@@ -456,7 +456,7 @@ class Store {
                                    const std::string& server_group = "");
   // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is), the
   // record of its shelve snapshot (system metadata shelved_image_id) goes, and its cleanup is
-  // arranged: a boot task still running undoes its own work; else, when the
+  // arranged: a boot task still running, or a rebuild, undoes its own work; else, when the
   // instance has a host, a delete task (returned) destroys the guest and then releases the
   // claims; else the claims are released at once. Delete wins over everything in flight.
   Result<std::optional<LifecycleTask>> begin_delete(const std::string& instance_uuid);

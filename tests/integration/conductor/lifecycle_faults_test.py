@@ -5,8 +5,10 @@ one per host with one K2 GPU each (8 GPUs in all).
 
 1. contention: 40 concurrent 1-GPU boots through both replicas: exactly 8 ACTIVE, 32 ERROR;
 2. 8 boots on 8 free GPUs: 8 ACTIVE, 0 ERROR;
-3. delete races: boots deleted at random points of their build never come back ACTIVE;
-4. kill -9 of a replica or an agent at random points of boots, deletes, shelves and unshelves,
+3. delete races: boots deleted at random points of their build never come back ACTIVE, and
+   neither do servers deleted at random points of a rebuild;
+4. kill -9 of a replica or an agent at random points of boots, deletes, rebuilds, shelves and
+   unshelves,
    ROUNDS rounds; then, within the lease plus a few seconds, every server is ACTIVE, ERROR,
    SHELVED_OFFLOADED (with its snapshot image) or gone, no claim belongs to a server that is ERROR,
    SHELVED_OFFLOADED, DELETED or missing, and deleting everything frees every GPU and leaves no
@@ -289,6 +291,13 @@ def act(uuid, action, replica="A"):
         fail(f"{action} {uuid}: {status}")
 
 
+def rebuild(uuid, replica="A"):
+    status, _, _ = http("POST", f"/compute/v2.1/servers/{uuid}/action", admin,
+                        {"rebuild": {"imageRef": IMAGE}}, replica=replica)
+    if status not in (202, 404, 409) and status < 500:
+        fail(f"rebuild {uuid}: {status}")
+
+
 def servers():
     _, _, body = http("GET", "/compute/v2.1/servers/detail?all_tenants=1", admin, expect=200)
     return body["servers"]
@@ -399,6 +408,23 @@ undone = sum(int(n) for n, in sql("SELECT COUNT(*) FROM instances WHERE status =
 print(f"delete races: {len(racers)} boots deleted mid-build, none came back; settled in "
       f"{took:.1f} s")
 
+# Rebuilds deleted at random points: the rebuild undoes itself (guest, then claims).
+rebuilt = [u for u in (boot(f"rebuilt-{i}", "AB"[i % 2]) for i in range(8)) if u]
+settled(60)
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    def rebuild_then_delete(i, uuid):
+        rebuild(uuid, "AB"[i % 2])
+        time.sleep(random.uniform(0, 0.4))
+        delete(uuid, "AB"[(i + 1) % 2])
+    list(pool.map(rebuild_then_delete, range(len(rebuilt)), rebuilt))
+final, took = settled(60)
+back = [s for s in final if s["id"] in rebuilt]
+if back:
+    fail(f"servers deleted mid-rebuild came back: {[(s['name'], s['status']) for s in back]}")
+check_devices("rebuild delete races")
+wait_for("rebuild delete races: every GPU free", lambda: free_gpus() == 8)
+print(f"rebuild delete races: {len(rebuilt)} servers deleted mid-rebuild; settled in {took:.1f} s")
+
 # ---- 4. kill -9 of a replica or an agent at random points ----
 victims = ["server-A", "server-B"] + ["agent-" + h for h in HOSTS]
 for rnd in range(ARGS.rounds):
@@ -410,6 +436,9 @@ for rnd in range(ARGS.rounds):
         shelvable = [s["id"] for s in servers() if s["status"] == "ACTIVE"]
         for uuid in random.sample(shelvable, min(len(shelvable), 2)):
             futs.append(pool.submit(act, uuid, "shelve", random.choice("AB")))
+        active = [s["id"] for s in servers() if s["status"] in ("ACTIVE", "SHUTOFF")]
+        for uuid in random.sample(active, min(len(active), 2)):
+            futs.append(pool.submit(rebuild, uuid, random.choice("AB")))
         shelved = [s["id"] for s in servers() if s["status"] == "SHELVED_OFFLOADED"]
         for uuid in random.sample(shelved, min(len(shelved), 2)):
             futs.append(pool.submit(act, uuid, "unshelve", random.choice("AB")))
