@@ -154,6 +154,15 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
         "Cannot 'rebuild' instance " + i.uuid + " while it is in " +
         (i.task_state ? "task_state " + *i.task_state : "vm_state " + i.vm_state));
   }
+  // A host whose agent stopped reporting cannot destroy the old guest: refused rather than
+  // failed later with the GPUs given back while that guest may still run.
+  auto host = ctx.store().get_compute_host(*i.host);
+  if (!host.ok()) return host.error();
+  if (!conductor::host_up(*host, driver_host_names(ctx),
+                          std::chrono::seconds(compute_config(ctx)->service_down_time))) {
+    return Error::conflict("Cannot 'rebuild' instance " + i.uuid + ": compute host " + *i.host +
+                           " is down");
+  }
   tr.from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
   tr.from_task = "";
   tr.task_state = "rebuilding";

@@ -132,5 +132,37 @@ TEST_F(RebuildTest, WhatARebuildMayNotDoIsRefusedAndChangesNothing) {
   EXPECT_EQ(snapshot(), before);
 }
 
+// An agent host that stopped reporting cannot destroy the old guest: 409, nothing changes.
+TEST_F(RebuildTest, ServerOnAHostThatIsDownIsNotRebuilt) {
+  store::ComputeHost host;
+  host.name = "silent";
+  host.vcpus = 8;
+  host.memory_mb = 16384;
+  host.disk_gb = 100;
+  ASSERT_TRUE(store_->upsert_compute_host(host).ok());
+  ASSERT_TRUE(
+      store_->record_heartbeat("silent", std::chrono::system_clock::now() - std::chrono::hours(1))
+          .ok());
+  store::Instance i;
+  i.uuid = new_uuid();
+  i.name = "stranded";
+  i.project_id = store_->find_project_by_name("demo", "default")->id;
+  i.user_id = "u";
+  i.flavor_id = "1";
+  i.image_id = plain_image_id_;
+  i.host = "silent";
+  i.status = store::ServerStatus::kActive;
+  i.vm_state = "active";
+  i.task_state.reset();
+  ASSERT_TRUE(store_->create_instance(i).ok());
+  const std::string before = snapshot();
+  auto r = action(i.uuid, alice_, {{"rebuild", {{"imageRef", plain_image_id_}}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_NE(r->body.find("is down"), std::string::npos) << r->body;
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_FALSE(store_->get_instance(i.uuid)->task_state.has_value());
+}
+
 }  // namespace
 }  // namespace gpucloud::api::testing
