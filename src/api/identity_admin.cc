@@ -63,6 +63,8 @@ json project_json(const store::Project& p, const std::string& base) {
           {"links", {{"self", base + "/identity/v3/projects/" + p.id}}}};
 }
 
+}  // namespace
+
 json user_json(const store::User& u, const std::string& base) {
   json j = {{"id", u.id},
             {"name", u.name},
@@ -83,6 +85,8 @@ json user_json(const store::User& u, const std::string& base) {
   }
   return j;
 }
+
+namespace {
 
 // keystone's user schema allows properties of the client's own (additionalProperties): they are
 // kept as the user's `extra` and returned with it. `description` is one of them in keystone too.

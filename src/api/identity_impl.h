@@ -34,6 +34,9 @@ Result<bool> opt_bool(const json& obj, const char* field, const char* where, boo
 Result<json> member(const json& body, const char* key);
 Status check_fields(const json& obj, const char* where, std::initializer_list<const char*> known);
 
+// A user as keystone shows it (identity_admin.cc), its other properties included.
+json user_json(const store::User& u, const std::string& base);
+
 // Keystone's version document and the service catalog for this server.
 json identity_version(const std::string& base_url);
 json service_catalog(const std::string& base_url);

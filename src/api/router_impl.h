@@ -149,6 +149,8 @@ struct ApiContext {
 std::vector<Route> identity_token_routes(ApiContext& ctx);        // identity_tokens.cc
 std::vector<Route> identity_admin_routes(ApiContext& ctx);        // identity_admin.cc
 std::vector<Route> identity_domain_routes(ApiContext& ctx);       // identity_domains.cc
+std::vector<Route> identity_group_routes(ApiContext& ctx);        // identity_groups.cc
+std::vector<Route> identity_catalog_routes(ApiContext& ctx);      // identity_catalog.cc
 std::vector<Route> image_routes(ApiContext& ctx);                 // image_crud.cc (and image_*.cc)
 std::vector<Route> compute_misc_routes(ApiContext& ctx);          // compute_misc.cc
 std::vector<Route> compute_flavor_routes(ApiContext& ctx);        // compute_flavors.cc

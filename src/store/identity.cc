@@ -229,6 +229,21 @@ Result<std::vector<User>> Store::list_users() {
       "listing users");
 }
 
+// Here rather than in identity_groups.cc: it reads user rows.
+Result<std::vector<User>> Store::list_group_users(const std::string& group_id) {
+  return impl_->read<std::vector<User>>(
+      [&](soci::session& sql) {
+        require_group(sql, group_id, "");
+        return select_rows<UserRow, User>(
+            sql,
+            std::string(kUserSelect) +
+                "JOIN identity_group_members m ON m.user_id = users.id WHERE m.group_id = :g "
+                "ORDER BY name",
+            {group_id});
+      },
+      "listing the users of group " + group_id);
+}
+
 Status Store::update_user(const User& u) {
   const std::string lock = impl_->dialect.for_update;
   return impl_->write(

@@ -139,6 +139,9 @@ Status Store::delete_domain(const std::string& id) {
         sql << "DELETE FROM role_assignments WHERE user_id IN (SELECT id FROM users WHERE "
                "domain_id = :d1) OR project_id IN (SELECT id FROM projects WHERE domain_id = :d2)",
             soci::use(id, "d1"), soci::use(id, "d2");
+        // Its groups' memberships follow the groups, and its users' memberships in other
+        // domains' groups follow the users, by foreign key.
+        sql << "DELETE FROM identity_groups WHERE domain_id = :d", soci::use(id);
         sql << "DELETE FROM users WHERE domain_id = :d", soci::use(id);
         sql << "DELETE FROM projects WHERE domain_id = :d", soci::use(id);
         sql << "DELETE FROM domains WHERE id = :i", soci::use(id);

@@ -57,6 +57,42 @@ struct Role {
   std::string description;
 };
 
+// A keystone group (schema version 13): users of any domain gathered under a name unique in
+// the group's domain. Groups hold no roles in gpucloud: a token's roles come from its user's own
+// assignments only (docs/identity.md).
+struct Group {
+  std::string id;  // uuid without dashes, as keystone
+  std::string domain_id = "default";
+  std::string name;
+  std::optional<std::string> description;  // keystone answers null when none was given
+};
+
+// keystone's catalog as its API manages it (schema version 13): services, the regions they are
+// offered in and their endpoints. The catalog in tokens stays gpucloud's built-in one
+// (api/identity_tokens.cc), so these rows never change where clients send their requests.
+struct CatalogService {
+  std::string id;
+  std::string type;                 // "compute", "image", ...
+  std::optional<std::string> name;  // keystone keeps both only when given
+  std::optional<std::string> description;
+  bool enabled = true;
+};
+
+struct Region {
+  std::string id;  // chosen by the client, or a uuid without dashes
+  std::string description;
+  std::optional<std::string> parent_region_id;
+};
+
+struct Endpoint {
+  std::string id;
+  std::string service_id;
+  std::string interface;  // "public", "internal" or "admin"
+  std::string url;
+  std::optional<std::string> region_id;
+  bool enabled = true;
+};
+
 // One user's role on one project. The role is held by name ("admin", "member", "reader"):
 // tokens and policy speak names, and renaming a role renames its assignments with it.
 struct RoleAssignment {

@@ -302,6 +302,34 @@ const std::vector<std::string> kVersion12 = {
     "ON server_group_members (instance_uuid)",
 };
 
+// Version 13: keystone's groups with their members, and its catalog (services, regions,
+// endpoints) as the identity API manages it. The tables carry a prefix: GROUPS is a reserved word
+// in MySQL 8, and nova's own `services` are another thing. A membership goes with its group or its
+// user (foreign keys); a service's endpoints go with it; a region's parent and an endpoint's
+// region must exist, so a region is deleted only once nothing points at it (identity_catalog.cc).
+const std::vector<std::string> kVersion13 = {
+    "CREATE TABLE IF NOT EXISTS identity_groups (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "domain_id VARCHAR(64) NOT NULL, name VARCHAR(255) NOT NULL, description @TEXT, "
+    "UNIQUE (domain_id, name))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS identity_group_members (group_id VARCHAR(64) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL, PRIMARY KEY (group_id, user_id), "
+    "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_identity_group_members_user_id "
+    "ON identity_group_members (user_id)",
+    "CREATE TABLE IF NOT EXISTS catalog_services (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "type VARCHAR(255) NOT NULL, name VARCHAR(255) NULL, description @TEXT, "
+    "enabled INTEGER NOT NULL DEFAULT 1)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS catalog_regions (id VARCHAR(255) NOT NULL PRIMARY KEY, "
+    "description VARCHAR(255) NOT NULL DEFAULT '', parent_region_id VARCHAR(255) NULL, "
+    "FOREIGN KEY (parent_region_id) REFERENCES catalog_regions(id))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS catalog_endpoints (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "service_id VARCHAR(64) NOT NULL, interface VARCHAR(8) NOT NULL, url @TEXT NOT NULL, "
+    "region_id VARCHAR(255) NULL, enabled INTEGER NOT NULL DEFAULT 1, "
+    "FOREIGN KEY (service_id) REFERENCES catalog_services(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (region_id) REFERENCES catalog_regions(id))@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -337,7 +365,8 @@ const std::vector<Migration>& migrations() {
       make(9, "user extra attributes", kVersion9),
       make(10, "instance actions", kVersion10),
       make(11, "image members", kVersion11),
-      make(12, "server groups", kVersion12)};
+      make(12, "server groups", kVersion12),
+      make(13, "identity groups and catalog", kVersion13)};
   return kAll;
 }
 

@@ -203,8 +203,8 @@ struct InstanceTransition {
   std::optional<std::string> user_data;   // written when set (2.57 rebuild; "" for none)
   // Replaces the instance's metadata when set (a rebuild's), once the state matched.
   std::optional<std::map<std::string, std::string>> metadata;
-  std::optional<InstanceFault> fault;     // written when set
-  bool stamp_launched = false;            // launched_at = now
+  std::optional<InstanceFault> fault;  // written when set
+  bool stamp_launched = false;         // launched_at = now
 };
 
 // What the fleet view reads every tick to see which hosts changed (claims, releases,
@@ -260,6 +260,45 @@ class Store {
   Result<std::vector<User>> list_users();
   Status update_user(const User& u);
   Status delete_user(const std::string& id);
+
+  // Groups (identity_groups.cc): a name is unique in its domain (kConflict); create_group
+  // wants the domain (kNotFound). Deleting a group, its user or its domain removes the
+  // memberships. add_group_member is idempotent; it and the lists are kNotFound without the
+  // group or the user (the message names which); remove_group_member is kNotFound when the user
+  // is no member.
+  Status create_group(const Group& g);
+  Result<Group> get_group(const std::string& id);
+  Result<std::vector<Group>> list_groups();
+  Status update_group(const Group& g);  // name and description
+  Status delete_group(const std::string& id);
+  Status add_group_member(const std::string& group_id, const std::string& user_id);
+  Status remove_group_member(const std::string& group_id, const std::string& user_id);
+  Result<bool> is_group_member(const std::string& group_id, const std::string& user_id);
+  Result<std::vector<User>> list_group_users(const std::string& group_id);  // by name
+  Result<std::vector<Group>> list_user_groups(const std::string& user_id);  // by name
+
+  // keystone's catalog (identity_catalog.cc). Deleting a service deletes its endpoints.
+  Status create_service(const CatalogService& s);
+  Result<CatalogService> get_service(const std::string& id);
+  Result<std::vector<CatalogService>> list_services();
+  Status update_service(const CatalogService& s);
+  Status delete_service(const std::string& id);
+  // Regions: an id is unique (kConflict), a parent must exist (kNotFound naming it) and may not
+  // be the region itself or below it (kInvalidArgument). Deleting a region deletes the regions
+  // below it, as keystone, unless one of them or it has endpoints (kForbidden).
+  Status create_region(const Region& r);
+  Result<Region> get_region(const std::string& id);
+  Result<std::vector<Region>> list_regions();
+  Status update_region(const Region& r);
+  Status delete_region(const std::string& id);
+  // Endpoints: the service and the region must exist (kInvalidArgument naming which), unless
+  // `create_region`: then a missing region is created with the endpoint (keystone's legacy
+  // `region` attribute does that).
+  Status create_endpoint(const Endpoint& e, bool create_region = false);
+  Result<Endpoint> get_endpoint(const std::string& id);
+  Result<std::vector<Endpoint>> list_endpoints();
+  Status update_endpoint(const Endpoint& e, bool create_region = false);
+  Status delete_endpoint(const std::string& id);
 
   Status assign_role(const RoleAssignment& a);  // idempotent
   Status unassign_role(const RoleAssignment& a);

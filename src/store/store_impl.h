@@ -303,6 +303,10 @@ void join_server_group(soci::session& sql, const Dialect& dialect, const Instanc
                        const std::string& group_uuid);
 void check_server_group_claim(soci::session& sql, const std::string& group_uuid,
                               const std::string& instance_uuid, const std::string& host);
+// identity_groups.cc: Abort with kNotFound unless the group (read with `lock` appended) or the
+// user exists.
+void require_group(soci::session& sql, const std::string& id, const std::string& lock);
+void require_user(soci::session& sql, const std::string& id);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction);
 // `used` devices go to cleaning (Store::release_claims).
 void release_in_transaction(soci::session& sql, const Dialect& dialect,

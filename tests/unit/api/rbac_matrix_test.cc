@@ -72,6 +72,17 @@ class RbacMatrixTest : public ComputeTest {
     group.policy = "anti-affinity";
     ASSERT_TRUE(store_->create_server_group(group).ok());
 
+    // keystone's groups and catalog, for the identity routes (an endpoint without a region, so
+    // that the region's DELETE passes as it would alone).
+    ASSERT_TRUE(store_->create_group({"sparegroup", "default", "spare-group", std::nullopt}).ok());
+    ASSERT_TRUE(
+        store_->create_service({"spareservice", "compute", "nova", std::nullopt, true}).ok());
+    ASSERT_TRUE(store_->create_region({"spareregion", "", std::nullopt}).ok());
+    ASSERT_TRUE(store_
+                    ->create_endpoint({"spareendpoint", "spareservice", "public", "http://x/",
+                                       std::nullopt, true})
+                    .ok());
+
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
     values_ = {{"server_id", server.uuid},
@@ -95,7 +106,10 @@ class RbacMatrixTest : public ComputeTest {
                {"before", "2026-01-01%2000:00:00"},
                {"request_id", "req-none"},
                {"device_id", "1"},
-               {"group_id", group.uuid}};
+               {"group_id", group.uuid},
+               {"service_id", "spareservice"},
+               {"region_id", "spareregion"},
+               {"endpoint_id", "spareendpoint"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
@@ -132,6 +146,8 @@ class RbacMatrixTest : public ComputeTest {
         value = "sparedomain";
       } else if (name == "role_id" && r.policy == "identity:admin") {
         value = "sparerole";
+      } else if (name == "group_id" && r.pattern.rfind("/identity/", 0) == 0) {
+        value = "sparegroup";  // a keystone group, not one of nova's server groups
       } else if (values_.count(name)) {
         value = values_.at(name);
       } else {

@@ -1,0 +1,129 @@
+// keystone's groups and catalog (schema version 13) on both backends: uniqueness, memberships
+// and what deleting a group, a user, a domain, a service or a region takes with it.
+#include "test_db.h"
+
+namespace gpucloud::store::testing {
+namespace {
+
+User user(const std::string& id, const std::string& name, const std::string& domain = "default") {
+  User u;
+  u.id = id;
+  u.name = name;
+  u.domain_id = domain;
+  return u;
+}
+
+TEST_P(StoreTest, GroupNamesAreUniquePerDomainAndMembershipsFollowGroupsAndUsers) {
+  ASSERT_TRUE(store().create_domain({"d1", "research", "", true}).ok());
+  ASSERT_TRUE(store().create_group({"g1", "default", "ops", "the operators"}).ok());
+  EXPECT_EQ(store().create_group({"g2", "default", "ops", std::nullopt}).error().code,
+            ErrorCode::kConflict);
+  ASSERT_TRUE(store().create_group({"g2", "d1", "ops", std::nullopt}).ok());
+  EXPECT_EQ(store().create_group({"g3", "nowhere", "x", std::nullopt}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store().get_group("g1")->description, "the operators");
+  EXPECT_FALSE(store().get_group("g2")->description.has_value());
+
+  ASSERT_TRUE(store().create_user(user("u1", "carol")).ok());
+  ASSERT_TRUE(store().create_user(user("u2", "dave", "d1")).ok());
+  ASSERT_TRUE(store().add_group_member("g1", "u1").ok());
+  ASSERT_TRUE(store().add_group_member("g1", "u1").ok());  // idempotent
+  ASSERT_TRUE(store().add_group_member("g1", "u2").ok());  // another domain's user
+  ASSERT_TRUE(store().add_group_member("g2", "u1").ok());
+  EXPECT_EQ(store().add_group_member("g9", "u1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().add_group_member("g1", "u9").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().list_group_users("g1")->size(), 2u);
+  EXPECT_EQ(store().list_user_groups("u1")->size(), 2u);
+  EXPECT_TRUE(*store().is_group_member("g1", "u2"));
+
+  // A rename keeps the domain's names unique; an unchanged update is no error (MariaDB).
+  ASSERT_TRUE(store().create_group({"g4", "d1", "lab", std::nullopt}).ok());
+  EXPECT_EQ(store().update_group({"g4", "d1", "ops", std::nullopt}).error().code,
+            ErrorCode::kConflict);
+  ASSERT_TRUE(store().update_group({"g1", "default", "ops", "the operators"}).ok());
+  EXPECT_EQ(store().update_group({"g9", "default", "x", std::nullopt}).error().code,
+            ErrorCode::kNotFound);
+
+  ASSERT_TRUE(store().remove_group_member("g1", "u1").ok());
+  EXPECT_EQ(store().remove_group_member("g1", "u1").error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(*store().is_group_member("g1", "u1"));
+
+  // Deleting a user removes their memberships; deleting a group removes its own.
+  ASSERT_TRUE(store().delete_user("u2").ok());
+  EXPECT_TRUE(store().list_group_users("g1")->empty());
+  ASSERT_TRUE(store().delete_group("g2").ok());
+  EXPECT_TRUE(store().list_user_groups("u1")->empty());
+  EXPECT_EQ(store().delete_group("g2").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().list_group_users("g2").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().list_user_groups("u9").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreTest, DeletingADomainDeletesItsGroups) {
+  ASSERT_TRUE(store().create_domain({"d1", "research", "", false}).ok());
+  ASSERT_TRUE(store().create_group({"g1", "d1", "lab", std::nullopt}).ok());
+  ASSERT_TRUE(store().create_user(user("u1", "carol")).ok());
+  ASSERT_TRUE(store().add_group_member("g1", "u1").ok());
+  ASSERT_TRUE(store().delete_domain("d1").ok());
+  EXPECT_EQ(store().get_group("g1").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(store().list_user_groups("u1")->empty());
+}
+
+TEST_P(StoreTest, ServicesCarryTheirEndpointsAway) {
+  ASSERT_TRUE(store().create_service({"s1", "compute", "nova", std::nullopt, true}).ok());
+  auto s = store().get_service("s1");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->name, "nova");
+  EXPECT_FALSE(s->description.has_value());
+  ASSERT_TRUE(store().update_service({"s1", "compute", "nova", "VMs", false}).ok());
+  EXPECT_EQ(store().get_service("s1")->description, "VMs");
+  EXPECT_FALSE(store().get_service("s1")->enabled);
+  EXPECT_EQ(store().update_service({"s9", "x", {}, {}, true}).error().code, ErrorCode::kNotFound);
+
+  // An endpoint wants its service and region, unless told to create the region.
+  Endpoint e{"e1", "s1", "public", "http://a/", "r1", true};
+  EXPECT_EQ(store().create_endpoint(e).error().code, ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(store().create_endpoint(e, true).ok());
+  EXPECT_TRUE(store().get_region("r1").ok());
+  Endpoint orphan{"e2", "s9", "public", "http://b/", std::nullopt, true};
+  EXPECT_EQ(store().create_endpoint(orphan).error().code, ErrorCode::kInvalidArgument);
+  e.interface = "internal";
+  e.enabled = false;
+  e.region_id = "r2";
+  EXPECT_EQ(store().update_endpoint(e).error().code, ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(store().update_endpoint(e, true).ok());
+  auto got = store().get_endpoint("e1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->interface, "internal");
+  EXPECT_EQ(got->region_id, "r2");
+  EXPECT_FALSE(got->enabled);
+  EXPECT_EQ(store().list_endpoints()->size(), 1u);
+
+  ASSERT_TRUE(store().delete_service("s1").ok());
+  EXPECT_EQ(store().get_endpoint("e1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().delete_service("s1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreTest, RegionsFormATreeDeletedFromItsTopUnlessEndpointsUseIt) {
+  ASSERT_TRUE(store().create_region({"top", "", std::nullopt}).ok());
+  ASSERT_TRUE(store().create_region({"mid", "m", "top"}).ok());
+  ASSERT_TRUE(store().create_region({"leaf", "l", "mid"}).ok());
+  EXPECT_EQ(store().create_region({"top", "", std::nullopt}).error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store().create_region({"x", "", "nowhere"}).error().code, ErrorCode::kNotFound);
+  // No cycles: a region cannot move below itself.
+  EXPECT_EQ(store().update_region({"top", "", "leaf"}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store().update_region({"top", "", "top"}).error().code, ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(store().update_region({"leaf", "moved", "top"}).ok());
+  EXPECT_EQ(store().get_region("leaf")->parent_region_id, "top");
+
+  ASSERT_TRUE(store().create_service({"s1", "compute", std::nullopt, std::nullopt, true}).ok());
+  ASSERT_TRUE(store().create_endpoint({"e1", "s1", "public", "http://a/", "mid", true}).ok());
+  EXPECT_EQ(store().delete_region("top").error().code, ErrorCode::kForbidden);
+  EXPECT_EQ(store().list_regions()->size(), 3u);
+  ASSERT_TRUE(store().delete_endpoint("e1").ok());
+  ASSERT_TRUE(store().delete_region("top").ok());
+  EXPECT_TRUE(store().list_regions()->empty());
+  EXPECT_EQ(store().delete_region("top").error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace gpucloud::store::testing
