@@ -36,6 +36,11 @@ json link_list(const std::string& base, const std::string& path);
 // Versioned as nova: from 2.37 `networks` is required ("auto" accepted), device tags at 2.32-2.36
 // and from 2.42.
 Status check_unused_server_fields(const json& server, const Microversion& mv);
+// A server's metadata (create and rebuild): an object of 1-255 character keys and 0-255
+// character printable string values (400 naming the field otherwise).
+Result<std::map<std::string, std::string>> metadata_field(const json& metadata);
+// user_data (create, 2.57 rebuild): base64 of at most 65535 characters (400 otherwise).
+Status check_user_data(const std::string& user_data);
 // nova's uuid format: 32 hex digits, dashes optional where a UUID has them.
 bool is_nova_uuid(const std::string& s);
 // An IP address as nova stores it (its IPAddress column type): the canonical text form, e.g.

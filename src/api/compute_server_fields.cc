@@ -2,10 +2,12 @@
 // group) are still validated as nova does at 2.1, so that a client's mistake is a 400 naming the
 // field rather than silently ignored.
 #include <arpa/inet.h>
+#include <sodium.h>
 
 #include <regex>
 
 #include "api/compute_impl.h"
+#include "api/validation_impl.h"
 
 namespace gpucloud::api {
 namespace {
@@ -125,6 +127,36 @@ Status check_unused_server_fields(const json& server, const Microversion& mv) {
                               "': gpucloud has only the 'default' group");
       }
     }
+  }
+  return {};
+}
+
+Result<std::map<std::string, std::string>> metadata_field(const json& m) {
+  if (!m.is_object()) {
+    return bad_request("Invalid input for field/attribute metadata. Value: " + shown(m) + ". " +
+                       shown(m) + " is not of type 'object'");
+  }
+  std::map<std::string, std::string> out;
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
+        !check_text(it.key(), "metadata", 255).ok() ||
+        !check_text(it->get<std::string>(), "metadata", 255).ok()) {
+      return bad_request("Invalid input for field/attribute metadata. Value: " + shown(m) +
+                         ". Keys must be 1 to 255 and values 0 to 255 printable characters "
+                         "(strings)");
+    }
+    out[it.key()] = it->get<std::string>();
+  }
+  return out;
+}
+
+Status check_user_data(const std::string& user_data) {
+  std::vector<unsigned char> buf(user_data.size() + 1);
+  size_t len = 0;
+  if (user_data.size() > 65535 ||
+      sodium_base642bin(buf.data(), buf.size(), user_data.data(), user_data.size(), "\n\r", &len,
+                        nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
+    return bad_request("User data needs to be valid base 64.");
   }
   return {};
 }

@@ -90,23 +90,9 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
     system_metadata["hostname"] = args["hostname"].get<std::string>();
   }
   if (args.contains("metadata")) {
-    const json& m = args["metadata"];
-    if (!m.is_object()) {
-      return bad_request("Invalid input for field/attribute metadata. Value: " + shown(m) +
-                         ". It is not of type 'object'");
-    }
-    std::map<std::string, std::string> metadata;
-    for (auto it = m.begin(); it != m.end(); ++it) {
-      if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
-          !check_text(it.key(), "metadata", 255).ok() ||
-          !check_text(it->get<std::string>(), "metadata", 255).ok()) {
-        return bad_request("Invalid input for field/attribute metadata. Value: " + shown(m) +
-                           ". Keys must be 1 to 255 and values 0 to 255 printable characters "
-                           "(strings)");
-      }
-      metadata[it.key()] = it->get<std::string>();
-    }
-    tr.metadata = std::move(metadata);
+    auto metadata = metadata_field(args["metadata"]);
+    if (!metadata.ok()) return metadata.error();
+    tr.metadata = std::move(*metadata);
   }
   if (args.contains("key_name")) {  // 2.54; null removes the key
     auto key = string_field(args, "key_name", "rebuild");
@@ -120,13 +106,7 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
     auto data = string_field(args, "user_data", "rebuild");
     if (!data.ok()) return data.error();
     if (*data) {
-      std::vector<unsigned char> buf((*data)->size() + 1);
-      size_t len = 0;
-      if ((*data)->size() > 65535 ||
-          sodium_base642bin(buf.data(), buf.size(), (*data)->data(), (*data)->size(), "\n\r", &len,
-                            nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
-        return bad_request("User data needs to be valid base 64.");
-      }
+      if (auto s = check_user_data(**data); !s.ok()) return s.error();
     }
     tr.user_data = data->value_or("");
   }

@@ -246,13 +246,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto user_data = string_field(b, "user_data", "server");
   if (!user_data.ok()) return user_data.error();
   if (*user_data) {
-    std::vector<unsigned char> buf((*user_data)->size() + 1);
-    size_t len = 0;
-    if ((*user_data)->size() > 65535 ||
-        sodium_base642bin(buf.data(), buf.size(), (*user_data)->data(), (*user_data)->size(),
-                          "\n\r", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
-      return bad_request("User data needs to be valid base 64.");
-    }
+    if (auto s = check_user_data(**user_data); !s.ok()) return s.error();
   }
   bool config_drive = false;
   if (b.contains("config_drive") && !b["config_drive"].is_null()) {
@@ -280,17 +274,9 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     if (allowed >= 0 && static_cast<int64_t>(b["metadata"].size()) > allowed) {
       return forbidden("Maximum number of metadata items exceeds " + std::to_string(allowed));
     }
-    for (auto it = b["metadata"].begin(); it != b["metadata"].end(); ++it) {
-      if (!it->is_string() || it.key().empty() || it.key().size() > 255 ||
-          !check_text(it.key(), "metadata", 255).ok() ||
-          !check_text(it->get<std::string>(), "metadata", 255).ok()) {
-        return bad_request(
-            "Invalid input for field/attribute metadata. Value: " + shown(b["metadata"]) +
-            ". Keys must be 1 to 255 and values 0 to 255 printable characters "
-            "(strings)");
-      }
-      metadata[it.key()] = it->get<std::string>();
-    }
+    auto items = metadata_field(b["metadata"]);
+    if (!items.ok()) return items.error();
+    metadata = std::move(*items);
   }
   auto min_count = int_field(b, "min_count", "server", 1, 1000);
   if (!min_count.ok()) return min_count.error();
