@@ -10,6 +10,7 @@
 // user's write_files instead of replacing them (cloud-init's default merge replaces lists).
 #include "agent/config_drive.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cctype>
@@ -27,7 +28,12 @@ bool truthy(const std::string& v) {
   return l == "true" || l == "1" || l == "yes" || l == "on";
 }
 
+// 2.90's hostname as the API checked it; else one made from the name, as nova does.
 std::string hostname_of(const store::Instance& instance) {
+  if (auto it = instance.system_metadata.find("hostname");
+      it != instance.system_metadata.end() && !it->second.empty()) {
+    return it->second;
+  }
   std::string h;
   for (char c : instance.name) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -41,6 +47,24 @@ std::string hostname_of(const store::Instance& instance) {
   if (h.size() > 63) h.resize(63);
   if (h.empty()) h = "instance-" + instance.uuid.substr(0, 8);
   return h;
+}
+
+// A YAML double-quoted scalar: whatever the text holds (a key's comment is free text), it stays
+// one string value.
+std::string yaml_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 
 std::string encode_base64(const std::string& in) {
@@ -203,6 +227,11 @@ Result<ConfigDriveFiles> make_config_drive_files(const store::Instance& instance
   ConfigDriveFiles f;
   f.meta_data =
       "instance-id: " + instance.uuid + "\nlocal-hostname: " + hostname_of(instance) + "\n";
+  // The key pair named at boot (or rebuild), as cloud-init's NoCloud source reads it.
+  if (auto it = instance.system_metadata.find("key_data");
+      it != instance.system_metadata.end() && !it->second.empty()) {
+    f.meta_data += "public-keys:\n  - " + yaml_quoted(it->second) + "\n";
+  }
   f.network_config =
       "version: 2\n"
       "ethernets:\n"

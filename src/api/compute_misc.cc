@@ -75,15 +75,11 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
   }
   auto type = string_field(*kp, "type", "keypair", false);
   if (!type.ok()) return type.error();
-  if (*type && **type != "ssh") {
-    if (**type == "x509") {
-      return bad_request(
-          "Keypair data is invalid: x509 key pairs are not supported by gpucloud (guests get "
-          "ssh keys only)");
-    }
+  if (*type && **type != "ssh" && **type != "x509") {
     return bad_request("Invalid input for field/attribute type. Value: " + **type + ". '" + **type +
                        "' is not one of ['ssh', 'x509']");
   }
+  const bool x509 = *type && **type == "x509";
   auto asked_user = string_field(*kp, "user_id", "keypair", false);
   if (!asked_user.ok()) return asked_user.error();
   auto owner = keypair_owner(call, *asked_user);
@@ -98,19 +94,22 @@ Result<Reply> create_keypair(ApiContext& ctx, Call& call) {
   // openstacksdk's create_keypair relies on it. Only the public half is kept.
   std::optional<GeneratedKeyPair> made;
   if (!*pub) {
-    auto g = generate_rsa_key_pair();
+    auto g = x509 ? generate_x509_key_pair(*owner) : generate_rsa_key_pair();
     if (!g.ok()) return g.error();
     made = std::move(*g);
   }
   const std::string public_key = made ? made->public_key : **pub;
-  if (auto s = check_public_key(public_key); !s.ok()) return s.error();
-  auto fp = public_key_fingerprint(public_key);
+  if (!x509) {
+    if (auto s = check_public_key(public_key); !s.ok()) return s.error();
+  }
+  auto fp = x509 ? x509_fingerprint(public_key) : public_key_fingerprint(public_key);
   if (!fp.ok()) return fp.error();
   store::KeyPair k;
   k.user_id = *owner;
   k.name = **name;
   k.public_key = public_key;
   k.fingerprint = *fp;
+  k.type = x509 ? "x509" : "ssh";
   k.created_at = std::chrono::system_clock::now();
   // The key_pairs quota counts the user's pairs (nova's is per user). As nova, it is checked
   // before the insert and again after it (recheck_quota): two creates racing past the first

@@ -97,10 +97,17 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
   if (args.contains("key_name")) {  // 2.54; null removes the key
     auto key = string_field(args, "key_name", "rebuild");
     if (!key.ok()) return key.error();
-    if (*key && !ctx.store().get_keypair(call.who().user_id, **key).ok()) {
-      return bad_request("Invalid key_name provided.");
+    std::string key_data;  // empty: the guest gets no key
+    if (*key) {
+      auto pair = ctx.store().get_keypair(call.who().user_id, **key);
+      if (!pair.ok()) {
+        if (pair.error().code != ErrorCode::kNotFound) return pair.error();
+        return bad_request("Invalid key_name provided.");
+      }
+      if (pair->type == "ssh") key_data = pair->public_key;  // as at create
     }
     tr.key_name = key->value_or("");
+    system_metadata["key_data"] = key_data;
   }
   if (args.contains("user_data")) {  // 2.57; null removes it
     auto data = string_field(args, "user_data", "rebuild");

@@ -322,9 +322,15 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     if (!known) return bad_request("The requested availability zone is not available");
   }
   if (*key_name) {
-    if (!ctx.store().get_keypair(who.user_id, **key_name).ok()) {
+    auto key = ctx.store().get_keypair(who.user_id, **key_name);
+    if (!key.ok()) {
+      if (key.error().code != ErrorCode::kNotFound) return key.error();
       return bad_request("Invalid key_name provided.");
     }
+    // nova's instance.key_data: the public key as it was at boot goes to the guest, so a key pair
+    // deleted or replaced later changes nothing for this server (until a rebuild names a key).
+    // An x509 pair's certificate has no place in a NoCloud config drive.
+    if (key->type == "ssh") system_metadata["key_data"] = key->public_key;
   }
   auto spec = request_spec_for(*flavor, *image, az->value_or(""), *compute_config(ctx));
   if (!spec.ok()) return spec.error();

@@ -147,6 +147,17 @@ Result<store::PciDeviceRecord> record_from_json(const json& j, const std::string
   return r;
 }
 
+// The system metadata the guest's config drive is made from: the public key as it was at boot
+// (nova's key_data) and 2.90's hostname. Nothing else of it leaves the control plane.
+json guest_system_metadata(const store::Instance& i) {
+  json out = json::object();
+  for (const char* key : {"key_data", "hostname"}) {
+    auto it = i.system_metadata.find(key);
+    if (it != i.system_metadata.end()) out[key] = it->second;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string host_resources_to_json(const HostResources& h) {
@@ -213,6 +224,7 @@ std::string spawn_payload(const store::Instance& i, const store::Flavor& f, cons
                {"user_data", i.user_data},
                {"config_drive", i.config_drive},
                {"key_name", i.key_name},
+               {"system_metadata", guest_system_metadata(i)},
                {"reservation_id", i.reservation_id},
                {"launch_index", i.launch_index}};
   json flavor = {{"id", f.id},           {"name", f.name},
@@ -270,6 +282,8 @@ Result<SpawnArgs> parse_spawn_payload(std::string_view text) {
   a.instance.config_drive = config_drive;
   GC_TRY(key_name, fi.str("key_name", false));
   a.instance.key_name = key_name;
+  GC_TRY(sysmeta, fi.string_map("system_metadata"));
+  a.instance.system_metadata = sysmeta;
   GC_TRY(reservation, fi.str("reservation_id", false));
   a.instance.reservation_id = reservation;
   GC_TRY(index, fi.integer("launch_index", false));

@@ -258,8 +258,10 @@ def server(token, sid):
     return http("GET", f"/compute/v2.1/servers/{sid}", token, expect=200)[2]["server"]
 
 
-def boot(token, name, image, user_data=None):
+def boot(token, name, image, user_data=None, key_name=None):
     s = {"name": name, "flavorRef": "1", "imageRef": image, "config_drive": True}
+    if key_name:
+        s["key_name"] = key_name
     if user_data:
         s["user_data"] = base64.b64encode(user_data.encode()).decode()
     _, _, out = http("POST", "/compute/v2.1/servers", token, {"server": s}, expect=202)
@@ -347,7 +349,12 @@ image_id = upload_image(admin, "rvm-guest", b"\0" * (1 << 20), {
 log(f"images uploaded: kernel {len(kernel_data)} bytes, initramfs {len(initramfs)} bytes")
 
 # ---- a guest that serves HTTP: its address from the DHCP lease, then READY ----
-ready_id = boot(admin, "rvm-ready", image_id)
+# The guest gets the key pair named at boot (cloud-init's NoCloud `public-keys`).
+PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb3x1NhvGJfK1QyHk2zWfE3R0sXyYq1m1cQyQw2bY3t "
+              "rvm@test")
+http("POST", "/compute/v2.1/os-keypairs", admin,
+     {"keypair": {"name": "rvm-key", "public_key": PUBLIC_KEY}}, expect=200)
+ready_id = boot(admin, "rvm-ready", image_id, key_name="rvm-key")
 s = wait_for("rvm-ready ACTIVE", lambda: (lambda x: x if x["status"] != "BUILD" else None)(
     server(admin, ready_id)), 300)
 if s["status"] != "ACTIVE":
@@ -369,6 +376,14 @@ with urllib.request.urlopen(f"http://{ip}/config/meta-data", timeout=10) as r:
     meta = r.read().decode()
 if ready_id not in meta:
     fail(f"the guest's /config/meta-data does not name the instance: {meta!r}")
+try:
+    import yaml
+    keys = (yaml.safe_load(meta) or {}).get("public-keys")
+except ImportError:  # python3-yaml comes with the openstack client; read the line instead
+    keys = [PUBLIC_KEY] if f'  - "{PUBLIC_KEY}"' in meta.splitlines() else None
+if keys != [PUBLIC_KEY]:
+    fail(f"the guest's meta-data does not carry the boot's key pair as public-keys: {meta!r}")
+log("the guest's config drive carries its key pair (public-keys)")
 if "address " + ip not in open(agent_log).read() and "lease" not in open(up_log).read():
     log("note: the address report is not in the logs (they are informational only)")
 

@@ -117,6 +117,31 @@ TEST(ConfigDrive, MetaDataAndNetwork) {
   EXPECT_EQ(f->gpucloud_cloud_config, "");
 }
 
+// The key pair named at boot reaches the guest as NoCloud's public-keys; its comment is free text
+// and stays one quoted YAML string.
+TEST(ConfigDrive, PublicKeyFromKeyData) {
+  auto i = instance("");
+  i.system_metadata["key_data"] = "ssh-ed25519 AAAAC3Nz a \"quoted\" \\ comment";
+  auto f = make_config_drive_files(i, store::Image{}, {});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->meta_data,
+            "instance-id: 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab\nlocal-hostname: my-gpu-box-1\n"
+            "public-keys:\n  - \"ssh-ed25519 AAAAC3Nz a \\\"quoted\\\" \\\\ comment\"\n");
+  i.system_metadata["key_data"] = "";  // a rebuild that removed the key
+  f = make_config_drive_files(i, store::Image{}, {});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->meta_data.find("public-keys"), std::string::npos);
+}
+
+// 2.90's hostname wins over the one made from the name.
+TEST(ConfigDrive, HostnameFromSystemMetadata) {
+  auto i = instance("");
+  i.system_metadata["hostname"] = "trainer-7";
+  auto f = make_config_drive_files(i, store::Image{}, {});
+  ASSERT_TRUE(f.ok());
+  EXPECT_NE(f->meta_data.find("\nlocal-hostname: trainer-7\n"), std::string::npos);
+}
+
 TEST(ConfigDrive, UserDataUnchangedWithoutConfigureX) {
   std::string ud = "#!/bin/sh\necho hi\n";
   auto f = make_config_drive_files(instance(ud), store::Image{}, one_gpu());

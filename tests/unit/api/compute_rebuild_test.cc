@@ -164,5 +164,49 @@ TEST_F(RebuildTest, ServerOnAHostThatIsDownIsNotRebuilt) {
   EXPECT_FALSE(store_->get_instance(i.uuid)->task_state.has_value());
 }
 
+// The guest gets the key pair as it was at boot (nova's key_data): deleting the pair later changes
+// nothing; a 2.54 rebuild with another key gives the guest that one, and with null none.
+TEST_F(RebuildTest, GuestKeyIsTakenAtBootAndChangedOnlyByARebuild) {
+  seed_aggregates();
+  const std::string lab =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb3x1NhvGJfK1QyHk2zWfE3R0sXyYq1m1cQyQw2bY3t alice@lab";
+  const std::string home =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8r0bY7dWq9yW3xkF2nH6sJ1aP4vT5cE8mQ0gZ7uR2h alice@home";
+  post_ok(kV + "/os-keypairs", alice_, {{"keypair", {{"name", "lab"}, {"public_key", lab}}}});
+  post_ok(kV + "/os-keypairs", alice_, {{"keypair", {{"name", "home"}, {"public_key", home}}}});
+  json s = post_ok(kV + "/servers", alice_,
+                   {{"server",
+                     {{"name", "keyed"},
+                      {"flavorRef", "1"},
+                      {"imageRef", plain_image_id_},
+                      {"key_name", "lab"}}}},
+                   202);
+  const std::string id = s["server"]["id"];
+  auto key_data = [&] {
+    auto v = store_->system_metadata(id, "key_data");
+    return v.ok() && *v ? **v : std::string("<none>");
+  };
+  ASSERT_EQ(wait_built(id, admin_)["status"], "ACTIVE");
+  EXPECT_EQ(key_data(), lab);
+
+  ASSERT_EQ(del(kV + "/os-keypairs/lab", alice_)->status, 202);
+  EXPECT_EQ(key_data(), lab);
+  EXPECT_EQ(get_json(kV + "/servers/" + id, alice_)["server"]["key_name"], "lab");
+
+  auto r = action(id, alice_, {{"rebuild", {{"imageRef", plain_image_id_}, {"key_name", "home"}}}},
+                  "2.54");
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  json after = wait_rebuilt(id);
+  EXPECT_EQ(after["status"], "ACTIVE");
+  EXPECT_EQ(key_data(), home);
+
+  r = action(id, alice_, {{"rebuild", {{"imageRef", plain_image_id_}, {"key_name", nullptr}}}},
+             "2.54");
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  after = wait_rebuilt(id);
+  EXPECT_EQ(key_data(), "");
+  EXPECT_TRUE(after["key_name"].is_null()) << after.dump();
+}
+
 }  // namespace
 }  // namespace gpucloud::api::testing
