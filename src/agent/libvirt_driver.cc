@@ -7,6 +7,7 @@
 #include <libvirt/virterror.h>
 #include <sys/statvfs.h>
 
+#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <regex>
@@ -79,6 +80,13 @@ class LibvirtDriver : public compute::ComputeDriver {
     }
     h.pci_devices = options_.pci_devices;
     h.device_tags = options_.device_tags;
+    // The agent runs on the host: its boot is now less the time since boot (CLOCK_BOOTTIME counts
+    // suspended time too, as `uptime` does).
+    struct timespec since_boot;
+    if (clock_gettime(CLOCK_BOOTTIME, &since_boot) == 0) {
+      h.booted_at = std::chrono::floor<std::chrono::seconds>(
+          std::chrono::system_clock::now() - std::chrono::seconds(since_boot.tv_sec));
+    }
     return std::vector<compute::HostResources>{h};
   }
 

@@ -57,9 +57,10 @@ json host_ref(const store::ComputeHost& h, const Microversion& mv) {
   return mv.at_least(2, 53) ? json(h.uuid) : json(h.id);
 }
 
-// `show`: GET /os-hypervisors/{id}, which from 2.88 carries the uptime (null: gpucloud's agents
-// do not report one).
-json hypervisor_json(const HostView& v, bool detail, const Microversion& mv, bool show = false) {
+// `uptime`: GET /os-hypervisors/{id} carries it from 2.88 (null when the host never said when it
+// booted); `show` tells it is that call.
+json hypervisor_json(const HostView& v, bool detail, const Microversion& mv, bool show = false,
+                     const json& uptime = nullptr) {
   const auto& h = v.host;
   json j = {{"id", host_ref(h, mv)},
             {"hypervisor_hostname", h.name},
@@ -74,7 +75,7 @@ json hypervisor_json(const HostView& v, bool detail, const Microversion& mv, boo
                   {"disabled_reason", h.enabled ? json(nullptr) : json(h.disabled_reason)}};
   if (mv.at_least(2, 88)) {
     // 2.88 dropped the resource figures (placement has them) and the cpu_info.
-    if (show) j["uptime"] = nullptr;
+    if (show) j["uptime"] = uptime;
     return j;
   }
   j["vcpus"] = h.vcpus;
@@ -195,28 +196,78 @@ Result<Reply> list_hypervisors(ApiContext& ctx, const Call& call, bool detail) {
   return Reply::ok(out);
 }
 
-// GET /os-hypervisors/{id}: by integer id below 2.53, by UUID from it (with_servers too).
-Result<Reply> show_hypervisor(ApiContext& ctx, const Call& call) {
+// The hypervisor a path names: by integer id below 2.53, by UUID from it.
+Result<HostView> find_hypervisor(ApiContext& ctx, const Call& call) {
   const Microversion& mv = call.microversion;
   const std::string& id = call.param("id");
   auto views = host_views(ctx);
   if (!views.ok()) return views.error();
-  for (const auto& v : *views) {
-    const bool match = mv.at_least(2, 53) ? v.host.uuid == id : std::to_string(v.host.id) == id;
-    if (!match) continue;
-    json h = hypervisor_json(v, true, mv, true);
-    const auto ws = call.query("with_servers");
-    if (mv.at_least(2, 53) && ws && *ws != "false" && *ws != "False" && *ws != "0") {
-      auto servers = servers_by_host(ctx);
-      if (!servers.ok()) return servers.error();
-      if (servers->count(v.host.name)) h["servers"] = (*servers)[v.host.name];
+  for (auto& v : *views) {
+    if (mv.at_least(2, 53) ? v.host.uuid == id : std::to_string(v.host.id) == id) {
+      return std::move(v);
     }
-    return Reply::ok({{"hypervisor", h}});
   }
   if (mv.at_least(2, 53) && !looks_like_uuid(id)) {
     return bad_request("Invalid uuid " + id);
   }
   return Error::not_found("Hypervisor with ID '" + id + "' could not be found.");
+}
+
+// What `uptime` prints on the host, up to the users and load average, which no agent reports:
+// " 08:32:11 up 93 days, 18:25". The clock is UTC. Null when the host never said when it booted.
+Result<json> uptime_of(ApiContext& ctx, const store::ComputeHost& h) {
+  auto booted = ctx.store().host_booted_at(h.name);
+  if (!booted.ok()) return booted.error();
+  if (!*booted) return json(nullptr);
+  const auto now = std::chrono::system_clock::now();
+  // A boot time ahead of this clock (the host's clock is off) reads as just booted.
+  const auto up = std::chrono::duration_cast<std::chrono::minutes>(
+      std::max(now - **booted, std::chrono::system_clock::duration::zero()));
+  const auto days = up.count() / (24 * 60), hours = up.count() / 60 % 24, mins = up.count() % 60;
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  std::string text = fmt::format(" {:02}:{:02}:{:02} up ", utc.tm_hour, utc.tm_min, utc.tm_sec);
+  if (days > 0) text += fmt::format("{} day{}, ", days, days == 1 ? "" : "s");
+  text += hours > 0 ? fmt::format("{:2}:{:02}", hours, mins) : fmt::format("{} min", mins);
+  return json(text);
+}
+
+// GET /os-hypervisors/{id} (with_servers from 2.53; the uptime from 2.88).
+Result<Reply> show_hypervisor(ApiContext& ctx, const Call& call) {
+  const Microversion& mv = call.microversion;
+  auto v = find_hypervisor(ctx, call);
+  if (!v.ok()) return v.error();
+  json uptime = nullptr;
+  if (mv.at_least(2, 88)) {
+    auto u = uptime_of(ctx, v->host);
+    if (!u.ok()) return u.error();
+    uptime = *u;
+  }
+  json h = hypervisor_json(*v, true, mv, true, uptime);
+  const auto ws = call.query("with_servers");
+  if (mv.at_least(2, 53) && ws && *ws != "false" && *ws != "False" && *ws != "0") {
+    auto servers = servers_by_host(ctx);
+    if (!servers.ok()) return servers.error();
+    if (servers->count(v->host.name)) h["servers"] = (*servers)[v->host.name];
+  }
+  return Reply::ok({{"hypervisor", h}});
+}
+
+// GET /os-hypervisors/{id}/uptime (2.1-2.87; 2.88 moved the uptime into the show). nova answers
+// 501 when the hypervisor cannot tell.
+Result<Reply> hypervisor_uptime(ApiContext& ctx, const Call& call) {
+  if (call.microversion.at_least(2, 88)) return resource_not_found();
+  auto v = find_hypervisor(ctx, call);
+  if (!v.ok()) return v.error();
+  auto uptime = uptime_of(ctx, v->host);
+  if (!uptime.ok()) return uptime.error();
+  if (uptime->is_null()) {
+    return Error{ErrorCode::kNotImplemented, "Virt driver does not implement uptime function."};
+  }
+  json h = hypervisor_json(*v, false, call.microversion);
+  h["uptime"] = *uptime;
+  return Reply::ok({{"hypervisor", h}});
 }
 
 // nova (2.1-2.52): /os-hypervisors/{pattern}/search and /{pattern}/servers list the hypervisors
@@ -587,6 +638,12 @@ std::vector<Route> compute_host_routes(ApiContext& ctx) {
                Service::kCompute,
                "compute:admin",
                [c](Call& call) { return show_hypervisor(*c, call); },
+               {}});
+  r.push_back({"GET",
+               hv + "/{id}/uptime",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return hypervisor_uptime(*c, call); },
                {}});
   r.push_back({"GET",
                kCompute + "/os-services",

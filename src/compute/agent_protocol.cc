@@ -168,18 +168,23 @@ std::string host_resources_to_json(const HostResources& h) {
       devices.back()["tags"] = t->second;
     }
   }
-  return json{{"name", h.name},        {"hypervisor_type", h.hypervisor_type},
+  json out = {{"name", h.name},        {"hypervisor_type", h.hypervisor_type},
               {"vcpus", h.vcpus},      {"memory_mb", h.memory_mb},
               {"disk_gb", h.disk_gb},  {"cpu_arch", h.cpu_arch},
-              {"pci_devices", devices}}
-      .dump();
+              {"pci_devices", devices}};
+  if (h.booted_at) {
+    out["booted_at"] =
+        std::chrono::duration_cast<std::chrono::seconds>(h.booted_at->time_since_epoch()).count();
+  }
+  return out.dump();
 }
 
 Result<HostResources> host_resources_from_json(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error::invalid("host: a JSON object is required");
-  static const std::set<std::string> kKnown = {
-      "name", "hypervisor_type", "vcpus", "memory_mb", "disk_gb", "cpu_arch", "pci_devices"};
+  static const std::set<std::string> kKnown = {"name",        "hypervisor_type", "vcpus",
+                                               "memory_mb",   "disk_gb",         "cpu_arch",
+                                               "pci_devices", "booted_at"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!kKnown.count(it.key())) return Error::invalid(it.key() + ": unknown field");
   }
@@ -197,6 +202,10 @@ Result<HostResources> host_resources_from_json(std::string_view text) {
   h.disk_gb = disk;
   GC_TRY(arch, f.str("cpu_arch", false, "x86_64"));
   h.cpu_arch = arch;
+  if (j.contains("booted_at") && !j["booted_at"].is_null()) {  // seconds since the epoch
+    GC_TRY(booted, f.integer("booted_at", false));
+    h.booted_at = store::TimePoint(std::chrono::seconds(booted));
+  }
   if (j.contains("pci_devices") && !j["pci_devices"].is_null()) {
     if (!j["pci_devices"].is_array()) return Error::invalid("pci_devices: a list is required");
     for (size_t i = 0; i < j["pci_devices"].size(); ++i) {

@@ -27,6 +27,8 @@ struct HostResources {
   // Per device: the tags of the device spec that admits it (e.g. one_time_use: "true"), stored
   // in pci_devices.extra_info.
   std::map<PciAddress, std::map<std::string, std::string>> device_tags;
+  // When the host booted (os-hypervisors' uptime); the fake driver's hosts boot with it.
+  std::optional<store::TimePoint> booted_at;
 };
 
 // Cleaning a GPU a guest gave back (docs/cleaning.md): reset it, check it, scrub it.

@@ -187,8 +187,13 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
 
 class FakeDriver : public ComputeDriver {
  public:
+  // The simulated hosts boot with the driver, to the second, as a host's boot time is reported.
   explicit FakeDriver(std::vector<FakeHost> hosts) {
-    for (auto& h : hosts) hosts_.emplace(h.resources.name, std::move(h));
+    const auto booted = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    for (auto& h : hosts) {
+      h.resources.booted_at = booted;
+      hosts_.emplace(h.resources.name, std::move(h));
+    }
   }
   std::string type() const override { return "fake"; }
 

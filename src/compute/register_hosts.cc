@@ -23,6 +23,9 @@ Status register_host(const HostResources& r, store::Store& store, const HostRati
   // The heartbeat before the inventory: a fleet view that re-reads the host when the inventory
   // lands sees it up.
   if (auto s = store.record_heartbeat(r.name, std::chrono::system_clock::now()); !s.ok()) return s;
+  if (r.booted_at) {
+    if (auto s = store.record_host_boot(r.name, *r.booted_at); !s.ok()) return s;
+  }
   std::map<PciAddress, std::string> extra_info;
   for (const auto& [address, tags] : r.device_tags) {
     if (!tags.empty()) extra_info[address] = nlohmann::json(tags).dump();

@@ -172,6 +172,29 @@ Status Store::record_heartbeat(const std::string& name, TimePoint at) {
       "recording heartbeat of '" + name + "'");
 }
 
+Status Store::record_host_boot(const std::string& name, TimePoint booted_at) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        const std::string ts = format_time(booted_at);
+        sql << "DELETE FROM compute_host_boots WHERE host_name = :n", soci::use(name);
+        sql << "INSERT INTO compute_host_boots (host_name, booted_at) VALUES (:n, :t)",
+            soci::use(name), soci::use(ts);
+      },
+      "recording the boot time of '" + name + "'");
+}
+
+Result<std::optional<TimePoint>> Store::host_booted_at(const std::string& name) {
+  return impl_->read<std::optional<TimePoint>>(
+      [&](soci::session& sql) -> std::optional<TimePoint> {
+        std::string ts;
+        sql << "SELECT booted_at FROM compute_host_boots WHERE host_name = :n", soci::use(name),
+            soci::into(ts);
+        if (!sql.got_data()) return std::nullopt;
+        return parse_time(ts);
+      },
+      "reading the boot time of '" + name + "'");
+}
+
 Status Store::record_heartbeats(const std::vector<std::string>& names, TimePoint at) {
   return impl_->write(
       [&](soci::session& sql) {

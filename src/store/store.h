@@ -382,6 +382,9 @@ class Store {
   Result<std::vector<ComputeHost>> list_compute_hosts();
   Status record_heartbeat(const std::string& name, TimePoint at);
   Status record_heartbeats(const std::vector<std::string>& names, TimePoint at);  // one UPDATE
+  // When the host last booted, as its agent reports it; nullopt when it never said.
+  Status record_host_boot(const std::string& name, TimePoint booted_at);
+  Result<std::optional<TimePoint>> host_booted_at(const std::string& name);
   Status set_compute_host_enabled(const std::string& name, bool enabled, const std::string& reason);
   Status set_compute_host_forced_down(const std::string& name, bool forced_down);
   Status set_doctor_status(const std::string& name, const std::string& text);

@@ -155,6 +155,16 @@ TEST_P(StoreTest, ComputeHostsKeepStateHeartbeatAndDoctorStatus) {
       std::chrono::duration_cast<std::chrono::microseconds>(got->heartbeat_at->time_since_epoch()),
       std::chrono::duration_cast<std::chrono::microseconds>(beat.time_since_epoch()));
   EXPECT_EQ(store().record_heartbeat("nope", beat).error().code, ErrorCode::kNotFound);
+
+  // The boot time: none until reported, then the latest report.
+  EXPECT_FALSE(store().host_booted_at("vmhost3")->has_value());
+  const TimePoint booted(std::chrono::seconds(1764800000));
+  ASSERT_TRUE(store().record_host_boot("vmhost3", booted).ok());
+  ASSERT_TRUE(store().record_host_boot("vmhost3", booted + std::chrono::hours(5)).ok());
+  auto boot = store().host_booted_at("vmhost3");
+  ASSERT_TRUE(boot.ok()) << boot.error().message;
+  ASSERT_TRUE(boot->has_value());
+  EXPECT_EQ(**boot, booted + std::chrono::hours(5));
 }
 
 TEST_P(StoreTest, InstancesKeepStateFaultReadinessAndMetadata) {

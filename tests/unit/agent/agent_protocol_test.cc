@@ -1,5 +1,5 @@
-// The spawn task's payload (server to agent): what the guest's config drive needs of the
-// instance's system metadata travels, and nothing else of it.
+// The agent protocol's payloads: the spawn task's (what the guest's config drive needs of the
+// instance's system metadata travels, and nothing else of it) and the host report's boot time.
 #include <gtest/gtest.h>
 
 #include "compute/compute.h"
@@ -35,6 +35,26 @@ TEST(SpawnPayload, WithoutSystemMetadata) {
           "memory_mb": 64}, "image": {"id": "i"}})");
   ASSERT_TRUE(args.ok()) << args.error().message;
   EXPECT_TRUE(args->instance.system_metadata.empty());
+}
+
+TEST(HostReport, BootTimeTravelsToTheSecond) {
+  HostResources h;
+  h.name = "gpu-1";
+  h.vcpus = 8;
+  h.memory_mb = 1024;
+  h.disk_gb = 10;
+  h.booted_at = store::TimePoint(std::chrono::seconds(1764800000));
+  auto back = host_resources_from_json(host_resources_to_json(h));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->booted_at, h.booted_at);
+  h.booted_at.reset();
+  back = host_resources_from_json(host_resources_to_json(h));
+  ASSERT_TRUE(back.ok());
+  EXPECT_FALSE(back->booted_at.has_value());
+  auto bad = host_resources_from_json(
+      R"({"name": "x", "vcpus": 1, "memory_mb": 1, "disk_gb": 1, "booted_at": "yesterday"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("booted_at"), std::string::npos) << bad.error().message;
 }
 
 }  // namespace
