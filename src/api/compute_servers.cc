@@ -117,6 +117,33 @@ std::vector<const char*> server_fields(const Microversion& mv) {
   return f;
 }
 
+// nova's legacy forced host in availability_zone: "zone:host", "zone:host:node" or "zone::node"
+// (gpucloud's host is its node, so host and node must agree). The zone may be empty.
+struct ForcedHost {
+  std::string zone;
+  std::string host;  // empty: no forced host
+};
+Result<ForcedHost> split_forced_host(const std::string& az) {
+  std::vector<std::string> parts{""};
+  for (char c : az) {
+    if (c == ':') {
+      parts.emplace_back();
+    } else {
+      parts.back() += c;
+    }
+  }
+  if (parts.size() == 1) return ForcedHost{az, ""};
+  if (parts.size() > 3) return bad_request("Unable to parse availability_zone");
+  const std::string& host = parts[1];
+  const std::string node = parts.size() == 3 ? parts[2] : "";
+  if (!host.empty() && !node.empty() && host != node) {
+    return bad_request("availability_zone " + az + " names host " + host + " and node " + node +
+                       ": a gpucloud host is its own node");
+  }
+  if (host.empty() && node.empty()) return bad_request("Unable to parse availability_zone");
+  return ForcedHost{parts[0], host.empty() ? node : host};
+}
+
 Result<Reply> create_server(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
   if (!body.ok()) return body.error();
@@ -241,6 +268,37 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   if (!admin_pass.ok()) return admin_pass.error();
   auto az = string_field(b, "availability_zone", "server");
   if (!az.ok()) return az.error();
+  if (*az) {
+    auto forced = split_forced_host(**az);
+    if (!forced.ok()) return forced.error();
+    if (!forced->host.empty()) {
+      // An admin's forced host: only that host, and only the filters that check fit (the
+      // resources and GPUs must be there); it may be disabled, as in nova, but its agent must be up
+      // to build the guest.
+      if (!who.is_admin()) {
+        return forbidden(
+            "Policy doesn't allow os_compute_api:servers:create:forced_host to be "
+            "performed.");
+      }
+      if (system_metadata.count("requested_host")) {
+        return bad_request(
+            "A forced host in availability_zone and a requested host (host, "
+            "hypervisor_hostname) cannot be given together");
+      }
+      auto host = ctx.store().get_compute_host(forced->host);
+      if (!host.ok()) {
+        if (host.error().code != ErrorCode::kNotFound) return host.error();
+        return bad_request("Compute host " + forced->host + " could not be found.");
+      }
+      if (!conductor::host_up(*host, driver_host_names(ctx),
+                              std::chrono::seconds(compute_config(ctx)->service_down_time))) {
+        return bad_request("Compute host " + forced->host + " is down");
+      }
+      system_metadata["requested_host"] = forced->host;
+      system_metadata["force_host"] = "true";
+      *az = forced->zone.empty() ? std::nullopt : std::optional<std::string>(forced->zone);
+    }
+  }
   auto key_name = string_field(b, "key_name", "server");
   if (!key_name.ok()) return key_name.error();
   auto user_data = string_field(b, "user_data", "server");
@@ -671,7 +729,10 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   tr.task_state = kind == "unshelve" ? "unshelving" : conductor::power_task_state(kind);
   // An unshelve's requested host holds for this unshelve only ("" clears an earlier one).
   std::map<std::string, std::string> sys;
-  if (kind == "unshelve") sys["requested_host"] = unshelve_host;
+  if (kind == "unshelve") {
+    sys["requested_host"] = unshelve_host;
+    sys["force_host"] = "";  // an unshelve is scheduled with the filters, even to its own host
+  }
   auto task = ctx.store().begin_action(i->uuid, tr, kind, i->host.value_or(""), sys);
   if (!task.ok()) return task.error();
   ctx.deps.conductor->submit(task->id);

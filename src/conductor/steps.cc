@@ -226,6 +226,10 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
   if (!spec.ok()) return fail_boot(t, spec.error().message, 400);
   if (auto h = inst.system_metadata.find("requested_host"); h != inst.system_metadata.end()) {
     spec->requested_host = h->second;  // an admin's (2.74 boot, 2.91 unshelve); "" for none
+    // The legacy "zone:host" of a boot; an unshelve clears it.
+    auto forced = inst.system_metadata.find("force_host");
+    spec->force_host =
+        !h->second.empty() && forced != inst.system_metadata.end() && forced->second == "true";
   }
   scheduler::SchedulerOptions opts = scheduler::options_from(*cfg);
   auto sched = scheduler::Scheduler::create(opts);

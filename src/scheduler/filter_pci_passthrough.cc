@@ -10,6 +10,7 @@ namespace {
 class PciPassthroughFilter : public CheckFilter {
  public:
   PciPassthroughFilter() : CheckFilter("PciPassthroughFilter") {}
+  bool checks_fit() const override { return true; }
 
   // The common request (one alias, a guest without NUMA topology) needs only the free count of
   // the host's pools whose kind matches: the kinds are matched once per request, and the counts

@@ -14,6 +14,7 @@ class ResourceFitFilter : public CheckFilter {
  public:
   ResourceFitFilter(std::string name, bool cpu, bool ram, bool disk)
       : CheckFilter(std::move(name)), cpu_(cpu), ram_(ram), disk_(disk) {}
+  bool checks_fit() const override { return true; }
 
   void narrow(const HostView& hosts, const RequestSpec& request,
               HostBits& candidates) const override {

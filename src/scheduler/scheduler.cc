@@ -24,6 +24,7 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options, const FilterRegist
   for (auto& f : filters.value()) {
     s.filter_names_.push_back(f->name());
     s.filters_.push_back(std::move(f));
+    if (s.filters_.back()->checks_fit()) s.fit_filters_.push_back(s.filters_.back());
   }
   return s;
 }
@@ -76,6 +77,7 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
   // are filtered against a copy of the request that knows it.
   std::optional<RequestSpec> grouped;
   const RequestSpec* req = &request;
+  const auto& filters = request.force_host ? fit_filters_ : filters_;
   auto report = [&](size_t i) {
     const HostState& h = state(i);
     HostReport r{h.name, true, {}, std::nullopt, {}};
@@ -85,7 +87,7 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
           {"RequestedHost", Verdict::fail("host " + req->requested_host + " was requested")});
       return r;
     }
-    for (const auto& f : filters_) {
+    for (const auto& f : filters) {
       Verdict v = f->filter(h, *req);
       if (!v.passed) r.passed = false;
       r.filters.push_back({f->name(), std::move(v)});
@@ -109,14 +111,14 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
       if (!req->requested_host.empty()) {
         candidates.keep_if([&](size_t i) { return hosts[i].name == req->requested_host; });
       }
-      for (const auto& f : filters_) {
+      for (const auto& f : filters) {
         if (candidates.none()) break;
         f->narrow(hosts_now, *req, candidates);
       }
       candidates.for_each([&](size_t i) { passed.push_back(i); });
     }
     if (passed.empty()) {
-      if (!full) reports = refusal_reports(filters_, view(), *req);
+      if (!full) reports = refusal_reports(filters, view(), *req);
       std::vector<const HostState*> ptrs;
       for (size_t i = 0; i < hosts.size(); ++i) ptrs.push_back(&state(i));
       sel.fault = summarize_fault(reports, ptrs, *req, inst);

@@ -162,6 +162,10 @@ struct RequestSpec {
   // An admin's requested host (2.74's host/hypervisor_hostname, 2.91's unshelve host): only
   // that host is considered, and it must still pass every filter (nova's requested_destination).
   std::string requested_host;
+  // The legacy forced host (availability_zone "zone:host", an admin's): the requested host skips
+  // every filter but those that check fit (nova's force_hosts skips them all; the GPUs and
+  // resources must still be there for the claim).
+  bool force_host = false;
 
   Resources requested() const;  // per instance; disk = root + ephemeral + swap rounded up to GB
 };
@@ -233,6 +237,9 @@ class Filter {
   // index instead, or once from the request alone. Must agree with passes() on every host.
   virtual void narrow(const HostView& hosts, const RequestSpec& request,
                       HostBits& candidates) const;
+  // Whether the filter checks what the host physically has for the guest (resources, devices):
+  // only these run for a forced host.
+  virtual bool checks_fit() const { return false; }
 };
 
 using FilterFactory = std::function<std::unique_ptr<Filter>(const SchedulerOptions&)>;
@@ -360,6 +367,7 @@ class Scheduler {
                         const RequestSpec& request, bool explain) const;
   SchedulerOptions options_;
   std::vector<std::shared_ptr<const Filter>> filters_;
+  std::vector<std::shared_ptr<const Filter>> fit_filters_;  // those of filters_ that check_fit()
   std::vector<std::string> filter_names_;
 };
 

@@ -213,6 +213,75 @@ TEST_F(RequestedHostTest, AdminBootsOntoTheHostItNamesAndFiltersStillApply) {
             400);
 }
 
+// The legacy forced host, availability_zone "zone:host": the host's aggregate rules are skipped
+// (nova's force_hosts), what it physically has is not; admins only; the zone part is the
+// server's zone. An unshelve afterwards is scheduled with every filter again.
+TEST_F(RequestedHostTest, ForcedHostSkipsThePolicyFiltersButNotTheFit) {
+  seed_aggregates();
+  // Plain flavor 1 onto the GPU host, which its gpu=false refuses with the filters.
+  auto r = vpost(kV + "/servers", admin_, "2.37",
+                 server("1", {{"availability_zone", "Denver:vmhost3"}}));
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  const std::string forced = json::parse(r->body)["server"]["id"];
+  json s = wait_built(forced, admin_);
+  ASSERT_EQ(s["status"], "ACTIVE") << s.dump();
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "vmhost3");
+  EXPECT_EQ(s["OS-EXT-AZ:availability_zone"], "Denver");
+  // "zone::node" names the same host.
+  r = vpost(kV + "/servers", admin_, "2.37",
+            server("1", {{"availability_zone", "Denver::vmhost3"}}));
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  s = wait_built(json::parse(r->body)["server"]["id"], admin_);
+  EXPECT_EQ(s["OS-EXT-SRV-ATTR:host"], "vmhost3");
+
+  // The GPU flavor onto a host without GPUs: the fit still decides.
+  r = vpost(kV + "/servers", admin_, "2.37", server("4", {{"availability_zone", ":vmhost1"}}));
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  s = wait_built(json::parse(r->body)["server"]["id"], admin_);
+  EXPECT_EQ(s["status"], "ERROR");
+  EXPECT_NE(s["fault"]["message"].get<std::string>().find("vmhost1 has 0 of 0 free"),
+            std::string::npos)
+      << s["fault"]["message"];
+
+  // Refused before anything is stored.
+  const std::string before = snapshot();
+  auto status = [&](const std::string& token, const std::string& az, const std::string& v = "2.37",
+                    const json& extra = json::object()) {
+    json e = extra;
+    e["availability_zone"] = az;
+    auto res = vpost(kV + "/servers", token, v, server("1", e));
+    return res ? res->status : -1;
+  };
+  EXPECT_EQ(status(alice_, "Denver:vmhost1"), 403);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(status(admin_, "Denver:nowhere"), 400);
+  EXPECT_EQ(status(admin_, "Denver:vmhost1:vmhost2"), 400);
+  EXPECT_EQ(status(admin_, "a:b:c:d"), 400);
+  EXPECT_EQ(status(admin_, "Denver:"), 400);
+  EXPECT_EQ(status(admin_, "Atlantis:vmhost1"), 400);  // the zone must exist
+  store::ComputeHost silent;  // a host whose agent stopped reporting an hour ago
+  silent.name = "silent";
+  silent.vcpus = 8;
+  silent.memory_mb = 16384;
+  silent.disk_gb = 100;
+  ASSERT_TRUE(store_->upsert_compute_host(silent).ok());
+  ASSERT_TRUE(
+      store_->record_heartbeat("silent", std::chrono::system_clock::now() - std::chrono::hours(1))
+          .ok());
+  const std::string with_silent = snapshot();
+  EXPECT_EQ(status(admin_, "Denver:silent"), 400);
+  EXPECT_EQ(snapshot(), with_silent);
+  EXPECT_EQ(status(admin_, "Denver:vmhost1", "2.74", {{"host", "vmhost2"}}), 400);
+
+  // Shelved and unshelved without a host: the filters apply again, so it leaves vmhost3.
+  ASSERT_EQ(post(action(forced), admin_, R"({"shelve": null})")->status, 202);
+  ASSERT_EQ(wait_idle(forced, admin_)["status"], "SHELVED_OFFLOADED");
+  ASSERT_EQ(post(action(forced), admin_, R"({"unshelve": null})")->status, 202);
+  s = wait_idle(forced, admin_);
+  EXPECT_EQ(s["status"], "ACTIVE") << s.dump();
+  EXPECT_NE(s["OS-EXT-SRV-ATTR:host"], "vmhost3");
+}
+
 TEST_F(RequestedHostTest, AdminUnshelvesOntoTheHostItNames) {
   seed_aggregates();
   const std::string id = boot(alice_, "moving", "1");
