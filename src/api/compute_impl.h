@@ -64,6 +64,8 @@ json server_tags(const store::Instance& i);  // 2.26
 // project, or admin); others' and deleted ones are nova's 404.
 Error server_not_found(const std::string& id);
 Result<store::Instance> owned_server(ApiContext& ctx, const Call& call);
+// nova's lock: kConflict when `i` is locked and the caller is no admin.
+Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& i);
 // compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to
 // the server, for os-instance-actions; called once the request has been accepted.
 void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,

@@ -30,6 +30,23 @@ Result<store::Instance> owned_server(ApiContext& ctx, const Call& call) {
   return i;
 }
 
+// nova's lock: a locked server refuses every action and the delete of non-admins (409), the
+// owner's included; only admins act on it. Kept as the instance's system metadata "locked_by"
+// ("owner" or "admin"; an admin's lock is lifted only by an admin).
+namespace {
+Result<std::optional<std::string>> locked_by(ApiContext& ctx, const store::Instance& i) {
+  return ctx.store().system_metadata(i.uuid, "locked_by");
+}
+}  // namespace
+
+Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& i) {
+  if (call.who().is_admin()) return {};
+  auto by = locked_by(ctx, i);
+  if (!by.ok()) return by.error();
+  if (*by) return Error::conflict("Instance " + i.uuid + " is locked");
+  return {};
+}
+
 namespace {
 
 // GET /servers/{id}/ips[/{network}]: nova's ips view, the server's addresses by network with
@@ -471,21 +488,6 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
                       202);
   r.headers.push_back({"Location", ctx.base_url + kCompute + "/servers/" + created.front()});
   return r;
-}
-
-// nova's lock: a locked server refuses every action and the delete of non-admins (409), the
-// owner's included; only admins act on it. Kept as the instance's system metadata "locked_by"
-// ("owner" or "admin"; an admin's lock is lifted only by an admin).
-Result<std::optional<std::string>> locked_by(ApiContext& ctx, const store::Instance& i) {
-  return ctx.store().system_metadata(i.uuid, "locked_by");
-}
-
-Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& i) {
-  if (call.who().is_admin()) return {};
-  auto by = locked_by(ctx, i);
-  if (!by.ok()) return by.error();
-  if (*by) return Error::conflict("Instance " + i.uuid + " is locked");
-  return {};
 }
 
 // 2.73: lock takes {"locked_reason": "..."} (up to 255 characters), shown as locked_reason.

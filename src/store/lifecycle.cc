@@ -117,7 +117,8 @@ long long apply_transition(soci::session& sql, const std::string& uuid,
     where += t.from_task->empty() ? " AND task_state IS NULL"
                                   : " AND task_state = " + b.text(*t.from_task);
   }
-  const long long matched = execute_bound(sql, "UPDATE instances SET " + set + " WHERE " + where, b);
+  const long long matched =
+      execute_bound(sql, "UPDATE instances SET " + set + " WHERE " + where, b);
   if (matched == 1 && t.metadata) write_instance_metadata(sql, uuid, *t.metadata);
   return matched;
 }
@@ -257,6 +258,61 @@ Status Store::set_system_metadata(const std::string& uuid, const std::string& ke
                                   const std::optional<std::string>& value) {
   return impl_->write([&](soci::session& sql) { write_system_metadata(sql, uuid, key, value); },
                       "writing system metadata of instance " + uuid);
+}
+
+Result<std::map<std::string, std::string>> Store::update_instance_metadata(
+    const std::string& uuid, const std::map<std::string, std::optional<std::string>>& changes,
+    bool replace_all, int64_t max_items, const std::vector<std::string>& vm_states) {
+  return impl_->write_result<std::map<std::string, std::string>>(
+      [&](soci::session& sql) {
+        // The UPDATE takes the instance's row first: two edits of one server, or an edit and
+        // the conductor's state change, serialize there.
+        const std::string updated = format_time(now());
+        soci::statement st = (sql.prepare << "UPDATE instances SET updated_at = :t WHERE uuid = "
+                                             ":u AND status <> 'DELETED'",
+                              soci::use(updated), soci::use(uuid));
+        st.execute(true);
+        if (st.get_affected_rows() == 0) {
+          throw Abort{Error::not_found("instance " + uuid + " does not exist")};
+        }
+        std::string vm_state, task;
+        soci::indicator task_ind = soci::i_null;
+        sql << "SELECT vm_state, task_state FROM instances WHERE uuid = :u", soci::use(uuid),
+            soci::into(vm_state), soci::into(task, task_ind);
+        if (task_ind != soci::i_null) {
+          throw Abort{Error::conflict("Cannot 'update metadata' instance " + uuid +
+                                      " while it is in task_state " + task)};
+        }
+        if (std::find(vm_states.begin(), vm_states.end(), vm_state) == vm_states.end()) {
+          throw Abort{Error::conflict("Cannot 'update metadata' instance " + uuid +
+                                      " while it is in vm_state " + vm_state)};
+        }
+        std::map<std::string, std::string> metadata;
+        if (!replace_all) {
+          std::string k, v;
+          soci::indicator v_ind = soci::i_null;
+          soci::statement rd =
+              (sql.prepare << "SELECT meta_key, meta_value FROM instance_metadata WHERE "
+                              "instance_uuid = :u",
+               soci::use(uuid), soci::into(k), soci::into(v, v_ind));
+          rd.execute();
+          while (rd.fetch()) metadata[k] = v_ind == soci::i_null ? "" : v;
+        }
+        for (const auto& [key, value] : changes) {
+          if (value) {
+            metadata[key] = *value;
+          } else {
+            metadata.erase(key);
+          }
+        }
+        if (max_items >= 0 && static_cast<int64_t>(metadata.size()) > max_items) {
+          throw Abort{Error{ErrorCode::kForbidden, "Maximum number of metadata items exceeds " +
+                                                       std::to_string(max_items)}};
+        }
+        write_instance_metadata(sql, uuid, metadata);
+        return metadata;
+      },
+      "updating the metadata of instance " + uuid);
 }
 
 Status Store::update_server_fields(

@@ -534,6 +534,15 @@ class Store {
       const std::map<std::string, std::optional<std::string>>& system_metadata,
       const std::map<std::string, std::optional<std::string>>& expected = {});
   Status transition_instance(const std::string& uuid, const InstanceTransition& t);
+  // The server metadata API (nova's update_instance_metadata): sets the given keys (nullopt
+  // deletes one), or with `replace_all` makes the metadata exactly the given keys. In one
+  // transaction: kNotFound for an unknown or deleted instance, kConflict unless its vm_state is
+  // one of `vm_states` and it has no task_state, kForbidden when the result would hold more than
+  // `max_items` keys (negative: no limit). Returns the metadata as written.
+  Result<std::map<std::string, std::string>> update_instance_metadata(
+      const std::string& instance_uuid,
+      const std::map<std::string, std::optional<std::string>>& changes, bool replace_all,
+      int64_t max_items, const std::vector<std::string>& vm_states);
 
   // Tasks nobody holds (no owner, or a lease that ran out before `now`), oldest first.
   Result<std::vector<LifecycleTask>> list_takeable_tasks(TimePoint now, int max);
