@@ -69,16 +69,20 @@ Status apply_namespace_fields(const json& body, store::MetadefNamespace& ns) {
     ns.name = *name;
   }
   if (ns.name.empty()) return bad_request("Attribute 'namespace' is required.");
-  for (const char* key : {"display_name", "description"}) {
-    if (!body.contains(key)) continue;
+  // Optional text: null clears it.
+  auto text = [&body](const char* key, size_t max, std::optional<std::string>& out) -> Status {
+    if (!body.contains(key)) return {};
     if (body[key].is_null()) {
-      (std::string(key) == "display_name" ? ns.display_name : ns.description).reset();
-      continue;
+      out.reset();
+      return {};
     }
-    auto s = string_field(body, key, std::string(key) == "display_name" ? kMaxMetadefName : 500);
+    auto s = string_field(body, key, max);
     if (!s.ok()) return s.error();
-    (std::string(key) == "display_name" ? ns.display_name : ns.description) = *s;
-  }
+    out = *s;
+    return {};
+  };
+  if (auto s = text("display_name", kMaxMetadefName, ns.display_name); !s.ok()) return s;
+  if (auto s = text("description", 500, ns.description); !s.ok()) return s;
   if (body.contains("visibility")) {
     const json& v = body["visibility"];
     if (v != "public" && v != "private") {
