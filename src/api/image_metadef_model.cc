@@ -27,9 +27,10 @@ bool is_string_array(const json& v) {
 
 bool is_count(const json& v) { return v.is_number_integer() && v.get<int64_t>() >= 0; }
 
-// One property definition (glance's property schema). Errors name its attributes after `where`
+// One property definition (glance's property schema: a title and a type, in an object's
+// properties too). Errors name its attributes after `where`
 // (a property of an object: "properties.cpu."; a property of its own: "").
-Status check_property(const json& def, const std::string& where, bool need_title) {
+Status check_property(const json& def, const std::string& where) {
   if (!def.is_object()) {
     return metadef_invalid(where.substr(0, where.size() - 1), "a JSON object is required.");
   }
@@ -64,7 +65,7 @@ Status check_property(const json& def, const std::string& where, bool need_title
     }
   }
   if (!def.contains("type")) return bad_request("Attribute '" + where + "type' is required.");
-  if (need_title && !def.contains("title")) {
+  if (!def.contains("title")) {
     return bad_request("Attribute '" + where + "title' is required.");
   }
   return {};
@@ -160,7 +161,7 @@ Result<store::MetadefItem> parse_object(const json& body, const std::string& def
     } else if (key == "properties") {
       if (!v.is_object()) return metadef_invalid(key, "a JSON object of properties is required.");
       for (const auto& [prop, pdef] : v.items()) {
-        if (auto s = check_property(pdef, "properties." + prop + ".", false); !s.ok())
+        if (auto s = check_property(pdef, "properties." + prop + "."); !s.ok())
           return s.error();
       }
     } else {
@@ -179,7 +180,7 @@ Result<store::MetadefItem> parse_property(const json& body, const std::string& d
   auto name = item_name(body, default_name, kMaxMetadefName);
   if (!name.ok()) return name.error();
   item.name = *name;
-  if (auto s = check_property(body, "", true); !s.ok()) return s.error();
+  if (auto s = check_property(body, ""); !s.ok()) return s.error();
   item.definition = strip_keys(body, {"name", "created_at", "updated_at", "self", "schema"}).dump();
   return item;
 }

@@ -173,8 +173,11 @@ TEST_F(ImageMetadefsTest, BadInputIsA400NamingTheFieldAndStoresNothing) {
              {{"name", "p"}, {"title", "P"}, {"type", "string"}, {"maxLength", -1}}, "maxLength");
   expect_400(kNs + "/ns/objects", {{"description", "no name"}}, "name");
   expect_400(kNs + "/ns/objects", {{"name", "o"}, {"required", "cpu"}}, "required");
-  expect_400(kNs + "/ns/objects", {{"name", "o"}, {"properties", {{"cpu", {{"type", "int"}}}}}},
+  expect_400(kNs + "/ns/objects",
+             {{"name", "o"}, {"properties", {{"cpu", {{"title", "CPU"}, {"type", "int"}}}}}},
              "properties.cpu.type");
+  expect_400(kNs + "/ns/objects", {{"name", "o"}, {"properties", {{"cpu", {{"type", "string"}}}}}},
+             "properties.cpu.title");
   expect_400(kNs + "/ns/tags", json::parse(tags_body({""})), "name");
   expect_400(kNs + "/ns/resource_types", {{"prefix", "hw_"}}, "name");
 
@@ -190,13 +193,16 @@ TEST_F(ImageMetadefsTest, BadInputIsA400NamingTheFieldAndStoresNothing) {
 
 TEST_F(ImageMetadefsTest, ObjectsPropertiesAndTagsLiveInTheirNamespace) {
   ASSERT_EQ(create_ns({{"namespace", "hw"}, {"visibility", "public"}}), 201);
-  auto r = post(kNs + "/hw/objects", admin_,
-                json{{"name", "CPU"},
-                     {"description", "cpu pinning"},
-                     {"required", json::array({"cpu_policy"})},
-                     {"properties",
-                      {{"cpu_policy", {{"type", "string"}, {"enum", json::array({"dedicated"})}}}}}}
-                    .dump());
+  auto r = post(
+      kNs + "/hw/objects", admin_,
+      json{
+          {"name", "CPU"},
+          {"description", "cpu pinning"},
+          {"required", json::array({"cpu_policy"})},
+          {"properties",
+           {{"cpu_policy",
+             {{"title", "CPU policy"}, {"type", "string"}, {"enum", json::array({"dedicated"})}}}}}}
+          .dump());
   ASSERT_EQ(r->status, 201) << r->body;
   json obj = json::parse(r->body);
   EXPECT_EQ(obj["self"], "/v2/metadefs/namespaces/hw/objects/CPU");
