@@ -270,15 +270,15 @@ Result<Reply> update_namespace(ApiContext& ctx, Call& call) {
   if (!ns.ok()) return ns.error();
   auto body = call.json_body();
   if (!body.ok()) return body.error();
-  // What a namespace holds changes through its own routes, not through the namespace's PUT.
+  // What a namespace holds changes through its own routes. The glance client's update sends
+  // back the whole namespace it showed, contents included, so they are ignored here, as glance
+  // ignores them.
+  json own = *body;
   for (const char* key : {"resource_type_associations", "objects", "properties", "tags"}) {
-    if (body->contains(key)) {
-      return bad_request(std::string("Attribute '") + key +
-                         "' cannot be updated with the namespace; use its own routes.");
-    }
+    own.erase(key);
   }
   store::MetadefNamespace updated = *ns;
-  if (auto s = apply_namespace_fields(*body, updated); !s.ok()) return s.error();
+  if (auto s = apply_namespace_fields(own, updated); !s.ok()) return s.error();
   if (auto s = ctx.store().update_metadef_namespace(ns->name, updated); !s.ok()) return s.error();
   auto stored = ctx.store().get_metadef_namespace(updated.name);
   if (!stored.ok()) return stored.error();
