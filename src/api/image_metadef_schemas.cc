@@ -159,12 +159,14 @@ std::vector<Route> metadef_schema_routes(ApiContext&) {
       {"tags", metadef_collection("tags", "tags", tag_schema())},
   };
   std::vector<Route> routes;
-  for (const auto& [path, schema] : schemas) {
+  for (const auto& entry : schemas) {
+    // A copy per route (not a captured structured binding, which clang before 16 refuses).
+    auto answer = [schema = entry.second](Call&) -> Result<Reply> { return Reply::ok(schema); };
     routes.push_back({"GET",
-                      std::string("/image/v2/schemas/metadefs/") + path,
+                      std::string("/image/v2/schemas/metadefs/") + entry.first,
                       Service::kImage,
                       "image:read",
-                      [schema](Call&) -> Result<Reply> { return Reply::ok(schema); },
+                      answer,
                       {}});
   }
   return routes;
