@@ -3,7 +3,7 @@
 #include <cctype>
 #include <filesystem>
 
-#include "api/image_impl.h"
+#include "api/image_metadef_impl.h"
 
 namespace gpucloud::api {
 namespace image {
@@ -118,7 +118,9 @@ std::vector<Route> image_routes(ApiContext& ctx) {
   std::vector<Route> routes;
   for (auto* table :
        {image::version_schema_routes, image::list_routes, image::crud_routes, image::patch_routes,
-        image::data_routes, image::member_routes, image::action_routes}) {
+        image::data_routes, image::member_routes, image::action_routes,
+        image::metadef_schema_routes, image::metadef_namespace_routes,
+        image::metadef_content_routes, image::metadef_resource_type_routes}) {
     for (auto& r : table(ctx)) routes.push_back(std::move(r));
   }
   return routes;

@@ -36,6 +36,13 @@ const std::vector<PolicyRule>& policy_table() {
       {"image:read", kReaders, Scope::kOwnProject, "list, show, download visible images"},
       {"image:write", kWriters, Scope::kOwnProject, "create, upload, update, delete own images"},
       {"image:publicize", kAdmin, Scope::kAnyProject, "make images public"},
+      // glance's metadef policies: anyone reads the public namespaces and their own project's
+      // (the handlers hide the others as absent); only admins define them.
+      {"image:metadef:read", kReaders, Scope::kAnyProject,
+       "list and show metadata definitions: public ones and the own project's"},
+      {"image:metadef:admin", kAdmin, Scope::kAnyProject,
+       "create, update and delete metadata definitions (namespaces, objects, properties, tags, "
+       "resource type associations)"},
       {"metrics:read", kAdmin, Scope::kAnyProject, "Prometheus metrics"},
       {"gpucloud:agent", kAgents, Scope::kAnyProject,
        "agents: report hosts, heartbeat, take and answer tasks, report orphans"},

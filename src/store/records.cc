@@ -37,6 +37,18 @@ const char* to_string(ServerStatus s) { return kServerStatus[static_cast<size_t>
 const char* to_string(Readiness r) { return kReadiness[static_cast<size_t>(r)]; }
 const char* to_string(PciDeviceStatus s) { return kPciStatus[static_cast<size_t>(s)]; }
 
+const char* to_string(MetadefKind k) {
+  switch (k) {
+    case MetadefKind::kObject:
+      return "object";
+    case MetadefKind::kProperty:
+      return "property";
+    case MetadefKind::kTag:
+      return "tag";
+  }
+  return "?";
+}
+
 Result<ImageStatus> parse_image_status(std::string_view t) {
   return parse_enum<ImageStatus>(t, kImageStatus, "image status");
 }

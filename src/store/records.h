@@ -194,6 +194,53 @@ struct ImageMember {
   TimePoint updated_at{};
 };
 
+// glance's metadata definitions (metadefs): a catalogue of the properties images, flavors and
+// volumes may carry, grouped in namespaces. A namespace's name is unique; public namespaces are
+// seen by every project, private ones by their owner's project (and admins).
+struct MetadefNamespace {
+  std::string name;  // glance's `namespace`
+  std::optional<std::string> display_name;
+  std::optional<std::string> description;
+  bool is_public = false;     // visibility: public or private
+  bool is_protected = false;  // may not be deleted
+  std::string owner;          // project id
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// What a namespace holds besides its resource types. Objects and properties carry a JSON
+// definition (glance's property schema: title, type, enum...; an object's description, required
+// and properties); tags have only a name. A name is unique within its namespace and kind.
+enum class MetadefKind { kObject, kProperty, kTag };
+const char* to_string(MetadefKind k);  // "object", "property", "tag"
+
+struct MetadefItem {
+  MetadefKind kind = MetadefKind::kObject;
+  std::string name;
+  std::string definition = "{}";  // a JSON object, as the API validated it
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// A kind of resource metadefs describe (OS::Glance::Image, OS::Nova::Flavor...). The ones glance
+// seeds are protected.
+struct MetadefResourceType {
+  std::string name;
+  bool is_protected = false;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// A namespace applies to a resource type; `prefix` goes before the namespace's property names
+// on that resource (hw_ on images), properties_target names the part of it they land in.
+struct MetadefAssociation {
+  std::string resource_type;
+  std::optional<std::string> prefix;
+  std::optional<std::string> properties_target;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
 // nova's server group: the servers booted into it (the `group` scheduler hint) are placed by its
 // policy. affinity: all on one host; anti-affinity: at most max_server_per_host on any host (1
 // unless the 2.64 rule says more); the soft- policies are preferences the weighers apply.

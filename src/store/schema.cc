@@ -330,6 +330,36 @@ const std::vector<std::string> kVersion13 = {
     "FOREIGN KEY (region_id) REFERENCES catalog_regions(id))@ENGINE",
 };
 
+// Version 14: glance's metadata definitions. A namespace has an id of its own so that renaming
+// it touches one row; objects, properties and tags share one table (a name and a JSON definition
+// per kind). Deleting a namespace deletes what it holds (metadefs.cc does it explicitly too, as
+// SQLite enforces foreign keys only when asked). The resource types glance seeds come with it.
+const std::vector<std::string> kVersion14 = {
+    "CREATE TABLE IF NOT EXISTS metadef_namespaces (id @ID, name VARCHAR(80) NOT NULL, "
+    "display_name VARCHAR(80) NULL, description @TEXT, is_public INTEGER NOT NULL DEFAULT 0, "
+    "protected INTEGER NOT NULL DEFAULT 0, owner VARCHAR(255) NOT NULL DEFAULT '', "
+    "created_at @TS NOT NULL, updated_at @TS NOT NULL, UNIQUE (name))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS metadef_items (namespace_id @BIG NOT NULL, "
+    "kind VARCHAR(16) NOT NULL, name VARCHAR(255) NOT NULL, definition @TEXT NOT NULL, "
+    "created_at @TS NOT NULL, updated_at @TS NOT NULL, PRIMARY KEY (namespace_id, kind, name), "
+    "FOREIGN KEY (namespace_id) REFERENCES metadef_namespaces(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS metadef_resource_types (name VARCHAR(80) NOT NULL PRIMARY KEY, "
+    "protected INTEGER NOT NULL DEFAULT 0, created_at @TS NOT NULL, "
+    "updated_at @TS NOT NULL)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS metadef_associations (namespace_id @BIG NOT NULL, "
+    "resource_type VARCHAR(80) NOT NULL, prefix VARCHAR(80) NULL, "
+    "properties_target VARCHAR(80) NULL, created_at @TS NOT NULL, updated_at @TS NOT NULL, "
+    "PRIMARY KEY (namespace_id, resource_type), "
+    "FOREIGN KEY (namespace_id) REFERENCES metadef_namespaces(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (resource_type) REFERENCES metadef_resource_types(name))@ENGINE",
+    "@INSERT_IGNORE INTO metadef_resource_types (name, protected, created_at, updated_at) VALUES "
+    "('OS::Glance::Image', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+    "('OS::Cinder::Volume', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+    "('OS::Nova::Flavor', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+    "('OS::Nova::Aggregate', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+    "('OS::Nova::Server', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+};
+
 // Version 16: when each compute host last booted, as its agent reports it at registration (for
 // os-hypervisors' uptime). A side table: compute_hosts is read by every scheduling round and
 // needs none of it. (14 and 15 were taken by branches built beside this one.)
@@ -375,6 +405,7 @@ const std::vector<Migration>& migrations() {
       make(11, "image members", kVersion11),
       make(12, "server groups", kVersion12),
       make(13, "identity groups and catalog", kVersion13),
+      make(14, "glance metadata definitions", kVersion14),
       make(16, "compute host boot times", kVersion16)};
   return kAll;
 }

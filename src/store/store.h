@@ -361,6 +361,39 @@ class Store {
                                               ImageMemberStatus status);
   Status delete_image_member(const std::string& image_id, const std::string& member_id);
 
+  // glance's metadata definitions (metadefs.cc), namespaces by name. create writes the
+  // namespace with its associations and items, all or nothing (kConflict: the name, or an item's
+  // or association's, is taken); an association's unknown resource type is created with it.
+  // update_metadef_namespace replaces every field, the name included (kConflict when the new one
+  // is taken). Deleting a protected namespace is kForbidden; it takes everything it holds along.
+  Status create_metadef_namespace(const MetadefNamespace& ns,
+                                  const std::vector<MetadefAssociation>& associations,
+                                  const std::vector<MetadefItem>& items);
+  Result<MetadefNamespace> get_metadef_namespace(const std::string& name);
+  Result<std::vector<MetadefNamespace>> list_metadef_namespaces();  // oldest first
+  Status update_metadef_namespace(const std::string& name, const MetadefNamespace& ns);
+  Status delete_metadef_namespace(const std::string& name);
+  // Objects, properties and tags of a namespace (kNotFound without it). add_metadef_items adds
+  // `items` as `kind`, all or nothing (kConflict on a taken name); `replace` first deletes the
+  // namespace's items of that kind (glance's create-tags without X-Openstack-Append).
+  // update_metadef_item renames and redefines the item called `name`. delete_metadef_items
+  // (all of one kind) is kForbidden in a protected namespace.
+  Result<std::vector<MetadefItem>> list_metadef_items(const std::string& ns, MetadefKind kind);
+  Result<MetadefItem> get_metadef_item(const std::string& ns, MetadefKind kind,
+                                       const std::string& name);
+  Status add_metadef_items(const std::string& ns, MetadefKind kind,
+                           const std::vector<MetadefItem>& items, bool replace = false);
+  Status update_metadef_item(const std::string& ns, const std::string& name,
+                             const MetadefItem& item);
+  Status delete_metadef_item(const std::string& ns, MetadefKind kind, const std::string& name);
+  Status delete_metadef_items(const std::string& ns, MetadefKind kind);
+  // Resource types (by name) and a namespace's associations with them: add is kConflict when
+  // the two are associated already, delete kNotFound when they are not.
+  Result<std::vector<MetadefResourceType>> list_metadef_resource_types();
+  Result<std::vector<MetadefAssociation>> list_metadef_associations(const std::string& ns);
+  Status add_metadef_association(const std::string& ns, const MetadefAssociation& a);
+  Status delete_metadef_association(const std::string& ns, const std::string& resource_type);
+
   // Aggregates. create fills the id; availability_zone is also nova's metadata key.
   Result<Aggregate> create_aggregate(const Aggregate& a);
   Result<Aggregate> get_aggregate(int64_t id);

@@ -83,6 +83,25 @@ class RbacMatrixTest : public ComputeTest {
                                        std::nullopt, true})
                     .ok());
 
+    // A private metadef namespace of project demo, holding one of everything: the member reads
+    // it, another project finds it absent (past the policy either way).
+    store::MetadefNamespace ns;
+    ns.name = "demo-ns";
+    ns.owner = demo;
+    store::MetadefItem object, property, tag;
+    object.kind = store::MetadefKind::kObject;
+    object.name = "o1";
+    property.kind = store::MetadefKind::kProperty;
+    property.name = "p1";
+    property.definition = R"({"title": "P1", "type": "string"})";
+    tag.kind = store::MetadefKind::kTag;
+    tag.name = "t1";
+    ASSERT_TRUE(store_
+                    ->create_metadef_namespace(
+                        ns, {{"OS::Glance::Image", std::nullopt, std::nullopt, {}, {}}},
+                        {object, property, tag})
+                    .ok());
+
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
     values_ = {{"server_id", server.uuid},
@@ -109,7 +128,12 @@ class RbacMatrixTest : public ComputeTest {
                {"group_id", group.uuid},
                {"service_id", "spareservice"},
                {"region_id", "spareregion"},
-               {"endpoint_id", "spareendpoint"}};
+               {"endpoint_id", "spareendpoint"},
+               {"namespace", "demo-ns"},
+               {"object_name", "o1"},
+               {"property_name", "p1"},
+               {"tag_name", "t1"},
+               {"resource_type", "OS::Glance::Image"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
