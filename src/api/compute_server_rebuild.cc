@@ -25,6 +25,29 @@ std::vector<const char*> rebuild_fields(const Microversion& mv) {
   return f;
 }
 
+// A new image must suit the server's host: the enabled filters that nova runs on a rebuild
+// (ImagePropertiesFilter) judge it there. nova answers 202 and then puts the server in ERROR
+// with its old image; gpucloud refuses at once (400) and the server is untouched.
+Status check_image_on_host(ApiContext& ctx, const store::ComputeHost& host,
+                           const scheduler::RequestSpec& spec) {
+  auto sched = scheduler::Scheduler::create(scheduler::options_from(*compute_config(ctx)));
+  if (!sched.ok()) return sched.error();
+  auto aggregates = ctx.store().list_aggregates();
+  if (!aggregates.ok()) return aggregates.error();
+  std::vector<const store::Aggregate*> mine;
+  for (const auto& a : *aggregates) {
+    if (std::find(a.hosts.begin(), a.hosts.end(), host.name) != a.hosts.end()) mine.push_back(&a);
+  }
+  const auto state = conductor::host_state(host, {}, mine, true);
+  for (const auto& v : sched->rebuild_verdicts(state, spec)) {
+    if (!v.verdict.passed) {
+      return Error::invalid("The image does not suit host " + host.name +
+                            ", where the server is (" + v.filter + ": " + v.verdict.reason + ")");
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance& i,
@@ -92,6 +115,13 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
   if (args.contains("metadata")) {
     auto metadata = metadata_field(args["metadata"]);
     if (!metadata.ok()) return metadata.error();
+    // The project's metadata_items quota, as at create (nova checks it on rebuild too: 403).
+    auto quotas = ctx.store().project_quotas(i.project_id, "");
+    if (!quotas.ok()) return quotas.error();
+    const int64_t allowed = quotas->at("metadata_items");
+    if (allowed >= 0 && static_cast<int64_t>(metadata->size()) > allowed) {
+      return forbidden("Maximum number of metadata items exceeds " + std::to_string(allowed));
+    }
     tr.metadata = std::move(*metadata);
   }
   if (args.contains("key_name")) {  // 2.54; null removes the key
@@ -149,6 +179,9 @@ Result<Reply> rebuild_server(ApiContext& ctx, Call& call, const store::Instance&
                           std::chrono::seconds(compute_config(ctx)->service_down_time))) {
     return Error::conflict("Cannot 'rebuild' instance " + i.uuid + ": compute host " + *i.host +
                            " is down");
+  }
+  if (image->id != i.image_id) {
+    if (auto s = check_image_on_host(ctx, *host, *spec); !s.ok()) return s.error();
   }
   tr.from = {ServerStatus::kActive, ServerStatus::kShutoff, ServerStatus::kError};
   tr.from_task = "";

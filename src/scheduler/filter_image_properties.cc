@@ -80,6 +80,7 @@ bool version_ok(int64_t hv, const std::string& requirement) {
 class ImagePropertiesFilter : public CheckFilter {
  public:
   ImagePropertiesFilter() : CheckFilter("ImagePropertiesFilter") {}
+  bool runs_on_rebuild() const override { return true; }
 
   // An image that names no architecture, hypervisor type or VM mode passes everywhere: decided
   // once from the request.

@@ -29,6 +29,15 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options, const FilterRegist
   return s;
 }
 
+std::vector<FilterVerdict> Scheduler::rebuild_verdicts(const HostState& host,
+                                                       const RequestSpec& request) const {
+  std::vector<FilterVerdict> out;
+  for (const auto& f : filters_) {
+    if (f->runs_on_rebuild()) out.push_back({f->name(), f->filter(host, request)});
+  }
+  return out;
+}
+
 std::vector<std::string> Selection::selected() const {
   std::vector<std::string> out;
   for (const auto& c : candidates) {

@@ -240,6 +240,9 @@ class Filter {
   // Whether the filter checks what the host physically has for the guest (resources, devices):
   // only these run for a forced host.
   virtual bool checks_fit() const { return false; }
+  // Whether the filter also judges a rebuild onto a new image on the server's own host (nova's
+  // RUN_ON_REBUILD: the filters that look at the image).
+  virtual bool runs_on_rebuild() const { return false; }
 };
 
 using FilterFactory = std::function<std::unique_ptr<Filter>(const SchedulerOptions&)>;
@@ -360,6 +363,10 @@ class Scheduler {
 
   const SchedulerOptions& options() const { return options_; }
   const std::vector<std::string>& filter_names() const { return filter_names_; }
+  // A rebuild onto a new image: the verdicts of the enabled filters that run on a rebuild, on
+  // the server's host (the resources and devices it holds are not judged again).
+  std::vector<FilterVerdict> rebuild_verdicts(const HostState& host,
+                                              const RequestSpec& request) const;
 
  private:
   Scheduler() = default;

@@ -16,8 +16,9 @@ class RebuildTest : public ComputeTest {
                          body.dump(), "application/json");
   }
   // A second active image, as the plain one.
-  std::string other_image() {
+  std::string other_image(const std::map<std::string, std::string>& properties = {}) {
     store::Image img;
+    img.properties = properties;
     img.id = new_uuid();
     img.name = "other";
     img.owner = admin_project_;
@@ -133,6 +134,39 @@ TEST_F(RebuildTest, WhatARebuildMayNotDoIsRefusedAndChangesNothing) {
 }
 
 // An agent host that stopped reporting cannot destroy the old guest: 409, nothing changes.
+// A new image is judged on the server's host by the filters nova runs on a rebuild
+// (ImagePropertiesFilter, enabled by the seed): an arm64 image on an x86_64 host is refused at
+// once, and nothing changes; so is more metadata than the quota allows.
+TEST_F(RebuildTest, NewImageThatDoesNotSuitTheHostIsRefused) {
+  seed_aggregates();
+  const std::string id = boot(alice_, "plain", "1");
+  ASSERT_EQ(wait_built(id, admin_)["status"], "ACTIVE");
+  const std::string arm = other_image({{"hw_architecture", "aarch64"}});
+  const std::string before = snapshot();
+  auto r = action(id, alice_, {{"rebuild", {{"imageRef", arm}}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("ImagePropertiesFilter"), std::string::npos) << r->body;
+  EXPECT_EQ(snapshot(), before);
+  // More metadata than the project's metadata_items quota: 403, as at create.
+  const std::string demo = store_->find_project_by_name("demo", "default")->id;
+  auto q = put(kV + "/os-quota-sets/" + demo, admin_,
+               json{{"quota_set", {{"metadata_items", 1}}}}.dump());
+  ASSERT_TRUE(q && q->status == 200) << (q ? q->body : "");
+  r = action(
+      id, alice_,
+      {{"rebuild", {{"imageRef", plain_image_id_}, {"metadata", {{"a", "1"}, {"b", "2"}}}}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_EQ(snapshot(), before);
+  // An image that names x86_64 is fine.
+  r = action(id, alice_,
+             {{"rebuild", {{"imageRef", other_image({{"hw_architecture", "x86_64"}})}}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  EXPECT_EQ(wait_rebuilt(id)["status"], "ACTIVE");
+}
+
 TEST_F(RebuildTest, ServerOnAHostThatIsDownIsNotRebuilt) {
   store::ComputeHost host;
   host.name = "silent";
