@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 
 #include "api/identity_impl.h"
 #include "api/login_guard_impl.h"
@@ -13,22 +14,27 @@ namespace gpucloud::api {
 namespace {
 
 constexpr const char* kDefaultDomainId = "default";
-constexpr const char* kDefaultDomainName = "Default";
 
-json domain_ref(const std::string& id) {
-  return {{"id", id}, {"name", id == kDefaultDomainId ? kDefaultDomainName : id}};
+// A domain as a token shows it: its id and its name (the id again if it went meanwhile).
+json domain_ref(store::Store& st, const std::string& id) {
+  auto d = st.get_domain(id);
+  return {{"id", id}, {"name", d.ok() ? d->name : id}};
 }
 
-// Resolves {"id": ...} or {"name": ..., "domain": {"id"|"name"}} for a user or project.
-Result<std::string> domain_of(const json& ref, const std::string& field) {
+// Resolves a user's or project's {"domain": {"id"|"name"}} (the default domain when absent).
+// kNotFound for a name no domain has.
+Result<std::string> domain_of(store::Store& st, const json& ref, const std::string& field) {
   if (!ref.contains("domain")) return std::string(kDefaultDomainId);
   const json& d = ref["domain"];
   if (!d.is_object()) return bad_request("Invalid input for field '" + field + ".domain'.");
   if (d.contains("id") && d["id"].is_string()) return d["id"].get<std::string>();
   if (d.contains("name") && d["name"].is_string()) {
-    std::string name = d["name"];
-    if (name == kDefaultDomainName || name == kDefaultDomainId)
-      return std::string(kDefaultDomainId);
+    const std::string name = d["name"];
+    auto ds = st.list_domains();
+    if (!ds.ok()) return ds.error();
+    for (const auto& x : *ds) {
+      if (x.name == name) return x.id;
+    }
     return Error::not_found("Could not find domain: " + name + ".");
   }
   return bad_request("Invalid input for field '" + field + ".domain'.");
@@ -39,28 +45,37 @@ Result<store::Project> find_project(store::Store& st, const json& project) {
   if (!project.contains("name") || !project["name"].is_string()) {
     return bad_request("Invalid input for field 'scope.project': name or id is required.");
   }
-  auto domain = domain_of(project, "scope.project");
+  auto domain = domain_of(st, project, "scope.project");
   if (!domain.ok()) return domain.error();
   return st.find_project_by_name(project["name"], *domain);
 }
 
-json token_body(const Caller& c, const std::vector<std::string>& methods,
+json token_body(store::Store& st, const Caller& c, const std::vector<std::string>& methods,
                 const std::string& base_url) {
   json t = {{"methods", methods},
             {"user",
              {{"id", c.user_id},
               {"name", c.user_name},
-              {"domain", domain_ref(c.domain_id)},
+              {"domain", domain_ref(st, c.domain_id)},
               {"password_expires_at", nullptr}}},
             {"audit_ids", json::array({c.token_hash.substr(0, 22)})},
             {"issued_at", iso8601(c.issued_at)},
             {"expires_at", iso8601(c.expires_at)}};
   if (!c.project_id.empty()) {
-    t["project"] = {
-        {"id", c.project_id}, {"name", c.project_name}, {"domain", domain_ref("default")}};
+    t["project"] = {{"id", c.project_id},
+                    {"name", c.project_name},
+                    {"domain", domain_ref(st, c.project_domain_id)}};
     t["is_domain"] = false;
+    // Assignments hold role names; a token shows each role's id and name, as keystone.
+    std::map<std::string, std::string> role_ids;
+    if (auto rs = st.list_roles(); rs.ok()) {
+      for (const auto& r : *rs) role_ids[r.name] = r.id;
+    }
     json roles = json::array();
-    for (const auto& r : c.roles) roles.push_back({{"id", r}, {"name", r}});
+    for (const auto& r : c.roles) {
+      const auto id = role_ids.find(r);
+      roles.push_back({{"id", id == role_ids.end() ? r : id->second}, {"name", r}});
+    }
     t["roles"] = roles;
     t["catalog"] = service_catalog(base_url);
   }
@@ -88,7 +103,7 @@ class PasswordLogin {
       return bad_request(
           "Invalid input for field 'identity.password.user': name or id is required.");
     }
-    auto domain = domain_of(u, "identity.password.user");
+    auto domain = domain_of(ctx_.store(), u, "identity.password.user");
     if (!domain.ok()) {
       if (domain.error().code != ErrorCode::kNotFound) return domain.error();
       domain = std::string("?");  // an unknown domain: an unknown user, at the same cost
@@ -239,6 +254,9 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   // Who: a password, or an existing token (re-scoping).
   std::string user_id;
   std::optional<PasswordLogin> login;
+  // A token made from another one expires with it (keystone): re-scoping never extends a
+  // token's life, however often it is repeated.
+  std::optional<store::TimePoint> expires_by;
   if (methods.size() == 1 && methods[0] == "password") {
     const json& pw = identity.value("password", json());
     if (!pw.is_object() || !pw.contains("user") || !pw["user"].is_object()) {
@@ -257,18 +275,33 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     auto caller = validate_token(st, tk["id"]);
     if (!caller.ok()) return caller.error();
     user_id = caller->user_id;
+    expires_by = caller->expires_at;
+    // Every token began with a password (the only other method); keystone lists the methods
+    // of the whole chain.
+    methods = {"password", "token"};
   } else {
     return unauthorized("Unsupported authentication method; use password or token.");
   }
   auto user = st.get_user(user_id);
   if (!user.ok()) return unauthorized(kBadCredentials);
+  // keystone: a user of a disabled domain cannot authenticate.
+  if (auto d = st.get_domain(user->domain_id); !d.ok() || !d->enabled) {
+    spdlog::warn("identity: login of user {} from {} refused: its domain {} is disabled", user->id,
+                 loggable(call.req.remote_address), user->domain_id);
+    return unauthorized(kBadCredentials);
+  }
 
   // Scope: the requested project, else the user's default project, else unscoped.
   std::optional<store::Project> project;
+  bool by_default = false;
   if (auth.contains("scope")) {
     const json& scope = auth["scope"];
     if (!scope.is_object() || !scope.contains("project") || !scope["project"].is_object()) {
-      return bad_request("Only project scope is supported: give scope.project.");
+      // Domain and system scopes would need policy rules for what they grant; gpucloud has
+      // none, so it issues no such token rather than one that grants too much (docs/identity.md).
+      return bad_request(
+          "Only project scope is supported: give scope.project (domain- and system-scoped "
+          "tokens are not issued by gpucloud).");
     }
     auto p = find_project(st, scope["project"]);
     if (!p.ok()) {
@@ -279,22 +312,35 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   } else if (user->default_project_id) {
     auto p = st.get_project(*user->default_project_id);
     if (p.ok()) project = *p;
+    by_default = true;
   }
 
   store::Token token;
   std::vector<std::string> roles;
   if (project) {
-    if (!project->enabled) return unauthorized(kBadCredentials);
+    auto domain = st.get_domain(project->domain_id);
+    const bool usable = project->enabled && domain.ok() && domain->enabled;
     auto assignments = st.list_role_assignments(user->id, project->id);
     if (!assignments.ok()) return assignments.error();
-    for (const auto& a : *assignments) roles.push_back(a.role);
-    if (roles.empty()) {
+    if (usable) {
+      for (const auto& a : *assignments) roles.push_back(a.role);
+    }
+    if (roles.empty() && by_default) {
+      // keystone: a default project the user cannot use gives an unscoped token, not a refusal.
+      spdlog::warn("identity: user {} cannot use its default project {}; the token is unscoped",
+                   user->id, project->id);
+      project.reset();
+    } else if (!usable) {
+      return unauthorized(kBadCredentials);
+    } else if (roles.empty()) {
       spdlog::warn("identity: login of user {} from {} refused: no role on project {}", user->id,
                    loggable(call.req.remote_address), project->id);
       return unauthorized("User " + user->id + " has no access to project " + project->id + ".");
     }
-    roles = with_implied_roles(roles);
-    token.project_id = project->id;
+    if (project) {
+      roles = with_implied_roles(roles);
+      token.project_id = project->id;
+    }
   }
   const std::string secret = new_token();
   const auto now = std::chrono::system_clock::now();
@@ -303,6 +349,7 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   token.roles = roles;
   token.issued_at = now;
   token.expires_at = now + ctx.options.token_ttl;
+  if (expires_by && *expires_by < token.expires_at) token.expires_at = *expires_by;
   if (auto s = st.store_token(token); !s.ok()) return s.error();
 
   Caller c;
@@ -316,9 +363,10 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   if (project) {
     c.project_id = project->id;
     c.project_name = project->name;
+    c.project_domain_id = project->domain_id;
   }
   if (login) login->succeeded();
-  Reply r = Reply::ok(token_body(c, methods, ctx.base_url), 201);
+  Reply r = Reply::ok(token_body(st, c, methods, ctx.base_url), 201);
   r.headers.emplace_back("X-Subject-Token", secret);
   return r;
 }
@@ -400,7 +448,7 @@ std::vector<Route> identity_token_routes(ApiContext& ctx) {
        [&ctx](Call& call) -> Result<Reply> {
          auto c = subject_token(ctx, call);
          if (!c.ok()) return c.error();
-         Reply r = Reply::ok(token_body(*c, {"password"}, ctx.base_url));
+         Reply r = Reply::ok(token_body(ctx.store(), *c, {"password"}, ctx.base_url));
          r.headers.emplace_back("X-Subject-Token", call.req.header("X-Subject-Token"));
          return r;
        },

@@ -30,6 +30,7 @@ struct Caller {
   std::string domain_id = "default";
   std::string project_id;  // token scope; empty when unscoped
   std::string project_name;
+  std::string project_domain_id;  // the scope's domain; empty when unscoped
   std::vector<std::string> roles;
   store::TimePoint issued_at{};
   store::TimePoint expires_at{};
@@ -148,6 +149,8 @@ struct ApiContext {
 // Route tables, one function per service (each in its own file).
 std::vector<Route> identity_token_routes(ApiContext& ctx);        // identity_tokens.cc
 std::vector<Route> identity_admin_routes(ApiContext& ctx);        // identity_admin.cc
+std::vector<Route> identity_project_routes(ApiContext& ctx);      // identity_projects.cc
+std::vector<Route> identity_domain_role_routes(ApiContext& ctx);  // identity_domain_roles.cc
 std::vector<Route> identity_domain_routes(ApiContext& ctx);       // identity_domains.cc
 std::vector<Route> identity_group_routes(ApiContext& ctx);        // identity_groups.cc
 std::vector<Route> identity_catalog_routes(ApiContext& ctx);      // identity_catalog.cc

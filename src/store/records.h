@@ -25,6 +25,10 @@ struct Project {
   std::string description;
   bool enabled = true;
   TimePoint created_at{};
+  // keystone's hierarchy (schema version 15): the parent project in the same domain; nullopt
+  // for a project at the top of its domain (keystone then shows the domain as its parent).
+  std::optional<std::string> parent_id;
+  std::vector<std::string> tags;  // keystone's project tags, unique, in the order given
 };
 
 struct User {
@@ -100,6 +104,18 @@ struct RoleAssignment {
   std::string project_id;
   std::string role;
   bool operator==(const RoleAssignment&) const = default;
+};
+
+// A role on a whole domain (schema version 15), held by a user or by a group (exactly one of
+// user_id and group_id is set). It grants no token: gpucloud issues no domain-scoped tokens, so
+// these only answer which domains a user may see (`GET /auth/domains`) and keystone's listing
+// of them (docs/identity.md).
+struct DomainRoleAssignment {
+  std::string domain_id;
+  std::string user_id;
+  std::string group_id;
+  std::string role;  // by name, as RoleAssignment
+  bool operator==(const DomainRoleAssignment&) const = default;
 };
 
 // A keystone token. Only the hash of the token is stored; the token itself goes to the client.

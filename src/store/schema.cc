@@ -330,6 +330,33 @@ const std::vector<std::string> kVersion13 = {
     "FOREIGN KEY (region_id) REFERENCES catalog_regions(id))@ENGINE",
 };
 
+// Version 15 (14 is another branch's): keystone's project hierarchy and tags, and roles on
+// domains held by users and groups. Side tables, so that no ALTER runs on projects. A parent may
+// not be deleted while a child points at it (the foreign key has no cascade; delete_project says
+// so first with keystone's 403). Domain roles go with their domain, user or group.
+const std::vector<std::string> kVersion15 = {
+    "CREATE TABLE IF NOT EXISTS project_parents (project_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "parent_id VARCHAR(64) NOT NULL, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (parent_id) REFERENCES projects(id))@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_project_parents_parent_id ON project_parents (parent_id)",
+    "CREATE TABLE IF NOT EXISTS project_tags (project_id VARCHAR(64) NOT NULL, "
+    "tag VARCHAR(255) NOT NULL, tag_order INTEGER NOT NULL, PRIMARY KEY (project_id, tag), "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS domain_user_roles (domain_id VARCHAR(64) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL, role VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (domain_id, user_id, role), "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_domain_user_roles_user_id ON domain_user_roles (user_id)",
+    "CREATE TABLE IF NOT EXISTS domain_group_roles (domain_id VARCHAR(64) NOT NULL, "
+    "group_id VARCHAR(64) NOT NULL, role VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (domain_id, group_id, role), "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_domain_group_roles_group_id ON domain_group_roles (group_id)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -366,7 +393,8 @@ const std::vector<Migration>& migrations() {
       make(10, "instance actions", kVersion10),
       make(11, "image members", kVersion11),
       make(12, "server groups", kVersion12),
-      make(13, "identity groups and catalog", kVersion13)};
+      make(13, "identity groups and catalog", kVersion13),
+      make(15, "project hierarchy, project tags and domain roles", kVersion15)};
   return kAll;
 }
 
