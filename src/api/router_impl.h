@@ -151,6 +151,8 @@ std::vector<Route> identity_token_routes(ApiContext& ctx);        // identity_to
 std::vector<Route> identity_admin_routes(ApiContext& ctx);        // identity_admin.cc
 std::vector<Route> identity_project_routes(ApiContext& ctx);      // identity_projects.cc
 std::vector<Route> identity_domain_role_routes(ApiContext& ctx);  // identity_domain_roles.cc
+std::vector<Route> identity_credential_routes(ApiContext& ctx);   // identity_credentials.cc
+std::vector<Route> identity_policy_routes(ApiContext& ctx);       // identity_policies.cc
 std::vector<Route> identity_domain_routes(ApiContext& ctx);       // identity_domains.cc
 std::vector<Route> identity_group_routes(ApiContext& ctx);        // identity_groups.cc
 std::vector<Route> identity_catalog_routes(ApiContext& ctx);      // identity_catalog.cc

@@ -118,6 +118,26 @@ struct DomainRoleAssignment {
   bool operator==(const DomainRoleAssignment&) const = default;
 };
 
+// A keystone credential (schema version 15): a blob the user stores (an EC2 key pair, a TOTP
+// seed) with its type. The blob is a secret: never logged; it is stored as given (keystone
+// encrypts it at rest; docs/identity.md says why gpucloud does not yet).
+struct Credential {
+  std::string id;
+  std::string user_id;
+  std::optional<std::string> project_id;
+  std::string type;
+  std::string blob;
+};
+
+// A keystone policy (schema version 15): an opaque blob with its type, stored and returned.
+// gpucloud's own policy is in api/policy.cc; these blobs never change it (as in keystone, where
+// the policy API is deprecated and enforcement reads policy files).
+struct IdentityPolicy {
+  std::string id;
+  std::string type;
+  std::string blob;
+};
+
 // A keystone token. Only the hash of the token is stored; the token itself goes to the client.
 struct Token {
   std::string token_hash;  // e.g. hex SHA-256 of the token

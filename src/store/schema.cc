@@ -330,10 +330,11 @@ const std::vector<std::string> kVersion13 = {
     "FOREIGN KEY (region_id) REFERENCES catalog_regions(id))@ENGINE",
 };
 
-// Version 15 (14 is another branch's): keystone's project hierarchy and tags, and roles on
-// domains held by users and groups. Side tables, so that no ALTER runs on projects. A parent may
-// not be deleted while a child points at it (the foreign key has no cascade; delete_project says
-// so first with keystone's 403). Domain roles go with their domain, user or group.
+// Version 15 (14 is another branch's): keystone's project hierarchy and tags, roles on domains
+// held by users and groups, and the credentials and policies its API stores. Side tables, so that
+// no ALTER runs on projects. A parent may not be deleted while a child points at it (the foreign
+// key has no cascade; delete_project says so first with keystone's 403). Domain roles go with their
+// domain, user or group.
 const std::vector<std::string> kVersion15 = {
     "CREATE TABLE IF NOT EXISTS project_parents (project_id VARCHAR(64) NOT NULL PRIMARY KEY, "
     "parent_id VARCHAR(64) NOT NULL, "
@@ -355,6 +356,14 @@ const std::vector<std::string> kVersion15 = {
     "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE, "
     "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
     "CREATE INDEX IF NOT EXISTS ix_domain_group_roles_group_id ON domain_group_roles (group_id)",
+    "CREATE TABLE IF NOT EXISTS identity_credentials (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "user_id VARCHAR(64) NOT NULL, project_id VARCHAR(64) NULL, type VARCHAR(255) NOT NULL, "
+    "blob_text @TEXT NOT NULL, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_identity_credentials_user_id ON identity_credentials (user_id)",
+    "CREATE TABLE IF NOT EXISTS identity_policies (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "type VARCHAR(255) NOT NULL, blob_text @TEXT NOT NULL)@ENGINE",
 };
 
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
@@ -394,7 +403,7 @@ const std::vector<Migration>& migrations() {
       make(11, "image members", kVersion11),
       make(12, "server groups", kVersion12),
       make(13, "identity groups and catalog", kVersion13),
-      make(15, "project hierarchy, project tags and domain roles", kVersion15)};
+      make(15, "project hierarchy, project tags, domain roles, credentials, policies", kVersion15)};
   return kAll;
 }
 

@@ -310,6 +310,21 @@ class Store {
   // Filters are optional: empty string means any.
   Result<std::vector<RoleAssignment>> list_role_assignments(const std::string& user_id,
                                                             const std::string& project_id);
+  // keystone's credentials and policies (identity_credentials.cc): stored blobs. A credential
+  // needs its user and, when it names one, its project (kNotFound); it goes with either.
+  // list_credentials filters by user and type ("" for any).
+  Status create_credential(const Credential& c);
+  Result<Credential> get_credential(const std::string& id);
+  Result<std::vector<Credential>> list_credentials(const std::string& user_id,
+                                                   const std::string& type);
+  Status update_credential(const Credential& c);
+  Status delete_credential(const std::string& id);
+  Status create_identity_policy(const IdentityPolicy& p);
+  Result<IdentityPolicy> get_identity_policy(const std::string& id);
+  Result<std::vector<IdentityPolicy>> list_identity_policies();
+  Status update_identity_policy(const IdentityPolicy& p);
+  Status delete_identity_policy(const std::string& id);
+
   // Roles on domains, held by users or groups (domain_roles.cc). assign is idempotent and
   // kNotFound without the domain, user or group; unassign is kNotFound when there was none.
   Status assign_domain_role(const DomainRoleAssignment& a);

@@ -41,8 +41,12 @@ TEST_P(StoreTest, TagsKeepTheirOrderAndAreReplacedByAnUpdate) {
   ASSERT_TRUE(store().create_project(project("plain")).ok());
   EXPECT_EQ(store().get_project("tagged")->tags, (std::vector<std::string>{"a", "c", "b"}));
   for (const auto& x : *store().list_projects()) {
-    if (x.id == "tagged") EXPECT_EQ(x.tags, (std::vector<std::string>{"a", "c", "b"}));
-    if (x.id == "plain") EXPECT_TRUE(x.tags.empty());
+    if (x.id == "tagged") {
+      EXPECT_EQ(x.tags, (std::vector<std::string>{"a", "c", "b"}));
+    }
+    if (x.id == "plain") {
+      EXPECT_TRUE(x.tags.empty());
+    }
   }
   p.tags = {"z"};
   ASSERT_TRUE(store().update_project(p).ok());

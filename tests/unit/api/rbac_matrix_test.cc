@@ -83,6 +83,11 @@ class RbacMatrixTest : public ComputeTest {
                                        std::nullopt, true})
                     .ok());
 
+    // keystone's credentials (alice's own) and policies (admins').
+    ASSERT_TRUE(
+        store_->create_credential({"sparecredential", alice, std::nullopt, "totp", "seed"}).ok());
+    ASSERT_TRUE(store_->create_identity_policy({"sparepolicy", "application/json", "{}"}).ok());
+
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
     values_ = {{"server_id", server.uuid},
@@ -109,7 +114,9 @@ class RbacMatrixTest : public ComputeTest {
                {"group_id", group.uuid},
                {"service_id", "spareservice"},
                {"region_id", "spareregion"},
-               {"endpoint_id", "spareendpoint"}};
+               {"endpoint_id", "spareendpoint"},
+               {"credential_id", "sparecredential"},
+               {"policy_id", "sparepolicy"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
