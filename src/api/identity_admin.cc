@@ -225,6 +225,56 @@ Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
   return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role->name};
 }
 
+// The domain rows of GET /role_assignments (roles on domains, users' and groups'), filtered by
+// user.id, group.id and scope.domain.id; with names when the maps are given.
+Result<std::vector<json>> domain_role_assignments_json(
+    ApiContext& ctx, Call& call, const std::map<std::string, std::string>& role_ids,
+    const std::map<std::string, store::User>* users,
+    std::map<std::string, std::string>* domain_names) {
+  const auto user_filter = call.query("user.id");
+  const auto group_filter = call.query("group.id");
+  if (user_filter && group_filter) return std::vector<json>();
+  auto as =
+      ctx.store().list_domain_role_assignments(call.query("scope.domain.id").value_or(""),
+                                               user_filter.value_or(""), group_filter.value_or(""));
+  if (!as.ok()) return as.error();
+  std::map<std::string, std::string> group_names;
+  if (users) {
+    auto gs = ctx.store().list_groups();
+    if (!gs.ok()) return gs.error();
+    for (const auto& g : *gs) group_names[g.id] = g.name;
+  }
+  std::vector<json> out;
+  for (const auto& a : *as) {
+    // A user filter asks for users' rows (keystone's effective expansion through groups is not
+    // implemented), a group filter for groups'.
+    if (user_filter && a.user_id.empty()) continue;
+    const auto id = role_ids.find(a.role);
+    const std::string role_id = id == role_ids.end() ? a.role : id->second;
+    json role = {{"id", role_id}};
+    json domain = {{"id", a.domain_id}};
+    const bool is_user = !a.user_id.empty();
+    json holder = {{"id", is_user ? a.user_id : a.group_id}};
+    if (users) {
+      role["name"] = a.role;
+      domain["name"] = (*domain_names)[a.domain_id];
+      if (is_user) {
+        if (auto u = users->find(a.user_id); u != users->end()) holder["name"] = u->second.name;
+      } else {
+        holder["name"] = group_names[a.group_id];
+      }
+    }
+    out.push_back({{"role", role},
+                   {is_user ? "user" : "group", holder},
+                   {"scope", {{"domain", domain}}},
+                   {"links",
+                    {{"assignment", ctx.base_url + "/identity/v3/domains/" + a.domain_id +
+                                        (is_user ? "/users/" : "/groups/") +
+                                        holder["id"].get<std::string>() + "/roles/" + role_id}}}});
+  }
+  return out;
+}
+
 // GET /role_assignments, with keystone's include_names (`openstack role assignment list
 // --names`): names beside the ids of role, user, project and their domains.
 Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
@@ -256,7 +306,12 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
     return {{"id", id}, {"name", domain_names[id]}};
   };
   json out = json::array();
-  for (const auto& a : *as) {
+  // Groups hold roles on domains only, so a group or domain filter leaves out project rows, and
+  // a project filter the domain rows.
+  const auto group_filter = call.query("group.id");
+  const auto domain_filter = call.query("scope.domain.id");
+  const bool project_rows = !group_filter && !domain_filter;
+  for (const auto& a : project_rows ? *as : std::vector<store::RoleAssignment>()) {
     const auto id = role_ids.find(a.role);
     const std::string role_id = id == role_ids.end() ? a.role : id->second;
     json role = {{"id", role_id}};
@@ -279,6 +334,12 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
                    {"links",
                     {{"assignment", ctx.base_url + "/identity/v3/projects/" + a.project_id +
                                         "/users/" + a.user_id + "/roles/" + role_id}}}});
+  }
+  if (!call.query("scope.project.id")) {
+    auto ds = domain_role_assignments_json(ctx, call, role_ids, names ? &users : nullptr,
+                                           names ? &domain_names : nullptr);
+    if (!ds.ok()) return ds.error();
+    for (auto& d : *ds) out.push_back(std::move(d));
   }
   return Reply::ok({{"role_assignments", out},
                     {"links",

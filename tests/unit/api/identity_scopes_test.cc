@@ -208,6 +208,45 @@ TEST_F(IdentityScopesTest, DomainRoleAssignmentsAreCheckedListedAndRemoved) {
       404);
 }
 
+TEST_F(IdentityScopesTest, RoleAssignmentListShowsDomainRowsOfUsersAndGroups) {
+  const std::string domain = create("domain", {{"name", "lab"}});
+  const std::string group = create("group", {{"name", "g"}, {"domain_id", domain}});
+  const std::string alice = user_id("alice");
+  ASSERT_EQ(
+      put("/identity/v3/domains/" + domain + "/users/" + alice + "/roles/member", admin_)->status,
+      204);
+  ASSERT_EQ(
+      put("/identity/v3/domains/" + domain + "/groups/" + group + "/roles/reader", admin_)->status,
+      204);
+  auto rows = [&](const std::string& query) {
+    auto r = get("/identity/v3/role_assignments?" + query, admin_);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["role_assignments"];
+  };
+  const json by_domain = rows("scope.domain.id=" + domain + "&include_names=true");
+  ASSERT_EQ(by_domain.size(), 2u);
+  for (const auto& a : by_domain) {
+    EXPECT_EQ(a["scope"]["domain"]["id"], domain);
+    EXPECT_EQ(a["scope"]["domain"]["name"], "lab");
+  }
+  const json by_group = rows("group.id=" + group);
+  ASSERT_EQ(by_group.size(), 1u);
+  EXPECT_EQ(by_group[0]["group"]["id"], group);
+  EXPECT_EQ(by_group[0]["role"]["id"], "reader");
+  // alice's rows: her project role on demo and her domain role, not the group's.
+  const json by_user = rows("user.id=" + alice);
+  int domain_rows = 0;
+  for (const auto& a : by_user) {
+    EXPECT_EQ(a["user"]["id"], alice);
+    domain_rows += a["scope"].contains("domain") ? 1 : 0;
+  }
+  EXPECT_EQ(domain_rows, 1);
+  // A project filter leaves the domain rows out.
+  for (const auto& a : rows("scope.project.id=" + project_id("demo"))) {
+    EXPECT_TRUE(a["scope"].contains("project"));
+  }
+}
+
 TEST_F(IdentityScopesTest, MemberCannotAssignItselfARoleOnADomain) {
   const std::string domain = create("domain", {{"name", "lab"}});
   const std::string alice_token = login("alice", "alice-secret", "demo");
