@@ -147,9 +147,11 @@ struct ApiContext {
 };
 
 // Route tables, one function per service (each in its own file).
-std::vector<Route> identity_token_routes(ApiContext& ctx);        // identity_tokens.cc
-std::vector<Route> identity_admin_routes(ApiContext& ctx);        // identity_admin.cc
-std::vector<Route> identity_project_routes(ApiContext& ctx);      // identity_projects.cc
+std::vector<Route> identity_token_routes(ApiContext& ctx);    // identity_tokens.cc
+std::vector<Route> identity_admin_routes(ApiContext& ctx);    // identity_admin.cc
+std::vector<Route> identity_project_routes(ApiContext& ctx);  // identity_projects.cc
+std::vector<Route> identity_role_assignment_routes(
+    ApiContext& ctx);                                             // identity_role_assignments.cc
 std::vector<Route> identity_domain_role_routes(ApiContext& ctx);  // identity_domain_roles.cc
 std::vector<Route> identity_credential_routes(ApiContext& ctx);   // identity_credentials.cc
 std::vector<Route> identity_policy_routes(ApiContext& ctx);       // identity_policies.cc
