@@ -1,5 +1,6 @@
-// Keystone v3: projects, users and role assignments (admin), and what a user may read of their
-// own. Domains and roles themselves are in identity_domains.cc.
+// Keystone v3: users (admin), and what a user may read of their own. Projects are in
+// identity_projects.cc, domains and roles in identity_domains.cc, role assignments in
+// identity_role_assignments.cc.
 #include <chrono>
 #include <set>
 
@@ -48,22 +49,6 @@ Status check_fields(const json& obj, const char* where, std::initializer_list<co
   }
   return {};
 }
-
-namespace {
-
-json project_json(const store::Project& p, const std::string& base) {
-  return {{"id", p.id},
-          {"name", p.name},
-          {"domain_id", p.domain_id},
-          {"description", p.description},
-          {"enabled", p.enabled},
-          {"is_domain", false},
-          {"parent_id", p.domain_id},
-          {"tags", json::array()},
-          {"links", {{"self", base + "/identity/v3/projects/" + p.id}}}};
-}
-
-}  // namespace
 
 json user_json(const store::User& u, const std::string& base) {
   json j = {{"id", u.id},
@@ -118,52 +103,6 @@ Status merge_user_extra(const json& body, store::User& user) {
   }
   user.extra = std::move(text);
   return {};
-}
-
-Result<Reply> create_project(ApiContext& ctx, Call& call) {
-  auto body = call.json_body();
-  if (!body.ok()) return body.error();
-  auto p = member(*body, "project");
-  if (!p.ok()) return p.error();
-  if (auto s = check_fields(*p, "project",
-                            {"name", "description", "enabled", "domain_id", "parent_id",
-                             "is_domain", "tags", "options"});
-      !s.ok())
-    return s.error();
-  auto name = opt_string(*p, "name", "project");
-  if (!name.ok()) return name.error();
-  if (!*name) return bad_request("Invalid input for field 'project.name': required.");
-  if (auto s = check_name(**name, "project.name", {64}); !s.ok()) return s.error();
-  auto desc = opt_string(*p, "description", "project");
-  if (!desc.ok()) return desc.error();
-  if (*desc) {
-    if (auto s = check_text(**desc, "project.description", 65535); !s.ok()) return s.error();
-  }
-  auto enabled = opt_bool(*p, "enabled", "project", true);
-  if (!enabled.ok()) return enabled.error();
-  store::Project project;
-  project.id = new_hex_id();
-  project.name = **name;
-  project.description = desc->value_or("");
-  project.enabled = *enabled;
-  project.created_at = std::chrono::system_clock::now();
-  auto domain = opt_string(*p, "domain_id", "project");
-  if (!domain.ok()) return domain.error();
-  if (*domain) project.domain_id = **domain;
-  // keystone: a project in a domain that does not exist is a validation error (400).
-  if (!ctx.store().get_domain(project.domain_id).ok()) {
-    return bad_request("Could not find domain: " + project.domain_id + ".");
-  }
-  if (auto s = ctx.store().create_project(project); !s.ok()) {
-    if (s.error().code == ErrorCode::kConflict) {
-      return Error::conflict(
-          "Conflict occurred attempting to store project - it is not permitted "
-          "to have two projects with the same name in the same domain : " +
-          project.name + ".");
-    }
-    return s.error();
-  }
-  return Reply::ok({{"project", project_json(project, ctx.base_url)}}, 201);
 }
 
 Result<Reply> create_user(ApiContext& ctx, Call& call) {
@@ -274,113 +213,6 @@ Result<Reply> update_user(ApiContext& ctx, Call& call) {
   return Reply::ok({{"user", user_json(*user, ctx.base_url)}});
 }
 
-// PATCH /projects/{id}: name, description, enabled (`openstack project set`). Disabling a
-// project revokes the tokens scoped to it (the store does it in the same transaction).
-Result<Reply> update_project(ApiContext& ctx, Call& call) {
-  auto body = call.json_body();
-  if (!body.ok()) return body.error();
-  auto p = member(*body, "project");
-  if (!p.ok()) return p.error();
-  if (auto s = check_fields(*p, "project", {"name", "description", "enabled", "tags", "options"});
-      !s.ok())
-    return s.error();
-  const auto& id = call.param("project_id");
-  auto project = ctx.store().get_project(id);
-  if (!project.ok()) return Error::not_found("Could not find project: " + id + ".");
-  auto name = opt_string(*p, "name", "project");
-  if (!name.ok()) return name.error();
-  auto desc = opt_string(*p, "description", "project");
-  if (!desc.ok()) return desc.error();
-  auto enabled = opt_bool(*p, "enabled", "project", project->enabled);
-  if (!enabled.ok()) return enabled.error();
-  if (*name) {
-    if (auto s = check_name(**name, "project.name", {64}); !s.ok()) return s.error();
-    project->name = **name;
-  }
-  if (*desc) {
-    if (auto s = check_text(**desc, "project.description", 65535); !s.ok()) return s.error();
-    project->description = **desc;
-  }
-  project->enabled = *enabled;
-  if (auto s = ctx.store().update_project(*project); !s.ok()) return s.error();
-  return Reply::ok({{"project", project_json(*project, ctx.base_url)}});
-}
-
-// PUT/DELETE/HEAD /projects/{p}/users/{u}/roles/{r}
-Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
-  auto role = ctx.store().get_role(call.param("role_id"));
-  if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
-  if (!ctx.store().get_project(call.param("project_id")).ok()) {
-    return Error::not_found("Could not find project: " + call.param("project_id") + ".");
-  }
-  if (!ctx.store().get_user(call.param("user_id")).ok()) {
-    return Error::not_found("Could not find user: " + call.param("user_id") + ".");
-  }
-  return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role->name};
-}
-
-// GET /role_assignments, with keystone's include_names (`openstack role assignment list
-// --names`): names beside the ids of role, user, project and their domains.
-Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
-  auto as = ctx.store().list_role_assignments(call.query("user.id").value_or(""),
-                                              call.query("scope.project.id").value_or(""));
-  if (!as.ok()) return as.error();
-  const auto flag = call.query("include_names");
-  const bool names = flag && *flag != "0" && *flag != "false" && *flag != "False";
-  // Assignments hold role names; the API shows the role's id (the name, for the built-ins).
-  auto roles = ctx.store().list_roles();
-  if (!roles.ok()) return roles.error();
-  std::map<std::string, std::string> role_ids;
-  for (const auto& r : *roles) role_ids[r.name] = r.id;
-  std::map<std::string, store::User> users;
-  std::map<std::string, store::Project> projects;
-  std::map<std::string, std::string> domain_names;
-  if (names) {
-    auto us = ctx.store().list_users();
-    if (!us.ok()) return us.error();
-    for (auto& u : *us) users[u.id] = std::move(u);
-    auto ps = ctx.store().list_projects();
-    if (!ps.ok()) return ps.error();
-    for (auto& p : *ps) projects[p.id] = std::move(p);
-    auto ds = ctx.store().list_domains();
-    if (!ds.ok()) return ds.error();
-    for (const auto& d : *ds) domain_names[d.id] = d.name;
-  }
-  auto domain = [&](const std::string& id) -> json {
-    return {{"id", id}, {"name", domain_names[id]}};
-  };
-  json out = json::array();
-  for (const auto& a : *as) {
-    const auto id = role_ids.find(a.role);
-    const std::string role_id = id == role_ids.end() ? a.role : id->second;
-    json role = {{"id", role_id}};
-    json user = {{"id", a.user_id}};
-    json project = {{"id", a.project_id}};
-    if (names) {
-      role["name"] = a.role;
-      if (auto u = users.find(a.user_id); u != users.end()) {
-        user["name"] = u->second.name;
-        user["domain"] = domain(u->second.domain_id);
-      }
-      if (auto p = projects.find(a.project_id); p != projects.end()) {
-        project["name"] = p->second.name;
-        project["domain"] = domain(p->second.domain_id);
-      }
-    }
-    out.push_back({{"role", role},
-                   {"user", user},
-                   {"scope", {{"project", project}}},
-                   {"links",
-                    {{"assignment", ctx.base_url + "/identity/v3/projects/" + a.project_id +
-                                        "/users/" + a.user_id + "/roles/" + role_id}}}});
-  }
-  return Reply::ok({{"role_assignments", out},
-                    {"links",
-                     {{"self", ctx.base_url + "/identity/v3/role_assignments"},
-                      {"previous", nullptr},
-                      {"next", nullptr}}}});
-}
-
 }  // namespace
 
 std::vector<Route> identity_admin_routes(ApiContext& ctx) {
@@ -390,44 +222,6 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
   auto add = [&r](const char* m, const char* p, const char* policy, Handler h) {
     r.push_back({m, p, Service::kIdentity, policy, std::move(h), {}});
   };
-  add("GET", "/identity/v3/projects", "identity:admin", [&ctx](Call& call) -> Result<Reply> {
-    auto ps = ctx.store().list_projects();
-    if (!ps.ok()) return ps.error();
-    json out = json::array();
-    const auto name = call.query("name");
-    const auto domain = call.query("domain_id");
-    const auto enabled = keystone_bool_query(call.query("enabled"));
-    for (const auto& p : *ps) {
-      if (name && p.name != *name) continue;
-      if (domain && p.domain_id != *domain) continue;
-      if (enabled && p.enabled != *enabled) continue;
-      out.push_back(project_json(p, ctx.base_url));
-    }
-    return Reply::ok({{"projects", out}});
-  });
-  add("POST", "/identity/v3/projects", "identity:admin",
-      [&ctx](Call& call) { return create_project(ctx, call); });
-  add("GET", "/identity/v3/projects/{project_id}", "identity:read_self",
-      [&ctx](Call& call) -> Result<Reply> {
-        const auto& id = call.param("project_id");
-        if (!call.who().is_admin() && call.who().project_id != id) {
-          return forbidden("You are not authorized to perform the requested action.");
-        }
-        auto p = ctx.store().get_project(id);
-        if (!p.ok()) return Error::not_found("Could not find project: " + id + ".");
-        return Reply::ok({{"project", project_json(*p, ctx.base_url)}});
-      });
-  add("PATCH", "/identity/v3/projects/{project_id}", "identity:admin",
-      [&ctx](Call& call) { return update_project(ctx, call); });
-  add("DELETE", "/identity/v3/projects/{project_id}", "identity:admin",
-      [&ctx](Call& call) -> Result<Reply> {
-        const auto& id = call.param("project_id");
-        if (!ctx.store().get_project(id).ok()) {
-          return Error::not_found("Could not find project: " + id + ".");
-        }
-        if (auto s = ctx.store().delete_project(id); !s.ok()) return s.error();
-        return Reply::no_content();
-      });
   add("GET", "/identity/v3/users", "identity:admin", [&ctx](Call& call) -> Result<Reply> {
     auto us = ctx.store().list_users();
     if (!us.ok()) return us.error();
@@ -488,33 +282,6 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
   };
   add("GET", "/identity/v3/auth/projects", "identity:read_self", own_projects);
   add("GET", "/identity/v3/users/{user_id}/projects", "identity:read_self", own_projects);
-  add("PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:admin",
-      [&ctx](Call& call) -> Result<Reply> {
-        auto a = assignment(ctx, call);
-        if (!a.ok()) return a.error();
-        if (auto s = ctx.store().assign_role(*a); !s.ok()) return s.error();
-        return Reply::no_content();
-      });
-  add("DELETE", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
-      "identity:admin", [&ctx](Call& call) -> Result<Reply> {
-        auto a = assignment(ctx, call);
-        if (!a.ok()) return a.error();
-        if (auto s = ctx.store().unassign_role(*a); !s.ok()) return s.error();
-        return Reply::no_content();
-      });
-  add("HEAD", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
-      "identity:admin", [&ctx](Call& call) -> Result<Reply> {
-        auto a = assignment(ctx, call);
-        if (!a.ok()) return a.error();
-        auto as = ctx.store().list_role_assignments(a->user_id, a->project_id);
-        if (!as.ok()) return as.error();
-        for (const auto& x : *as) {
-          if (x.role == a->role) return Reply::no_content();
-        }
-        return Error::not_found("Could not find role assignment.");
-      });
-  add("GET", "/identity/v3/role_assignments", "identity:admin",
-      [&ctx](Call& call) -> Result<Reply> { return list_role_assignments(ctx, call); });
   return r;
 }
 

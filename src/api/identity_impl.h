@@ -36,6 +36,8 @@ Status check_fields(const json& obj, const char* where, std::initializer_list<co
 
 // A user as keystone shows it (identity_admin.cc), its other properties included.
 json user_json(const store::User& u, const std::string& base);
+// A project as keystone shows it (identity_projects.cc), with its parent and tags.
+json project_json(const store::Project& p, const std::string& base);
 
 // Keystone's version document and the service catalog for this server.
 json identity_version(const std::string& base_url);

@@ -77,6 +77,7 @@ Result<Caller> validate_token(store::Store& store, const std::string& token) {
     if (!g->project || !g->project->enabled || g->roles.empty()) return unauthorized(kInvalid);
     c.project_id = g->project->id;
     c.project_name = g->project->name;
+    c.project_domain_id = g->project->domain_id;
     c.roles = with_implied_roles(g->roles);
   }
   return c;

@@ -403,7 +403,13 @@ Status ApiServer::start() {
 
   if (auto s = start_conductor(m.ctx); !s.ok()) return s;
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_password_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_admin_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_project_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_role_assignment_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_domain_role_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_credential_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_policy_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_domain_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_group_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_catalog_routes(m.ctx)) m.routes.push_back(std::move(r));

@@ -30,6 +30,7 @@ struct Caller {
   std::string domain_id = "default";
   std::string project_id;  // token scope; empty when unscoped
   std::string project_name;
+  std::string project_domain_id;  // the scope's domain; empty when unscoped
   std::vector<std::string> roles;
   store::TimePoint issued_at{};
   store::TimePoint expires_at{};
@@ -137,7 +138,8 @@ struct ApiContext {
   Metrics metrics;
   // Run once by ApiServer::stop after the HTTP server stopped (e.g. the boot workers' shutdown).
   std::vector<std::function<void()>> stop_hooks;
-  // Password logins' throttle and Argon2id bound (made by identity_token_routes).
+  // Password logins' throttle and Argon2id bound (made by identity_token_routes or
+  // identity_password_routes, whichever runs first).
   std::shared_ptr<LoginGuard> login;
   store::Store& store() const { return *deps.store; }
   std::shared_ptr<const config::NovaConfig> nova_config() const {
@@ -146,8 +148,15 @@ struct ApiContext {
 };
 
 // Route tables, one function per service (each in its own file).
-std::vector<Route> identity_token_routes(ApiContext& ctx);        // identity_tokens.cc
-std::vector<Route> identity_admin_routes(ApiContext& ctx);        // identity_admin.cc
+std::vector<Route> identity_token_routes(ApiContext& ctx);     // identity_tokens.cc
+std::vector<Route> identity_password_routes(ApiContext& ctx);  // identity_password_login.cc
+std::vector<Route> identity_admin_routes(ApiContext& ctx);     // identity_admin.cc
+std::vector<Route> identity_project_routes(ApiContext& ctx);   // identity_projects.cc
+std::vector<Route> identity_role_assignment_routes(
+    ApiContext& ctx);                                             // identity_role_assignments.cc
+std::vector<Route> identity_domain_role_routes(ApiContext& ctx);  // identity_domain_roles.cc
+std::vector<Route> identity_credential_routes(ApiContext& ctx);   // identity_credentials.cc
+std::vector<Route> identity_policy_routes(ApiContext& ctx);       // identity_policies.cc
 std::vector<Route> identity_domain_routes(ApiContext& ctx);       // identity_domains.cc
 std::vector<Route> identity_group_routes(ApiContext& ctx);        // identity_groups.cc
 std::vector<Route> identity_catalog_routes(ApiContext& ctx);      // identity_catalog.cc

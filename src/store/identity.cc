@@ -1,5 +1,5 @@
-// Keystone's side of the store: projects, users, role assignments, hashed tokens, and nova's
-// keypairs (owned by users).
+// Keystone's side of the store: users, role assignments, hashed tokens, and nova's keypairs
+// (owned by users). Projects are in identity_projects.cc.
 #include <sstream>
 
 #include "store/store_impl.h"
@@ -23,31 +23,6 @@ std::vector<std::string> split(const std::string& s) {
   }
   return out;
 }
-
-struct ProjectRow {
-  Project p;
-  int enabled = 1;
-  std::string created;
-  soci::indicator i_desc{}, i_created{};
-  std::string desc;
-  void bind(soci::statement& st) {
-    st.exchange(soci::into(p.id));
-    st.exchange(soci::into(p.name));
-    st.exchange(soci::into(p.domain_id));
-    st.exchange(soci::into(desc, i_desc));
-    st.exchange(soci::into(enabled));
-    st.exchange(soci::into(created, i_created));
-  }
-  Project get() const {
-    Project out = p;
-    out.description = i_desc == soci::i_null ? "" : desc;
-    out.enabled = enabled != 0;
-    if (i_created != soci::i_null) out.created_at = parse_time(created);
-    return out;
-  }
-};
-const char* kProjectSelect =
-    "SELECT id, name, domain_id, description, enabled, created_at FROM projects ";
 
 struct UserRow {
   User u;
@@ -102,84 +77,6 @@ T first_or_not_found(std::vector<T> rows, const std::string& what) {
 }
 
 }  // namespace
-
-Status Store::create_project(const Project& p) {
-  return impl_->write(
-      [&](soci::session& sql) {
-        int en = p.enabled ? 1 : 0;
-        std::string ts = stamp(p.created_at);
-        sql << "INSERT INTO projects (id, name, domain_id, description, enabled, created_at) "
-               "VALUES (:i, :n, :d, :ds, :e, :c)",
-            soci::use(p.id), soci::use(p.name), soci::use(p.domain_id), soci::use(p.description),
-            soci::use(en), soci::use(ts);
-      },
-      "creating project '" + p.name + "'");
-}
-
-Result<Project> Store::get_project(const std::string& id) {
-  return impl_->read<Project>(
-      [&](soci::session& sql) {
-        return first_or_not_found(select_rows<ProjectRow, Project>(
-                                      sql, std::string(kProjectSelect) + "WHERE id = :i", {id}),
-                                  "project " + id + " does not exist");
-      },
-      "reading project " + id);
-}
-
-Result<Project> Store::find_project_by_name(const std::string& name, const std::string& domain) {
-  return impl_->read<Project>(
-      [&](soci::session& sql) {
-        return first_or_not_found(
-            select_rows<ProjectRow, Project>(
-                sql, std::string(kProjectSelect) + "WHERE name = :n AND domain_id = :d",
-                {name, domain}),
-            "project '" + name + "' does not exist");
-      },
-      "reading project '" + name + "'");
-}
-
-Result<std::vector<Project>> Store::list_projects() {
-  return impl_->read<std::vector<Project>>(
-      [&](soci::session& sql) {
-        return select_rows<ProjectRow, Project>(sql, std::string(kProjectSelect) + "ORDER BY name",
-                                                {});
-      },
-      "listing projects");
-}
-
-Status Store::update_project(const Project& p) {
-  const std::string lock = impl_->dialect.for_update;
-  return impl_->write(
-      [&](soci::session& sql) {
-        int old_enabled = 0;
-        sql << "SELECT enabled FROM projects WHERE id = :i" + lock, soci::use(p.id),
-            soci::into(old_enabled);
-        if (!sql.got_data()) throw Abort{Error::not_found("project " + p.id + " does not exist")};
-        int en = p.enabled ? 1 : 0;
-        soci::statement st = (sql.prepare << "UPDATE projects SET name = :n, domain_id = :d, "
-                                             "description = :ds, enabled = :e WHERE id = :i",
-                              soci::use(p.name), soci::use(p.domain_id), soci::use(p.description),
-                              soci::use(en), soci::use(p.id));
-        st.execute(true);
-        // keystone: disabling a project revokes the tokens scoped to it.
-        if (old_enabled != 0 && !p.enabled) {
-          sql << "UPDATE tokens SET revoked = 1 WHERE project_id = :p AND revoked = 0",
-              soci::use(p.id);
-        }
-      },
-      "updating project " + p.id);
-}
-
-Status Store::delete_project(const std::string& id) {
-  return impl_->write(
-      [&](soci::session& sql) {
-        soci::statement st = (sql.prepare << "DELETE FROM projects WHERE id = :i", soci::use(id));
-        st.execute(true);
-        require_row(st, "project " + id + " does not exist");
-        sql << "DELETE FROM tokens WHERE project_id = :i", soci::use(id);
-      },
-      "deleting project " + id);
-}
 
 Status Store::create_user(const User& u) {
   return impl_->write(

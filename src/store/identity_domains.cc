@@ -143,6 +143,12 @@ Status Store::delete_domain(const std::string& id) {
         // domains' groups follow the users, by foreign key.
         sql << "DELETE FROM identity_groups WHERE domain_id = :d", soci::use(id);
         sql << "DELETE FROM users WHERE domain_id = :d", soci::use(id);
+        // Parent links first: a parent's row may not go while a link points at it, and MariaDB
+        // checks that row by row within one DELETE. Tags follow their projects by foreign key,
+        // and the domain's roles follow it.
+        sql << "DELETE FROM project_parents WHERE project_id IN (SELECT id FROM projects WHERE "
+               "domain_id = :d)",
+            soci::use(id);
         sql << "DELETE FROM projects WHERE domain_id = :d", soci::use(id);
         sql << "DELETE FROM domains WHERE id = :i", soci::use(id);
       },
@@ -188,6 +194,10 @@ Status Store::update_role(const Role& r) {
         if (old_name != r.name) {
           sql << "UPDATE role_assignments SET role = :n WHERE role = :o", soci::use(r.name),
               soci::use(old_name);
+          sql << "UPDATE domain_user_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
+          sql << "UPDATE domain_group_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
         }
       },
       "updating role " + r.id);
@@ -206,6 +216,8 @@ Status Store::delete_role(const std::string& id) {
                "a.project_id = tokens.project_id)",
             soci::use(name);
         sql << "DELETE FROM role_assignments WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM domain_user_roles WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM domain_group_roles WHERE role = :r", soci::use(name);
         sql << "DELETE FROM roles WHERE id = :i", soci::use(id);
       },
       "deleting role " + id);

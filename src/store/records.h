@@ -25,6 +25,10 @@ struct Project {
   std::string description;
   bool enabled = true;
   TimePoint created_at{};
+  // keystone's hierarchy (schema version 15): the parent project in the same domain; nullopt
+  // for a project at the top of its domain (keystone then shows the domain as its parent).
+  std::optional<std::string> parent_id;
+  std::vector<std::string> tags;  // keystone's project tags, unique, in the order given
 };
 
 struct User {
@@ -100,6 +104,38 @@ struct RoleAssignment {
   std::string project_id;
   std::string role;
   bool operator==(const RoleAssignment&) const = default;
+};
+
+// A role on a whole domain (schema version 15), held by a user or by a group (exactly one of
+// user_id and group_id is set). It grants no token: gpucloud issues no domain-scoped tokens, so
+// these only answer which domains a user may see (`GET /auth/domains`) and keystone's listing
+// of them (docs/identity.md).
+struct DomainRoleAssignment {
+  std::string domain_id;
+  std::string user_id;
+  std::string group_id;
+  std::string role;  // by name, as RoleAssignment
+  bool operator==(const DomainRoleAssignment&) const = default;
+};
+
+// A keystone credential (schema version 15): a blob the user stores (an EC2 key pair, a TOTP
+// seed) with its type. The blob is a secret: never logged; it is stored as given (keystone
+// encrypts it at rest; docs/identity.md says why gpucloud does not yet).
+struct Credential {
+  std::string id;
+  std::string user_id;
+  std::optional<std::string> project_id;
+  std::string type;
+  std::string blob;
+};
+
+// A keystone policy (schema version 15): an opaque blob with its type, stored and returned.
+// gpucloud's own policy is in api/policy.cc; these blobs never change it (as in keystone, where
+// the policy API is deprecated and enforcement reads policy files).
+struct IdentityPolicy {
+  std::string id;
+  std::string type;
+  std::string blob;
 };
 
 // A keystone token. Only the hash of the token is stored; the token itself goes to the client.

@@ -360,9 +360,45 @@ const std::vector<std::string> kVersion14 = {
     "('OS::Nova::Server', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
 };
 
+// Version 15 (14 is another branch's): keystone's project hierarchy and tags, roles on domains
+// held by users and groups, and the credentials and policies its API stores. Side tables, so that
+// no ALTER runs on projects. A parent may not be deleted while a child points at it (the foreign
+// key has no cascade; delete_project says so first with keystone's 403). Domain roles go with their
+// domain, user or group.
+const std::vector<std::string> kVersion15 = {
+    "CREATE TABLE IF NOT EXISTS project_parents (project_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "parent_id VARCHAR(64) NOT NULL, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (parent_id) REFERENCES projects(id))@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_project_parents_parent_id ON project_parents (parent_id)",
+    "CREATE TABLE IF NOT EXISTS project_tags (project_id VARCHAR(64) NOT NULL, "
+    "tag VARCHAR(255) NOT NULL, tag_order INTEGER NOT NULL, PRIMARY KEY (project_id, tag), "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS domain_user_roles (domain_id VARCHAR(64) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL, role VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (domain_id, user_id, role), "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_domain_user_roles_user_id ON domain_user_roles (user_id)",
+    "CREATE TABLE IF NOT EXISTS domain_group_roles (domain_id VARCHAR(64) NOT NULL, "
+    "group_id VARCHAR(64) NOT NULL, role VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (domain_id, group_id, role), "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_domain_group_roles_group_id ON domain_group_roles (group_id)",
+    "CREATE TABLE IF NOT EXISTS identity_credentials (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "user_id VARCHAR(64) NOT NULL, project_id VARCHAR(64) NULL, type VARCHAR(255) NOT NULL, "
+    "blob_text @TEXT NOT NULL, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_identity_credentials_user_id ON identity_credentials (user_id)",
+    "CREATE TABLE IF NOT EXISTS identity_policies (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "type VARCHAR(255) NOT NULL, blob_text @TEXT NOT NULL)@ENGINE",
+};
+
 // Version 16: when each compute host last booted, as its agent reports it at registration (for
 // os-hypervisors' uptime). A side table: compute_hosts is read by every scheduling round and
-// needs none of it. (14 and 15 were taken by branches built beside this one.)
+// needs none of it.
 const std::vector<std::string> kVersion16 = {
     "CREATE TABLE IF NOT EXISTS compute_host_boots (host_name VARCHAR(255) NOT NULL PRIMARY KEY, "
     "booted_at @TS NOT NULL)@ENGINE",
@@ -406,6 +442,7 @@ const std::vector<Migration>& migrations() {
       make(12, "server groups", kVersion12),
       make(13, "identity groups and catalog", kVersion13),
       make(14, "glance metadata definitions", kVersion14),
+      make(15, "project hierarchy, project tags, domain roles, credentials, policies", kVersion15),
       make(16, "compute host boot times", kVersion16)};
   return kAll;
 }

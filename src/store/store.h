@@ -247,12 +247,17 @@ class Store {
   Status update_role(const Role& r);
   Status delete_role(const std::string& id);
 
+  // Projects with their parent and tags (project_hierarchy.cc). A parent must be a project of the
+  // same domain (kNotFound, kInvalidArgument); update_project replaces the tags and keeps the
+  // parent; delete_project refuses a project that has children (kForbidden, as keystone).
   Status create_project(const Project& p);
   Result<Project> get_project(const std::string& id);
   Result<Project> find_project_by_name(const std::string& name, const std::string& domain_id);
   Result<std::vector<Project>> list_projects();
   Status update_project(const Project& p);
   Status delete_project(const std::string& id);
+  // The ids of the projects whose parent is `id`.
+  Result<std::vector<std::string>> list_child_projects(const std::string& id);
 
   Status create_user(const User& u);
   Result<User> get_user(const std::string& id);
@@ -305,6 +310,30 @@ class Store {
   // Filters are optional: empty string means any.
   Result<std::vector<RoleAssignment>> list_role_assignments(const std::string& user_id,
                                                             const std::string& project_id);
+  // keystone's credentials and policies (identity_credentials.cc): stored blobs. A credential
+  // needs its user and, when it names one, its project (kNotFound); it goes with either.
+  // list_credentials filters by user and type ("" for any).
+  Status create_credential(const Credential& c);
+  Result<Credential> get_credential(const std::string& id);
+  Result<std::vector<Credential>> list_credentials(const std::string& user_id,
+                                                   const std::string& type);
+  Status update_credential(const Credential& c);
+  Status delete_credential(const std::string& id);
+  Status create_identity_policy(const IdentityPolicy& p);
+  Result<IdentityPolicy> get_identity_policy(const std::string& id);
+  Result<std::vector<IdentityPolicy>> list_identity_policies();
+  Status update_identity_policy(const IdentityPolicy& p);
+  Status delete_identity_policy(const std::string& id);
+
+  // Roles on domains, held by users or groups (domain_roles.cc). assign is idempotent and
+  // kNotFound without the domain, user or group; unassign is kNotFound when there was none.
+  Status assign_domain_role(const DomainRoleAssignment& a);
+  Status unassign_domain_role(const DomainRoleAssignment& a);
+  // Filters are optional: empty string means any (user_id and group_id select the holder).
+  Result<std::vector<DomainRoleAssignment>> list_domain_role_assignments(
+      const std::string& domain_id, const std::string& user_id, const std::string& group_id);
+  // The enabled domains where the user holds a role, its own or one of its groups', by name.
+  Result<std::vector<Domain>> list_user_domains(const std::string& user_id);
 
   // Revocation: update_user revokes the user's tokens when the password changes or the user is
   // disabled; update_project revokes a project's tokens when it is disabled; unassign_role

@@ -11,7 +11,7 @@ TEST_P(StoreTest, DomainsAndRolesAreSeededUniqueAndCascade) {
   auto dup = store().create_domain({"d2", "research", "", true});
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
-  ASSERT_TRUE(store().create_project({"p1", "lab", "d1", "", true, {}}).ok());
+  ASSERT_TRUE(store().create_project({"p1", "lab", "d1", "", true, {}, std::nullopt, {}}).ok());
   User u;
   u.id = "u1";
   u.name = "carol";

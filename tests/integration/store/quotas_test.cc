@@ -85,7 +85,8 @@ TEST_P(StoreTest, QuotaUsageCountsLiveServersTheirFlavorsAndTheUsersKeyPairs) {
 
 TEST_P(StoreTest, CreateOverQuotaIsForbiddenAndWritesNothing) {
   add_flavor(store());
-  ASSERT_TRUE(store().create_project({"p1", "demo", "default", "", true, {}}).ok());
+  ASSERT_TRUE(
+      store().create_project({"p1", "demo", "default", "", true, {}, std::nullopt, {}}).ok());
   ASSERT_TRUE(store().set_project_quotas("p1", "", {{"cores", 3}}).ok());
   const InstanceQuotaRequest two{2, 1024};
   ASSERT_TRUE(store().create_instance_with_task(quota_instance("a"), quota_boot(), &two).ok());
@@ -100,7 +101,8 @@ TEST_P(StoreTest, CreateOverQuotaIsForbiddenAndWritesNothing) {
 
 TEST_P(StoreTest, ConcurrentCreatesNeverExceedTheInstancesQuota) {
   add_flavor(store());
-  ASSERT_TRUE(store().create_project({"p1", "demo", "default", "", true, {}}).ok());
+  ASSERT_TRUE(
+      store().create_project({"p1", "demo", "default", "", true, {}, std::nullopt, {}}).ok());
   ASSERT_TRUE(store().set_project_quotas("p1", "", {{"instances", 3}}).ok());
   std::atomic<int> ok{0}, refused{0};
   std::vector<std::thread> threads;

@@ -5,8 +5,10 @@ namespace gpucloud::store::testing {
 namespace {
 
 TEST_P(StoreTest, IdentityRecordsRoundTrip) {
-  ASSERT_TRUE(store().create_project({"p1", "demo", "default", "the demo", true, {}}).ok());
-  auto dup = store().create_project({"p2", "demo", "default", "", true, {}});
+  ASSERT_TRUE(store()
+                  .create_project({"p1", "demo", "default", "the demo", true, {}, std::nullopt, {}})
+                  .ok());
+  auto dup = store().create_project({"p2", "demo", "default", "", true, {}, std::nullopt, {}});
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
   User u;

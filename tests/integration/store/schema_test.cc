@@ -16,7 +16,8 @@ TEST_P(StoreTest, OpenMigratesAnEmptyDatabaseToTheLatestVersion) {
 }
 
 TEST_P(StoreTest, ReopeningAMigratedDatabaseChangesNothing) {
-  ASSERT_TRUE(store().create_project({"p1", "demo", "default", "", true, {}}).ok());
+  ASSERT_TRUE(
+      store().create_project({"p1", "demo", "default", "", true, {}, std::nullopt, {}}).ok());
   store_.reset();
   auto again = open_store(db().url());
   ASSERT_TRUE(again.ok()) << again.error().message;
@@ -81,7 +82,8 @@ TEST_P(StoreTest, DatabaseOfAnotherApplicationIsRefusedAndUntouched) {
 }
 
 TEST_P(StoreTest, FailingMigrationLeavesThePreviousSchemaAndDataIntact) {
-  ASSERT_TRUE(store().create_project({"p1", "demo", "default", "", true, {}}).ok());
+  ASSERT_TRUE(
+      store().create_project({"p1", "demo", "default", "", true, {}, std::nullopt, {}}).ok());
   Store::Impl impl;
   impl.target = *DatabaseTarget::parse(db().url());
   impl.dialect = GetParam() == Kind::kSqlite

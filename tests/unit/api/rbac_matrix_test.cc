@@ -101,6 +101,10 @@ class RbacMatrixTest : public ComputeTest {
                         ns, {{"OS::Glance::Image", std::nullopt, std::nullopt, {}, {}}},
                         {object, property, tag})
                     .ok());
+    // keystone's credentials (alice's own) and policies (admins').
+    ASSERT_TRUE(
+        store_->create_credential({"sparecredential", alice, std::nullopt, "totp", "seed"}).ok());
+    ASSERT_TRUE(store_->create_identity_policy({"sparepolicy", "application/json", "{}"}).ok());
 
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
@@ -133,7 +137,9 @@ class RbacMatrixTest : public ComputeTest {
                {"object_name", "o1"},
                {"property_name", "p1"},
                {"tag_name", "t1"},
-               {"resource_type", "OS::Glance::Image"}};
+               {"resource_type", "OS::Glance::Image"},
+               {"credential_id", "sparecredential"},
+               {"policy_id", "sparepolicy"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
