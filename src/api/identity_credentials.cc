@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/identity_impl.h"
+#include "api/login_guard_impl.h"
 #include "api/policy_impl.h"
 #include "api/validation_impl.h"
 
