@@ -1,7 +1,8 @@
 // Keystone v3 role assignments: a user's roles on projects (PUT/HEAD/DELETE
 // /projects/{p}/users/{u}/roles/{r}; removing one revokes the user's tokens there, in the store)
 // and GET /role_assignments, which lists them with the groups' roles on projects
-// (identity_project_roles.cc) and the roles on domains (identity_domain_roles.cc).
+// (identity_project_roles.cc), the roles on domains (identity_domain_roles.cc) and on the system
+// (identity_system_roles.cc).
 #include <map>
 #include <optional>
 #include <string>
@@ -33,8 +34,9 @@ struct AssignmentRow {
   bool by_group = false;
   std::string holder;  // user or group id
   bool on_domain = false;
-  std::string scope;      // project or domain id
-  std::string via_group;  // effective rows: the group the user holds the role through
+  std::string scope;       // project or domain id
+  std::string via_group;   // effective rows: the group the user holds the role through
+  bool on_system = false;  // a role on the system (scope stays empty)
 };
 
 // Every assignment, users' and groups', on projects and domains; with `effective`, each group
@@ -56,6 +58,12 @@ Result<std::vector<AssignmentRow>> all_assignment_rows(ApiContext& ctx, bool eff
     const bool by_group = a.user_id.empty();
     rows.push_back({a.role, by_group, by_group ? a.group_id : a.user_id, true, a.domain_id, ""});
   }
+  auto system = st.list_system_role_assignments("", "");
+  if (!system.ok()) return system.error();
+  for (const auto& a : *system) {
+    const bool by_group = a.user_id.empty();
+    rows.push_back({a.role, by_group, by_group ? a.group_id : a.user_id, false, "", "", true});
+  }
   if (!effective) return rows;
   std::vector<AssignmentRow> out;
   std::map<std::string, std::vector<store::User>> members;
@@ -70,7 +78,7 @@ Result<std::vector<AssignmentRow>> all_assignment_rows(ApiContext& ctx, bool eff
       members[r.holder] = std::move(*us);
     }
     for (const auto& u : members[r.holder]) {
-      out.push_back({r.role, false, u.id, r.on_domain, r.scope, r.holder});
+      out.push_back({r.role, false, u.id, r.on_domain, r.scope, r.holder, r.on_system});
     }
   }
   return out;
@@ -118,7 +126,9 @@ json assignment_row_json(const AssignmentRow& a, const std::string& role_id, Ass
       holder["name"] = u->second.name;
       holder["domain"] = n->domain(u->second.domain_id);
     }
-    if (a.on_domain) {
+    if (a.on_system) {
+      // keystone names no system.
+    } else if (a.on_domain) {
       scope["name"] = n->domains[a.scope];
     } else if (auto p = n->projects.find(a.scope); p != n->projects.end()) {
       scope["name"] = p->second.name;
@@ -130,14 +140,17 @@ json assignment_row_json(const AssignmentRow& a, const std::string& role_id, Ass
   const std::string granted_to = via_group    ? "/groups/" + a.via_group
                                  : a.by_group ? "/groups/" + a.holder
                                               : "/users/" + a.holder;
-  json links = {{"assignment", base + "/identity/v3/" + (a.on_domain ? "domains/" : "projects/") +
-                                   a.scope + granted_to + "/roles/" + role_id}};
+  const std::string where = a.on_system   ? "system"
+                            : a.on_domain ? "domains/" + a.scope
+                                          : "projects/" + a.scope;
+  json links = {{"assignment", base + "/identity/v3/" + where + granted_to + "/roles/" + role_id}};
   if (via_group) {
     links["membership"] = base + "/identity/v3/groups/" + a.via_group + "/users/" + a.holder;
   }
   return {{"role", role},
           {a.by_group ? "group" : "user", holder},
-          {"scope", {{a.on_domain ? "domain" : "project", scope}}},
+          {"scope", a.on_system ? json{{"system", {{"all", true}}}}
+                                : json{{a.on_domain ? "domain" : "project", scope}}},
           {"links", links}};
 }
 
@@ -146,9 +159,9 @@ bool query_flag(Call& call, const char* name) {
   return flag && *flag != "0" && *flag != "false" && *flag != "False";
 }
 
-// GET /role_assignments, filtered by user.id, group.id, role.id, scope.project.id and
-// scope.domain.id; `effective` lists what users hold through their groups as their own rows,
-// and include_names adds the names beside the ids.
+// GET /role_assignments, filtered by user.id, group.id, role.id, scope.project.id,
+// scope.domain.id and scope.system; `effective` lists what users hold through their groups as their
+// own rows, and include_names adds the names beside the ids.
 Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
   // `?effective` with no value counts as true, as keystone's query_filter_is_true.
   const bool effective = query_flag(call, "effective");
@@ -157,6 +170,7 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
   const auto role_filter = call.query("role.id");
   const auto project_filter = call.query("scope.project.id");
   const auto domain_filter = call.query("scope.domain.id");
+  const auto system_filter = call.query("scope.system");
   if (effective && group_filter) {
     return bad_request(
         "Invalid input for field 'group.id': combining effective and group filter will always "
@@ -182,7 +196,8 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
     if (user_filter && (a.by_group || a.holder != *user_filter)) continue;
     if (group_filter && (!a.by_group || a.holder != *group_filter)) continue;
     if (role_filter && role_id != *role_filter) continue;
-    if (project_filter && (a.on_domain || a.scope != *project_filter)) continue;
+    if (project_filter && (a.on_domain || a.on_system || a.scope != *project_filter)) continue;
+    if (system_filter && !a.on_system) continue;
     if (domain_filter && (!a.on_domain || a.scope != *domain_filter)) continue;
     out.push_back(assignment_row_json(a, role_id, names ? &*names : nullptr, ctx.base_url));
   }

@@ -207,6 +207,10 @@ Status Store::update_role(const Role& r) {
               soci::use(old_name);
           sql << "UPDATE project_group_roles SET role = :n WHERE role = :o", soci::use(r.name),
               soci::use(old_name);
+          sql << "UPDATE system_user_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
+          sql << "UPDATE system_group_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
         }
       },
       "updating role " + r.id);
@@ -231,6 +235,8 @@ Status Store::delete_role(const std::string& id) {
                "r.project_id = tokens.project_id)",
             soci::use(name);
         sql << "DELETE FROM project_group_roles WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM system_user_roles WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM system_group_roles WHERE role = :r", soci::use(name);
         sql << "DELETE FROM role_assignments WHERE role = :r", soci::use(name);
         sql << "DELETE FROM domain_user_roles WHERE role = :r", soci::use(name);
         sql << "DELETE FROM domain_group_roles WHERE role = :r", soci::use(name);

@@ -119,6 +119,15 @@ struct GroupRoleAssignment {
   bool operator==(const GroupRoleAssignment&) const = default;
 };
 
+// A role on the system (schema version 17), held by a user or a group: stored and listed, never
+// granting anything (no system-scoped token is issued).
+struct SystemRoleAssignment {
+  std::string user_id;  // one of user_id and group_id
+  std::string group_id;
+  std::string role;  // by name, as RoleAssignment
+  bool operator==(const SystemRoleAssignment&) const = default;
+};
+
 struct DomainRoleAssignment {
   std::string domain_id;
   std::string user_id;

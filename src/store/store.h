@@ -347,6 +347,13 @@ class Store {
   // Filters are optional: empty string means any (user_id and group_id select the holder).
   Result<std::vector<DomainRoleAssignment>> list_domain_role_assignments(
       const std::string& domain_id, const std::string& user_id, const std::string& group_id);
+  // Roles on the system, held by users or groups (system_roles.cc): stored and listed only, since
+  // no system-scoped token is issued. assign is idempotent and kNotFound without the user or
+  // group; unassign is kNotFound when there was none. Filters: "" means any.
+  Status assign_system_role(const SystemRoleAssignment& a);
+  Status unassign_system_role(const SystemRoleAssignment& a);
+  Result<std::vector<SystemRoleAssignment>> list_system_role_assignments(
+      const std::string& user_id, const std::string& group_id);
   // The enabled domains where the user holds a role, its own or one of its groups', by name.
   Result<std::vector<Domain>> list_user_domains(const std::string& user_id);
 

@@ -205,5 +205,25 @@ TEST_P(StoreTest, GroupRolesFollowRoleRenamesAndDeletes) {
   EXPECT_TRUE(store().user_project_roles("u1", "p1")->empty());
 }
 
+TEST_P(StoreTest, SystemRolesAreKeptPerHolderAndGoWithTheirUserGroupOrRole) {
+  ASSERT_TRUE(store().create_user(user("u1", "carol")).ok());
+  ASSERT_TRUE(store().create_group({"g1", "default", "ops", std::nullopt, ""}).ok());
+  ASSERT_TRUE(store().create_role({"r1", "auditor", ""}).ok());
+  ASSERT_TRUE(store().assign_system_role({"u1", "", "auditor"}).ok());
+  ASSERT_TRUE(store().assign_system_role({"u1", "", "auditor"}).ok());  // idempotent
+  ASSERT_TRUE(store().assign_system_role({"", "g1", "reader"}).ok());
+  EXPECT_EQ(store().assign_system_role({"u9", "", "reader"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().list_system_role_assignments("", "")->size(), 2u);
+  EXPECT_EQ(store().list_system_role_assignments("u1", "")->size(), 1u);
+  ASSERT_TRUE(store().update_role({"r1", "auditor2", ""}).ok());
+  EXPECT_EQ(store().list_system_role_assignments("u1", "")->front().role, "auditor2");
+  ASSERT_TRUE(store().delete_role("r1").ok());
+  EXPECT_TRUE(store().list_system_role_assignments("u1", "")->empty());
+  ASSERT_TRUE(store().delete_group("g1").ok());
+  EXPECT_TRUE(store().list_system_role_assignments("", "")->empty());
+  EXPECT_EQ(store().unassign_system_role({"u1", "", "auditor2"}).error().code,
+            ErrorCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace gpucloud::store::testing
