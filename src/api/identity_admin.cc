@@ -267,14 +267,12 @@ std::vector<Route> identity_admin_routes(ApiContext& ctx) {
     if (!call.who().is_admin() && call.who().user_id != user_id) {
       return forbidden("You are not authorized to perform the requested action.");
     }
-    auto as = ctx.store().list_role_assignments(user_id, "");
-    if (!as.ok()) return as.error();
+    // The projects of its own roles and of its groups'.
+    auto ids = ctx.store().list_user_project_ids(user_id);
+    if (!ids.ok()) return ids.error();
     json out = json::array();
-    std::vector<std::string> seen;
-    for (const auto& a : *as) {
-      if (std::find(seen.begin(), seen.end(), a.project_id) != seen.end()) continue;
-      seen.push_back(a.project_id);
-      if (auto p = ctx.store().get_project(a.project_id); p.ok()) {
+    for (const auto& id : *ids) {
+      if (auto p = ctx.store().get_project(id); p.ok()) {
         out.push_back(project_json(*p, ctx.base_url));
       }
     }

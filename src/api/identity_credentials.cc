@@ -90,7 +90,7 @@ Status apply_credential_fields(ApiContext& ctx, Call& call, const json& body, st
     return forbidden("You are not authorized to perform the requested action.");
   }
   if (c.project_id) {
-    auto as = ctx.store().list_role_assignments(c.user_id, *c.project_id);
+    auto as = ctx.store().user_project_roles(c.user_id, *c.project_id);
     if (!as.ok()) return as.error();
     if (as->empty()) return forbidden("You hold no role on project " + *c.project_id + ".");
   }

@@ -1,6 +1,8 @@
 // Keystone v3 groups and their members: admins manage them; a user may list their own groups.
-// Groups hold no roles here (no group role assignments): a token's roles are its user's own, so
-// that a membership change never has to revoke a token (docs/identity.md).
+// A group's roles on projects (identity_group_roles.cc) are its members': a membership that goes
+// takes them from the member's tokens at once (docs/identity.md).
+#include <set>
+
 #include "api/identity_impl.h"
 #include "api/policy_impl.h"
 #include "api/validation_impl.h"
@@ -9,11 +11,39 @@ namespace gpucloud::api {
 namespace {
 
 json identity_group_json(const store::Group& g, const std::string& base) {
-  return {{"id", g.id},
-          {"name", g.name},
-          {"domain_id", g.domain_id},
-          {"description", g.description ? json(*g.description) : json(nullptr)},
-          {"links", {{"self", base + "/identity/v3/groups/" + g.id}}}};
+  json j = {{"id", g.id},
+            {"name", g.name},
+            {"domain_id", g.domain_id},
+            {"description", g.description ? json(*g.description) : json(nullptr)},
+            {"links", {{"self", base + "/identity/v3/groups/" + g.id}}}};
+  // keystone returns a group's other properties beside its own.
+  if (!g.extra.empty()) {
+    const json extra = json::parse(g.extra, nullptr, false);
+    if (extra.is_object()) {
+      for (auto it = extra.begin(); it != extra.end(); ++it) {
+        if (!j.contains(it.key())) j[it.key()] = it.value();
+      }
+    }
+  }
+  return j;
+}
+
+// keystone's group schema allows properties of the client's own (Tempest's test_roles gives its
+// group a `project_id`): they are kept as the group's `extra` and returned with it; a PATCH merges
+// into them. `id` and `links` are keystone's to set and never stored.
+Status merge_group_extra(const json& body, store::Group& group) {
+  static const std::set<std::string> kColumns = {"id", "links", "name", "description", "domain_id"};
+  json extra = json::parse(group.extra.empty() ? "{}" : group.extra, nullptr, false);
+  if (!extra.is_object()) extra = json::object();
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (!kColumns.count(it.key())) extra[it.key()] = it.value();
+  }
+  std::string text = extra.empty() ? "" : extra.dump();
+  if (text.size() > 65535) {
+    return bad_request("Invalid input for field 'group': its properties exceed 65535 bytes.");
+  }
+  group.extra = std::move(text);
+  return {};
 }
 
 Error group_not_found(const std::string& id) {
@@ -91,9 +121,6 @@ Result<Reply> create_identity_group(ApiContext& ctx, Call& call) {
   if (!body.ok()) return body.error();
   auto g = member(*body, "group");
   if (!g.ok()) return g.error();
-  if (auto s = check_fields(*g, "group", {"name", "description", "domain_id"}); !s.ok()) {
-    return s.error();
-  }
   auto name = group_name(*g, true);
   if (!name.ok()) return name.error();
   auto desc = group_description(*g);
@@ -105,6 +132,7 @@ Result<Reply> create_identity_group(ApiContext& ctx, Call& call) {
   group.name = **name;
   group.description = *desc;
   group.domain_id = domain->value_or("default");
+  if (auto s = merge_group_extra(*g, group); !s.ok()) return s.error();
   if (auto s = ctx.store().create_group(group); !s.ok()) {
     if (s.error().code == ErrorCode::kConflict) return group_conflict(group.name);
     if (s.error().code == ErrorCode::kNotFound) {
@@ -120,9 +148,6 @@ Result<Reply> update_identity_group(ApiContext& ctx, Call& call) {
   if (!body.ok()) return body.error();
   auto g = member(*body, "group");
   if (!g.ok()) return g.error();
-  if (auto s = check_fields(*g, "group", {"id", "name", "description", "domain_id"}); !s.ok()) {
-    return s.error();
-  }
   const auto& id = call.param("group_id");
   auto group = ctx.store().get_group(id);
   if (!group.ok()) return group_not_found(id);
@@ -139,6 +164,7 @@ Result<Reply> update_identity_group(ApiContext& ctx, Call& call) {
   if (*domain && **domain != group->domain_id) return bad_request("Cannot change Domain ID.");
   if (*name) group->name = **name;
   if (g->contains("description")) group->description = *desc;
+  if (auto s = merge_group_extra(*g, *group); !s.ok()) return s.error();
   if (auto s = ctx.store().update_group(*group); !s.ok()) {
     if (s.error().code == ErrorCode::kConflict) return group_conflict(group->name);
     if (s.error().code == ErrorCode::kNotFound) return group_not_found(id);

@@ -1,8 +1,12 @@
 // Keystone v3 role assignments: a user's roles on projects (PUT/HEAD/DELETE
 // /projects/{p}/users/{u}/roles/{r}; removing one revokes the user's tokens there, in the store)
-// and GET /role_assignments, which lists them with the roles on domains
-// (identity_domain_roles.cc).
+// and GET /role_assignments, which lists them with the groups' roles on projects
+// (identity_project_roles.cc), the roles on domains (identity_domain_roles.cc) and on the system
+// (identity_system_roles.cc).
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "api/identity_impl.h"
 #include "api/policy_impl.h"
@@ -23,121 +27,179 @@ Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
   return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role->name};
 }
 
-// The domain rows of GET /role_assignments (roles on domains, users' and groups'), filtered by
-// user.id, group.id and scope.domain.id; with names when the maps are given.
-Result<std::vector<json>> domain_role_assignments_json(
-    ApiContext& ctx, Call& call, const std::map<std::string, std::string>& role_ids,
-    const std::map<std::string, store::User>* users,
-    std::map<std::string, std::string>* domain_names) {
-  const auto user_filter = call.query("user.id");
-  const auto group_filter = call.query("group.id");
-  if (user_filter && group_filter) return std::vector<json>();
-  auto as =
-      ctx.store().list_domain_role_assignments(call.query("scope.domain.id").value_or(""),
-                                               user_filter.value_or(""), group_filter.value_or(""));
-  if (!as.ok()) return as.error();
-  std::map<std::string, std::string> group_names;
-  if (users) {
-    auto gs = ctx.store().list_groups();
-    if (!gs.ok()) return gs.error();
-    for (const auto& g : *gs) group_names[g.id] = g.name;
+// One row of GET /role_assignments before it is shown: who holds which role where, and for an
+// effective row the group it comes through.
+struct AssignmentRow {
+  std::string role;  // by name
+  bool by_group = false;
+  std::string holder;  // user or group id
+  bool on_domain = false;
+  std::string scope;       // project or domain id
+  std::string via_group;   // effective rows: the group the user holds the role through
+  bool on_system = false;  // a role on the system (scope stays empty)
+};
+
+// Every assignment, users' and groups', on projects and domains; with `effective`, each group
+// row becomes one row per member (keystone's effective listing).
+Result<std::vector<AssignmentRow>> all_assignment_rows(ApiContext& ctx, bool effective) {
+  store::Store& st = ctx.store();
+  std::vector<AssignmentRow> rows;
+  auto users = st.list_role_assignments("", "");
+  if (!users.ok()) return users.error();
+  for (const auto& a : *users) rows.push_back({a.role, false, a.user_id, false, a.project_id, ""});
+  auto groups = st.list_group_role_assignments("", "");
+  if (!groups.ok()) return groups.error();
+  for (const auto& a : *groups) {
+    rows.push_back({a.role, true, a.group_id, false, a.project_id, ""});
   }
-  std::vector<json> out;
-  for (const auto& a : *as) {
-    // A user filter asks for users' rows (keystone's effective expansion through groups is not
-    // implemented), a group filter for groups'.
-    if (user_filter && a.user_id.empty()) continue;
-    const auto id = role_ids.find(a.role);
-    const std::string role_id = id == role_ids.end() ? a.role : id->second;
-    json role = {{"id", role_id}};
-    json domain = {{"id", a.domain_id}};
-    const bool is_user = !a.user_id.empty();
-    json holder = {{"id", is_user ? a.user_id : a.group_id}};
-    if (users) {
-      role["name"] = a.role;
-      domain["name"] = (*domain_names)[a.domain_id];
-      if (is_user) {
-        if (auto u = users->find(a.user_id); u != users->end()) holder["name"] = u->second.name;
-      } else {
-        holder["name"] = group_names[a.group_id];
-      }
+  auto domains = st.list_domain_role_assignments("", "", "");
+  if (!domains.ok()) return domains.error();
+  for (const auto& a : *domains) {
+    const bool by_group = a.user_id.empty();
+    rows.push_back({a.role, by_group, by_group ? a.group_id : a.user_id, true, a.domain_id, ""});
+  }
+  auto system = st.list_system_role_assignments("", "");
+  if (!system.ok()) return system.error();
+  for (const auto& a : *system) {
+    const bool by_group = a.user_id.empty();
+    rows.push_back({a.role, by_group, by_group ? a.group_id : a.user_id, false, "", "", true});
+  }
+  if (!effective) return rows;
+  std::vector<AssignmentRow> out;
+  std::map<std::string, std::vector<store::User>> members;
+  for (auto& r : rows) {
+    if (!r.by_group) {
+      out.push_back(std::move(r));
+      continue;
     }
-    out.push_back({{"role", role},
-                   {is_user ? "user" : "group", holder},
-                   {"scope", {{"domain", domain}}},
-                   {"links",
-                    {{"assignment", ctx.base_url + "/identity/v3/domains/" + a.domain_id +
-                                        (is_user ? "/users/" : "/groups/") +
-                                        holder["id"].get<std::string>() + "/roles/" + role_id}}}});
+    if (!members.count(r.holder)) {
+      auto us = st.list_group_users(r.holder);
+      if (!us.ok()) return us.error();
+      members[r.holder] = std::move(*us);
+    }
+    for (const auto& u : members[r.holder]) {
+      out.push_back({r.role, false, u.id, r.on_domain, r.scope, r.holder, r.on_system});
+    }
   }
   return out;
 }
 
-// GET /role_assignments, with keystone's include_names (`openstack role assignment list
-// --names`): names beside the ids of role, user, project and their domains.
+// Names for include_names (`openstack role assignment list --names`).
+struct AssignmentNames {
+  std::map<std::string, store::User> users;
+  std::map<std::string, store::Group> groups;
+  std::map<std::string, store::Project> projects;
+  std::map<std::string, std::string> domains;
+  json domain(const std::string& id) { return {{"id", id}, {"name", domains[id]}}; }
+};
+
+Result<AssignmentNames> assignment_names(store::Store& st) {
+  AssignmentNames n;
+  auto us = st.list_users();
+  if (!us.ok()) return us.error();
+  for (auto& u : *us) n.users[u.id] = std::move(u);
+  auto gs = st.list_groups();
+  if (!gs.ok()) return gs.error();
+  for (auto& g : *gs) n.groups[g.id] = std::move(g);
+  auto ps = st.list_projects();
+  if (!ps.ok()) return ps.error();
+  for (auto& p : *ps) n.projects[p.id] = std::move(p);
+  auto ds = st.list_domains();
+  if (!ds.ok()) return ds.error();
+  for (const auto& d : *ds) n.domains[d.id] = d.name;
+  return n;
+}
+
+json assignment_row_json(const AssignmentRow& a, const std::string& role_id, AssignmentNames* n,
+                         const std::string& base) {
+  json role = {{"id", role_id}};
+  json holder = {{"id", a.holder}};
+  json scope = {{"id", a.scope}};
+  if (n) {
+    role["name"] = a.role;
+    if (a.by_group) {
+      if (auto g = n->groups.find(a.holder); g != n->groups.end()) {
+        holder["name"] = g->second.name;
+        holder["domain"] = n->domain(g->second.domain_id);
+      }
+    } else if (auto u = n->users.find(a.holder); u != n->users.end()) {
+      holder["name"] = u->second.name;
+      holder["domain"] = n->domain(u->second.domain_id);
+    }
+    if (a.on_system) {
+      // keystone names no system.
+    } else if (a.on_domain) {
+      scope["name"] = n->domains[a.scope];
+    } else if (auto p = n->projects.find(a.scope); p != n->projects.end()) {
+      scope["name"] = p->second.name;
+      scope["domain"] = n->domain(p->second.domain_id);
+    }
+  }
+  // An effective row's assignment is its group's; keystone adds the membership that carries it.
+  const bool via_group = !a.via_group.empty();
+  const std::string granted_to = via_group    ? "/groups/" + a.via_group
+                                 : a.by_group ? "/groups/" + a.holder
+                                              : "/users/" + a.holder;
+  const std::string where = a.on_system   ? "system"
+                            : a.on_domain ? "domains/" + a.scope
+                                          : "projects/" + a.scope;
+  json links = {{"assignment", base + "/identity/v3/" + where + granted_to + "/roles/" + role_id}};
+  if (via_group) {
+    links["membership"] = base + "/identity/v3/groups/" + a.via_group + "/users/" + a.holder;
+  }
+  return {{"role", role},
+          {a.by_group ? "group" : "user", holder},
+          {"scope", a.on_system ? json{{"system", {{"all", true}}}}
+                                : json{{a.on_domain ? "domain" : "project", scope}}},
+          {"links", links}};
+}
+
+bool query_flag(Call& call, const char* name) {
+  const auto flag = call.query(name);
+  return flag && *flag != "0" && *flag != "false" && *flag != "False";
+}
+
+// GET /role_assignments, filtered by user.id, group.id, role.id, scope.project.id,
+// scope.domain.id and scope.system; `effective` lists what users hold through their groups as their
+// own rows, and include_names adds the names beside the ids.
 Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
-  auto as = ctx.store().list_role_assignments(call.query("user.id").value_or(""),
-                                              call.query("scope.project.id").value_or(""));
-  if (!as.ok()) return as.error();
-  const auto flag = call.query("include_names");
-  const bool names = flag && *flag != "0" && *flag != "false" && *flag != "False";
+  // `?effective` with no value counts as true, as keystone's query_filter_is_true.
+  const bool effective = query_flag(call, "effective");
+  const auto user_filter = call.query("user.id");
+  const auto group_filter = call.query("group.id");
+  const auto role_filter = call.query("role.id");
+  const auto project_filter = call.query("scope.project.id");
+  const auto domain_filter = call.query("scope.domain.id");
+  const auto system_filter = call.query("scope.system");
+  if (effective && group_filter) {
+    return bad_request(
+        "Invalid input for field 'group.id': combining effective and group filter will always "
+        "result in an empty list.");
+  }
+  auto rows = all_assignment_rows(ctx, effective);
+  if (!rows.ok()) return rows.error();
   // Assignments hold role names; the API shows the role's id (the name, for the built-ins).
   auto roles = ctx.store().list_roles();
   if (!roles.ok()) return roles.error();
   std::map<std::string, std::string> role_ids;
   for (const auto& r : *roles) role_ids[r.name] = r.id;
-  std::map<std::string, store::User> users;
-  std::map<std::string, store::Project> projects;
-  std::map<std::string, std::string> domain_names;
-  if (names) {
-    auto us = ctx.store().list_users();
-    if (!us.ok()) return us.error();
-    for (auto& u : *us) users[u.id] = std::move(u);
-    auto ps = ctx.store().list_projects();
-    if (!ps.ok()) return ps.error();
-    for (auto& p : *ps) projects[p.id] = std::move(p);
-    auto ds = ctx.store().list_domains();
-    if (!ds.ok()) return ds.error();
-    for (const auto& d : *ds) domain_names[d.id] = d.name;
+  std::optional<AssignmentNames> names;
+  if (query_flag(call, "include_names")) {
+    auto n = assignment_names(ctx.store());
+    if (!n.ok()) return n.error();
+    names = std::move(*n);
   }
-  auto domain = [&](const std::string& id) -> json {
-    return {{"id", id}, {"name", domain_names[id]}};
-  };
   json out = json::array();
-  // Groups hold roles on domains only, so a group or domain filter leaves out project rows, and
-  // a project filter the domain rows.
-  const auto group_filter = call.query("group.id");
-  const auto domain_filter = call.query("scope.domain.id");
-  const bool project_rows = !group_filter && !domain_filter;
-  for (const auto& a : project_rows ? *as : std::vector<store::RoleAssignment>()) {
+  for (const auto& a : *rows) {
     const auto id = role_ids.find(a.role);
     const std::string role_id = id == role_ids.end() ? a.role : id->second;
-    json role = {{"id", role_id}};
-    json user = {{"id", a.user_id}};
-    json project = {{"id", a.project_id}};
-    if (names) {
-      role["name"] = a.role;
-      if (auto u = users.find(a.user_id); u != users.end()) {
-        user["name"] = u->second.name;
-        user["domain"] = domain(u->second.domain_id);
-      }
-      if (auto p = projects.find(a.project_id); p != projects.end()) {
-        project["name"] = p->second.name;
-        project["domain"] = domain(p->second.domain_id);
-      }
-    }
-    out.push_back({{"role", role},
-                   {"user", user},
-                   {"scope", {{"project", project}}},
-                   {"links",
-                    {{"assignment", ctx.base_url + "/identity/v3/projects/" + a.project_id +
-                                        "/users/" + a.user_id + "/roles/" + role_id}}}});
-  }
-  if (!call.query("scope.project.id")) {
-    auto ds = domain_role_assignments_json(ctx, call, role_ids, names ? &users : nullptr,
-                                           names ? &domain_names : nullptr);
-    if (!ds.ok()) return ds.error();
-    for (auto& d : *ds) out.push_back(std::move(d));
+    if (user_filter && (a.by_group || a.holder != *user_filter)) continue;
+    if (group_filter && (!a.by_group || a.holder != *group_filter)) continue;
+    if (role_filter && role_id != *role_filter) continue;
+    if (project_filter && (a.on_domain || a.on_system || a.scope != *project_filter)) continue;
+    if (system_filter && !a.on_system) continue;
+    if (domain_filter && (!a.on_domain || a.scope != *domain_filter)) continue;
+    out.push_back(assignment_row_json(a, role_id, names ? &*names : nullptr, ctx.base_url));
   }
   return Reply::ok({{"role_assignments", out},
                     {"links",

@@ -146,11 +146,10 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   if (project) {
     auto domain = st.get_domain(project->domain_id);
     const bool usable = project->enabled && domain.ok() && domain->enabled;
-    auto assignments = st.list_role_assignments(user->id, project->id);
-    if (!assignments.ok()) return assignments.error();
-    if (usable) {
-      for (const auto& a : *assignments) roles.push_back(a.role);
-    }
+    // The user's own roles and its groups', the same query as every request's validation.
+    auto held = st.user_project_roles(user->id, project->id);
+    if (!held.ok()) return held.error();
+    if (usable) roles = *held;
     if (roles.empty() && by_default) {
       // keystone: a default project the user cannot use gives an unscoped token, not a refusal.
       spdlog::warn("identity: user {} cannot use its default project {}; the token is unscoped",

@@ -139,8 +139,15 @@ Status Store::delete_domain(const std::string& id) {
         sql << "DELETE FROM role_assignments WHERE user_id IN (SELECT id FROM users WHERE "
                "domain_id = :d1) OR project_id IN (SELECT id FROM projects WHERE domain_id = :d2)",
             soci::use(id, "d1"), soci::use(id, "d2");
-        // Its groups' memberships follow the groups, and its users' memberships in other
-        // domains' groups follow the users, by foreign key.
+        // The members of its groups lose the groups' roles on other domains' projects: their
+        // tokens there are revoked.
+        sql << "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND EXISTS (SELECT 1 FROM "
+               "project_group_roles r JOIN identity_group_members m ON m.group_id = r.group_id "
+               "JOIN identity_groups g ON g.id = r.group_id WHERE g.domain_id = :d AND "
+               "m.user_id = tokens.user_id AND r.project_id = tokens.project_id)",
+            soci::use(id);
+        // Its groups' memberships and roles follow the groups, and its users' memberships in
+        // other domains' groups follow the users, by foreign key.
         sql << "DELETE FROM identity_groups WHERE domain_id = :d", soci::use(id);
         sql << "DELETE FROM users WHERE domain_id = :d", soci::use(id);
         // Parent links first: a parent's row may not go while a link points at it, and MariaDB
@@ -198,6 +205,12 @@ Status Store::update_role(const Role& r) {
               soci::use(old_name);
           sql << "UPDATE domain_group_roles SET role = :n WHERE role = :o", soci::use(r.name),
               soci::use(old_name);
+          sql << "UPDATE project_group_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
+          sql << "UPDATE system_user_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
+          sql << "UPDATE system_group_roles SET role = :n WHERE role = :o", soci::use(r.name),
+              soci::use(old_name);
         }
       },
       "updating role " + r.id);
@@ -215,6 +228,15 @@ Status Store::delete_role(const std::string& id) {
                "role_assignments a WHERE a.role = :r AND a.user_id = tokens.user_id AND "
                "a.project_id = tokens.project_id)",
             soci::use(name);
+        // And those that carried it through a group.
+        sql << "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND EXISTS (SELECT 1 FROM "
+               "project_group_roles r JOIN identity_group_members m ON m.group_id = r.group_id "
+               "WHERE r.role = :r AND m.user_id = tokens.user_id AND "
+               "r.project_id = tokens.project_id)",
+            soci::use(name);
+        sql << "DELETE FROM project_group_roles WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM system_user_roles WHERE role = :r", soci::use(name);
+        sql << "DELETE FROM system_group_roles WHERE role = :r", soci::use(name);
         sql << "DELETE FROM role_assignments WHERE role = :r", soci::use(name);
         sql << "DELETE FROM domain_user_roles WHERE role = :r", soci::use(name);
         sql << "DELETE FROM domain_group_roles WHERE role = :r", soci::use(name);

@@ -1,6 +1,7 @@
-// Keystone's groups and their members (schema version 13). A group lives in one domain, where its
-// name is unique; its members may be users of any domain. Memberships go with their group or user
-// by foreign key, so a deleted user leaves every group on both backends.
+// Keystone's groups and their members (schema version 13), with their extra properties (17). A
+// group lives in one domain, where its name is unique; its members may be users of any domain.
+// Memberships go with their group or user by foreign key, so a deleted user leaves every group on
+// both backends.
 #include "store/store_impl.h"
 
 namespace gpucloud::store {
@@ -8,17 +9,19 @@ namespace {
 
 struct IdentityGroupRow {
   Group g;
-  std::string desc;
-  soci::indicator i_desc{};
+  std::string desc, extra;
+  soci::indicator i_desc{}, i_extra{};
   void bind(soci::statement& st) {
     st.exchange(soci::into(g.id));
     st.exchange(soci::into(g.domain_id));
     st.exchange(soci::into(g.name));
     st.exchange(soci::into(desc, i_desc));
+    st.exchange(soci::into(extra, i_extra));
   }
   Group get() const {
     Group out = g;
     out.description = opt(desc, i_desc);
+    out.extra = i_extra == soci::i_null ? "" : extra;
     return out;
   }
 };
@@ -29,7 +32,10 @@ std::vector<Group> select_identity_groups(soci::session& sql, const std::string&
   IdentityGroupRow row;
   soci::statement st(sql);
   st.alloc();
-  st.prepare("SELECT g.id, g.domain_id, g.name, g.description FROM identity_groups g " + tail);
+  st.prepare(
+      "SELECT g.id, g.domain_id, g.name, g.description, x.extra FROM identity_groups g LEFT JOIN "
+      "group_extra x ON x.group_id = g.id " +
+      tail);
   row.bind(st);
   for (const auto& v : values) st.exchange(soci::use(v));
   st.define_and_bind();
@@ -66,6 +72,10 @@ Status Store::create_group(const Group& g) {
                "VALUES (:i, :d, :n, :ds)",
             soci::use(g.id), soci::use(g.domain_id), soci::use(g.name),
             soci::use(desc.value, desc.ind);
+        if (!g.extra.empty()) {
+          sql << "INSERT INTO group_extra (group_id, extra) VALUES (:i, :x)", soci::use(g.id),
+              soci::use(g.extra);
+        }
       },
       "creating group '" + g.name + "'");
 }
@@ -94,6 +104,11 @@ Status Store::update_group(const Group& g) {
         NullableString desc = nullable(g.description);
         sql << "UPDATE identity_groups SET name = :n, description = :ds WHERE id = :i",
             soci::use(g.name), soci::use(desc.value, desc.ind), soci::use(g.id);
+        sql << "DELETE FROM group_extra WHERE group_id = :i", soci::use(g.id);
+        if (!g.extra.empty()) {
+          sql << "INSERT INTO group_extra (group_id, extra) VALUES (:i, :x)", soci::use(g.id),
+              soci::use(g.extra);
+        }
       },
       "updating group " + g.id);
 }
@@ -101,6 +116,12 @@ Status Store::update_group(const Group& g) {
 Status Store::delete_group(const std::string& id) {
   return impl_->write(
       [&](soci::session& sql) {
+        // Its members lose its roles (the rows follow the group by foreign key): their tokens
+        // on its projects are revoked, as keystone does.
+        sql << "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND user_id IN (SELECT user_id "
+               "FROM identity_group_members WHERE group_id = :g1) AND project_id IN (SELECT "
+               "project_id FROM project_group_roles WHERE group_id = :g2)",
+            soci::use(id, "g1"), soci::use(id, "g2");
         soci::statement st =
             (sql.prepare << "DELETE FROM identity_groups WHERE id = :i", soci::use(id));
         st.execute(true);
@@ -134,6 +155,11 @@ Status Store::remove_group_member(const std::string& group_id, const std::string
                               soci::use(group_id), soci::use(user_id));
         st.execute(true);
         require_row(st, "user " + user_id + " is not a member of group " + group_id);
+        // The user loses the group's roles: its tokens on the group's projects are revoked
+        // (keystone revokes a user's tokens when it leaves a group).
+        sql << "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND user_id = :u AND project_id "
+               "IN (SELECT project_id FROM project_group_roles WHERE group_id = :g)",
+            soci::use(user_id), soci::use(group_id);
       },
       "removing user " + user_id + " from group " + group_id);
 }

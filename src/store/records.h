@@ -69,6 +69,7 @@ struct Group {
   std::string domain_id = "default";
   std::string name;
   std::optional<std::string> description;  // keystone answers null when none was given
+  std::string extra{};  // JSON object text of the client's own properties ("" when none)
 };
 
 // keystone's catalog as its API manages it (schema version 13): services, the regions they are
@@ -110,6 +111,23 @@ struct RoleAssignment {
 // user_id and group_id is set). It grants no token: gpucloud issues no domain-scoped tokens, so
 // these only answer which domains a user may see (`GET /auth/domains`) and keystone's listing
 // of them (docs/identity.md).
+// A role a group holds on a project (schema version 17): each member of the group holds it there.
+struct GroupRoleAssignment {
+  std::string group_id;
+  std::string project_id;
+  std::string role;  // by name, as RoleAssignment
+  bool operator==(const GroupRoleAssignment&) const = default;
+};
+
+// A role on the system (schema version 17), held by a user or a group: stored and listed, never
+// granting anything (no system-scoped token is issued).
+struct SystemRoleAssignment {
+  std::string user_id;  // one of user_id and group_id
+  std::string group_id;
+  std::string role;  // by name, as RoleAssignment
+  bool operator==(const SystemRoleAssignment&) const = default;
+};
+
 struct DomainRoleAssignment {
   std::string domain_id;
   std::string user_id;

@@ -404,6 +404,28 @@ const std::vector<std::string> kVersion16 = {
     "booted_at @TS NOT NULL)@ENGINE",
 };
 
+// Version 17: roles on projects held by keystone groups (every member holds them: the token
+// checks read them beside the user's own, through identity_group_members' user_id index and this
+// table's primary key), and the properties a client gives a group beyond keystone's own (as
+// user_extra), and roles on the system (stored and listed, granting nothing: gpucloud issues no
+// system-scoped token). Side tables: nothing existing is altered.
+const std::vector<std::string> kVersion17 = {
+    "CREATE TABLE IF NOT EXISTS project_group_roles (project_id VARCHAR(64) NOT NULL, "
+    "group_id VARCHAR(64) NOT NULL, role VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (project_id, group_id, role), "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_project_group_roles_group_id ON project_group_roles (group_id)",
+    "CREATE TABLE IF NOT EXISTS group_extra (group_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "extra @TEXT, FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS system_user_roles (user_id VARCHAR(64) NOT NULL, "
+    "role VARCHAR(255) NOT NULL, PRIMARY KEY (user_id, role), "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS system_group_roles (group_id VARCHAR(64) NOT NULL, "
+    "role VARCHAR(255) NOT NULL, PRIMARY KEY (group_id, role), "
+    "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -443,7 +465,8 @@ const std::vector<Migration>& migrations() {
       make(13, "identity groups and catalog", kVersion13),
       make(14, "glance metadata definitions", kVersion14),
       make(15, "project hierarchy, project tags, domain roles, credentials, policies", kVersion15),
-      make(16, "compute host boot times", kVersion16)};
+      make(16, "compute host boot times", kVersion16),
+      make(17, "group roles on projects, group extra attributes, system roles", kVersion17)};
   return kAll;
 }
 

@@ -268,9 +268,10 @@ class Store {
 
   // Groups (identity_groups.cc): a name is unique in its domain (kConflict); create_group
   // wants the domain (kNotFound). Deleting a group, its user or its domain removes the
-  // memberships. add_group_member is idempotent; it and the lists are kNotFound without the
-  // group or the user (the message names which); remove_group_member is kNotFound when the user
-  // is no member.
+  // memberships and the group's roles. Removing a member, or deleting a group, revokes the
+  // member's tokens on the projects where the group holds a role. add_group_member is idempotent;
+  // it and the lists are kNotFound without the group or the user (the message names which);
+  // remove_group_member is kNotFound when the user is no member.
   Status create_group(const Group& g);
   Result<Group> get_group(const std::string& id);
   Result<std::vector<Group>> list_groups();
@@ -310,6 +311,20 @@ class Store {
   // Filters are optional: empty string means any.
   Result<std::vector<RoleAssignment>> list_role_assignments(const std::string& user_id,
                                                             const std::string& project_id);
+  // Roles on projects held by groups (project_group_roles.cc): every member of the group holds
+  // them there. assign is idempotent and kNotFound without the project or group (the message
+  // names which); unassign is kNotFound when there was none and revokes the tokens of the
+  // group's members on the project (keystone's revoke_by_grant). Filters: "" means any.
+  Status assign_group_role(const GroupRoleAssignment& a);
+  Status unassign_group_role(const GroupRoleAssignment& a);
+  Result<std::vector<GroupRoleAssignment>> list_group_role_assignments(
+      const std::string& project_id, const std::string& group_id);
+  // What a user holds on a project now: its own roles and its groups', each name once, sorted.
+  // Token issue and get_token_grant read the same query.
+  Result<std::vector<std::string>> user_project_roles(const std::string& user_id,
+                                                      const std::string& project_id);
+  // The ids of the projects where the user holds a role, its own or through a group, sorted.
+  Result<std::vector<std::string>> list_user_project_ids(const std::string& user_id);
   // keystone's credentials and policies (identity_credentials.cc): stored blobs. A credential
   // needs its user and, when it names one, its project (kNotFound); it goes with either.
   // list_credentials filters by user and type ("" for any).
@@ -332,6 +347,13 @@ class Store {
   // Filters are optional: empty string means any (user_id and group_id select the holder).
   Result<std::vector<DomainRoleAssignment>> list_domain_role_assignments(
       const std::string& domain_id, const std::string& user_id, const std::string& group_id);
+  // Roles on the system, held by users or groups (system_roles.cc): stored and listed only, since
+  // no system-scoped token is issued. assign is idempotent and kNotFound without the user or
+  // group; unassign is kNotFound when there was none. Filters: "" means any.
+  Status assign_system_role(const SystemRoleAssignment& a);
+  Status unassign_system_role(const SystemRoleAssignment& a);
+  Result<std::vector<SystemRoleAssignment>> list_system_role_assignments(
+      const std::string& user_id, const std::string& group_id);
   // The enabled domains where the user holds a role, its own or one of its groups', by name.
   Result<std::vector<Domain>> list_user_domains(const std::string& user_id);
 
@@ -340,8 +362,8 @@ class Store {
   // revokes the user's tokens on that project; deleting a user or project deletes its tokens.
   Status store_token(const Token& t);
   Result<Token> get_token(const std::string& token_hash);  // revoked/expired ones too
-  // The token, its user and project and the user's current roles there, read together in one
-  // transaction (kNotFound: no such token, or its user is gone).
+  // The token, its user and project and the user's current roles there (its own and its
+  // groups'), read together in one transaction (kNotFound: no such token, or its user is gone).
   Result<TokenGrant> get_token_grant(const std::string& token_hash);
   Status revoke_token(const std::string& token_hash);
   Result<LoginFailures> get_login_failures(const std::string& user_id);

@@ -70,13 +70,8 @@ Result<TokenGrant> Store::get_token_grant(const std::string& token_hash) {
         p.enabled = project_enabled != 0;
         g.project = p;
 
-        std::string role;
-        soci::statement st =
-            (sql.prepare << "SELECT role FROM role_assignments WHERE user_id = :u AND "
-                            "project_id = :p ORDER BY role",
-             soci::use(t.user_id), soci::use(t.project_id), soci::into(role));
-        st.execute();
-        while (st.fetch()) g.roles.push_back(role);
+        // The user's own roles and its groups': a membership or grant that went is gone here.
+        g.roles = read_user_project_roles(sql, t.user_id, t.project_id);
         return g;
       },
       "reading token");

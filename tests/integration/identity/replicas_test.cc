@@ -130,6 +130,25 @@ TEST_P(ReplicaTest, RoleRemovalOnOneReplicaRevokesOnTheOther) {
   EXPECT_EQ(alice_status(), 401);
 }
 
+TEST_P(ReplicaTest, GroupMembershipRemovalOnOneReplicaEndsTheGroupsRoleOnTheOther) {
+  // alice holds member on demo through a group only.
+  auto g = a_.client->Post("/identity/v3/groups", {{"X-Auth-Token", admin_}},
+                           R"({"group": {"name": "researchers"}})", "application/json");
+  ASSERT_EQ(status_of(g), 201);
+  const std::string group = json::parse(g->body)["group"]["id"];
+  const std::string demo = id_of("projects", "demo"), alice = id_of("users", "alice");
+  ASSERT_EQ(on_a("PUT", "/identity/v3/projects/" + demo + "/groups/" + group + "/roles/member"),
+            204);
+  ASSERT_EQ(on_a("PUT", "/identity/v3/groups/" + group + "/users/" + alice), 204);
+  ASSERT_EQ(on_a("DELETE", "/identity/v3/projects/" + demo + "/users/" + alice + "/roles/member"),
+            204);
+  alice_ = login(a_, "alice", "alice-secret", "demo");
+  ASSERT_FALSE(alice_.empty());
+  ASSERT_EQ(alice_status(), 200);
+  ASSERT_EQ(on_a("DELETE", "/identity/v3/groups/" + group + "/users/" + alice), 204);
+  EXPECT_EQ(alice_status(), 401);
+}
+
 TEST_P(ReplicaTest, PasswordChangeOnOneReplicaRevokesOnTheOther) {
   ASSERT_EQ(on_a("PATCH", "/identity/v3/users/" + id_of("users", "alice"),
                  R"({"user": {"password": "changed"}})"),

@@ -1,5 +1,6 @@
 // keystone's groups and catalog (schema version 13) on both backends: uniqueness, memberships
-// and what deleting a group, a user, a domain, a service or a region takes with it.
+// and what deleting a group, a user, a domain, a service or a region takes with it; groups' roles
+// on projects and extra properties (17).
 #include "test_db.h"
 
 namespace gpucloud::store::testing {
@@ -123,6 +124,105 @@ TEST_P(StoreTest, RegionsFormATreeDeletedFromItsTopUnlessEndpointsUseIt) {
   ASSERT_TRUE(store().delete_region("top").ok());
   EXPECT_TRUE(store().list_regions()->empty());
   EXPECT_EQ(store().delete_region("top").error().code, ErrorCode::kNotFound);
+}
+
+Token project_token(const std::string& hash, const std::string& user, const std::string& project) {
+  Token t;
+  t.token_hash = hash;
+  t.user_id = user;
+  t.project_id = project;
+  t.roles = {"member"};
+  t.issued_at = std::chrono::system_clock::now();
+  t.expires_at = t.issued_at + std::chrono::hours(1);
+  return t;
+}
+
+TEST_P(StoreTest, GroupRolesOnProjectsAreTheMembersAndGoWithTheirMembership) {
+  Project p;
+  p.id = "p1";
+  p.name = "lab";
+  ASSERT_TRUE(store().create_project(p).ok());
+  ASSERT_TRUE(store().create_domain({"d1", "partners", "", true}).ok());
+  ASSERT_TRUE(store().create_user(user("u1", "carol")).ok());
+  ASSERT_TRUE(store().create_group({"g1", "d1", "ops", std::nullopt, ""}).ok());
+  ASSERT_TRUE(store().assign_role({"u1", "p1", "reader"}).ok());
+  ASSERT_TRUE(store().assign_group_role({"g1", "p1", "member"}).ok());
+  ASSERT_TRUE(store().assign_group_role({"g1", "p1", "member"}).ok());  // idempotent
+  ASSERT_TRUE(store().assign_group_role({"g1", "p1", "reader"}).ok());
+  EXPECT_EQ(store().assign_group_role({"g9", "p1", "member"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().assign_group_role({"g1", "p9", "member"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(*store().user_project_roles("u1", "p1"), (std::vector<std::string>{"reader"}));
+
+  ASSERT_TRUE(store().add_group_member("g1", "u1").ok());
+  // Own and group roles, each once.
+  EXPECT_EQ(*store().user_project_roles("u1", "p1"),
+            (std::vector<std::string>{"member", "reader"}));
+  EXPECT_EQ(*store().list_user_project_ids("u1"), (std::vector<std::string>{"p1"}));
+  ASSERT_TRUE(store().store_token(project_token("t1", "u1", "p1")).ok());
+  EXPECT_EQ(store().get_token_grant("t1")->roles, (std::vector<std::string>{"member", "reader"}));
+
+  // Leaving the group revokes the token and takes the group's roles from the grant.
+  ASSERT_TRUE(store().remove_group_member("g1", "u1").ok());
+  auto grant = store().get_token_grant("t1");
+  ASSERT_TRUE(grant.ok());
+  EXPECT_TRUE(grant->token.revoked);
+  EXPECT_EQ(grant->roles, (std::vector<std::string>{"reader"}));
+
+  // Removing the grant revokes the members' tokens there.
+  ASSERT_TRUE(store().add_group_member("g1", "u1").ok());
+  ASSERT_TRUE(store().store_token(project_token("t2", "u1", "p1")).ok());
+  ASSERT_TRUE(store().unassign_group_role({"g1", "p1", "member"}).ok());
+  EXPECT_EQ(store().unassign_group_role({"g1", "p1", "member"}).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(store().get_token("t2")->revoked);
+  EXPECT_EQ(store().list_group_role_assignments("p1", "")->size(), 1u);
+
+  // Deleting the group revokes and takes its roles.
+  ASSERT_TRUE(store().store_token(project_token("t3", "u1", "p1")).ok());
+  ASSERT_TRUE(store().delete_group("g1").ok());
+  EXPECT_TRUE(store().get_token("t3")->revoked);
+  EXPECT_TRUE(store().list_group_role_assignments("", "")->empty());
+}
+
+TEST_P(StoreTest, GroupRolesFollowRoleRenamesAndDeletes) {
+  Project p;
+  p.id = "p1";
+  p.name = "lab";
+  ASSERT_TRUE(store().create_project(p).ok());
+  ASSERT_TRUE(store().create_user(user("u1", "carol")).ok());
+  ASSERT_TRUE(
+      store().create_group({"g1", "default", "ops", std::nullopt, R"({"project_id":"x"})"}).ok());
+  EXPECT_EQ(store().get_group("g1")->extra, R"({"project_id":"x"})");
+  ASSERT_TRUE(store().update_group({"g1", "default", "ops", std::nullopt, ""}).ok());
+  EXPECT_EQ(store().get_group("g1")->extra, "");
+  ASSERT_TRUE(store().create_role({"r1", "operator", ""}).ok());
+  ASSERT_TRUE(store().add_group_member("g1", "u1").ok());
+  ASSERT_TRUE(store().assign_group_role({"g1", "p1", "operator"}).ok());
+  ASSERT_TRUE(store().update_role({"r1", "operator2", ""}).ok());
+  EXPECT_EQ(*store().user_project_roles("u1", "p1"), (std::vector<std::string>{"operator2"}));
+  ASSERT_TRUE(store().store_token(project_token("t1", "u1", "p1")).ok());
+  ASSERT_TRUE(store().delete_role("r1").ok());
+  EXPECT_TRUE(store().get_token("t1")->revoked);
+  EXPECT_TRUE(store().user_project_roles("u1", "p1")->empty());
+}
+
+TEST_P(StoreTest, SystemRolesAreKeptPerHolderAndGoWithTheirUserGroupOrRole) {
+  ASSERT_TRUE(store().create_user(user("u1", "carol")).ok());
+  ASSERT_TRUE(store().create_group({"g1", "default", "ops", std::nullopt, ""}).ok());
+  ASSERT_TRUE(store().create_role({"r1", "auditor", ""}).ok());
+  ASSERT_TRUE(store().assign_system_role({"u1", "", "auditor"}).ok());
+  ASSERT_TRUE(store().assign_system_role({"u1", "", "auditor"}).ok());  // idempotent
+  ASSERT_TRUE(store().assign_system_role({"", "g1", "reader"}).ok());
+  EXPECT_EQ(store().assign_system_role({"u9", "", "reader"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().list_system_role_assignments("", "")->size(), 2u);
+  EXPECT_EQ(store().list_system_role_assignments("u1", "")->size(), 1u);
+  ASSERT_TRUE(store().update_role({"r1", "auditor2", ""}).ok());
+  EXPECT_EQ(store().list_system_role_assignments("u1", "")->front().role, "auditor2");
+  ASSERT_TRUE(store().delete_role("r1").ok());
+  EXPECT_TRUE(store().list_system_role_assignments("u1", "")->empty());
+  ASSERT_TRUE(store().delete_group("g1").ok());
+  EXPECT_TRUE(store().list_system_role_assignments("", "")->empty());
+  EXPECT_EQ(store().unassign_system_role({"u1", "", "auditor2"}).error().code,
+            ErrorCode::kNotFound);
 }
 
 }  // namespace
