@@ -60,28 +60,16 @@ Result<Reply> list_server_metadata(ApiContext& ctx, Call& call) {
   return Reply::ok({{"metadata", i->metadata}});
 }
 
-// POST: merges the given keys into the metadata (nova answers 200, not 201).
-Result<Reply> merge_server_metadata(ApiContext& ctx, Call& call) {
+// POST merges the given keys into the metadata (nova answers 200, not 201); PUT (replace_all)
+// makes the metadata exactly the given keys.
+Result<Reply> write_server_metadata_body(ApiContext& ctx, Call& call, bool replace_all) {
   auto i = owned_server(ctx, call);  // another project's server is absent, whatever the body
   if (!i.ok()) return i.error();
   auto body = call.json_body();
   if (!body.ok()) return body.error();
   auto items = server_meta_member(*body, "metadata");
   if (!items.ok()) return items.error();
-  auto written = write_server_metadata(ctx, call, *i, server_meta_changes(*items), false);
-  if (!written.ok()) return written.error();
-  return Reply::ok({{"metadata", *written}});
-}
-
-// PUT: the metadata becomes exactly the given keys.
-Result<Reply> replace_server_metadata(ApiContext& ctx, Call& call) {
-  auto i = owned_server(ctx, call);  // another project's server is absent, whatever the body
-  if (!i.ok()) return i.error();
-  auto body = call.json_body();
-  if (!body.ok()) return body.error();
-  auto items = server_meta_member(*body, "metadata");
-  if (!items.ok()) return items.error();
-  auto written = write_server_metadata(ctx, call, *i, server_meta_changes(*items), true);
+  auto written = write_server_metadata(ctx, call, *i, server_meta_changes(*items), replace_all);
   if (!written.ok()) return written.error();
   return Reply::ok({{"metadata", *written}});
 }
@@ -136,8 +124,18 @@ std::vector<Route> compute_server_metadata_routes(ApiContext& ctx) {
   };
   return {
       {"GET", meta, Service::kCompute, "compute:server:read", bind(list_server_metadata), {}},
-      {"POST", meta, Service::kCompute, "compute:server:write", bind(merge_server_metadata), {}},
-      {"PUT", meta, Service::kCompute, "compute:server:write", bind(replace_server_metadata), {}},
+      {"POST",
+       meta,
+       Service::kCompute,
+       "compute:server:write",
+       [c](Call& call) { return write_server_metadata_body(*c, call, false); },
+       {}},
+      {"PUT",
+       meta,
+       Service::kCompute,
+       "compute:server:write",
+       [c](Call& call) { return write_server_metadata_body(*c, call, true); },
+       {}},
       {"GET",
        meta + "/{key}",
        Service::kCompute,
