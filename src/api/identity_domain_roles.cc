@@ -5,6 +5,28 @@
 #include "api/policy_impl.h"
 
 namespace gpucloud::api {
+
+Result<RoleHolder> role_holder(store::Store& st, const Call& call, bool group) {
+  RoleHolder h;
+  if (group) {
+    h.group_id = call.param("group_id");
+    if (!st.get_group(h.group_id).ok()) {
+      return Error::not_found("Could not find group: " + h.group_id + ".");
+    }
+  } else {
+    h.user_id = call.param("user_id");
+    if (!st.get_user(h.user_id).ok()) {
+      return Error::not_found("Could not find user: " + h.user_id + ".");
+    }
+  }
+  if (call.params.count("role_id")) {
+    auto role = st.get_role(call.param("role_id"));
+    if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
+    h.role = role->name;
+  }
+  return h;
+}
+
 namespace {
 
 json domain_role_json(const store::Role& r, const std::string& base) {
@@ -21,24 +43,13 @@ Result<store::DomainRoleAssignment> domain_assignment(ApiContext& ctx, Call& cal
   if (!st.get_domain(domain_id).ok()) {
     return Error::not_found("Could not find domain: " + domain_id + ".");
   }
+  auto holder = role_holder(st, call, group);
+  if (!holder.ok()) return holder.error();
   store::DomainRoleAssignment a;
   a.domain_id = domain_id;
-  if (group) {
-    a.group_id = call.param("group_id");
-    if (!st.get_group(a.group_id).ok()) {
-      return Error::not_found("Could not find group: " + a.group_id + ".");
-    }
-  } else {
-    a.user_id = call.param("user_id");
-    if (!st.get_user(a.user_id).ok()) {
-      return Error::not_found("Could not find user: " + a.user_id + ".");
-    }
-  }
-  if (call.params.count("role_id")) {
-    auto role = st.get_role(call.param("role_id"));
-    if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
-    a.role = role->name;
-  }
+  a.user_id = holder->user_id;
+  a.group_id = holder->group_id;
+  a.role = holder->role;
   return a;
 }
 

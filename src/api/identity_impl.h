@@ -47,4 +47,12 @@ json service_catalog(const std::string& base_url);
 // false, any other value true; nullopt when the parameter is absent.
 std::optional<bool> keystone_bool_query(const std::optional<std::string>& v);
 
+// Who a domain or system role route names and the role: the path's {user_id} or (group)
+// {group_id}, and the role's name when the route has a {role_id}; 404 naming whichever does not
+// exist (identity_domain_roles.cc).
+struct RoleHolder {
+  std::string user_id, group_id, role;
+};
+Result<RoleHolder> role_holder(store::Store& st, const Call& call, bool group);
+
 }  // namespace gpucloud::api

@@ -13,24 +13,12 @@ namespace {
 // The assignment a route names; 404 naming whichever of the user or group and the role (when the
 // route has one) does not exist.
 Result<store::SystemRoleAssignment> system_assignment(ApiContext& ctx, Call& call, bool group) {
-  store::Store& st = ctx.store();
+  auto holder = role_holder(ctx.store(), call, group);
+  if (!holder.ok()) return holder.error();
   store::SystemRoleAssignment a;
-  if (group) {
-    a.group_id = call.param("group_id");
-    if (!st.get_group(a.group_id).ok()) {
-      return Error::not_found("Could not find group: " + a.group_id + ".");
-    }
-  } else {
-    a.user_id = call.param("user_id");
-    if (!st.get_user(a.user_id).ok()) {
-      return Error::not_found("Could not find user: " + a.user_id + ".");
-    }
-  }
-  if (call.params.count("role_id")) {
-    auto role = st.get_role(call.param("role_id"));
-    if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
-    a.role = role->name;
-  }
+  a.user_id = holder->user_id;
+  a.group_id = holder->group_id;
+  a.role = holder->role;
   return a;
 }
 
