@@ -132,6 +132,7 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
   // nova: the image's model if given; otherwise qxl with SPICE, virtio without (x86).
   spec.graphics = options.spice_enabled ? GraphicsType::kSpice : GraphicsType::kVnc;
   spec.graphics_listen = options.graphics_listen;
+  spec.graphics_port = options.graphics_port;
   if (const std::string* model = property(image, "hw_video_model")) {
     auto m = parse_video_model(*model);
     if (!m.ok()) return m.error();

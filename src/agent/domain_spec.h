@@ -58,6 +58,7 @@ struct DomainSpec {
   std::vector<NetworkSpec> networks;
   GraphicsType graphics = GraphicsType::kVnc;
   std::string graphics_listen = "127.0.0.1";
+  int graphics_port = 0;  // 0: libvirt's autoport
   VideoModel video = VideoModel::kVirtio;
   std::optional<int64_t> video_ram_mb;  // hw_video_ram; libvirt's vram (KiB) when set
   // hw_qemu_guest_agent=yes: the guest agent's virtio channel (its addresses, nova's quiesce).
@@ -77,8 +78,9 @@ struct DomainOptions {
   // nova's [libvirt] cpu_mode and its default for KVM. host-passthrough is faster but fails on
   // some nested hosts (MSRs the outer hypervisor refuses); empty leaves QEMU's default CPU.
   std::string cpu_mode = "host-model";
-  bool spice_enabled = false;  // [spice] enabled
-  std::string graphics_listen = "127.0.0.1";
+  bool spice_enabled = false;                 // [spice] enabled
+  std::string graphics_listen = "127.0.0.1";  // [spice] server_listen with SPICE
+  int graphics_port = 0;          // a fixed port the driver chose (domain_graphics.h); 0: autoport
   std::string instance_dir;       // <instances_path>/<uuid>
   std::string disk_path;          // the qcow2 overlay
   std::string config_drive_path;  // empty: no config drive

@@ -94,11 +94,14 @@ void write_disks(std::string& x, const DomainSpec& s) {
 
 void write_display(std::string& x, const DomainSpec& s) {
   const char* type = s.graphics == GraphicsType::kSpice ? "spice" : "vnc";
+  const std::string port = s.graphics_port > 0
+                               ? fmt::format("port='{}' autoport='no'", s.graphics_port)
+                               : "autoport='yes'";
   x += fmt::format(
-      "    <graphics type='{}' autoport='yes'>\n"
+      "    <graphics type='{}' {}>\n"
       "      <listen type='address' address='{}'/>\n"
       "    </graphics>\n",
-      type, esc(s.graphics_listen));
+      type, port, esc(s.graphics_listen));
   if (s.graphics == GraphicsType::kSpice) {
     // The SPICE agent channel (clipboard, resolution); nova adds it too.
     x += "    <channel type='spicevmc'>\n"

@@ -53,6 +53,10 @@ std::string guest_report(compute::ComputeDriver& driver, const std::string& host
       one["mac_address"] = info->mac_address;
       one["address_source"] = info->address_source;
     }
+    if (info->console_port > 0) {
+      one["console"] = {
+          {"type", info->console_type}, {"host", info->console_host}, {"port", info->console_port}};
+    }
     if (view.probe && g.readiness != "ready") {
       probe::Spec spec = view.spec;
       spec.service_url = g.service_url;

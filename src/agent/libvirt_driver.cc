@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <mutex>
 #include <regex>
+#include <set>
 
 #include "agent/config_drive.h"
+#include "agent/domain_graphics.h"
 #include "agent/guest_addresses.h"
 #include "agent/libvirt_command.h"
 
@@ -125,6 +127,11 @@ class LibvirtDriver : public compute::ComputeDriver {
     opts.config_drive_path = opts.instance_dir + "/disk.config";
     opts.kernel_path = opts.instance_dir + "/kernel";
     opts.ramdisk_path = opts.instance_dir + "/ramdisk";
+    if (opts.spice_enabled) {
+      auto port = free_graphics_port(opts.graphics_listen);
+      if (!port.ok()) return port.error();
+      opts.graphics_port = *port;
+    }
     auto spec = make_domain_spec(instance, flavor, image, devices, opts);
     if (!spec.ok()) return spec.error();
     // A failed spawn leaves nothing behind: the server retries elsewhere or marks ERROR.
@@ -256,6 +263,13 @@ class LibvirtDriver : public compute::ComputeDriver {
     std::string xml;
     compute::DomainInfo info = describe(dom.ptr, &xml);
     if (info.power != store::PowerState::kRunning) return info;
+    // Only a fixed port is reported: an autoport guest (defined before gpucloud fixed them) may
+    // come back on another port, and the relay must never reach another guest.
+    if (auto g = domain_graphics(xml); g && !g->autoport && g->port > 0) {
+      info.console_type = g->type;
+      info.console_host = options_.console_address;
+      info.console_port = g->port;
+    }
     auto found = find_guest_address(xml, libvirt_address_query(dom.ptr));
     if (found.ok()) {
       info.ip_address = found->ip;
@@ -284,6 +298,28 @@ class LibvirtDriver : public compute::ComputeDriver {
     Status s = f(dom.ptr);
     if (!s.ok()) return s.error().with_context(domain_name(uuid));
     return s;
+  }
+
+  // A SPICE port that no domain of this host holds, live or defined, and that nothing else
+  // listens on (spawns run one at a time under mu_, so two cannot pick the same one).
+  Result<int> free_graphics_port(const std::string& listen) {
+    virDomainPtr* doms = nullptr;
+    const int n = virConnectListAllDomains(conn_, &doms, 0);
+    if (n < 0) return Error::unavailable("libvirt: listing domains: " + last_error());
+    std::set<int> used;
+    for (int i = 0; i < n; ++i) {
+      DomainRef dom(doms[i]);
+      for (unsigned flags : {0u, static_cast<unsigned>(VIR_DOMAIN_XML_INACTIVE)}) {
+        if (char* xml = virDomainGetXMLDesc(dom.ptr, flags)) {
+          add_graphics_ports(xml, used);
+          free(xml);
+        }
+      }
+    }
+    free(doms);
+    auto port = pick_graphics_port(used, [&](int p) { return tcp_port_bindable(listen, p); });
+    if (!port) return Error::unavailable("no free SPICE port on " + listen);
+    return *port;
   }
 
   Result<std::vector<compute::DomainInfo>> list_locked() {

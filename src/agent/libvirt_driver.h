@@ -26,6 +26,9 @@ struct LibvirtOptions {
   // Their device specs' tags (one_time_use, ...), reported with them.
   std::map<PciAddress, std::map<std::string, std::string>> device_tags;
   CleanOptions clean;  // how clean() resets, checks and scrubs a released GPU
+  // [spice] server_proxyclient_address: where the server's console relay reaches this host's
+  // SPICE guests (reported with each guest).
+  std::string console_address = "127.0.0.1";
 };
 
 // Opens the connection. kUnavailable naming the URI when libvirt cannot be reached.

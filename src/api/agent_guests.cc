@@ -40,14 +40,38 @@ Result<ReportedAddress> address_from(const json& g, const std::string& where) {
     if (!v.ok()) return v.error();
     *out = v->value_or("");
   }
+  if (g.contains("console") && !g["console"].is_null()) {
+    const json& c = g["console"];
+    const std::string cw = where + ".console";
+    if (!c.is_object()) return bad_request(cw + ": an object is required");
+    if (auto s = no_extra_fields(c, cw.c_str(), {"type", "host", "port"}); !s.ok()) {
+      return s.error();
+    }
+    for (auto [key, out] :
+         {std::pair{"type", &a.console_type}, std::pair{"host", &a.console_host}}) {
+      auto v = string_field(c, key, cw.c_str(), false);
+      if (!v.ok()) return v.error();
+      if (!*v || (*v)->empty()) return bad_request(cw + "." + key + ": required");
+      *out = **v;
+    }
+    if (!c.contains("port") || !c["port"].is_number_integer() || c["port"].get<int64_t>() < 1 ||
+        c["port"].get<int64_t>() > 65535) {
+      return bad_request(cw + ".port: an integer from 1 to 65535 is required");
+    }
+    a.console_port = c["port"].get<int>();
+  }
   return a;
 }
 
 json address_json(const ReportedAddress& a) {
-  return {{"ip_address", a.ip_address},
-          {"network", a.network},
-          {"mac_address", a.mac_address},
-          {"address_source", a.source}};
+  json out = {{"ip_address", a.ip_address},
+              {"network", a.network},
+              {"mac_address", a.mac_address},
+              {"address_source", a.source}};
+  if (a.console_port > 0) {
+    out["console"] = {{"type", a.console_type}, {"host", a.console_host}, {"port", a.console_port}};
+  }
+  return out;
 }
 
 }  // namespace
@@ -95,9 +119,9 @@ Result<Reply> report_guests(ApiContext& ctx, Call& call) {
     const std::string where = "guests[" + std::to_string(k) + "]";
     const json& g = guests[k];
     if (!g.is_object()) return bad_request(where + ": an object is required");
-    if (auto s = no_extra_fields(
-            g, where.c_str(),
-            {"instance_uuid", "ip_address", "network", "mac_address", "address_source", "probe"});
+    if (auto s = no_extra_fields(g, where.c_str(),
+                                 {"instance_uuid", "ip_address", "network", "mac_address",
+                                  "address_source", "probe", "console"});
         !s.ok())
       return s.error();
     auto uuid = string_field(g, "instance_uuid", where.c_str(), false);
@@ -127,14 +151,30 @@ Result<Reply> report_guests(ApiContext& ctx, Call& call) {
       skipped.push_back({{"instance_uuid", **uuid}, {"reason", "not a server of this host"}});
       continue;
     }
-    if (!address->ip_address.empty()) {
+    if (!address->ip_address.empty() || address->console_port > 0) {
+      ReportedAddress merged = *address;
       auto old = before.find(**uuid);
-      if (old == before.end() || address_json(old->second) != address_json(*address)) {
-        spdlog::info("host {}: instance {} has address {} ({}, {})", host, **uuid,
-                     address->ip_address, address->network, address->source);
+      if (old != before.end()) {
+        // Either part may be missing from one report (an address lookup failed): keep the last.
+        if (merged.ip_address.empty()) {
+          merged.ip_address = old->second.ip_address;
+          merged.network = old->second.network;
+          merged.mac_address = old->second.mac_address;
+          merged.source = old->second.source;
+        }
+        if (merged.console_port == 0) {
+          merged.console_type = old->second.console_type;
+          merged.console_host = old->second.console_host;
+          merged.console_port = old->second.console_port;
+        }
+      }
+      if (old == before.end() || address_json(old->second) != address_json(merged)) {
+        spdlog::info("host {}: instance {} has address {} ({}, {}), console {}:{}", host, **uuid,
+                     merged.ip_address, merged.network, merged.source, merged.console_host,
+                     merged.console_port);
         ++changed;
       }
-      addresses[**uuid] = *address;
+      addresses[**uuid] = merged;
     }
     if (outcome && options && inst->status == store::ServerStatus::kActive) {
       if (auto s = controller::record_probe(ctx.store(), *inst, *outcome, *options); !s.ok()) {
@@ -164,8 +204,17 @@ std::map<std::string, ReportedAddress> reported_addresses(ApiContext& ctx,
     if (!j.is_object() || !j.contains("guests") || !j["guests"].is_object()) continue;
     for (auto it = j["guests"].begin(); it != j["guests"].end(); ++it) {
       if (!it->is_object()) continue;
-      out[it.key()] = {it->value("ip_address", ""), it->value("network", ""),
-                       it->value("mac_address", ""), it->value("address_source", "")};
+      ReportedAddress a;
+      a.ip_address = it->value("ip_address", "");
+      a.network = it->value("network", "");
+      a.mac_address = it->value("mac_address", "");
+      a.source = it->value("address_source", "");
+      if (auto c = it->find("console"); c != it->end() && c->is_object()) {
+        a.console_type = c->value("type", "");
+        a.console_host = c->value("host", "");
+        a.console_port = c->value("port", 0);
+      }
+      out[it.key()] = std::move(a);
     }
   }
   return out;

@@ -19,13 +19,17 @@ json guest_probe_settings(ApiContext& ctx);
 // PUT {host}/guests.
 Result<Reply> report_guests(ApiContext& ctx, Call& call);
 
-// A guest's address as the agent of its host last reported it. The reports are kept as each
-// host's `guests` agent report (store::AgentReport), rewritten only when an address changes.
+// A guest's address and console as the agent of its host last reported it. The reports are kept as
+// each host's `guests` agent report (store::AgentReport), rewritten only when an address changes.
 struct ReportedAddress {
   std::string ip_address;
   std::string network;  // the libvirt network's name; "" when the hypervisor has none
   std::string mac_address;
   std::string source;  // "lease", "agent", "arp", "fake"
+  // The guest's console as its host reports it (compute::DomainInfo); console_port 0: none.
+  std::string console_type;
+  std::string console_host;
+  int console_port = 0;
 };
 // By instance uuid; the reports of every host, or of `host` only.
 std::map<std::string, ReportedAddress> reported_addresses(ApiContext& ctx,

@@ -66,6 +66,11 @@ Error server_not_found(const std::string& id);
 Result<store::Instance> owned_server(ApiContext& ctx, const Call& call);
 // nova's lock: kConflict when `i` is locked and the caller is no admin.
 Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& i);
+// os-getVNCConsole, os-getSPICEConsole, os-getRDPConsole, os-getSerialConsole
+// (compute_consoles.cc).
+bool is_console_action(const std::string& action);
+Result<Reply> legacy_console_action(ApiContext& ctx, Call& call, const store::Instance& i,
+                                    const std::string& action, const json& args);
 // compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to
 // the server, for os-instance-actions; called once the request has been accepted.
 void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,

@@ -642,6 +642,10 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   if (action == "lock" || action == "unlock") {
     return lock_action(ctx, call, *i, action == "lock", (*body)[action]);
   }
+  // nova lets a locked server's owner open its console.
+  if (is_console_action(action)) {
+    return legacy_console_action(ctx, call, *i, action, (*body)[action]);
+  }
   if (auto s = check_unlocked(ctx, call, *i); !s.ok()) return s.error();
   const auto conflict = [&](const char* what) {
     return Error::conflict(fmt::format("Cannot '{}' instance {} while it is in vm_state {}", what,

@@ -56,6 +56,7 @@ struct HttpRequest {
   std::string remote_address;          // the peer's IP address
   std::string request_id;              // "req-<uuid>", also sent as x-openstack-request-id
   std::shared_ptr<void> app_state;     // the app's own (e.g. an upload begun before its body)
+  bool websocket_upgrade = false;      // a WebSocket opening handshake (RFC 6455 4.1)
 
   // The first value of a header, or "".
   std::string header(std::string_view name) const;
@@ -71,6 +72,15 @@ struct FileBody {
   ~FileBody();
 };
 
+// Where a WebSocket request is relayed to (consoles): the server accepts the handshake only
+// after it connected to host:port, then copies WebSocket binary messages to the TCP connection
+// and the connection's bytes back as binary messages, until either side closes.
+struct TunnelTarget {
+  std::string host;  // an IP address or a name to resolve
+  int port = 0;
+  std::string subprotocol;  // echoed in Sec-WebSocket-Protocol when the client offered it
+};
+
 struct HttpResponse {
   int status = 200;
   HeaderList headers;
@@ -79,6 +89,9 @@ struct HttpResponse {
   std::shared_ptr<FileBody> file;  // set instead of `body` for a streamed file
   std::string user_id;             // for the access log only (never sent)
   bool close = false;              // close the connection after this response
+  // Answers a WebSocket upgrade by relaying it (status and body are used only when the target
+  // cannot be reached: then the server answers 502 itself).
+  std::shared_ptr<TunnelTarget> tunnel;
 
   void set_header(std::string name, std::string value);
   void set_content(std::string text, std::string type) {

@@ -27,6 +27,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <limits>
@@ -45,6 +47,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
@@ -68,6 +71,8 @@ struct Slot {
   std::optional<T> value;
   asio::steady_timer timer;
 };
+
+struct IdleState;
 
 }  // namespace
 
@@ -102,7 +107,11 @@ struct HttpServer::Impl {
   template <class Stream>
   awaitable<void> serve(Stream& stream, uint64_t id);
   template <class Stream>
-  awaitable<bool> exchange(Stream& stream, beast::flat_buffer& buffer);
+  awaitable<bool> exchange(Stream& stream, beast::flat_buffer& buffer, IdleState& state);
+  template <class Stream>
+  awaitable<void> tunnel(Stream& stream, const http::request<http::empty_body>& head,
+                         const HttpRequest& req, const HttpResponse& res, IdleState& state,
+                         size_t bytes_in, std::chrono::steady_clock::time_point started);
   template <class Stream>
   awaitable<void> refuse(Stream& stream, HttpRequest& req, int status, const std::string& message,
                          size_t bytes_in, std::chrono::steady_clock::time_point started);
@@ -346,7 +355,8 @@ awaitable<error_code> HttpServer::Impl::read_body(Stream& stream, beast::flat_bu
 
 // One request and its response. Returns whether the connection may carry another.
 template <class Stream>
-awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& buffer) {
+awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& buffer,
+                                           IdleState& state) {
   const auto started = std::chrono::steady_clock::now();
   HttpRequest req;
   req.remote_address = remote_of(stream);
@@ -385,8 +395,14 @@ awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& b
     }
     co_return false;
   }
-  InFlight in_flight(*this);
+  std::optional<InFlight> in_flight(std::in_place, *this);
   auto& h = head.get();
+  // Kept for the WebSocket handshake, which the server answers only once the app relays it.
+  std::optional<http::request<http::empty_body>> upgrade;
+  if (websocket::is_upgrade(h)) {
+    upgrade.emplace(h);
+    req.websocket_upgrade = true;
+  }
   req.method = std::string(h.method_string());
   req.target = std::string(h.target());
   const auto q = req.target.find('?');
@@ -494,10 +510,131 @@ awaitable<bool> HttpServer::Impl::exchange(Stream& stream, beast::flat_buffer& b
   const std::function<void(std::function<void(HttpResponse)>)> handle =
       [this, shared](std::function<void(HttpResponse)> done) { app.handle(shared, done); };
   HttpResponse res = co_await wait_for<HttpResponse>(handle);
+  if (upgrade && res.tunnel) {
+    // A relay can last hours: it is not a request in flight, and a graceful stop closes it as
+    // it closes idle connections.
+    in_flight.reset();
+    co_await tunnel(stream, *upgrade, *shared, res, state, bytes_in, started);
+    co_return false;
+  }
   const bool again = keep_alive && !res.close && !draining;
   co_await write(stream, *shared, res, head_only, again, bytes_out);
   log_access(*shared, res, bytes_in, bytes_out, started);
   co_return again;
+}
+
+namespace {
+
+// Whether a Sec-WebSocket-Protocol list ("binary, base64") offers `name`.
+bool offers(std::string_view list, std::string_view name) {
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t end = list.find(',', pos);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view item = list.substr(pos, end - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == name) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Relays a WebSocket to res.tunnel: connect first (a target that cannot be reached gets a 502
+// and no handshake), then accept, then copy both ways on this connection's strand until either
+// side closes. The WebSocket's own timeout (pings every minute, closed after two minutes without
+// an answer) replaces the connection's idle timeout: a console may sit unused for hours.
+template <class Stream>
+awaitable<void> HttpServer::Impl::tunnel(Stream& stream,
+                                         const http::request<http::empty_body>& head,
+                                         const HttpRequest& req, const HttpResponse& res,
+                                         IdleState& state, size_t bytes_in,
+                                         std::chrono::steady_clock::time_point started) {
+  const TunnelTarget target = *res.tunnel;
+  auto ex = co_await asio::this_coro::executor;
+  error_code ec;
+  size_t bytes_out = 0;
+  beast::tcp_stream backend(ex);
+  tcp::resolver resolver(ex);
+  const std::string port = std::to_string(target.port);
+  auto found = co_await resolver.async_resolve(target.host, port, with(ec));
+  if (!ec) {
+    backend.expires_after(std::chrono::seconds(5));
+    co_await backend.async_connect(found, with(ec));
+  }
+  if (ec) {
+    spdlog::warn("relay of {} to {}:{} failed: {}", req.path, target.host, target.port,
+                 ec.message());
+    HttpResponse refusal = app.error(req.path, 502, "The console cannot be reached now.");
+    refusal.user_id = res.user_id;
+    co_await write(stream, req, refusal, false, false, bytes_out);
+    log_access(req, refusal, bytes_in, bytes_out, started);
+    co_return;
+  }
+  backend.expires_never();
+  tcp_of(stream).expires_never();
+
+  websocket::stream<Stream&> ws(stream);
+  websocket::stream_base::timeout limits{};
+  limits.handshake_timeout = options.header_timeout;
+  limits.idle_timeout = std::chrono::seconds(120);
+  limits.keep_alive_pings = true;
+  ws.set_option(limits);
+  const auto offered = head[http::field::sec_websocket_protocol];
+  const std::string proto =
+      !target.subprotocol.empty() &&
+              offers(std::string_view(offered.data(), offered.size()), target.subprotocol)
+          ? target.subprotocol
+          : std::string();
+  ws.set_option(
+      websocket::stream_base::decorator([proto, id = req.request_id](websocket::response_type& r) {
+        r.set(http::field::server, "gpucloud");
+        r.set("x-openstack-request-id", id);
+        if (!proto.empty()) r.set(http::field::sec_websocket_protocol, proto);
+      }));
+  co_await ws.async_accept(head, with(ec));
+  HttpResponse switched;
+  switched.status = ec ? 400 : 101;
+  switched.user_id = res.user_id;
+  log_access(req, switched, bytes_in, 0, started);
+  if (ec) co_return;
+  ws.binary(true);
+  ws.read_message_max(1 << 20);
+  state.idle = true;
+
+  // Target to client, on its own coroutine (one read and one write may be pending on a
+  // WebSocket at once); it closes the WebSocket when the target closes.
+  bool down_done = false, up_done = false;
+  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  auto down = [&]() -> awaitable<void> {
+    std::vector<char> chunk(16 * 1024);
+    error_code e;
+    for (;;) {
+      const size_t n = co_await backend.async_read_some(asio::buffer(chunk), with(e));
+      if (e) break;
+      co_await ws.async_write(asio::buffer(chunk.data(), n), with(e));
+      if (e) break;
+    }
+    if (!up_done && ws.is_open()) co_await ws.async_close(websocket::close_code::normal, with(e));
+    down_done = true;
+    done.cancel();
+  };
+  asio::co_spawn(ex, down, asio::detached);
+  // Client to target, here.
+  beast::flat_buffer message;
+  for (;;) {
+    message.clear();
+    co_await ws.async_read(message, with(ec));
+    if (ec) break;
+    co_await asio::async_write(backend, message.data(), with(ec));
+    if (ec) break;
+  }
+  up_done = true;
+  backend.socket().shutdown(tcp::socket::shutdown_both, ec);
+  backend.socket().close(ec);
+  while (!down_done) co_await done.async_wait(with(ec));
 }
 
 template <class Stream>
@@ -531,7 +668,7 @@ awaitable<void> HttpServer::Impl::serve(Stream& stream, uint64_t id) {
       buffer.commit(n);
     }
     if (!first) tcp_of(stream).expires_after(options.header_timeout);
-    const bool again = co_await exchange(stream, buffer);
+    const bool again = co_await exchange(stream, buffer, *state);
     if (!again) co_return;
   }
 }

@@ -27,7 +27,7 @@ const std::vector<PolicyRule>& policy_table() {
       {"compute:read", kReaders, Scope::kAnyProject, "list flavors, limits, AZs, own servers"},
       {"compute:server:read", kReaders, Scope::kOwnProject, "show own project's servers"},
       {"compute:server:write", kWriters, Scope::kOwnProject,
-       "create, delete, start, stop, reboot own project's servers"},
+       "create, delete, start, stop, reboot own project's servers, open their consoles"},
       {"compute:quota:read", kReaders, Scope::kAnyProject,
        "show own project's nova quotas (admins: any project's)"},
       {"compute:keypair", kWriters, Scope::kAnyProject, "manage own keypairs"},

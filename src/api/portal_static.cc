@@ -53,10 +53,19 @@ std::optional<fs::path> safe_relative(const std::string& rel) {
   return out;
 }
 
-void security_headers(Reply& r) {
+void security_headers(Reply& r, StaticPage page) {
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("X-Frame-Options", "DENY");
   r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  if (page == StaticPage::kConsole) {
+    // spice_auto.html is one inline module script; the console draws into blob: and data: images
+    // and talks to this server only (ws: / wss: to the same host).
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                           "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                           "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'");
+    return;
+  }
   r.headers.emplace_back("Content-Security-Policy",
                          "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
                          "base-uri 'none'; form-action 'self'");
@@ -70,7 +79,8 @@ Reply text(int status, std::string body) {
   return r;
 }
 
-Reply serve_file(const fs::path& root, const std::string& rel, const HttpRequest& req) {
+Reply serve_file(const fs::path& root, const std::string& rel, const HttpRequest& req,
+                 StaticPage page) {
   auto safe = safe_relative(rel);
   const char* type = safe ? content_type_for(safe->extension().string()) : nullptr;
   if (!type) return text(404, "Not found\n");
@@ -82,7 +92,7 @@ Reply serve_file(const fs::path& root, const std::string& rel, const HttpRequest
   // Revalidate every time (the files change with the binary), but cheaply: a 304 on a match.
   const std::string etag = fmt::format("\"{:x}-{:x}\"", size, mtime);
   Reply r;
-  security_headers(r);
+  security_headers(r, page);
   r.headers.emplace_back("Cache-Control", "no-cache");
   r.headers.emplace_back("ETag", etag);
   if (req.header("If-None-Match") == etag) {
@@ -111,11 +121,16 @@ std::vector<Route> portal_file_routes(ApiContext& ctx) {
   };
   auto file = [root](Call& call) -> Result<Reply> {
     const std::string& rel = call.param("file");
-    return serve_file(root, rel.empty() ? "index.html" : rel, call.req);
+    return serve_file(root, rel.empty() ? "index.html" : rel, call.req, StaticPage::kPortal);
   };
   return {{"GET", "/", Service::kPlain, "public", redirect, {}},
           {"GET", "/portal", Service::kPlain, "public", redirect, {}},
           {"GET", "/portal/{file*}", Service::kPlain, "public", file, {}}};
+}
+
+Result<Reply> static_file(const std::string& root, const std::string& rel, const HttpRequest& req,
+                          StaticPage page) {
+  return serve_file(fs::path(root), rel, req, page);
 }
 
 std::string default_web_root() {

@@ -99,6 +99,7 @@ HttpResponse to_response(Reply& reply) {
   HttpResponse res;
   res.status = reply.status;
   for (auto& [k, v] : reply.headers) res.headers.emplace_back(std::move(k), std::move(v));
+  res.tunnel = std::move(reply.tunnel);
   if (reply.status == 204) return res;
   if (reply.file) {
     res.file = std::move(reply.file);
@@ -440,6 +441,7 @@ Status ApiServer::start() {
                       },
                       {}});
   // After the API routes: /portal/session stays an API route.
+  for (auto& r : console_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : portal_file_routes(m.ctx)) m.routes.push_back(std::move(r));
 
   for (const Route& route : m.routes) {

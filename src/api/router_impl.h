@@ -83,8 +83,9 @@ struct Reply {
   std::optional<std::string> raw;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  std::shared_ptr<FileBody> file;      // streamed from an open file instead of `body`
-  std::shared_ptr<LongPollWait> wait;  // nothing yet: park the request
+  std::shared_ptr<FileBody> file;        // streamed from an open file instead of `body`
+  std::shared_ptr<LongPollWait> wait;    // nothing yet: park the request
+  std::shared_ptr<TunnelTarget> tunnel;  // a WebSocket upgrade relayed there (consoles)
 
   static Reply ok(json b, int status = 200) {
     Reply r;
@@ -192,6 +193,13 @@ std::vector<Route> agent_routes(ApiContext& ctx);           // agent_routes.cc
 // the route table, so /portal/session stays an API route), and the token a request carries —
 // X-Auth-Token, else the portal's session cookie when the X-Requested-With header is present.
 std::vector<Route> portal_file_routes(ApiContext& ctx);
+std::vector<Route> console_routes(ApiContext& ctx);  // compute_consoles.cc
+// A page's file under `root` (portal_static.cc): names checked segment by segment, known
+// extensions only, revalidated by ETag. The console page runs spice-html5's inline module
+// script and opens a WebSocket to this server, so its Content-Security-Policy allows those.
+enum class StaticPage { kPortal, kConsole };
+Result<Reply> static_file(const std::string& root, const std::string& rel, const HttpRequest& req,
+                          StaticPage page);
 std::string request_token(const HttpRequest& req);
 
 // Error bodies in each service's shape. The one place an Error becomes HTTP.

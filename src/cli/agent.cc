@@ -86,6 +86,8 @@ Result<std::unique_ptr<compute::ComputeDriver>> make_driver(const AgentArgs& a,
   o.host_name = host;
   o.instances_path = a.instances_path;
   o.domain.spice_enabled = cfg.spice_enabled;
+  if (cfg.spice_enabled) o.domain.graphics_listen = cfg.spice_server_listen;
+  o.console_address = cfg.spice_server_proxyclient_address;
   o.domain.network = a.libvirt_network;
   o.domain.domain_type = a.virt_type;
   for (const auto& d : snapshot.devices) {

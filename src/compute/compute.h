@@ -58,6 +58,12 @@ struct DomainInfo {
   // Guest ports reached at ip_address through another port (user-mode networking's forwards, the
   // fake driver's stand-in services): guest port -> port to connect to.
   std::map<int, int> forwarded_ports;
+  // The guest's graphical console where the server's relay reaches it (docs/consoles.md):
+  // "spice" or "vnc", the host's proxy-client address and the port. console_port is 0 when the
+  // guest has none the relay may use (not running, or a port that can change under it).
+  std::string console_type;
+  std::string console_host;
+  int console_port = 0;
 };
 
 // Everything the driver calls take a host name: one driver object may serve several hosts (the

@@ -373,8 +373,16 @@ class FakeDriver : public ComputeDriver {
     if (auto it = image.properties.find("service_url"); it != image.properties.end()) {
       g.http_guest_port = url_port(it->second);
     }
+    g.console = true;
     auto ports = services_.start(g);
     if (ports.ok()) {
+      // The seed's cloud runs SPICE guests; a simulated guest's console is a stand-in.
+      if (auto c = ports->find(kConsolePortKey); c != ports->end()) {
+        d.console_type = "spice";
+        d.console_host = d.ip_address;
+        d.console_port = c->second;
+        ports->erase(c);
+      }
       d.forwarded_ports = *ports;
     } else {
       spdlog::debug("fake driver: {}", ports.error().message);

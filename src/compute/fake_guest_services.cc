@@ -26,7 +26,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Kind { kSsh, kHttp };
+enum class Kind { kSsh, kHttp, kSpice };
 
 struct Listener {
   int fd = -1;
@@ -93,6 +93,22 @@ std::string http_answer(const Conn& c) {
       body.size(), body);
 }
 
+// A SPICE link reply (spice-protocol's SpiceLinkHeader, then a SpiceLinkReply of 178 bytes)
+// refusing the channel: a simulated guest has no display, and a client that asked for one
+// learns that from the protocol itself.
+std::string spice_answer() {
+  auto u32 = [](std::string& out, uint32_t v) {
+    for (int k = 0; k < 4; ++k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xff));
+  };
+  std::string out = "REDQ";
+  u32(out, 2);    // major version
+  u32(out, 2);    // minor version
+  u32(out, 178);  // size of the reply that follows
+  u32(out, kSpiceChannelNotAvailable);
+  out.append(178 - 4, '\0');  // no public key, no capabilities
+  return out;
+}
+
 }  // namespace
 
 struct FakeGuestServices::Impl {
@@ -153,7 +169,7 @@ struct FakeGuestServices::Impl {
           continue;
         }
         conns.push_back(
-            {fd, Kind::kHttp, ls[k].name, ls[k].up, "", Clock::now() + std::chrono::seconds(1)});
+            {fd, ls[k].kind, ls[k].name, ls[k].up, "", Clock::now() + std::chrono::seconds(1)});
       }
       const size_t first_conn = 1 + ls.size();
       std::vector<Conn> keep;
@@ -167,7 +183,13 @@ struct FakeGuestServices::Impl {
             done = true;
           } else {
             c.got.append(buf, static_cast<size_t>(n));
-            if (c.got.find("\r\n\r\n") != std::string::npos || c.got.size() > 8192) {
+            if (c.kind == Kind::kSpice) {
+              // The client's SpiceLinkHeader (16 bytes) is enough to answer.
+              if (c.got.size() >= 16) {
+                send_all(c.fd, spice_answer());
+                done = true;
+              }
+            } else if (c.got.find("\r\n\r\n") != std::string::npos || c.got.size() > 8192) {
               send_all(c.fd, http_answer(c));
               done = true;
             }
@@ -226,6 +248,7 @@ Result<std::map<int, int>> FakeGuestServices::start(const Guest& g) {
   bool ok = add(Kind::kSsh, 22);
   if (ok && g.http_guest_port > 0 && g.http_guest_port != 22)
     ok = add(Kind::kHttp, g.http_guest_port);
+  if (ok && g.console) ok = add(Kind::kSpice, kConsolePortKey);
   if (!ok) {
     for (auto& l : made) ::close(l.fd);
     return Error::unavailable("stand-in services of " + g.name + ": " + error);

@@ -9,6 +9,7 @@
 // with the object.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,11 @@
 #include "core/core.h"
 
 namespace gpucloud::compute {
+
+// The key of the console stand-in's port in start()'s answer (SPICE's first autoport).
+inline constexpr int kConsolePortKey = 5900;
+// spice-protocol's SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE, the stand-in console's answer.
+inline constexpr uint32_t kSpiceChannelNotAvailable = 9;
 
 class FakeGuestServices {
  public:
@@ -30,6 +36,7 @@ class FakeGuestServices {
     std::string ip;           // the guest's address; must be local (loopback)
     int http_guest_port = 0;  // service_url's port; 0: no HTTP listener
     bool up = true;
+    bool console = false;  // a SPICE stand-in too (its port under kConsolePortKey)
   };
   // Starts the stand-in (again, when the guest had one). Returns guest port -> listening port
   // ({22: p1, http_guest_port: p2}); kUnavailable when the address cannot be bound.

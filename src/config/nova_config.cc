@@ -232,6 +232,43 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
       r.error(*e, b.error().message);
     }
   }
+  if (auto e = lookup_single(files, {{"spice", "html5proxy_base_url"}}); e && !e->value.empty()) {
+    if (e->value.rfind("http://", 0) != 0 && e->value.rfind("https://", 0) != 0) {
+      r.error(*e, "'" + e->value + "' is not an http:// or https:// URL");
+    } else {
+      cfg.spice_html5proxy_base_url = e->value;
+    }
+  }
+  for (auto [key, out] :
+       {std::pair{"server_listen", &cfg.spice_server_listen},
+        std::pair{"server_proxyclient_address", &cfg.spice_server_proxyclient_address}}) {
+    if (auto e = lookup_single(files, {{"spice", key}})) {
+      if (e->value.empty()) {
+        r.error(*e, std::string("[spice] ") + key + " must not be empty");
+      } else {
+        *out = e->value;
+      }
+    }
+  }
+  if (auto e =
+          lookup_single(files, {{"consoleauth", "token_ttl"}, {"DEFAULT", "console_token_ttl"}})) {
+    if (auto v = r.number<int>(*e, 1)) cfg.console_token_ttl = *v;
+  }
+  if (auto e = lookup_single(
+          files, {{"console", "allowed_origins"}, {"DEFAULT", "console_allowed_origins"}})) {
+    cfg.console_allowed_origins.clear();
+    size_t pos = 0;
+    const std::string& v = e->value;
+    while (pos <= v.size()) {
+      size_t end = v.find(',', pos);
+      if (end == std::string::npos) end = v.size();
+      std::string item = v.substr(pos, end - pos);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) cfg.console_allowed_origins.push_back(item);
+      pos = end + 1;
+    }
+  }
   struct Ratio {
     std::string_view key, initial_key;
     double* out;

@@ -26,6 +26,14 @@ struct NovaConfig {
   std::vector<Located<std::string>> enabled_filters;
   std::vector<Located<std::string>> available_filters;
   bool spice_enabled = false;  // [spice] enabled, nova's default False
+  // Consoles (docs/consoles.md). [spice] html5proxy_base_url: the page a console URL points at,
+  // "" = the server's own /spice/spice_auto.html. server_listen: where guests' SPICE servers
+  // listen on their host; server_proxyclient_address: where the server's relay reaches them.
+  std::string spice_html5proxy_base_url;
+  std::string spice_server_listen = "127.0.0.1";
+  std::string spice_server_proxyclient_address = "127.0.0.1";
+  int console_token_ttl = 600;                       // [consoleauth] token_ttl, seconds
+  std::vector<std::string> console_allowed_origins;  // [console] allowed_origins (host names)
   // Effective ratios: the option if set and non-zero, else initial_*_allocation_ratio (nova's
   // current defaults 4.0, 1.0, 1.0; Zed, Debian 12's python3-nova, still had 16.0, 1.5, 1.0).
   double cpu_allocation_ratio = 4.0;

@@ -426,6 +426,20 @@ const std::vector<std::string> kVersion17 = {
     "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
 };
 
+// Version 19: console tokens (docs/consoles.md). Only the token's SHA-256 is kept, as for API
+// tokens; each row says which guest console the token opens, where the relay reaches it, and
+// until when.
+const std::vector<std::string> kVersion19 = {
+    "CREATE TABLE IF NOT EXISTS console_auth_tokens (token_hash CHAR(64) NOT NULL PRIMARY KEY, "
+    "instance_uuid VARCHAR(36) NOT NULL, console_type VARCHAR(32) NOT NULL, "
+    "host VARCHAR(255) NOT NULL, console_host VARCHAR(255) NOT NULL, console_port INTEGER NOT "
+    "NULL, "
+    "expires_at @TS NOT NULL)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_console_auth_tokens_instance ON console_auth_tokens "
+    "(instance_uuid)",
+    "CREATE INDEX IF NOT EXISTS ix_console_auth_tokens_expires ON console_auth_tokens (expires_at)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -466,7 +480,8 @@ const std::vector<Migration>& migrations() {
       make(14, "glance metadata definitions", kVersion14),
       make(15, "project hierarchy, project tags, domain roles, credentials, policies", kVersion15),
       make(16, "compute host boot times", kVersion16),
-      make(17, "group roles on projects, group extra attributes, system roles", kVersion17)};
+      make(17, "group roles on projects, group extra attributes, system roles", kVersion17),
+      make(19, "console tokens", kVersion19)};
   return kAll;
 }
 

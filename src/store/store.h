@@ -164,6 +164,18 @@ struct AgentReport {
   TimePoint reported_at{};
 };
 
+// A console token (console_tokens.cc): which guest console it opens and until when. The token
+// itself is never stored, only its SHA-256 (hex).
+struct ConsoleToken {
+  std::string token_hash;
+  std::string instance_uuid;
+  std::string console_type;  // "spice-html5"
+  std::string host;          // the instance's compute host when the token was made
+  std::string console_host;  // where the relay connects
+  int console_port = 0;
+  TimePoint expires_at{};
+};
+
 // ---- the conductor's durable tasks (lifecycle.cc) ----
 
 // One boot, delete, stop, start or reboot of an instance that the conductor carries out. The row
@@ -466,6 +478,11 @@ class Store {
   Result<std::vector<ComputeHost>> list_compute_hosts();
   Status record_heartbeat(const std::string& name, TimePoint at);
   Status record_heartbeats(const std::vector<std::string>& names, TimePoint at);  // one UPDATE
+  // Console tokens: create also drops every expired one; get is kNotFound for a token that is
+  // unknown or expired at `now`; delete drops an instance's tokens (its console is gone).
+  Status create_console_token(const ConsoleToken& t);
+  Result<ConsoleToken> get_console_token(const std::string& token_hash, TimePoint now);
+  Status delete_console_tokens(const std::string& instance_uuid);
   // When the host last booted, as its agent reports it; nullopt when it never said.
   Status record_host_boot(const std::string& name, TimePoint booted_at);
   Result<std::optional<TimePoint>> host_booted_at(const std::string& name);
