@@ -215,6 +215,25 @@ Result<Reply> relay_console(ApiContext& ctx, Call& call) {
   return r;
 }
 
+// GET /os-console-auth-tokens/{token} (admin): where a token's console is, as nova's proxies
+// ask. Below 2.31 nova shows only RDP tokens (401 for the others); gpucloud has none of those.
+Result<Reply> show_console_token(ApiContext& ctx, Call& call) {
+  const std::string& token = call.param("console_token");
+  if (token.empty()) return bad_request("token not provided");
+  auto t = ctx.store().get_console_token(token_hash(token), std::chrono::system_clock::now());
+  if (!t.ok()) {
+    return t.error().code == ErrorCode::kNotFound ? Error::not_found("Token not found") : t.error();
+  }
+  if (!call.microversion.at_least(2, 31)) {
+    return unauthorized("The requested console type details are not accessible");
+  }
+  return Reply::ok({{"console",
+                     {{"instance_uuid", t->instance_uuid},
+                      {"host", t->console_host},
+                      {"port", t->console_port},
+                      {"internal_access_path", nullptr}}}});
+}
+
 }  // namespace
 
 // os-getSPICEConsole and the other console actions (2.1 to 2.5; server_action dispatches here).
@@ -264,6 +283,12 @@ std::vector<Route> console_routes(ApiContext& ctx) {
                },
                {}};
   r.push_back(std::move(create));
+  r.push_back({"GET",
+               kCompute + "/os-console-auth-tokens/{console_token}",
+               Service::kCompute,
+               "compute:admin",
+               [c](Call& call) { return show_console_token(*c, call); },
+               {}});
   for (const char* path : {"/websockify", "/spice/websockify"}) {
     r.push_back({"GET",
                  path,

@@ -208,6 +208,8 @@ const std::vector<Extension>& extensions() {
       {"os-aggregates", "Aggregates", "Admin-only aggregate administration."},
       {"os-availability-zone", "AvailabilityZone", "Availability zones and their description."},
       {"os-config-drive", "ConfigDrive", "Config Drive Extension."},
+      {"os-console-auth-tokens", "ConsoleAuthTokens", "Console token authentication support."},
+      {"os-consoles", "Consoles", "Interactive Console support."},
       {"os-flavor-access", "FlavorAccess", "Flavor access support."},
       {"os-flavor-extra-specs", "FlavorExtraSpecs", "Flavors extra specs support."},
       {"os-flavor-manage", "FlavorManage", "Flavor create/delete API support."},

@@ -244,7 +244,7 @@ void read_scalars(const std::vector<IniFile>& files, Reader& r, NovaConfig& cfg)
         std::pair{"server_proxyclient_address", &cfg.spice_server_proxyclient_address}}) {
     if (auto e = lookup_single(files, {{"spice", key}})) {
       if (e->value.empty()) {
-        r.error(*e, std::string("[spice] ") + key + " must not be empty");
+        r.error(*e, "must not be empty");
       } else {
         *out = e->value;
       }

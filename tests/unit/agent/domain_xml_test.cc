@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "agent/agent.h"
+#include "agent/domain_graphics.h"
 #include "agent/libvirt_command.h"
 
 namespace gpucloud::agent {
@@ -245,6 +246,35 @@ TEST(HostdevAddresses, ReadBackFromGeneratedXml) {
                                   xml_addr("0000:0b:00.0")};
   EXPECT_EQ(got, want);
   EXPECT_TRUE(hostdev_addresses("<domain><devices/></domain>").empty());
+}
+
+}  // namespace
+}  // namespace gpucloud::agent
+
+namespace gpucloud::agent {
+namespace {
+
+// A fixed console port is written as such (the relay's port stays the guest's); without one,
+// libvirt picks (autoport), as for guests defined before consoles.
+TEST(DomainXml, GraphicsPortIsFixedWhenChosen) {
+  DomainSpec s;
+  s.name = "g";
+  s.uuid = "11111111-2222-4333-8444-000000000009";
+  s.graphics = GraphicsType::kSpice;
+  s.graphics_listen = "10.0.0.5";
+  s.graphics_port = 5907;
+  std::string xml = to_domain_xml(s);
+  EXPECT_NE(xml.find("<graphics type='spice' port='5907' autoport='no'>"), std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<listen type='address' address='10.0.0.5'/>"), std::string::npos) << xml;
+  auto g = domain_graphics(xml);
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->port, 5907);
+  EXPECT_FALSE(g->autoport);
+  EXPECT_EQ(g->listen, "10.0.0.5");
+  s.graphics_port = 0;
+  xml = to_domain_xml(s);
+  EXPECT_NE(xml.find("<graphics type='spice' autoport='yes'>"), std::string::npos) << xml;
 }
 
 }  // namespace

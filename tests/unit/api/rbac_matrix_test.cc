@@ -139,7 +139,8 @@ class RbacMatrixTest : public ComputeTest {
                {"tag_name", "t1"},
                {"resource_type", "OS::Glance::Image"},
                {"credential_id", "sparecredential"},
-               {"policy_id", "sparepolicy"}};
+               {"policy_id", "sparepolicy"},
+               {"console_token", "no-such-token"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;

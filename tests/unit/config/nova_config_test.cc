@@ -289,3 +289,41 @@ TEST(NovaConfig, NoProblemShowsTheDatabasePassword) {
 
 }  // namespace
 }  // namespace gpucloud::config
+
+namespace gpucloud::config {
+namespace {
+
+// The console options (docs/consoles.md), with nova's names and defaults.
+TEST(NovaConfig, ConsoleOptions) {
+  NovaConfig defaults = load_nova_config({});
+  EXPECT_EQ(defaults.spice_html5proxy_base_url, "");  // the server's own /spice/ page
+  EXPECT_EQ(defaults.spice_server_listen, "127.0.0.1");
+  EXPECT_EQ(defaults.spice_server_proxyclient_address, "127.0.0.1");
+  EXPECT_EQ(defaults.console_token_ttl, 600);
+  EXPECT_TRUE(defaults.console_allowed_origins.empty());
+
+  NovaConfig cfg = load_nova_config({IniFile::parse(
+      "[spice]\nenabled = true\nhtml5proxy_base_url = https://console.example/spice_auto.html\n"
+      "server_listen = 0.0.0.0\nserver_proxyclient_address = 10.1.2.3\n"
+      "[consoleauth]\ntoken_ttl = 60\n[console]\nallowed_origins = portal.example, ops.example\n",
+      "nova.conf")});
+  EXPECT_FALSE(cfg.has_errors());
+  EXPECT_EQ(cfg.spice_html5proxy_base_url, "https://console.example/spice_auto.html");
+  EXPECT_EQ(cfg.spice_server_listen, "0.0.0.0");
+  EXPECT_EQ(cfg.spice_server_proxyclient_address, "10.1.2.3");
+  EXPECT_EQ(cfg.console_token_ttl, 60);
+  EXPECT_THAT(cfg.console_allowed_origins, ElementsAre("portal.example", "ops.example"));
+
+  NovaConfig bad = load_nova_config(
+      {IniFile::parse("[spice]\nhtml5proxy_base_url = console.example\nserver_listen =\n"
+                      "[consoleauth]\ntoken_ttl = 0\n",
+                      "nova.conf")});
+  EXPECT_THAT(testing::messages(bad.problems),
+              ElementsAre(HasSubstr("nova.conf:2: [spice] html5proxy_base_url: 'console.example' "
+                                    "is not an http:// or https:// URL"),
+                          HasSubstr("nova.conf:3: [spice] server_listen"),
+                          HasSubstr("nova.conf:5: [consoleauth] token_ttl")));
+}
+
+}  // namespace
+}  // namespace gpucloud::config
