@@ -5,7 +5,8 @@ The guest is Debian's host kernel plus a busybox initramfs built here (guest_ima
 a DHCP lease on a libvirt network this test creates (dnsmasq), mounts its config drive and serves
 HTTP, the config drive's files included. The agent reads the guest's address from libvirt (the
 DHCP lease), reports it, probes the image's service_url (http://{}/config/meta-data) and the
-server goes READY; `openstack server list` shows the address under the network's name. A second
+server goes READY; `openstack server list` shows the address under the network's name; its SPICE
+console URL's WebSocket, through the server's relay, gets QEMU's own SPICE link reply. A second
 guest whose user data keeps its HTTP server from starting stays `waiting` with the probe's error.
 
 With /dev/kvm the guest runs on KVM; without it, or when this machine is itself a VM (nested KVM:
@@ -332,8 +333,13 @@ os.makedirs(os.path.join(TMP, "instances"))  # the agent reports its disk size
 env = dict(os.environ, OS_AUTH_URL=BASE + "/identity/v3", OS_USERNAME="admin",
            OS_PASSWORD=password, OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default",
            OS_PROJECT_DOMAIN_NAME="Default")
+# The seed's [spice] enabled: guests get SPICE on a fixed port, which the console relay reaches.
+agent_conf = os.path.join(TMP, "nova-compute.conf")
+with open(agent_conf, "w") as f:
+    f.write("[spice]\nenabled = True\n")
 agent, agent_log = start("agent", [
     GPUCLOUD, "agent", "--host", "rvm-host", "--driver", "libvirt", "--libvirt-uri", URI,
+    "--config", agent_conf,
     "--instances-path", os.path.join(TMP, "instances"), "--libvirt-network", NETWORK,
     "--virt-type", virt_type, "--guest-interval", "1", "--heartbeat-interval", "2",
     "--poll-wait", "2", "--sysfs-root", os.path.join(roots, "sys"),
@@ -403,6 +409,70 @@ if shutil.which("openstack"):
 else:
     log("openstack client not installed: its check is left out")
 
+# ---- its SPICE console through the server's relay: QEMU's own SPICE server answers ----
+def spice_through_relay(url):
+    """Opens the console URL's WebSocket as spice-html5 does and sends a SPICE link message for
+    the main channel; returns QEMU's SpiceLinkHeader and the reply's error code."""
+    import struct
+    from urllib.parse import parse_qs, urlparse
+    token = parse_qs(urlparse(url).query)["token"][0]
+    sock = socket.create_connection(("127.0.0.1", PORT), timeout=20)
+    sock.sendall((f"GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Sec-WebSocket-Protocol: binary\r\nCookie: token={token}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    if b" 101 " not in head.split(b"\r\n")[0]:
+        fail(f"the console relay refused: {head!r} {sock.recv(4096)!r}")
+    # SpiceLinkMess: connection 0, channel main (1) id 0, no capabilities.
+    body = struct.pack("<IBBIII", 0, 1, 0, 0, 0, 18)
+    msg = b"REDQ" + struct.pack("<III", 2, 2, len(body)) + body
+    mask = b"\x01\x02\x03\x04"
+    sock.sendall(bytes([0x82, 0x80 | len(msg)]) + mask +
+                 bytes(b ^ mask[i % 4] for i, b in enumerate(msg)))
+    got = b""
+    while len(got) < 20:
+        b0, b1 = sock.recv(1)[0], sock.recv(1)[0]
+        n = b1 & 0x7f
+        if n == 126:
+            n = struct.unpack(">H", sock.recv(2))[0]
+        data = b""
+        while len(data) < n:
+            data += sock.recv(n - len(data))
+        if b0 & 0x0f == 8:
+            fail(f"the relay closed before QEMU answered: {got!r}")
+        got += data
+    sock.close()
+    return got[:4], struct.unpack("<III", got[4:16]), struct.unpack("<I", got[16:20])[0]
+
+
+def console_url():
+    req = urllib.request.Request(
+        BASE + f"/compute/v2.1/servers/{ready_id}/remote-consoles", method="POST",
+        data=json.dumps({"remote_console": {"protocol": "spice", "type": "spice-html5"}}).encode(),
+        headers={"X-Auth-Token": admin, "Content-Type": "application/json",
+                 "OpenStack-API-Version": "compute 2.6"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())["remote_console"]["url"]
+    except urllib.error.HTTPError as e:
+        if e.code == 409:  # the agent's next guest report brings the console
+            return None
+        fail(f"remote-consoles: {e.code} {e.read()!r}")
+
+
+url = wait_for("rvm-ready's console URL", console_url, 60)
+magic, (major, minor, size), error = spice_through_relay(url)
+if magic != b"REDQ" or major != 2 or error != 0:
+    fail(f"QEMU's SPICE link reply through the relay: {magic!r} {major}.{minor} size {size} "
+         f"error {error}")
+xml = virsh("dumpxml", "instance-" + ready_id).stdout
+if "autoport='no'" not in xml:
+    fail("rvm-ready's SPICE port is not fixed in its domain XML")
+log(f"rvm-ready's SPICE console answers through the relay (SPICE {major}.{minor}, link OK)")
+
 # ---- a guest whose HTTP server does not start: waiting, with the probe's error ----
 down_id = boot(admin, "rvm-down", image_id, "#cloud-config\n# gpucloud-test-no-http\n")
 addr = wait_for("rvm-down's address", lambda: address_on(server(admin, down_id), NETWORK), 300)
@@ -432,4 +502,4 @@ for sid in (ready_id, down_id):
 wait_for("the domains to go", lambda: all(
     virsh("domstate", "instance-" + sid).returncode != 0 for sid in (ready_id, down_id)), 120)
 log("PASS: real guests got DHCP addresses read through libvirt, the agent's probe made one "
-    "READY and kept the other waiting with its reason")
+    "READY and kept the other waiting with its reason; the SPICE console relay reached QEMU")
