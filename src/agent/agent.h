@@ -9,8 +9,8 @@
 #include "agent/pci_ids.h"
 // Running instances: the libvirt driver, domain definitions and XML, the config drive.
 #include "agent/config_drive.h"
+#include "agent/domain_orphans.h"
 #include "agent/domain_spec.h"
 #include "agent/libvirt_driver.h"
-#include "agent/domain_orphans.h"
 // `gpucloud agent`: registration, heartbeats, tasks and orphan reports against the server.
 #include "agent/agent_loop.h"

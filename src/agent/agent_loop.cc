@@ -215,6 +215,16 @@ void AgentLoop::run_one(const std::string& text) {
       }
     } else if (task.kind == "snapshot") {
       s = snapshot(task);
+    } else if (task.kind == "console_output") {
+      // A question, not a change: it always "succeeds" and the answer says what there is.
+      // The text is made valid UTF-8 here (a guest writes any bytes) before it goes into JSON.
+      auto r = driver_.console_output(options_.host, task.instance_uuid);
+      if (r.ok()) {
+        details = {{"output", compute::console_text(*r, std::nullopt)}};
+      } else {
+        details = {
+            {"error", {{"code", to_string(r.error().code)}, {"message", r.error().message}}}};
+      }
     } else {
       s = task.kind == "spawn" ? cache_image(task) : Status{};
       if (s.ok()) s = compute::run_task(driver_, task);

@@ -133,6 +133,7 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
   spec.graphics = options.spice_enabled ? GraphicsType::kSpice : GraphicsType::kVnc;
   spec.graphics_listen = options.graphics_listen;
   spec.graphics_port = options.graphics_port;
+  if (!options.instance_dir.empty()) spec.console_log = options.instance_dir + "/console.log";
   if (const std::string* model = property(image, "hw_video_model")) {
     auto m = parse_video_model(*model);
     if (!m.ok()) return m.error();

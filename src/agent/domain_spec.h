@@ -59,6 +59,9 @@ struct DomainSpec {
   GraphicsType graphics = GraphicsType::kVnc;
   std::string graphics_listen = "127.0.0.1";
   int graphics_port = 0;  // 0: libvirt's autoport
+  // The serial console's log (virtlogd writes it, truncated at each start, as nova's console.log);
+  // "" for none. `openstack console log show` reads it.
+  std::string console_log;
   VideoModel video = VideoModel::kVirtio;
   std::optional<int64_t> video_ram_mb;  // hw_video_ram; libvirt's vram (KiB) when set
   // hw_qemu_guest_agent=yes: the guest agent's virtio channel (its addresses, nova's quiesce).

@@ -167,7 +167,11 @@ std::string to_domain_xml(const DomainSpec& s) {
          "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
          "    </channel>\n";
   }
-  x += "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n";
+  x += "    <serial type='pty'>\n";
+  if (!s.console_log.empty()) {
+    x += fmt::format("      <log file='{}' append='off'/>\n", esc(s.console_log));
+  }
+  x += "      <target port='0'/>\n    </serial>\n";
   x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
   write_display(x, s);
   x += "  </devices>\n";

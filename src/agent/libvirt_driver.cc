@@ -14,6 +14,7 @@
 #include <set>
 
 #include "agent/config_drive.h"
+#include "agent/console_log.h"
 #include "agent/domain_graphics.h"
 #include "agent/guest_addresses.h"
 #include "agent/libvirt_command.h"
@@ -278,6 +279,27 @@ class LibvirtDriver : public compute::ComputeDriver {
       info.address_source = to_string(found->source);
     }
     return info;
+  }
+
+  Result<std::string> console_output(const std::string& host, const std::string& uuid) override {
+    if (auto s = check_host(host); !s.ok()) return s.error();
+    std::string xml;
+    {
+      std::lock_guard lock(mu_);
+      DomainRef dom(virDomainLookupByUUIDString(conn_, uuid.c_str()));
+      if (!dom.ptr) return Error::not_found("no libvirt domain for instance " + uuid);
+      char* text = virDomainGetXMLDesc(dom.ptr, 0);
+      if (!text)
+        return Error::unavailable("libvirt: reading the XML of " + uuid + ": " + last_error());
+      xml = text;
+      free(text);
+    }
+    const std::string path = serial_log_path(xml);
+    if (path.empty()) {
+      return Error::not_found("Guest does not have a console available: domain " +
+                              domain_name(uuid) + " logs no serial console");
+    }
+    return read_tail(path, compute::kMaxConsoleBytes);
   }
 
  private:

@@ -10,6 +10,7 @@
 #include "api/image_impl.h"
 #include "compute/compute.h"
 #include "conductor/conductor.h"
+#include "core/host_task_notifier.h"
 
 namespace gpucloud::api {
 namespace {
@@ -150,6 +151,10 @@ Result<Reply> finish_task(ApiContext& ctx, Call& call) {
       !s.ok())
     return s.error();
   if (ctx.deps.conductor) ctx.deps.conductor->agent_task_finished(call.param("task_id"));
+  // A request parked on this task's answer (console_output_action) resumes now.
+  if (ctx.deps.task_notifier) {
+    ctx.deps.task_notifier->notify(std::string(kAgentTaskWaitKey) + call.param("task_id"));
+  }
   return Reply::no_content();
 }
 

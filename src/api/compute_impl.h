@@ -69,6 +69,8 @@ Status check_unlocked(ApiContext& ctx, const Call& call, const store::Instance& 
 // os-getVNCConsole, os-getSPICEConsole, os-getRDPConsole, os-getSerialConsole
 // (compute_consoles.cc).
 bool is_console_action(const std::string& action);
+// os-getConsoleOutput (compute_console_output.cc).
+Result<Reply> console_output_action(ApiContext& ctx, const store::Instance& i, const json& args);
 Result<Reply> legacy_console_action(ApiContext& ctx, Call& call, const store::Instance& i,
                                     const std::string& action, const json& args);
 // compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to

@@ -646,6 +646,7 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   if (is_console_action(action)) {
     return legacy_console_action(ctx, call, *i, action, (*body)[action]);
   }
+  if (action == "os-getConsoleOutput") return console_output_action(ctx, *i, (*body)[action]);
   if (auto s = check_unlocked(ctx, call, *i); !s.ok()) return s.error();
   const auto conflict = [&](const char* what) {
     return Error::conflict(fmt::format("Cannot '{}' instance {} while it is in vm_state {}", what,

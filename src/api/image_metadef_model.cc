@@ -161,8 +161,7 @@ Result<store::MetadefItem> parse_object(const json& body, const std::string& def
     } else if (key == "properties") {
       if (!v.is_object()) return metadef_invalid(key, "a JSON object of properties is required.");
       for (const auto& [prop, pdef] : v.items()) {
-        if (auto s = check_property(pdef, "properties." + prop + "."); !s.ok())
-          return s.error();
+        if (auto s = check_property(pdef, "properties." + prop + "."); !s.ok()) return s.error();
       }
     } else {
       return bad_request("Unknown attribute '" + key + "' in an object definition.");

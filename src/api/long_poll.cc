@@ -112,7 +112,7 @@ void LongPolls::sweep() {
     auto self = weak.lock();
     if (!self) return;
     LongPolls& me = **self;
-    auto pending = me.pending_hosts_();
+    auto pending = me.pending_hosts_(hosts);
     if (!pending.ok()) {
       spdlog::warn("long polls: re-checking the database for agent tasks failed: {}",
                    pending.error().message);

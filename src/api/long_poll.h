@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,9 @@ class LongPolls {
       std::function<std::shared_ptr<TimerHandle>(std::chrono::milliseconds, std::function<void()>)>;
   // Runs the re-check query away from the I/O threads (false: could not, skip this round).
   using RunBlocking = std::function<bool(std::function<void()>)>;
-  using PendingHosts = std::function<Result<std::vector<std::string>>()>;
+  // Which of the parked keys (hosts, and kAgentTaskWaitKey + task id) have news in the database.
+  using PendingHosts =
+      std::function<Result<std::vector<std::string>>(const std::set<std::string>& parked)>;
 
   LongPolls(HostTaskNotifier& notifier, Schedule schedule, RunBlocking run,
             PendingHosts pending_hosts, std::chrono::milliseconds recheck);

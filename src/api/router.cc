@@ -394,7 +394,23 @@ Status ApiServer::start() {
         return http->schedule(d, std::move(fn));
       },
       [agent_pool](std::function<void()> fn) { return agent_pool->try_submit(std::move(fn)); },
-      [store] { return store->hosts_with_pending_agent_tasks(); }, m.ctx.options.long_poll_recheck);
+      [store](const std::set<std::string>& parked) -> Result<std::vector<std::string>> {
+        auto hosts = store->hosts_with_pending_agent_tasks();
+        if (!hosts.ok()) return hosts.error();
+        // Requests waiting for an agent task's answer: the tasks that finished (one query).
+        std::vector<std::string> ids;
+        for (const auto& key : parked) {
+          if (key.rfind(kAgentTaskWaitKey, 0) == 0)
+            ids.push_back(key.substr(kAgentTaskWaitKey.size()));
+        }
+        if (!ids.empty()) {
+          auto done = store->finished_agent_tasks(ids);
+          if (!done.ok()) return done.error();
+          for (const auto& t : *done) hosts->push_back(std::string(kAgentTaskWaitKey) + t.id);
+        }
+        return hosts;
+      },
+      m.ctx.options.long_poll_recheck);
   if (auto s = m.http->listen(); !s.ok()) return s;
   const bool tls = !m.ctx.options.tls_cert_file.empty();
   m.ctx.base_url = !m.ctx.options.public_url.empty()

@@ -70,6 +70,10 @@ struct Reply;
 // `host` is notified (HostTaskNotifier), the database re-check finds pending tasks for it, or the
 // deadline passes; then `again` runs on a worker. `final` (deadline, server stopping) means it must
 // answer now; otherwise it may return another wait.
+// A LongPollWait's `host` for a request that waits for one agent task's answer: this prefix and
+// the task id (the answer route notifies it; the re-check finds answers given to other replicas).
+inline constexpr std::string_view kAgentTaskWaitKey = "agent-task:";
+
 struct LongPollWait {
   std::string host;
   std::chrono::steady_clock::time_point deadline;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,11 +102,23 @@ class ComputeDriver {
   // kNotFound when the host has no guest of the instance.
   virtual Status snapshot(const std::string& host, const std::string& instance_uuid,
                           const std::string& to) = 0;
+  // The guest's serial console log as the hypervisor kept it: its last kMaxConsoleBytes, raw.
+  // kNotFound when the guest has none (no guest, or one defined without a console log); "" when
+  // it has one that is still empty. By default kNotImplemented.
+  virtual Result<std::string> console_output(const std::string& host,
+                                             const std::string& instance_uuid);
   // Resets, checks and scrubs GPUs that guests released; one outcome per device, in order.
   // By default every device is clean (a driver with nothing to reset).
   virtual Result<std::vector<CleanOutcome>> clean(const std::string& host,
                                                   const std::vector<CleanDevice>& devices);
 };
+
+// The most of a console log a driver reads (nova's libvirt driver reads 100 KiB).
+inline constexpr size_t kMaxConsoleBytes = 100 * 1024;
+// os-getConsoleOutput's text from a raw log, as nova makes it: the last `lines` lines (all when
+// nullopt; none for 0), bytes outside ASCII as U+FFFD, control characters other than tab and
+// newline removed (the result is always valid UTF-8, whatever the guest wrote).
+std::string console_text(std::string_view raw, std::optional<int64_t> lines);
 
 // A server booted with `networks: "none"` (2.37+): its guest gets no NIC (system metadata
 // networks=none, written by the API).

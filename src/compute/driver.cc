@@ -12,6 +12,43 @@ Result<std::string> ComputeDriver::guest_address(const std::string& host,
   return g->ip_address;
 }
 
+Result<std::string> ComputeDriver::console_output(const std::string& host,
+                                                  const std::string& instance_uuid) {
+  (void)host;
+  (void)instance_uuid;
+  return Error{ErrorCode::kNotImplemented, "this driver keeps no console log"};
+}
+
+std::string console_text(std::string_view raw, std::optional<int64_t> lines) {
+  if (lines) {
+    if (*lines <= 0) return "";
+    // The last `lines` pieces between newlines (a trailing newline ends an empty last piece,
+    // as nova's split counts it).
+    size_t start = 0;
+    size_t pos = raw.size();
+    for (int64_t found = 0; pos > 0;) {
+      const size_t nl = raw.rfind('\n', pos - 1);
+      if (nl == std::string_view::npos) break;
+      if (++found == *lines) {
+        start = nl + 1;
+        break;
+      }
+      pos = nl;
+    }
+    raw = raw.substr(start);
+  }
+  std::string out;
+  out.reserve(raw.size());
+  for (unsigned char c : raw) {
+    if (c >= 0x80) {
+      out += "\xEF\xBF\xBD";  // U+FFFD, as nova's decode('ascii', 'replace')
+    } else if (c >= 0x20 || c == '\t' || c == '\n' || c == 0x7f) {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 Result<DomainInfo> ComputeDriver::guest(const std::string& host, const std::string& instance_uuid) {
   auto domains = list_domains(host);
   if (!domains.ok()) return domains.error();

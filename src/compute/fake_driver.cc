@@ -24,9 +24,10 @@ struct FakeHost {
   bool fail_spawn = false;  // every spawn fails: for tests of the ERROR path
   uint32_t network = 0;     // guests' IPv4 network (host order) and its size
   int prefix = 24;
-  std::map<std::string, DomainInfo> domains;      // by instance uuid
-  int clean_ms = 0;                               // how long cleaning one task takes
-  std::map<PciAddress, std::string> clean_fails;  // cleaning this device fails with this reason
+  std::map<std::string, DomainInfo> domains;        // by instance uuid
+  std::map<std::string, std::string> console_logs;  // by instance uuid: what each boot "printed"
+  int clean_ms = 0;                                 // how long cleaning one task takes
+  std::map<PciAddress, std::string> clean_fails;    // cleaning this device fails with this reason
 };
 
 Status check_keys(const json& obj, const std::string& where, std::set<std::string> known) {
@@ -241,6 +242,8 @@ class FakeDriver : public ComputeDriver {
     if (!without_network(instance)) d.ip_address = free_address(*h, instance.uuid);
     start_stand_in(instance, image, d);
     h->domains[instance.uuid] = std::move(d);
+    h->console_logs[instance.uuid].clear();
+    log_boot(*h, instance.uuid);
     return {};
   }
 
@@ -249,6 +252,7 @@ class FakeDriver : public ComputeDriver {
     auto* h = find(host);
     if (!h) return Error::not_found("fake driver: no host named " + host);
     h->domains.erase(uuid);
+    h->console_logs.erase(uuid);
     services_.stop(uuid);
     return {};
   }
@@ -314,6 +318,19 @@ class FakeDriver : public ComputeDriver {
   Status reboot(const std::string& host, const std::string& uuid, bool) override {
     return set_power(host, uuid, store::PowerState::kRunning);
   }
+  // A simulated guest's serial console: a few lines per boot, kept while the guest exists (as
+  // libvirt's console log is, across a power off).
+  Result<std::string> console_output(const std::string& host, const std::string& uuid) override {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    auto it = h->console_logs.find(uuid);
+    if (it == h->console_logs.end()) {
+      return Error::not_found("fake driver: no guest " + uuid + " on " + host);
+    }
+    const std::string& log = it->second;
+    return log.size() > kMaxConsoleBytes ? log.substr(log.size() - kMaxConsoleBytes) : log;
+  }
   Result<std::vector<DomainInfo>> list_domains(const std::string& host) override {
     std::lock_guard lock(mu_);
     auto* h = find(host);
@@ -338,6 +355,25 @@ class FakeDriver : public ComputeDriver {
     return "";
   }
 
+  static void log_boot(FakeHost& h, const std::string& uuid) {
+    auto d = h.domains.find(uuid);
+    if (d == h.domains.end()) return;
+    std::string& log = h.console_logs[uuid];
+    const std::string name = d->second.name;
+    log += "SeaBIOS (version gpucloud-fake)\r\n";
+    log += "Booting from Hard Disk...\r\n";
+    log += "[    0.000000] Linux version 6.1.0 (gpucloud fake guest " + name + ")\r\n";
+    log += "[    0.000000] Command line: console=ttyS0\r\n";
+    for (const auto& a : d->second.pci_devices) {
+      log += "[    1.000000] pci " + a.to_string() + ": passed through by the host\r\n";
+    }
+    if (!d->second.ip_address.empty()) {
+      log += "[    2.000000] eth0: leased " + d->second.ip_address + "\r\n";
+    }
+    log += name + " login: \r\n";
+    if (log.size() > 2 * kMaxConsoleBytes) log.erase(0, log.size() - kMaxConsoleBytes);
+  }
+
   FakeHost* find(const std::string& name) {
     auto it = hosts_.find(name);
     return it == hosts_.end() ? nullptr : &it->second;
@@ -351,6 +387,11 @@ class FakeDriver : public ComputeDriver {
       return Error::not_found("fake driver: no guest " + uuid + " on " + host);
     }
     it->second.power = p;
+    if (p == store::PowerState::kRunning) {
+      log_boot(*h, uuid);
+    } else {
+      h->console_logs[uuid] += "reboot: Power down\r\n";
+    }
     return {};
   }
 
