@@ -426,6 +426,28 @@ const std::vector<std::string> kVersion17 = {
     "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
 };
 
+// Version 18: keystone's role inference rules (implied roles) and domain-specific roles. Side
+// tables: roles keeps its unique name, which is what assignments hold, so a domain-specific role
+// is a roles row whose name is its id (it never collides with a global role's name, and no
+// assignment of it can read as "admin") with its real name here, unique within its domain. The
+// rules hold role ids and go with either role; the implied_role_id index serves deleting a role.
+// keystone's own rules admin -> member -> reader are seeded, so that the per-request expansion
+// (project_group_roles.cc) sees a rule on member from an admin too.
+const std::vector<std::string> kVersion18 = {
+    "CREATE TABLE IF NOT EXISTS domain_specific_roles (role_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "domain_id VARCHAR(64) NOT NULL, name VARCHAR(255) NOT NULL, UNIQUE (domain_id, name), "
+    "FOREIGN KEY (role_id) REFERENCES roles(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS implied_roles (prior_role_id VARCHAR(64) NOT NULL, "
+    "implied_role_id VARCHAR(64) NOT NULL, PRIMARY KEY (prior_role_id, implied_role_id), "
+    "FOREIGN KEY (prior_role_id) REFERENCES roles(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (implied_role_id) REFERENCES roles(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_implied_roles_implied_role_id ON implied_roles "
+    "(implied_role_id)",
+    "@INSERT_IGNORE INTO implied_roles (prior_role_id, implied_role_id) "
+    "VALUES ('admin', 'member'), ('member', 'reader')",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -466,7 +488,8 @@ const std::vector<Migration>& migrations() {
       make(14, "glance metadata definitions", kVersion14),
       make(15, "project hierarchy, project tags, domain roles, credentials, policies", kVersion15),
       make(16, "compute host boot times", kVersion16),
-      make(17, "group roles on projects, group extra attributes, system roles", kVersion17)};
+      make(17, "group roles on projects, group extra attributes, system roles", kVersion17),
+      make(18, "implied roles, domain-specific roles", kVersion18)};
   return kAll;
 }
 
