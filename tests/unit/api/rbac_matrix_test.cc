@@ -139,7 +139,9 @@ class RbacMatrixTest : public ComputeTest {
                {"tag_name", "t1"},
                {"resource_type", "OS::Glance::Image"},
                {"credential_id", "sparecredential"},
-               {"policy_id", "sparepolicy"}};
+               {"policy_id", "sparepolicy"},
+               {"prior_role_id", "sparerole"},
+               {"implied_role_id", "spareimplied"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
@@ -148,6 +150,8 @@ class RbacMatrixTest : public ComputeTest {
     // default domain and the built-in roles cannot be deleted).
     ASSERT_TRUE(store_->create_domain({"sparedomain", "spare-domain", "", false}).ok());
     ASSERT_TRUE(store_->create_role({"sparerole", "spare-role", ""}).ok());
+    // The inference rule routes: sparerole implies spareimplied.
+    ASSERT_TRUE(store_->create_role({"spareimplied", "spare-implied", ""}).ok());
 
     tokens_[Persona::kReader] = login("rita", "rita-secret", "demo");
     tokens_[Persona::kMember] = login("alice", "alice-secret", "demo");
