@@ -113,7 +113,8 @@ struct Endpoint {
 };
 
 // One user's role on one project. The role is held by name ("admin", "member", "reader"):
-// tokens and policy speak names, and renaming a role renames its assignments with it.
+// tokens and policy speak names, and renaming a role renames its assignments with it. A
+// domain-specific role is held by its id (Role::held_as).
 struct RoleAssignment {
   std::string user_id;
   std::string project_id;
