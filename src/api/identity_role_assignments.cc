@@ -210,8 +210,8 @@ json assignment_row_json(const AssignmentRow& a, const RolesHeldAs& roles, Assig
   const std::string where = a.on_system   ? "system"
                             : a.on_domain ? "domains/" + a.scope
                                           : "projects/" + a.scope;
-  // A row from an inference rule: the assignment is the prior role's, and keystone names the
-  // role that implies this one.
+  // A row from an inference rule: the assignment is that of the role assigned, and keystone
+  // names the role that implies this one.
   const std::string assigned_id = a.assigned.empty() ? role_id : role_id_of(roles, a.assigned);
   json links = {
       {"assignment", base + "/identity/v3/" + where + granted_to + "/roles/" + assigned_id}};
