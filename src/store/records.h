@@ -112,9 +112,8 @@ struct Endpoint {
   bool enabled = true;
 };
 
-// One user's role on one project. The role is held by name ("admin", "member", "reader"):
-// tokens and policy speak names, and renaming a role renames its assignments with it. A
-// domain-specific role is held by its id (Role::held_as).
+// One user's role on one project, held by name ("admin", "member", "reader"; a domain-specific
+// role by its id): tokens and policy speak names, and renaming a role renames its assignments.
 struct RoleAssignment {
   std::string user_id;
   std::string project_id;
