@@ -22,19 +22,12 @@ Result<RoleHolder> role_holder(store::Store& st, const Call& call, bool group) {
   if (call.params.count("role_id")) {
     auto role = st.get_role(call.param("role_id"));
     if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
-    h.role = role->name;
+    h.role = role->held_as();
   }
   return h;
 }
 
 namespace {
-
-json domain_role_json(const store::Role& r, const std::string& base) {
-  return {{"id", r.id},
-          {"name", r.name},
-          {"domain_id", nullptr},
-          {"links", {{"self", base + "/identity/v3/roles/" + r.id}}}};
-}
 
 // The assignment a PUT, HEAD or DELETE names; 404 naming whichever of them does not exist.
 Result<store::DomainRoleAssignment> domain_assignment(ApiContext& ctx, Call& call, bool group) {
@@ -93,7 +86,7 @@ Result<Reply> list_domain_roles(ApiContext& ctx, Call& call, bool group) {
   json out = json::array();
   for (const auto& x : *as) {
     for (const auto& r : *roles) {
-      if (r.name == x.role) out.push_back(domain_role_json(r, ctx.base_url));
+      if (r.held_as() == x.role) out.push_back(listed_role_json(r, ctx.base_url));
     }
   }
   return Reply::ok({{"roles", out}, {"links", {{"self", nullptr}}}});

@@ -1,7 +1,8 @@
 // Keystone v3 domains and roles: everyone may read them, admins create, update and delete them.
-// As keystone: a domain is deleted only once disabled, with its projects and users; "default"
-// stays. The built-in roles (admin, member, reader, service) are what policy.cc grants by, so
-// they can be neither renamed nor deleted here.
+// As keystone: a domain is deleted only once disabled, with its projects, users and roles;
+// "default" stays. The built-in roles (admin, member, reader, service) are what policy.cc grants
+// by, so they can be neither renamed nor deleted here. A role created with a `domain_id` is that
+// domain's own (domain-specific): listed with `?domain_id=` only, and never in a token itself.
 #include <algorithm>
 
 #include "api/identity_impl.h"
@@ -28,11 +29,8 @@ json domain_json(const store::Domain& d, const std::string& base) {
 }
 
 json role_json(const store::Role& r, const std::string& base) {
-  json j = {{"id", r.id},
-            {"name", r.name},
-            {"domain_id", nullptr},
-            {"options", json::object()},
-            {"links", {{"self", base + "/identity/v3/roles/" + r.id}}}};
+  json j = listed_role_json(r, base);
+  j["options"] = json::object();
   if (!r.description.empty()) j["description"] = r.description;
   return j;
 }
@@ -155,12 +153,16 @@ Result<Reply> delete_domain(ApiContext& ctx, Call& call) {
   return Reply::no_content();
 }
 
+// GET /roles: the global roles, or with `domain_id` that domain's own (keystone lists the two
+// apart).
 Result<Reply> list_roles(ApiContext& ctx, Call& call) {
   auto rs = ctx.store().list_roles();
   if (!rs.ok()) return rs.error();
   const auto name = call.query("name");
+  const auto domain = call.query("domain_id");
   json out = json::array();
   for (const auto& r : *rs) {
+    if (r.domain_id != domain) continue;
     if (!name || *name == r.name) out.push_back(role_json(r, ctx.base_url));
   }
   return Reply::ok({{"roles", out},
@@ -177,9 +179,10 @@ Result<Reply> show_role(ApiContext& ctx, Call& call) {
   return Reply::ok({{"role", role_json(*r, ctx.base_url)}});
 }
 
-Error role_conflict(const std::string& name) {
+Error role_conflict(const store::Role& r) {
   return Error::conflict(
-      "Conflict occurred attempting to store role - Duplicate entry found with name " + name + ".");
+      "Conflict occurred attempting to store role - Duplicate entry found with name " + r.name +
+      (r.domain_id ? " in domain " + *r.domain_id : std::string()) + ".");
 }
 
 Result<Reply> create_role(ApiContext& ctx, Call& call) {
@@ -198,15 +201,26 @@ Result<Reply> create_role(ApiContext& ctx, Call& call) {
   if (*desc) {
     if (auto s = check_text(**desc, "role.description", 255); !s.ok()) return s.error();
   }
-  auto domain = opt_string(*r, "domain_id", "role");
-  if (!domain.ok()) return domain.error();
-  if (*domain) return bad_request("Domain-specific roles are not supported.");
+  // A domain_id of null is a global role, as none.
+  std::optional<std::string> domain;
+  if (r->contains("domain_id") && !(*r)["domain_id"].is_null()) {
+    auto d = opt_string(*r, "domain_id", "role");
+    if (!d.ok()) return d.error();
+    domain = *d;
+    if (!ctx.store().get_domain(*domain).ok()) {
+      return Error::not_found("Could not find domain: " + *domain + ".");
+    }
+  }
   store::Role role;
   role.id = new_hex_id();
   role.name = **name;
   role.description = desc->value_or("");
+  role.domain_id = domain;
   if (auto s = ctx.store().create_role(role); !s.ok()) {
-    if (s.error().code == ErrorCode::kConflict) return role_conflict(role.name);
+    if (s.error().code == ErrorCode::kConflict) return role_conflict(role);
+    if (s.error().code == ErrorCode::kNotFound) {
+      return Error::not_found("Could not find domain: " + *domain + ".");
+    }
     return s.error();
   }
   return Reply::ok({{"role", role_json(role, ctx.base_url)}}, 201);
@@ -236,7 +250,7 @@ Result<Reply> update_role(ApiContext& ctx, Call& call) {
     role->description = **desc;
   }
   if (auto s = ctx.store().update_role(*role); !s.ok()) {
-    if (s.error().code == ErrorCode::kConflict) return role_conflict(role->name);
+    if (s.error().code == ErrorCode::kConflict) return role_conflict(*role);
     return s.error();
   }
   return Reply::ok({{"role", role_json(*role, ctx.base_url)}});
@@ -256,6 +270,19 @@ Result<Reply> delete_role(ApiContext& ctx, Call& call) {
 }
 
 }  // namespace
+
+json listed_role_json(const store::Role& r, const std::string& base) {
+  return {{"id", r.id},
+          {"name", r.name},
+          {"domain_id", r.domain_id ? json(*r.domain_id) : json(nullptr)},
+          {"links", {{"self", base + "/identity/v3/roles/" + r.id}}}};
+}
+
+Status check_role_fits_project(const store::Role& role, const store::Project& project) {
+  if (!role.domain_id || *role.domain_id == project.domain_id) return {};
+  return forbidden("Project " + project.id + " must be in the same domain as the role " + role.id +
+                   " being assigned.");
+}
 
 std::optional<bool> keystone_bool_query(const std::optional<std::string>& v) {
   if (!v) return std::nullopt;

@@ -43,6 +43,14 @@ json project_json(const store::Project& p, const std::string& base);
 json identity_version(const std::string& base_url);
 json service_catalog(const std::string& base_url);
 
+// A role as keystone lists it (id, name, domain_id, links) in the lists of a project's, a
+// domain's or the system's roles (identity_domains.cc).
+json listed_role_json(const store::Role& r, const std::string& base);
+
+// keystone's DomainSpecificRoleMismatch (identity_domains.cc): a domain-specific role is granted
+// on its own domain's projects only (403 otherwise).
+Status check_role_fits_project(const store::Role& role, const store::Project& project);
+
 // keystone's query filter on a boolean (identity_domains.cc): "false", "False" and "0" are
 // false, any other value true; nullopt when the parameter is absent.
 std::optional<bool> keystone_bool_query(const std::optional<std::string>& v);

@@ -13,49 +13,46 @@
 namespace gpucloud::api {
 namespace {
 
-json listed_project_role_json(const store::Role& r, const std::string& base) {
-  return {{"id", r.id},
-          {"name", r.name},
-          {"domain_id", nullptr},
-          {"links", {{"self", base + "/identity/v3/roles/" + r.id}}}};
-}
-
 // The roles named in `names`, as keystone lists them (in the order of the role list).
 Result<json> roles_named(ApiContext& ctx, const std::vector<std::string>& names) {
   auto roles = ctx.store().list_roles();
   if (!roles.ok()) return roles.error();
   json out = json::array();
   for (const auto& r : *roles) {
-    if (std::find(names.begin(), names.end(), r.name) != names.end()) {
-      out.push_back(listed_project_role_json(r, ctx.base_url));
+    if (std::find(names.begin(), names.end(), r.held_as()) != names.end()) {
+      out.push_back(listed_role_json(r, ctx.base_url));
     }
   }
   return out;
 }
 
 // The assignment a group route names; 404 naming whichever of project, group and role (when the
-// route has one) does not exist.
-Result<store::GroupRoleAssignment> group_project_assignment(ApiContext& ctx, Call& call) {
+// route has one) does not exist. A grant (`grant`) of a domain-specific role must be on a project
+// of the role's domain (403).
+Result<store::GroupRoleAssignment> group_project_assignment(ApiContext& ctx, Call& call,
+                                                            bool grant = false) {
   store::Store& st = ctx.store();
   store::GroupRoleAssignment a;
   a.project_id = call.param("project_id");
   a.group_id = call.param("group_id");
-  if (!st.get_project(a.project_id).ok()) {
-    return Error::not_found("Could not find project: " + a.project_id + ".");
-  }
+  auto project = st.get_project(a.project_id);
+  if (!project.ok()) return Error::not_found("Could not find project: " + a.project_id + ".");
   if (!st.get_group(a.group_id).ok()) {
     return Error::not_found("Could not find group: " + a.group_id + ".");
   }
   if (call.params.count("role_id")) {
     auto role = st.get_role(call.param("role_id"));
     if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
-    a.role = role->name;
+    if (grant) {
+      if (auto s = check_role_fits_project(*role, *project); !s.ok()) return s.error();
+    }
+    a.role = role->held_as();
   }
   return a;
 }
 
 Result<Reply> put_group_project_role(ApiContext& ctx, Call& call) {
-  auto a = group_project_assignment(ctx, call);
+  auto a = group_project_assignment(ctx, call, true);
   if (!a.ok()) return a.error();
   if (auto s = ctx.store().assign_group_role(*a); !s.ok()) return s.error();
   return Reply::no_content();

@@ -2,9 +2,12 @@
 // /projects/{p}/users/{u}/roles/{r}; removing one revokes the user's tokens there, in the store)
 // and GET /role_assignments, which lists them with the groups' roles on projects
 // (identity_project_roles.cc), the roles on domains (identity_domain_roles.cc) and on the system
-// (identity_system_roles.cc).
+// (identity_system_roles.cc); `effective` adds what inference rules imply and leaves out the
+// domain-specific roles, as keystone.
+#include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,30 +17,85 @@
 namespace gpucloud::api {
 namespace {
 
-// PUT/DELETE/HEAD /projects/{p}/users/{u}/roles/{r}
-Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call) {
+// PUT/DELETE/HEAD /projects/{p}/users/{u}/roles/{r}. A grant (`grant`) of a domain-specific role
+// must be on a project of the role's domain (403).
+Result<store::RoleAssignment> assignment(ApiContext& ctx, Call& call, bool grant = false) {
   auto role = ctx.store().get_role(call.param("role_id"));
   if (!role.ok()) return Error::not_found("Could not find role: " + call.param("role_id") + ".");
-  if (!ctx.store().get_project(call.param("project_id")).ok()) {
+  auto project = ctx.store().get_project(call.param("project_id"));
+  if (!project.ok()) {
     return Error::not_found("Could not find project: " + call.param("project_id") + ".");
   }
   if (!ctx.store().get_user(call.param("user_id")).ok()) {
     return Error::not_found("Could not find user: " + call.param("user_id") + ".");
   }
-  return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role->name};
+  if (grant) {
+    if (auto s = check_role_fits_project(*role, *project); !s.ok()) return s.error();
+  }
+  return store::RoleAssignment{call.param("user_id"), call.param("project_id"), role->held_as()};
 }
 
 // One row of GET /role_assignments before it is shown: who holds which role where, and for an
 // effective row the group it comes through.
 struct AssignmentRow {
-  std::string role;  // by name
+  std::string role;  // as assignments hold it (Role::held_as)
   bool by_group = false;
   std::string holder;  // user or group id
   bool on_domain = false;
   std::string scope;       // project or domain id
   std::string via_group;   // effective rows: the group the user holds the role through
   bool on_system = false;  // a role on the system (scope stays empty)
+  // Effective rows from an inference rule: the role assigned, and the one implying this role.
+  std::string assigned{};
+  std::string prior{};
 };
+
+// Every assignment's role, as assignments hold it (a global role's name, a domain-specific
+// role's id).
+using RolesHeldAs = std::map<std::string, store::Role>;
+
+// keystone's effective listing, past the groups: each row also stands for every role its role
+// implies, directly or not (one row each, naming the role that implies it), and the rows of
+// domain-specific roles go: they only convey what they imply.
+Result<std::vector<AssignmentRow>> with_implied_rows(store::Store& st, const RolesHeldAs& roles,
+                                                     std::vector<AssignmentRow> rows) {
+  auto rules = st.list_implied_roles("");
+  if (!rules.ok()) return rules.error();
+  std::map<std::string, const store::Role*> by_id;
+  for (const auto& [held, r] : roles) by_id[r.id] = &r;
+  std::map<std::string, std::vector<const store::Role*>> implies;  // by prior role id
+  for (const auto& rule : *rules) {
+    if (by_id.count(rule.implied_role_id)) {
+      implies[rule.prior_role_id].push_back(by_id.at(rule.implied_role_id));
+    }
+  }
+  std::vector<AssignmentRow> out;
+  for (auto& row : rows) {
+    std::vector<AssignmentRow> implied_rows;
+    const auto role = roles.find(row.role);
+    if (role != roles.end()) {
+      std::set<std::string> seen = {role->second.id};
+      std::deque<const store::Role*> todo = {&role->second};
+      while (!todo.empty()) {
+        const store::Role* prior = todo.front();
+        todo.pop_front();
+        for (const store::Role* implied : implies[prior->id]) {
+          if (!seen.insert(implied->id).second) continue;
+          AssignmentRow x = row;
+          x.role = implied->held_as();
+          x.assigned = row.role;
+          x.prior = prior->held_as();
+          if (!implied->domain_id) implied_rows.push_back(std::move(x));
+          todo.push_back(implied);
+        }
+      }
+    }
+    // The row itself first, then what it implies.
+    if (role == roles.end() || !role->second.domain_id) out.push_back(std::move(row));
+    for (auto& x : implied_rows) out.push_back(std::move(x));
+  }
+  return out;
+}
 
 // Every assignment, users' and groups', on projects and domains; with `effective`, each group
 // row becomes one row per member (keystone's effective listing).
@@ -110,13 +168,22 @@ Result<AssignmentNames> assignment_names(store::Store& st) {
   return n;
 }
 
-json assignment_row_json(const AssignmentRow& a, const std::string& role_id, AssignmentNames* n,
+// The role's id (as held, for a role that went meanwhile).
+std::string role_id_of(const RolesHeldAs& roles, const std::string& held_as) {
+  const auto r = roles.find(held_as);
+  return r == roles.end() ? held_as : r->second.id;
+}
+
+json assignment_row_json(const AssignmentRow& a, const RolesHeldAs& roles, AssignmentNames* n,
                          const std::string& base) {
+  const std::string role_id = role_id_of(roles, a.role);
   json role = {{"id", role_id}};
   json holder = {{"id", a.holder}};
   json scope = {{"id", a.scope}};
   if (n) {
-    role["name"] = a.role;
+    const auto r = roles.find(a.role);
+    role["name"] = r == roles.end() ? a.role : r->second.name;
+    if (r != roles.end() && r->second.domain_id) role["domain"] = n->domain(*r->second.domain_id);
     if (a.by_group) {
       if (auto g = n->groups.find(a.holder); g != n->groups.end()) {
         holder["name"] = g->second.name;
@@ -143,9 +210,16 @@ json assignment_row_json(const AssignmentRow& a, const std::string& role_id, Ass
   const std::string where = a.on_system   ? "system"
                             : a.on_domain ? "domains/" + a.scope
                                           : "projects/" + a.scope;
-  json links = {{"assignment", base + "/identity/v3/" + where + granted_to + "/roles/" + role_id}};
+  // A row from an inference rule: the assignment is that of the role assigned, and keystone
+  // names the role that implies this one.
+  const std::string assigned_id = a.assigned.empty() ? role_id : role_id_of(roles, a.assigned);
+  json links = {
+      {"assignment", base + "/identity/v3/" + where + granted_to + "/roles/" + assigned_id}};
   if (via_group) {
     links["membership"] = base + "/identity/v3/groups/" + a.via_group + "/users/" + a.holder;
+  }
+  if (!a.prior.empty()) {
+    links["prior_role"] = base + "/identity/v3/roles/" + role_id_of(roles, a.prior);
   }
   return {{"role", role},
           {a.by_group ? "group" : "user", holder},
@@ -161,7 +235,8 @@ bool query_flag(Call& call, const char* name) {
 
 // GET /role_assignments, filtered by user.id, group.id, role.id, scope.project.id,
 // scope.domain.id and scope.system; `effective` lists what users hold through their groups as their
-// own rows, and include_names adds the names beside the ids.
+// own rows, adds the roles implied and leaves out the domain-specific ones, and include_names adds
+// the names beside the ids.
 Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
   // `?effective` with no value counts as true, as keystone's query_filter_is_true.
   const bool effective = query_flag(call, "effective");
@@ -178,11 +253,16 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
   }
   auto rows = all_assignment_rows(ctx, effective);
   if (!rows.ok()) return rows.error();
-  // Assignments hold role names; the API shows the role's id (the name, for the built-ins).
-  auto roles = ctx.store().list_roles();
-  if (!roles.ok()) return roles.error();
-  std::map<std::string, std::string> role_ids;
-  for (const auto& r : *roles) role_ids[r.name] = r.id;
+  // Assignments hold role names (ids for domain-specific roles); the API shows the role's id
+  // (the name, for the built-ins).
+  auto role_list = ctx.store().list_roles();
+  if (!role_list.ok()) return role_list.error();
+  RolesHeldAs roles;
+  for (const auto& r : *role_list) roles[r.held_as()] = r;
+  if (effective) {
+    rows = with_implied_rows(ctx.store(), roles, std::move(*rows));
+    if (!rows.ok()) return rows.error();
+  }
   std::optional<AssignmentNames> names;
   if (query_flag(call, "include_names")) {
     auto n = assignment_names(ctx.store());
@@ -191,15 +271,14 @@ Result<Reply> list_role_assignments(ApiContext& ctx, Call& call) {
   }
   json out = json::array();
   for (const auto& a : *rows) {
-    const auto id = role_ids.find(a.role);
-    const std::string role_id = id == role_ids.end() ? a.role : id->second;
+    const std::string role_id = role_id_of(roles, a.role);
     if (user_filter && (a.by_group || a.holder != *user_filter)) continue;
     if (group_filter && (!a.by_group || a.holder != *group_filter)) continue;
     if (role_filter && role_id != *role_filter) continue;
     if (project_filter && (a.on_domain || a.on_system || a.scope != *project_filter)) continue;
     if (system_filter && !a.on_system) continue;
     if (domain_filter && (!a.on_domain || a.scope != *domain_filter)) continue;
-    out.push_back(assignment_row_json(a, role_id, names ? &*names : nullptr, ctx.base_url));
+    out.push_back(assignment_row_json(a, roles, names ? &*names : nullptr, ctx.base_url));
   }
   return Reply::ok({{"role_assignments", out},
                     {"links",
@@ -217,7 +296,7 @@ std::vector<Route> identity_role_assignment_routes(ApiContext& ctx) {
   };
   add("PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:admin",
       [&ctx](Call& call) -> Result<Reply> {
-        auto a = assignment(ctx, call);
+        auto a = assignment(ctx, call, true);
         if (!a.ok()) return a.error();
         if (auto s = ctx.store().assign_role(*a); !s.ok()) return s.error();
         return Reply::no_content();

@@ -62,11 +62,7 @@ Result<Reply> list_system_roles(ApiContext& ctx, Call& call, bool group) {
   json out = json::array();
   for (const auto& x : *as) {
     for (const auto& r : *roles) {
-      if (r.name != x.role) continue;
-      out.push_back({{"id", r.id},
-                     {"name", r.name},
-                     {"domain_id", nullptr},
-                     {"links", {{"self", ctx.base_url + "/identity/v3/roles/" + r.id}}}});
+      if (r.held_as() == x.role) out.push_back(listed_role_json(r, ctx.base_url));
     }
   }
   return Reply::ok({{"roles", out}, {"links", {{"self", nullptr}}}});

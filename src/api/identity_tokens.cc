@@ -45,10 +45,11 @@ json token_body(store::Store& st, const Caller& c, const std::vector<std::string
                     {"name", c.project_name},
                     {"domain", domain_ref(st, c.project_domain_id)}};
     t["is_domain"] = false;
-    // Assignments hold role names; a token shows each role's id and name, as keystone.
+    // Assignments hold role names; a token shows each role's id and name, as keystone (its
+    // roles are global ones: the store leaves out the domain-specific roles).
     std::map<std::string, std::string> role_ids;
     if (auto rs = st.list_roles(); rs.ok()) {
-      for (const auto& r : *rs) role_ids[r.name] = r.id;
+      for (const auto& r : *rs) role_ids[r.held_as()] = r.id;
     }
     json roles = json::array();
     for (const auto& r : c.roles) {

@@ -427,6 +427,7 @@ Status ApiServer::start() {
   for (auto& r : identity_domain_role_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_project_role_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_system_role_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_implied_role_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_credential_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_policy_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_domain_routes(m.ctx)) m.routes.push_back(std::move(r));

@@ -162,6 +162,7 @@ std::vector<Route> identity_role_assignment_routes(
 std::vector<Route> identity_domain_role_routes(ApiContext& ctx);   // identity_domain_roles.cc
 std::vector<Route> identity_project_role_routes(ApiContext& ctx);  // identity_project_roles.cc
 std::vector<Route> identity_system_role_routes(ApiContext& ctx);   // identity_system_roles.cc
+std::vector<Route> identity_implied_role_routes(ApiContext& ctx);  // identity_implied_roles.cc
 std::vector<Route> identity_credential_routes(ApiContext& ctx);    // identity_credentials.cc
 std::vector<Route> identity_policy_routes(ApiContext& ctx);        // identity_policies.cc
 std::vector<Route> identity_domain_routes(ApiContext& ctx);        // identity_domains.cc

@@ -1,7 +1,8 @@
 // Roles on projects held by keystone groups (schema version 17). Every member of a group holds
 // the group's roles on its projects: a user's roles on a project are its own and its groups',
-// read on every request (token_grants.cc), so a membership or a grant that goes takes its roles
-// with it at the next request; the tokens concerned are also revoked, as keystone does.
+// with the roles they imply (version 18), read on every request (token_grants.cc), so a
+// membership, a grant or an inference rule that goes takes its roles with it at the next
+// request; the tokens concerned by a grant are also revoked, as keystone does.
 #include "store/store_impl.h"
 
 namespace gpucloud::store {
@@ -17,16 +18,26 @@ void require_project_row(soci::session& sql, const std::string& id) {
 
 std::vector<std::string> read_user_project_roles(soci::session& sql, const std::string& user_id,
                                                  const std::string& project_id) {
-  // role_assignments' primary key (user_id, project_id, role) answers the first half;
-  // identity_group_members' user_id index and project_group_roles' primary key (project_id,
-  // group_id, role) the second. UNION removes the duplicates.
+  // The roles held directly: role_assignments' primary key (user_id, project_id, role) answers
+  // the first half; identity_group_members' user_id index and project_group_roles' primary key
+  // (project_id, group_id, role) the second. Then, recursively, every role an inference rule
+  // implies from one already held (roles' unique name, implied_roles' primary key, roles'
+  // primary key); UNION keeps each role once, which also ends the recursion should a cycle ever
+  // be stored. Last, the domain-specific roles go (held by their id, the primary key of
+  // domain_specific_roles): they only convey what they imply, as in keystone.
   std::vector<std::string> out;
   std::string role;
   soci::statement st =
-      (sql.prepare << "SELECT role FROM role_assignments WHERE user_id = :u1 AND project_id = :p1 "
-                      "UNION SELECT r.role FROM identity_group_members m JOIN project_group_roles "
-                      "r ON r.group_id = m.group_id WHERE m.user_id = :u2 AND r.project_id = :p2 "
-                      "ORDER BY 1",
+      (sql.prepare << "WITH RECURSIVE held (role) AS ("
+                      "SELECT role FROM (SELECT role FROM role_assignments WHERE user_id = :u1 "
+                      "AND project_id = :p1 UNION SELECT r.role FROM identity_group_members m "
+                      "JOIN project_group_roles r ON r.group_id = m.group_id WHERE m.user_id = "
+                      ":u2 AND r.project_id = :p2) own "
+                      "UNION SELECT ir.name FROM held JOIN roles pr ON pr.name = held.role "
+                      "JOIN implied_roles i ON i.prior_role_id = pr.id "
+                      "JOIN roles ir ON ir.id = i.implied_role_id) "
+                      "SELECT role FROM held WHERE role NOT IN (SELECT role_id FROM "
+                      "domain_specific_roles) ORDER BY 1",
        soci::use(user_id, "u1"), soci::use(project_id, "p1"), soci::use(user_id, "u2"),
        soci::use(project_id, "p2"), soci::into(role));
   st.execute();

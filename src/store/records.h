@@ -54,11 +54,25 @@ struct Domain {
 };
 
 // A keystone role. The built-ins (admin, member, reader, service) have their name as id, so
-// that policy can name them; others get a uuid without dashes.
+// that policy can name them; others get a uuid without dashes. A domain-specific role (schema
+// version 18) belongs to one domain, where its name is unique; it never reaches a token itself,
+// it only conveys the global roles it implies.
 struct Role {
   std::string id;
   std::string name;
   std::string description;
+  std::optional<std::string> domain_id{};  // set for a domain-specific role
+  // What assignments hold for this role: a global role's name (tokens and policy speak names),
+  // a domain-specific role's id. So a domain role named "admin" is never held as "admin".
+  const std::string& held_as() const { return domain_id ? id : name; }
+};
+
+// A role inference rule (schema version 18): whoever holds the prior role also holds the
+// implied one, on the same project.
+struct RoleInference {
+  std::string prior_role_id;
+  std::string implied_role_id;
+  bool operator==(const RoleInference&) const = default;
 };
 
 // A keystone group (schema version 13): users of any domain gathered under a name unique in
@@ -98,8 +112,8 @@ struct Endpoint {
   bool enabled = true;
 };
 
-// One user's role on one project. The role is held by name ("admin", "member", "reader"):
-// tokens and policy speak names, and renaming a role renames its assignments with it.
+// One user's role on one project, held by name ("admin", "member", "reader"; a domain-specific
+// role by its id): tokens and policy speak names, and renaming a role renames its assignments.
 struct RoleAssignment {
   std::string user_id;
   std::string project_id;

@@ -426,15 +426,36 @@ const std::vector<std::string> kVersion17 = {
     "FOREIGN KEY (group_id) REFERENCES identity_groups(id) ON DELETE CASCADE)@ENGINE",
 };
 
+// Version 18: keystone's role inference rules (implied roles) and domain-specific roles. Side
+// tables: roles keeps its unique name, which is what assignments hold, so a domain-specific role
+// is a roles row whose name is its id (it never collides with a global role's name, and no
+// assignment of it can read as "admin") with its real name here, unique within its domain. The
+// rules hold role ids and go with either role; the implied_role_id index serves deleting a role.
+// keystone's own rules admin -> member -> reader are seeded, so that the per-request expansion
+// (project_group_roles.cc) sees a rule on member from an admin too.
+const std::vector<std::string> kVersion18 = {
+    "CREATE TABLE IF NOT EXISTS domain_specific_roles (role_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "domain_id VARCHAR(64) NOT NULL, name VARCHAR(255) NOT NULL, UNIQUE (domain_id, name), "
+    "FOREIGN KEY (role_id) REFERENCES roles(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS implied_roles (prior_role_id VARCHAR(64) NOT NULL, "
+    "implied_role_id VARCHAR(64) NOT NULL, PRIMARY KEY (prior_role_id, implied_role_id), "
+    "FOREIGN KEY (prior_role_id) REFERENCES roles(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (implied_role_id) REFERENCES roles(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_implied_roles_implied_role_id ON implied_roles "
+    "(implied_role_id)",
+    "@INSERT_IGNORE INTO implied_roles (prior_role_id, implied_role_id) "
+    "VALUES ('admin', 'member'), ('member', 'reader')",
+};
+
 // Version 19: console tokens (docs/consoles.md). Only the token's SHA-256 is kept, as for API
 // tokens; each row says which guest console the token opens, where the relay reaches it, and
 // until when.
 const std::vector<std::string> kVersion19 = {
     "CREATE TABLE IF NOT EXISTS console_auth_tokens (token_hash CHAR(64) NOT NULL PRIMARY KEY, "
     "instance_uuid VARCHAR(36) NOT NULL, console_type VARCHAR(32) NOT NULL, "
-    "host VARCHAR(255) NOT NULL, console_host VARCHAR(255) NOT NULL, console_port INTEGER NOT "
-    "NULL, "
-    "expires_at @TS NOT NULL)@ENGINE",
+    "host VARCHAR(255) NOT NULL, console_host VARCHAR(255) NOT NULL, "
+    "console_port INTEGER NOT NULL, expires_at @TS NOT NULL)@ENGINE",
     "CREATE INDEX IF NOT EXISTS ix_console_auth_tokens_instance ON console_auth_tokens "
     "(instance_uuid)",
     "CREATE INDEX IF NOT EXISTS ix_console_auth_tokens_expires ON console_auth_tokens (expires_at)",
@@ -481,6 +502,7 @@ const std::vector<Migration>& migrations() {
       make(15, "project hierarchy, project tags, domain roles, credentials, policies", kVersion15),
       make(16, "compute host boot times", kVersion16),
       make(17, "group roles on projects, group extra attributes, system roles", kVersion17),
+      make(18, "implied roles, domain-specific roles", kVersion18),
       make(19, "console tokens", kVersion19)};
   return kAll;
 }

@@ -251,13 +251,24 @@ class Store {
   Result<std::vector<Domain>> list_domains();
   Status update_domain(const Domain& d);
   Status delete_domain(const std::string& id);
-  // Roles: a name is unique (kConflict); renaming a role renames its assignments, deleting it
-  // deletes them and revokes the tokens of the users who held it.
+  // Roles: a global role's name is unique among global roles, a domain-specific role's within
+  // its domain (kConflict; create_role wants the domain: kNotFound); renaming a global role
+  // renames its assignments, deleting a role deletes them, its inference rules, and revokes the
+  // tokens of the users who held it. list_roles lists both kinds; deleting a domain deletes its
+  // roles.
   Status create_role(const Role& r);
   Result<Role> get_role(const std::string& id);
   Result<std::vector<Role>> list_roles();
   Status update_role(const Role& r);
   Status delete_role(const std::string& id);
+  // Role inference rules (implied_roles.cc). create: kNotFound without either role (the message
+  // names it), kForbidden for the admin role as the implied one, a global role implying a
+  // domain-specific one, or a rule that would close a cycle; kConflict when it exists. delete:
+  // kNotFound without the roles or the rule, kForbidden for keystone's built-in admin -> member
+  // and member -> reader. list: one prior role's rules (kNotFound without it), or all for "".
+  Status create_implied_role(const RoleInference& r);
+  Status delete_implied_role(const RoleInference& r);
+  Result<std::vector<RoleInference>> list_implied_roles(const std::string& prior_role_id);
 
   // Projects with their parent and tags (project_hierarchy.cc). A parent must be a project of the
   // same domain (kNotFound, kInvalidArgument); update_project replaces the tags and keeps the

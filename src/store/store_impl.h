@@ -307,8 +307,9 @@ void check_server_group_claim(soci::session& sql, const std::string& group_uuid,
 // user exists.
 void require_group(soci::session& sql, const std::string& id, const std::string& lock);
 void require_user(soci::session& sql, const std::string& id);
-// project_group_roles.cc: the user's roles on the project, its own and its groups', each once
-// and sorted (one indexed query: it runs for every request's token).
+// project_group_roles.cc: the user's roles on the project, its own and its groups' and every
+// role they imply, without the domain-specific ones, each once and sorted (one indexed query: it
+// runs for every request's token).
 std::vector<std::string> read_user_project_roles(soci::session& sql, const std::string& user_id,
                                                  const std::string& project_id);
 // claims.cc: returns an instance's resources and devices (inside the caller's transaction);

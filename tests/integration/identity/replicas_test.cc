@@ -149,6 +149,27 @@ TEST_P(ReplicaTest, GroupMembershipRemovalOnOneReplicaEndsTheGroupsRoleOnTheOthe
   EXPECT_EQ(alice_status(), 401);
 }
 
+TEST_P(ReplicaTest, InferenceRuleOnOneReplicaChangesTheRolesOnTheOtherAtTheNextRequest) {
+  // alice holds only a role of no meaning to policy on demo: her token reads nothing.
+  auto r = a_.client->Post("/identity/v3/roles", {{"X-Auth-Token", admin_}},
+                           R"({"role": {"name": "operator"}})", "application/json");
+  ASSERT_EQ(status_of(r), 201);
+  const std::string role = json::parse(r->body)["role"]["id"];
+  const std::string demo = id_of("projects", "demo"), alice = id_of("users", "alice");
+  const std::string grants = "/identity/v3/projects/" + demo + "/users/" + alice + "/roles/";
+  ASSERT_EQ(on_a("PUT", grants + role), 204);
+  ASSERT_EQ(on_a("DELETE", grants + "member"), 204);
+  alice_ = login(a_, "alice", "alice-secret", "demo");
+  ASSERT_FALSE(alice_.empty());
+  ASSERT_EQ(alice_status(), 403);
+  // A rule written on A holds on B at once, and so does its deletion.
+  const std::string rule = "/identity/v3/roles/" + role + "/implies/member";
+  ASSERT_EQ(on_a("PUT", rule), 201);
+  EXPECT_EQ(alice_status(), 200);
+  ASSERT_EQ(on_a("DELETE", rule), 204);
+  EXPECT_EQ(alice_status(), 403);
+}
+
 TEST_P(ReplicaTest, PasswordChangeOnOneReplicaRevokesOnTheOther) {
   ASSERT_EQ(on_a("PATCH", "/identity/v3/users/" + id_of("users", "alice"),
                  R"({"user": {"password": "changed"}})"),

@@ -250,13 +250,18 @@ TEST_F(IdentityGroupRolesTest, RoleAssignmentsListGroupRowsAndTheirEffectiveMemb
   // Not effective: alice's rows are her own only.
   const json own = rows("user.id=" + alice_);
   for (const auto& a : own) EXPECT_NE(a["scope"]["project"]["id"], lab_);
-  // Effective: the group's row shows as hers, with the membership that carries it.
+  // Effective: the group's row shows as hers, with the membership that carries it, and so does
+  // the reader that member implies (keystone's rule).
   const json effective = rows("effective&user.id=" + alice_ + "&scope.project.id=" + lab_);
-  ASSERT_EQ(effective.size(), 1u) << effective;
-  EXPECT_EQ(effective[0]["user"]["id"], alice_);
-  EXPECT_FALSE(effective[0].contains("group"));
-  EXPECT_NE(effective[0]["links"]["membership"].get<std::string>().find(membership(group_, alice_)),
-            std::string::npos);
+  ASSERT_EQ(effective.size(), 2u) << effective;
+  EXPECT_EQ(effective[0]["role"]["id"], "member");
+  EXPECT_EQ(effective[1]["role"]["id"], "reader");
+  for (const auto& row : effective) {
+    EXPECT_EQ(row["user"]["id"], alice_);
+    EXPECT_FALSE(row.contains("group"));
+    EXPECT_NE(row["links"]["membership"].get<std::string>().find(membership(group_, alice_)),
+              std::string::npos);
+  }
   EXPECT_EQ(get("/identity/v3/role_assignments?effective&group.id=" + group_, admin_)->status, 400);
   EXPECT_TRUE(rows("role.id=admin&scope.project.id=" + lab_).empty());
 }

@@ -44,10 +44,11 @@ TEST_F(IdentitySystemRolesTest, SystemRolesOfUsersAndGroupsAreKeptCheckedAndList
   const json rows = json::parse(r->body)["role_assignments"];
   ASSERT_EQ(rows.size(), 2u) << rows;
   for (const auto& a : rows) EXPECT_EQ(a["scope"]["system"]["all"], true);
-  // An effective listing shows the group's system role as its member's... once alice joins.
+  // An effective listing shows the group's system role as its member's... once alice joins (with
+  // the reader that member implies, keystone's rule: her own reader, the group's member and it).
   ASSERT_EQ(call("PUT", "/identity/v3/groups/" + group_ + "/users/" + alice_, admin_), 204);
   r = get("/identity/v3/role_assignments?effective&scope.system=all&user.id=" + alice_, admin_);
-  EXPECT_EQ(json::parse(r->body)["role_assignments"].size(), 2u) << r->body;
+  EXPECT_EQ(json::parse(r->body)["role_assignments"].size(), 3u) << r->body;
 
   // It grants nothing: alice's token is what it was, and no system scope is issued.
   const std::string alice = login("alice", "alice-secret", "demo");

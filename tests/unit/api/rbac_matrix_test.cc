@@ -140,6 +140,8 @@ class RbacMatrixTest : public ComputeTest {
                {"resource_type", "OS::Glance::Image"},
                {"credential_id", "sparecredential"},
                {"policy_id", "sparepolicy"},
+               {"prior_role_id", "sparerole"},
+               {"implied_role_id", "spareimplied"},
                {"console_token", "no-such-token"}};
     self_user_ = alice;
     self_project_ = demo;
@@ -149,6 +151,8 @@ class RbacMatrixTest : public ComputeTest {
     // default domain and the built-in roles cannot be deleted).
     ASSERT_TRUE(store_->create_domain({"sparedomain", "spare-domain", "", false}).ok());
     ASSERT_TRUE(store_->create_role({"sparerole", "spare-role", ""}).ok());
+    // The inference rule routes: sparerole implies spareimplied.
+    ASSERT_TRUE(store_->create_role({"spareimplied", "spare-implied", ""}).ok());
 
     tokens_[Persona::kReader] = login("rita", "rita-secret", "demo");
     tokens_[Persona::kMember] = login("alice", "alice-secret", "demo");
