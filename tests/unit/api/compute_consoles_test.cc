@@ -197,6 +197,8 @@ class ConsoleTest : public ComputeTest {
     cfg->console_token_ttl = token_ttl_seconds_;
     cfg->console_allowed_origins = {"portal.example"};
     deps.nova_config = cfg;
+    options.agent_answer_timeout = answer_timeout_;
+    options.long_poll_recheck = std::chrono::milliseconds(200);
     ASSERT_TRUE(ensure_user(*store_, "service", "nova-agent", "agent-secret", "service").ok());
   }
 
@@ -246,7 +248,26 @@ class ConsoleTest : public ComputeTest {
     return id;
   }
 
+  // os-getConsoleOutput through `client` (this server or another replica).
+  httplib::Result console_log(httplib::Client& client, const std::string& id, const json& args) {
+    return client.Post((kV + "/servers/" + id + "/action").c_str(), {{"X-Auth-Token", alice_}},
+                       json{{"os-getConsoleOutput", args}}.dump(), "application/json");
+  }
+  // The agent of kvm1 takes its next task (through `via`) and answers it with `details`.
+  void answer_next_task(httplib::Client& via, const json& details, const char* kind) {
+    auto r =
+        via.Get((kConsoleAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    json task = json::parse(r->body)["tasks"][0];
+    EXPECT_EQ(task["kind"], kind);
+    json result = {{"result", {{"succeeded", true}, {"details", details}}}};
+    auto a = via.Post((kConsoleAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>()).c_str(),
+                      {{"X-Auth-Token", agent_}}, result.dump(), "application/json");
+    ASSERT_TRUE(a && a->status == 204) << (a ? a->body : "no response");
+  }
+
   int token_ttl_seconds_ = 600;
+  std::chrono::milliseconds answer_timeout_{std::chrono::seconds(30)};
   std::string agent_;
 };
 
@@ -268,7 +289,7 @@ TEST_F(ConsoleTest, SpiceConsoleUrlOpensTheGuestsConsoleThroughTheRelay) {
   EXPECT_NE(ws.head().find("Sec-WebSocket-Protocol: binary"), std::string::npos) << ws.head();
   ws.send_binary(spice_link_message());
   const std::string reply = ws.receive(16 + 4);
-  ASSERT_EQ(reply.size(), 16u + 178u);  // SpiceLinkHeader and SpiceLinkReply
+  ASSERT_EQ(reply.size(), 16u + 178u);    // SpiceLinkHeader and SpiceLinkReply
   EXPECT_EQ(reply.substr(0, 4), "REDQ");  // the guest's SPICE server answered, through the relay
   EXPECT_EQ(le32(reply, 4), 2u);
   EXPECT_EQ(le32(reply, 16), compute::kSpiceChannelNotAvailable);  // a stand-in has no display
@@ -444,6 +465,118 @@ TEST_F(ConsoleTest, AgentReportedConsoleIsRelayedToTheHostsPort) {
   WsClient unreachable;
   EXPECT_EQ(unreachable.open(server_->port(), "/websockify?token=" + token_of(spice_url(id)), ""),
             502);
+}
+
+// `openstack console log show`: a simulated guest's boot log, read by its in-process host.
+TEST_F(ConsoleTest, ConsoleOutputAsNovaShapesIt) {
+  const std::string id = active_server("vm1");
+  auto r = console_log(*client_, id, json::object());
+  ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "");
+  const std::string all = json::parse(r->body)["output"];
+  EXPECT_NE(all.find("Linux version"), std::string::npos) << all;
+  EXPECT_EQ(all.find('\r'), std::string::npos);  // control characters removed, as nova does
+  // length: the last N pieces between newlines (Tempest counts split('\n') == 3).
+  for (const json& length : {json(3), json("3")}) {
+    r = console_log(*client_, id, {{"length", length}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    const std::string three = json::parse(r->body)["output"];
+    EXPECT_EQ(std::count(three.begin(), three.end(), '\n'), 2) << three;
+    EXPECT_EQ(all.substr(all.size() - three.size()), three);
+  }
+  EXPECT_EQ(json::parse(console_log(*client_, id, {{"length", -1}})->body)["output"], all);
+  EXPECT_EQ(json::parse(console_log(*client_, id, {{"length", nullptr}})->body)["output"], all);
+  for (const json& bad : {json{{"length", -2}}, json{{"length", "x"}}, json{{"length", 1.5}},
+                          json{{"lines", 3}}, json("3")}) {
+    EXPECT_EQ(console_log(*client_, id, bad)->status, 400) << bad.dump();
+  }
+  // Another project's server does not exist for bob; a reader may not (nova: member).
+  auto other = client_->Post((kV + "/servers/" + id + "/action").c_str(), {{"X-Auth-Token", bob_}},
+                             R"({"os-getConsoleOutput": {}})", "application/json");
+  EXPECT_EQ(other->status, 404);
+  auto reader =
+      client_->Post((kV + "/servers/" + id + "/action").c_str(), {{"X-Auth-Token", rita_}},
+                    R"({"os-getConsoleOutput": {}})", "application/json");
+  EXPECT_EQ(reader->status, 403);
+  // A stopped guest's log is still there (Tempest's SHUTOFF case), with its power down.
+  post_ok(kV + "/servers/" + id + "/action", alice_, {{"os-stop", nullptr}}, 202);
+  wait_idle(id, alice_);
+  r = console_log(*client_, id, json::object());
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(json::parse(r->body)["output"].get<std::string>().find("Power down"),
+            std::string::npos);
+}
+
+// An agent's guest: the request waits, without a thread, for the agent's answer to a
+// console_output task, and takes its text (nova's rules applied here).
+TEST_F(ConsoleTest, ConsoleOutputOfAnAgentsGuestIsItsAgentsAnswer) {
+  const std::string id = active_on_kvm1("vm1");
+  httplib::Client agent_side("127.0.0.1", server_->port());
+  agent_side.set_read_timeout(std::chrono::seconds(30));
+  std::thread agent([&] {
+    answer_next_task(agent_side, {{"output", "BIOS\nLinux version 6.1\nlogin: \n"}},
+                     "console_output");
+  });
+  auto r = console_log(*client_, id, {{"length", 2}});
+  agent.join();
+  ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "");
+  EXPECT_EQ(json::parse(r->body)["output"], "login: \n");
+  // A guest without a console log (defined before logs, or gone): nova's 404.
+  std::thread agent2([&] {
+    answer_next_task(agent_side,
+                     {{"error", {{"code", "not found"}, {"message", "no libvirt domain"}}}},
+                     "console_output");
+  });
+  r = console_log(*client_, id, json::object());
+  agent2.join();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(r->body.find("Guest does not have a console available"), std::string::npos);
+}
+
+// Two replicas on one database: the agent answers through the other one, and the parked
+// request learns of it from the long polls' re-check.
+TEST_F(ConsoleTest, ConsoleOutputAnsweredThroughAnotherReplica) {
+  const std::string id = active_on_kvm1("vm1");
+  ServerDeps deps;
+  deps.store = store_.get();
+  deps.nova_config = std::make_shared<config::NovaConfig>();
+  ServerOptions options;
+  options.data_dir = (dir_ / "replica").string();
+  auto other = ApiServer::create(deps, options);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  ASSERT_TRUE((*other)->start().ok());
+  httplib::Client replica("127.0.0.1", (*other)->port());
+  replica.set_read_timeout(std::chrono::seconds(30));
+  std::thread agent([&] {
+    answer_next_task(replica, {{"output", "from the other replica\n"}}, "console_output");
+  });
+  auto r = console_log(*client_, id, json::object());
+  agent.join();
+  ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "");
+  EXPECT_EQ(json::parse(r->body)["output"], "from the other replica\n");
+  (*other)->stop();
+}
+
+class ImpatientConsoleTest : public ConsoleTest {
+ protected:
+  void customize(ServerDeps& deps, ServerOptions& options) override {
+    answer_timeout_ = std::chrono::milliseconds(500);
+    ConsoleTest::customize(deps, options);
+  }
+};
+
+TEST_F(ImpatientConsoleTest, AnAgentThatDoesNotAnswerIs409AndItsTaskIsDropped) {
+  const std::string id = active_on_kvm1("vm1");
+  auto r = console_log(*client_, id, json::object());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409);
+  EXPECT_NE(r->body.find("did not answer in time"), std::string::npos) << r->body;
+  auto tasks = store_->list_agent_tasks("kvm1");
+  ASSERT_TRUE(tasks.ok());
+  bool dropped = false;
+  for (const auto& t : *tasks) {
+    if (t.kind == "console_output") dropped = t.state == store::AgentTaskState::kFailed;
+  }
+  EXPECT_TRUE(dropped);  // the agent will not read a log nobody waits for
 }
 
 }  // namespace
