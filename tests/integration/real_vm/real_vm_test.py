@@ -473,6 +473,19 @@ if "autoport='no'" not in xml:
     fail("rvm-ready's SPICE port is not fixed in its domain XML")
 log(f"rvm-ready's SPICE console answers through the relay (SPICE {major}.{minor}, link OK)")
 
+# ---- its console log (openstack console log show): the kernel's boot messages on ttyS0 ----
+_, _, out = http("POST", f"/compute/v2.1/servers/{ready_id}/action", admin,
+                 {"os-getConsoleOutput": {"length": 50}}, expect=200)
+if "Linux version" not in out["output"] and "Run /init" not in out["output"]:
+    # Only the last 50 lines: the whole log must hold the kernel's banner.
+    _, _, whole = http("POST", f"/compute/v2.1/servers/{ready_id}/action", admin,
+                       {"os-getConsoleOutput": {}}, expect=200)
+    if "Linux version" not in whole["output"]:
+        fail(f"rvm-ready's console log has no kernel banner: {whole['output'][-2000:]!r}")
+if len(out["output"].split("\n")) > 50:
+    fail("os-getConsoleOutput with length 50 answered more than 50 lines")
+log(f"rvm-ready's console log through the agent: {len(out['output'])} characters of its boot")
+
 # ---- a guest whose HTTP server does not start: waiting, with the probe's error ----
 down_id = boot(admin, "rvm-down", image_id, "#cloud-config\n# gpucloud-test-no-http\n")
 addr = wait_for("rvm-down's address", lambda: address_on(server(admin, down_id), NETWORK), 300)
@@ -502,4 +515,5 @@ for sid in (ready_id, down_id):
 wait_for("the domains to go", lambda: all(
     virsh("domstate", "instance-" + sid).returncode != 0 for sid in (ready_id, down_id)), 120)
 log("PASS: real guests got DHCP addresses read through libvirt, the agent's probe made one "
-    "READY and kept the other waiting with its reason; the SPICE console relay reached QEMU")
+    "READY and kept the other waiting with its reason; the SPICE console relay reached QEMU and "
+    "the console log came back through the agent")
