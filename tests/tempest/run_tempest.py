@@ -157,7 +157,7 @@ build_interval = 1
 [compute-feature-enabled]
 disk_config = False
 change_password = False
-console_output = False
+console_output = True
 resize = False
 pause = False
 shelve = True
