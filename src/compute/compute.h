@@ -117,7 +117,8 @@ class ComputeDriver {
 inline constexpr size_t kMaxConsoleBytes = 100 * 1024;
 // os-getConsoleOutput's text from a raw log, as nova makes it: the last `lines` lines (all when
 // nullopt; none for 0), bytes outside ASCII as U+FFFD, control characters other than tab and
-// newline removed (the result is always valid UTF-8, whatever the guest wrote).
+// newline removed (the result is always valid UTF-8, whatever the guest wrote). Applying it again
+// changes nothing but the lines kept: a U+FFFD already there stays one.
 std::string console_text(std::string_view raw, std::optional<int64_t> lines);
 
 // A server booted with `networks: "none"` (2.37+): its guest gets no NIC (system metadata

@@ -37,12 +37,18 @@ std::string console_text(std::string_view raw, std::optional<int64_t> lines) {
     }
     raw = raw.substr(start);
   }
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   std::string out;
   out.reserve(raw.size());
-  for (unsigned char c : raw) {
-    if (c >= 0x80) {
-      out += "\xEF\xBF\xBD";  // U+FFFD, as nova's decode('ascii', 'replace')
-    } else if (c >= 0x20 || c == '\t' || c == '\n' || c == 0x7f) {
+  for (size_t k = 0; k < raw.size(); ++k) {
+    const auto c = static_cast<unsigned char>(raw[k]);
+    if (raw.substr(k, kReplacement.size()) == kReplacement) {
+      // Already replaced (the agent shapes the text before it goes into JSON): kept as one.
+      out += kReplacement;
+      k += kReplacement.size() - 1;
+    } else if (c >= 0x80) {
+      out += kReplacement;  // as nova's decode('ascii', 'replace')
+    } else if (c >= 0x20 || c == '\t' || c == '\n') {
       out += static_cast<char>(c);
     }
   }

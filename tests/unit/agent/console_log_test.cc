@@ -48,6 +48,10 @@ TEST(ConsoleText, LinesAndCharactersAsNova) {
   EXPECT_EQ(compute::console_text("caf\xc3\xa9\xff", std::nullopt),
             "caf\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(compute::console_text("no newline", 2), "no newline");
+  // The agent shapes the text, the API takes lines of it: the second pass keeps it as it is.
+  const std::string once = compute::console_text("caf\xc3\xa9\r\nok\n", std::nullopt);
+  EXPECT_EQ(compute::console_text(once, std::nullopt), once);
+  EXPECT_EQ(compute::console_text(once, 2), "ok\n");
 }
 
 TEST(LibvirtConsole, ReadsTheLogItsDomainWritesAndRefusesAGuestWithout) {
