@@ -89,6 +89,7 @@ struct HttpServer::Impl {
   std::map<std::string, size_t> per_address;
   size_t total = 0;
   size_t in_flight = 0;  // requests whose head was read and whose response is not yet written
+  size_t relays = 0;     // WebSocket relays open (a graceful stop closes them and waits for them)
   uint64_t next_id = 0;
   // Closes a connection that waits for its next request (graceful stop), on its strand.
   std::map<uint64_t, std::function<void()>> idle_closers;
@@ -167,6 +168,23 @@ class InFlight {
   ~InFlight() {
     std::lock_guard lock(m_.mu);
     if (--m_.in_flight == 0) m_.drained.notify_all();
+  }
+
+ private:
+  HttpServer::Impl& m_;
+};
+
+// A relay while it runs: stop() closes it (as an idle connection) and waits until it let go of
+// its target's connection.
+class OpenRelay {
+ public:
+  explicit OpenRelay(HttpServer::Impl& m) : m_(m) {
+    std::lock_guard lock(m_.mu);
+    ++m_.relays;
+  }
+  ~OpenRelay() {
+    std::lock_guard lock(m_.mu);
+    if (--m_.relays == 0) m_.drained.notify_all();
   }
 
  private:
@@ -603,6 +621,7 @@ awaitable<void> HttpServer::Impl::tunnel(Stream& stream,
   ws.binary(true);
   ws.read_message_max(1 << 20);
   state.idle = true;
+  OpenRelay open_relay(*this);
 
   // Target to client, on its own coroutine (one read and one write may be pending on a
   // WebSocket at once); it closes the WebSocket when the target closes.
@@ -854,9 +873,11 @@ void HttpServer::stop() {
   {
     std::unique_lock lock(m.mu);
     for (auto& [id, close] : m.idle_closers) close();
-    m.drained.wait_for(lock, m.options.drain_timeout, [&m] { return m.in_flight == 0; });
-    if (m.in_flight > 0) {
-      spdlog::warn("HTTP server stopping with {} request(s) still in flight", m.in_flight);
+    m.drained.wait_for(lock, m.options.drain_timeout,
+                       [&m] { return m.in_flight == 0 && m.relays == 0; });
+    if (m.in_flight > 0 || m.relays > 0) {
+      spdlog::warn("HTTP server stopping with {} request(s) in flight and {} relay(s) open",
+                   m.in_flight, m.relays);
     }
   }
   {

@@ -138,25 +138,33 @@ class ConsoleEchoServer {
         const int c = ::accept(fd_, nullptr, nullptr);
         if (c < 0) return;
         ++accepted_;
+        ++open_;
+        conn_ = c;
         char buf[4096];
         ssize_t n;
         while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) ::send(c, buf, n, MSG_NOSIGNAL);
+        conn_ = -1;
         ::close(c);
+        --open_;
       }
     });
   }
   ~ConsoleEchoServer() {
+    if (const int c = conn_; c >= 0) ::shutdown(c, SHUT_RDWR);  // a relay left open: end it
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
   }
   int port() const { return port_; }
   int accepted() const { return accepted_; }
+  int open_connections() const { return open_; }
 
  private:
   int fd_ = -1;
   int port_ = 0;
   std::atomic<int> accepted_{0};
+  std::atomic<int> conn_{-1};
+  std::atomic<int> open_{0};
   std::thread thread_;
 };
 
@@ -554,6 +562,41 @@ TEST_F(ConsoleTest, ConsoleOutputAnsweredThroughAnotherReplica) {
   ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "");
   EXPECT_EQ(json::parse(r->body)["output"], "from the other replica\n");
   (*other)->stop();
+}
+
+class PatientStopConsoleTest : public ConsoleTest {
+ protected:
+  void customize(ServerDeps& deps, ServerOptions& options) override {
+    ConsoleTest::customize(deps, options);
+    // A relay counted as a request in flight would hold stop() this long (and time the test out).
+    options.drain_timeout = std::chrono::minutes(10);
+  }
+};
+
+// A console may stay open for hours: a graceful stop closes it as it closes idle connections,
+// rather than waiting for it.
+TEST_F(PatientStopConsoleTest, GracefulStopClosesOpenConsoles) {
+  const std::string id = active_on_kvm1("vm1");
+  ConsoleEchoServer echo;
+  ASSERT_EQ(
+      put(kConsoleAgentHosts + "kvm1/guests", agent_,
+          json{{"guests",
+                {{{"instance_uuid", id},
+                  {"console", {{"type", "spice"}, {"host", "127.0.0.1"}, {"port", echo.port()}}}}}}}
+              .dump())
+          ->status,
+      200);
+  WsClient ws;
+  ASSERT_EQ(ws.open(server_->port(), "/websockify?token=" + token_of(spice_url(id)), ""), 101);
+  ws.send_binary("ping");
+  ASSERT_EQ(ws.receive(4), "ping");
+  server_->stop();
+  EXPECT_EQ(ws.receive(1), "");  // closed by the server, not answered
+  // The relay let go of the guest's console too: the echo server's connection ended.
+  for (int i = 0; i < 100 && echo.open_connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(echo.open_connections(), 0);
 }
 
 class ImpatientConsoleTest : public ConsoleTest {
