@@ -10,8 +10,6 @@
 namespace gpucloud::api::testing {
 namespace {
 
-const std::string kAgentHosts = "/gpucloud/v1/agent/hosts/";
-
 class AgentGuestsTest : public ComputeTest {
  protected:
   void customize(ServerDeps& deps, ServerOptions& options) override {
@@ -39,25 +37,9 @@ class AgentGuestsTest : public ComputeTest {
     controller_.reset();
   }
 
-  // A server ACTIVE on the agent's host kvm1, its spawn answered without an address.
+  // A server of admin's ACTIVE on the agent's host kvm1, its spawn answered without an address.
   std::string active_on_kvm1(const std::string& name) {
-    for (const char* h : {"vmhost1", "vmhost2", "vmhost3"}) {
-      put(kV + "/os-services/disable", admin_,
-          json{{"host", h}, {"binary", "nova-compute"}}.dump());
-    }
-    json host = {{"host", {{"vcpus", 16}, {"memory_mb", 65536}, {"disk_gb", 500}}}};
-    EXPECT_EQ(put(kAgentHosts + "kvm1", agent_, host.dump())->status, 200);
-    const std::string id = boot(admin_, name, "2", "");
-    httplib::Client c("127.0.0.1", server_->port());
-    auto r = c.Get((kAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
-    EXPECT_TRUE(r && r->status == 200);
-    json task = json::parse(r->body)["tasks"][0];
-    EXPECT_EQ(post(kAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent_,
-                   R"({"result": {"succeeded": true}})")
-                  ->status,
-              204);
-    EXPECT_EQ(wait_built(id, admin_)["status"], "ACTIVE");
-    return id;
+    return active_on_agent_host(agent_, admin_, name);
   }
   httplib::Result report(const json& guests) {
     return put(kAgentHosts + "kvm1/guests", agent_, json{{"guests", guests}}.dump());

@@ -18,8 +18,6 @@
 namespace gpucloud::api::testing {
 namespace {
 
-const std::string kConsoleAgentHosts = "/gpucloud/v1/agent/hosts/";
-
 // A minimal RFC 6455 client over a plain socket: the handshake, masked binary frames out, and
 // frames in. Enough to see what a browser's spice-html5 would see.
 class WsClient {
@@ -233,27 +231,10 @@ class ConsoleTest : public ComputeTest {
     EXPECT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
     return id;
   }
-  // The server ACTIVE on the agent's host kvm1 (the seed's hosts disabled), its spawn answered.
+  // alice's server ACTIVE on the agent's host kvm1.
   std::string active_on_kvm1(const std::string& name) {
     agent_ = login("nova-agent", "agent-secret", "service");
-    for (const char* h : {"vmhost1", "vmhost2", "vmhost3"}) {
-      put(kV + "/os-services/disable", admin_,
-          json{{"host", h}, {"binary", "nova-compute"}}.dump());
-    }
-    json host = {{"host", {{"vcpus", 16}, {"memory_mb", 65536}, {"disk_gb", 500}}}};
-    EXPECT_EQ(put(kConsoleAgentHosts + "kvm1", agent_, host.dump())->status, 200);
-    const std::string id = boot(alice_, name, "2", "");
-    httplib::Client c("127.0.0.1", server_->port());
-    c.set_read_timeout(std::chrono::seconds(30));
-    auto r = c.Get((kConsoleAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
-    EXPECT_TRUE(r && r->status == 200);
-    json task = json::parse(r->body)["tasks"][0];
-    EXPECT_EQ(post(kConsoleAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent_,
-                   R"({"result": {"succeeded": true}})")
-                  ->status,
-              204);
-    EXPECT_EQ(wait_built(id, alice_)["status"], "ACTIVE");
-    return id;
+    return active_on_agent_host(agent_, alice_, name);
   }
 
   // os-getConsoleOutput through `client` (this server or another replica).
@@ -263,13 +244,12 @@ class ConsoleTest : public ComputeTest {
   }
   // The agent of kvm1 takes its next task (through `via`) and answers it with `details`.
   void answer_next_task(httplib::Client& via, const json& details, const char* kind) {
-    auto r =
-        via.Get((kConsoleAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
+    auto r = via.Get((kAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
     ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
     json task = json::parse(r->body)["tasks"][0];
     EXPECT_EQ(task["kind"], kind);
     json result = {{"result", {{"succeeded", true}, {"details", details}}}};
-    auto a = via.Post((kConsoleAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>()).c_str(),
+    auto a = via.Post((kAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>()).c_str(),
                       {{"X-Auth-Token", agent_}}, result.dump(), "application/json");
     ASSERT_TRUE(a && a->status == 204) << (a ? a->body : "no response");
   }
@@ -439,7 +419,7 @@ TEST_F(ConsoleTest, AgentReportedConsoleIsRelayedToTheHostsPort) {
 
   ConsoleEchoServer echo;
   auto report = [&](const json& guest) {
-    return put(kConsoleAgentHosts + "kvm1/guests", agent_, json{{"guests", {guest}}}.dump());
+    return put(kAgentHosts + "kvm1/guests", agent_, json{{"guests", {guest}}}.dump());
   };
   json bad = {{"instance_uuid", id},
               {"console", {{"type", "spice"}, {"host", "127.0.0.1"}, {"port", 0}}}};
@@ -579,7 +559,7 @@ TEST_F(PatientStopConsoleTest, GracefulStopClosesOpenConsoles) {
   const std::string id = active_on_kvm1("vm1");
   ConsoleEchoServer echo;
   ASSERT_EQ(
-      put(kConsoleAgentHosts + "kvm1/guests", agent_,
+      put(kAgentHosts + "kvm1/guests", agent_,
           json{{"guests",
                 {{{"instance_uuid", id},
                   {"console", {{"type", "spice"}, {"host", "127.0.0.1"}, {"port", echo.port()}}}}}}}

@@ -17,6 +17,7 @@ namespace gpucloud::api::testing {
 
 inline const std::string kSeedDir = std::string(GPUCLOUD_TEST_DATA) + "/../../examples/seed";
 inline const std::string kV = "/compute/v2.1";
+inline const std::string kAgentHosts = "/gpucloud/v1/agent/hosts/";
 
 class ComputeTest : public ApiTest {
  protected:
@@ -186,6 +187,32 @@ class ComputeTest : public ApiTest {
     }
     ADD_FAILURE() << "server " << id << " stayed in BUILD";
     return json();
+  }
+
+  // A server of `owner` ACTIVE on the agent's host kvm1 (registered here with `agent`'s token;
+  // the seed's hosts disabled), its spawn task taken and answered as the agent would, without
+  // an address.
+  std::string active_on_agent_host(const std::string& agent, const std::string& owner,
+                                   const std::string& name) {
+    for (const char* h : {"vmhost1", "vmhost2", "vmhost3"}) {
+      put(kV + "/os-services/disable", admin_,
+          json{{"host", h}, {"binary", "nova-compute"}}.dump());
+    }
+    json host = {{"host", {{"vcpus", 16}, {"memory_mb", 65536}, {"disk_gb", 500}}}};
+    EXPECT_EQ(put(kAgentHosts + "kvm1", agent, host.dump())->status, 200);
+    const std::string id = boot(owner, name, "2", "");
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(std::chrono::seconds(30));
+    auto r = c.Get((kAgentHosts + "kvm1/tasks?wait=10").c_str(), {{"X-Auth-Token", agent}});
+    EXPECT_TRUE(r && r->status == 200);
+    if (!r || r->status != 200) return id;
+    json task = json::parse(r->body)["tasks"][0];
+    EXPECT_EQ(post(kAgentHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent,
+                   R"({"result": {"succeeded": true}})")
+                  ->status,
+              204);
+    EXPECT_EQ(wait_built(id, owner)["status"], "ACTIVE");
+    return id;
   }
 
   // Waits until the server has no task in flight (a stop, start or reboot finished: the
