@@ -67,6 +67,26 @@ struct DomainInfo {
   int console_port = 0;
 };
 
+// A guest's firewall from its server's security groups (docs/security_groups.md): the traffic
+// that may reach the guest. Everything else that comes in is dropped, except replies to the
+// guest's own connections (connection tracking); everything the guest sends is allowed. Remote
+// group rules arrive here already resolved to the members' addresses (one /32 or /128 each).
+struct FirewallRule {
+  std::string protocol;  // "tcp", "udp", "icmp"; "" is every IP protocol
+  int from_port = -1;    // tcp/udp: first port (-1 with protocol ""); icmp: type, -1 any
+  int to_port = -1;      // tcp/udp: last port; icmp: code, -1 any
+  std::string cidr;      // the source: "0.0.0.0/0", "10.2.3.0/24", "2001:db8::/64"
+  bool operator==(const FirewallRule&) const = default;
+};
+struct Firewall {
+  std::vector<FirewallRule> ingress;
+  bool operator==(const Firewall&) const = default;
+};
+// {"ingress": [{"protocol", "from_port", "to_port", "cidr"}]}, and back; errors name the field
+// ("firewall.ingress[2].cidr: ...").
+std::string firewall_to_json(const Firewall& f);
+Result<Firewall> firewall_from_json(std::string_view json_text);
+
 // Everything the driver calls take a host name: one driver object may serve several hosts (the
 // fake driver simulates all of them; a libvirt driver serves the one it runs on).
 class ComputeDriver {
@@ -107,6 +127,17 @@ class ComputeDriver {
   // it has one that is still empty. By default kNotImplemented.
   virtual Result<std::string> console_output(const std::string& host,
                                              const std::string& instance_uuid);
+  // Sets the guest's firewall, creating or replacing it; a running guest gets the new rules at
+  // once. The libvirt driver keeps it as the nwfilter `gpucloud-<uuid>`, which spawn then
+  // references from the guest's NIC, so it is called before spawn and again on every change;
+  // destroy removes it. By default kNotImplemented (no firewall on this driver: the caller
+  // logs it and goes on).
+  virtual Status apply_firewall(const std::string& host, const std::string& instance_uuid,
+                                const Firewall& firewall);
+  // The firewall the driver holds for the guest now; nullopt when it has none. By default
+  // kNotImplemented.
+  virtual Result<std::optional<Firewall>> firewall(const std::string& host,
+                                                   const std::string& instance_uuid);
   // Resets, checks and scrubs GPUs that guests released; one outcome per device, in order.
   // By default every device is clean (a driver with nothing to reset).
   virtual Result<std::vector<CleanOutcome>> clean(const std::string& host,
@@ -163,10 +194,14 @@ struct SpawnArgs {
   store::Flavor flavor;
   store::Image image;
   std::vector<store::PciDeviceRecord> devices;
+  // The guest's firewall, set before the guest starts; none for a server that has no security
+  // groups managed (one created before them).
+  std::optional<Firewall> firewall;
 };
 std::string spawn_payload(const store::Instance& instance, const store::Flavor& flavor,
                           const store::Image& image,
-                          const std::vector<store::PciDeviceRecord>& devices);
+                          const std::vector<store::PciDeviceRecord>& devices,
+                          const std::optional<Firewall>& firewall = std::nullopt);
 Result<SpawnArgs> parse_spawn_payload(std::string_view json_text);
 
 // Runs one task taken from the queue on the agent's own driver (kinds "spawn", "destroy",
