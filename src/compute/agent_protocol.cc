@@ -219,8 +219,66 @@ Result<HostResources> host_resources_from_json(std::string_view text) {
   return h;
 }
 
+namespace {
+
+json firewall_json(const Firewall& f) {
+  json rules = json::array();
+  for (const auto& r : f.ingress) {
+    rules.push_back({{"protocol", r.protocol},
+                     {"from_port", r.from_port},
+                     {"to_port", r.to_port},
+                     {"cidr", r.cidr}});
+  }
+  return {{"ingress", rules}};
+}
+
+// The checks the API made already, again: the agent turns these values into firewall rules
+// and must never get a rule that means something else than it says.
+Result<Firewall> firewall_from(const json& j, const std::string& where) {
+  if (!j.is_object() || !j.contains("ingress") || !j["ingress"].is_array()) {
+    return Error::invalid(where + ".ingress: a list is required");
+  }
+  Firewall f;
+  for (size_t k = 0; k < j["ingress"].size(); ++k) {
+    Fields fr{j["ingress"][k], where + ".ingress[" + std::to_string(k) + "]"};
+    if (!fr.obj.is_object()) return Error::invalid(fr.where + ": an object is required");
+    FirewallRule r;
+    GC_TRY(protocol, fr.str("protocol", false));
+    if (protocol != "" && protocol != "tcp" && protocol != "udp" && protocol != "icmp") {
+      return Error::invalid(fr.path("protocol") + ": '" + protocol +
+                            "' is not tcp, udp, icmp or empty");
+    }
+    r.protocol = protocol;
+    for (auto [key, out] :
+         {std::pair{"from_port", &r.from_port}, std::pair{"to_port", &r.to_port}}) {
+      const json& v = fr.obj.contains(key) ? fr.obj[key] : json(-1);
+      if (!v.is_number_integer() || v.get<int64_t>() < -1 || v.get<int64_t>() > 65535) {
+        return Error::invalid(fr.path(key) + ": an integer from -1 to 65535 is required");
+      }
+      *out = v.get<int>();
+    }
+    GC_TRY(cidr, fr.str("cidr", true));
+    auto net = parse_cidr(cidr);
+    if (!net.ok()) return Error::invalid(fr.path("cidr") + ": " + net.error().message);
+    r.cidr = cidr;
+    f.ingress.push_back(std::move(r));
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string firewall_to_json(const Firewall& f) { return firewall_json(f).dump(); }
+
+Result<Firewall> firewall_from_json(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Error::invalid("firewall: not JSON");
+  return firewall_from(j, "firewall");
+}
+
 std::string spawn_payload(const store::Instance& i, const store::Flavor& f, const store::Image& im,
-                          const std::vector<store::PciDeviceRecord>& devices) {
+                          const std::vector<store::PciDeviceRecord>& devices,
+                          const std::optional<Firewall>& firewall) {
   json inst = {{"uuid", i.uuid},
                {"name", i.name},
                {"project_id", i.project_id},
@@ -254,7 +312,9 @@ std::string spawn_payload(const store::Instance& i, const store::Flavor& f, cons
                 {"properties", im.properties}};
   json devs = json::array();
   for (const auto& d : devices) devs.push_back(record_json(d));
-  return json{{"instance", inst}, {"flavor", flavor}, {"image", image}, {"devices", devs}}.dump();
+  json out = {{"instance", inst}, {"flavor", flavor}, {"image", image}, {"devices", devs}};
+  if (firewall) out["firewall"] = firewall_json(*firewall);
+  return out.dump();
 }
 
 Result<SpawnArgs> parse_spawn_payload(std::string_view text) {
@@ -353,6 +413,10 @@ Result<SpawnArgs> parse_spawn_payload(std::string_view text) {
       GC_TRY(d, record_from_json(j["devices"][i], "payload.devices[" + std::to_string(i) + "]"));
       a.devices.push_back(d);
     }
+  }
+  if (j.contains("firewall") && !j["firewall"].is_null()) {
+    GC_TRY(fw, firewall_from(j["firewall"], "payload.firewall"));
+    a.firewall = fw;
   }
   return a;
 }

@@ -19,6 +19,21 @@ Result<std::string> ComputeDriver::console_output(const std::string& host,
   return Error{ErrorCode::kNotImplemented, "this driver keeps no console log"};
 }
 
+Status ComputeDriver::apply_firewall(const std::string& host, const std::string& instance_uuid,
+                                     const Firewall& firewall) {
+  (void)host;
+  (void)instance_uuid;
+  (void)firewall;
+  return Error{ErrorCode::kNotImplemented, "this driver has no firewall"};
+}
+
+Result<std::optional<Firewall>> ComputeDriver::firewall(const std::string& host,
+                                                        const std::string& instance_uuid) {
+  (void)host;
+  (void)instance_uuid;
+  return Error{ErrorCode::kNotImplemented, "this driver has no firewall"};
+}
+
 std::string console_text(std::string_view raw, std::optional<int64_t> lines) {
   if (lines) {
     if (*lines <= 0) return "";

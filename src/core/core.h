@@ -9,3 +9,4 @@
 #include "core/pci_alias.h"
 #include "core/extra_specs.h"
 #include "core/database_url.h"
+#include "core/cidr.h"
