@@ -168,6 +168,12 @@ Result<Reply> report_guests(ApiContext& ctx, Call& call) {
           merged.console_port = old->second.console_port;
         }
       }
+      if (!merged.ip_address.empty() && merged.ip_address != inst->ip_address) {
+        // Remote-group rules match a guest by this address (store ingress_rules).
+        if (auto s = ctx.store().set_instance_address(inst->uuid, merged.ip_address); !s.ok()) {
+          return s.error();
+        }
+      }
       if (old == before.end() || address_json(old->second) != address_json(merged)) {
         spdlog::info("host {}: instance {} has address {} ({}, {}), console {}:{}", host, **uuid,
                      merged.ip_address, merged.network, merged.source, merged.console_host,

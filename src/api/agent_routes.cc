@@ -163,14 +163,20 @@ Result<Reply> host_view(ApiContext& ctx, Call& call) {
   const std::string name = call.param("host");
   auto host = ctx.store().get_compute_host(name);
   if (!host.ok()) return host.error();
-  auto instances = ctx.store().list_instances("", false);
+  auto instances = ctx.store().list_host_instances(name);
   if (!instances.ok()) return instances.error();
+  // Each guest's firewall as its security groups say now (docs/security_groups.md); null for a
+  // server from before them. The agent sets it when it differs from what it set last.
+  auto firewalls = compute::host_firewalls(ctx.store(), name);
+  if (!firewalls.ok()) return firewalls.error();
   json list = json::array();
   std::map<std::string, std::string> service_urls;
   for (const auto& i : *instances) {
-    if (!i.host || *i.host != name) continue;
     json one = {{"uuid", i.uuid}, {"status", store::to_string(i.status)}};
     one.update(guest_view_fields(ctx, i, service_urls));
+    auto fw = firewalls->find(i.uuid);
+    one["firewall"] =
+        fw == firewalls->end() ? json(nullptr) : json::parse(compute::firewall_to_json(fw->second));
     list.push_back(std::move(one));
   }
   store::PciDeviceFilter f;

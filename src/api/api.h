@@ -63,7 +63,7 @@ struct ServerOptions {
   std::chrono::milliseconds long_poll_recheck{std::chrono::seconds(1)};  // other replicas' tasks
   // How long a request waits for an agent's answer to a question (the console log) before 409.
   std::chrono::milliseconds agent_answer_timeout{std::chrono::seconds(30)};
-  std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};     // graceful stop
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};  // graceful stop
   std::string access_log_file;  // "": the access log goes to the normal log
   LoginLimits login;
 };

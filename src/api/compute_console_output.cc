@@ -127,9 +127,8 @@ Result<Reply> console_output_action(ApiContext& ctx, const store::Instance& i, c
   auto created = ctx.store().create_agent_task(t);
   if (!created.ok()) return created.error();
   if (ctx.deps.task_notifier) ctx.deps.task_notifier->notify(host);  // the agent's long poll
-  return Reply::wait_for(
-      wait_for_answer(ctx, *created, *lines,
-                      std::chrono::steady_clock::now() + ctx.options.agent_answer_timeout));
+  return Reply::wait_for(wait_for_answer(
+      ctx, *created, *lines, std::chrono::steady_clock::now() + ctx.options.agent_answer_timeout));
 }
 
 }  // namespace gpucloud::api

@@ -73,6 +73,15 @@ bool is_console_action(const std::string& action);
 Result<Reply> console_output_action(ApiContext& ctx, const store::Instance& i, const json& args);
 Result<Reply> legacy_console_action(ApiContext& ctx, Call& call, const store::Instance& i,
                                     const std::string& action, const json& args);
+// compute_security_groups.cc: the ids of the groups POST /servers names in `server` (names or
+// ids; the project's default when none; 400 for one that is not there); the addSecurityGroup
+// and removeSecurityGroup actions; a server's `security_groups` field ([{"name"}], empty when
+// it is in none).
+Result<std::vector<std::string>> server_security_groups(ApiContext& ctx, const json& server,
+                                                        const std::string& project_id);
+Result<Reply> security_group_action(ApiContext& ctx, const store::Instance& i,
+                                    const std::string& action, const json& args);
+json server_security_groups_json(ApiContext& ctx, const store::Instance& i);
 // compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to
 // the server, for os-instance-actions; called once the request has been accepted.
 void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,

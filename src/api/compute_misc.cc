@@ -211,7 +211,7 @@ Result<Reply> limits(ApiContext& ctx, Call& call) {
                    {"totalCoresUsed", used->cores},
                    {"totalRAMUsed", used->ram},
                    {"totalFloatingIpsUsed", 0},
-                   {"totalSecurityGroupsUsed", 0},
+                   {"totalSecurityGroupsUsed", used->security_groups},
                    {"totalServerGroupsUsed", used->server_groups}};
   // What later microversions dropped: network quotas (2.36), image metadata (2.39), file
   // injection (2.57).

@@ -96,7 +96,10 @@ int64_t in_use(const store::QuotaUsage& u, std::string_view resource) {
   if (resource == "ram") return u.ram;
   if (resource == "key_pairs") return u.key_pairs;
   if (resource == "server_groups") return u.server_groups;
-  return 0;  // members are counted per group; gpucloud has no floating IPs or security groups
+  if (resource == "security_groups") return u.security_groups;
+  // Members are counted per group, and so are security group rules (as nova-network did);
+  // gpucloud has no floating IPs.
+  return 0;
 }
 
 Result<Reply> show_quota_set(ApiContext& ctx, Call& call, bool detail) {

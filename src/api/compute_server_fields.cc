@@ -1,6 +1,7 @@
-// The POST /servers fields that gpucloud has no use for (no neutron: one network, one security
-// group) are still validated as nova does at 2.1, so that a client's mistake is a 400 naming the
-// field rather than silently ignored.
+// The POST /servers fields that gpucloud has little use for (no neutron: one network) are still
+// validated as nova does at 2.1, so that a client's mistake is a 400 naming the field rather
+// than silently ignored. security_groups' shape is checked here; the names are resolved in
+// compute_security_groups.cc.
 #include <arpa/inet.h>
 #include <sodium.h>
 
@@ -120,11 +121,6 @@ Status check_unused_server_fields(const json& server, const Microversion& mv) {
     for (const auto& g : groups) {
       if (!g.is_object() || !g.contains("name") || !g["name"].is_string()) {
         return invalid_field("security_groups", g, "'name' is a required property");
-      }
-      if (g["name"] != "default") {
-        return Error::invalid("Unable to find security group with name or id '" +
-                              g["name"].get<std::string>() +
-                              "': gpucloud has only the 'default' group");
       }
     }
   }

@@ -190,7 +190,10 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
     j["OS-EXT-STS:vm_state"] = i.vm_state;
     j["OS-EXT-STS:power_state"] = static_cast<int>(i.power_state);
     j["os-extended-volumes:volumes_attached"] = json::array();
-    j["security_groups"] = json::array({{{"name", "default"}}});
+    // nova leaves the field out for a server in no group.
+    if (json groups = server_security_groups_json(ctx_, i); !groups.empty()) {
+      j["security_groups"] = std::move(groups);
+    }
     if (who.is_admin()) {
       j["OS-EXT-SRV-ATTR:host"] = nullable(i.host);
       j["OS-EXT-SRV-ATTR:hypervisor_hostname"] = nullable(i.host);

@@ -419,6 +419,13 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     }
     group_uuid = g->uuid;
   }
+  auto sec_groups = server_security_groups(ctx, b, who.project_id);
+  if (!sec_groups.ok()) return sec_groups.error();
+  json sec_group_names = json::array();
+  for (const auto& id : *sec_groups) {
+    auto g = ctx.store().get_security_group(id);
+    if (g.ok()) sec_group_names.push_back({{"name", g->name}});
+  }
 
   std::string reservation = "r-";
   for (int k = 0; k < 8; ++k)
@@ -441,6 +448,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     i.reservation_id = reservation;
     i.launch_index = static_cast<int>(n);
     i.system_metadata = system_metadata;
+    i.system_metadata[store::kSecurityGroupsManaged] = "true";
     if (b.contains("hostname")) i.system_metadata["hostname"] = b["hostname"].get<std::string>();
     i.request_spec_json =
         json{{"num_instances", hi}, {"availability_zone", i.availability_zone}}.dump();
@@ -454,8 +462,9 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
     // last instance). As nova, a multi-create gets as many servers as the quotas allow, and a
     // 403 when that is fewer than min_count (those already made are deleted again).
     const store::InstanceQuotaRequest quota{flavor->vcpus, flavor->memory_mb};
-    if (auto s = ctx.store().create_instance_with_task(i, boot, &quota, group_uuid); !s.ok()) {
-      // The group deleted since it was looked up above.
+    if (auto s = ctx.store().create_instance_with_task(i, boot, &quota, group_uuid, *sec_groups);
+        !s.ok()) {
+      // A group deleted since it was looked up above.
       if (s.error().code == ErrorCode::kNotFound) return bad_request(s.error().message);
       if (s.error().code != ErrorCode::kForbidden || n == 0) return s.error();
       if (n >= lo) break;
@@ -483,7 +492,7 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
                         {{"id", created.front()},
                          {"links", link_list(ctx.base_url, "/servers/" + created.front())},
                          {"OS-DCF:diskConfig", "MANUAL"},
-                         {"security_groups", json::array({{{"name", "default"}}})},
+                         {"security_groups", sec_group_names},
                          {"adminPass", pass}}}},
                       202);
   r.headers.push_back({"Location", ctx.base_url + kCompute + "/servers/" + created.front()});
@@ -645,6 +654,10 @@ Result<Reply> server_action(ApiContext& ctx, Call& call) {
   // nova lets a locked server's owner open its console.
   if (is_console_action(action)) {
     return legacy_console_action(ctx, call, *i, action, (*body)[action]);
+  }
+  // nova's network API does not look at the lock either.
+  if (action == "addSecurityGroup" || action == "removeSecurityGroup") {
+    return security_group_action(ctx, *i, action, (*body)[action]);
   }
   if (action == "os-getConsoleOutput") return console_output_action(ctx, *i, (*body)[action]);
   if (auto s = check_unlocked(ctx, call, *i); !s.ok()) return s.error();

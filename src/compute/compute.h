@@ -87,6 +87,14 @@ struct Firewall {
 std::string firewall_to_json(const Firewall& f);
 Result<Firewall> firewall_from_json(std::string_view json_text);
 
+// The firewall of the server's guest from its security groups, as the store resolves them now;
+// nullopt for a server created before security groups (its guest stays open).
+Result<std::optional<Firewall>> guest_firewall(store::Store& store,
+                                               const std::string& instance_uuid);
+// The same for every managed server on `host`, by instance uuid (the agent's view).
+Result<std::map<std::string, Firewall>> host_firewalls(store::Store& store,
+                                                       const std::string& host);
+
 // Everything the driver calls take a host name: one driver object may serve several hosts (the
 // fake driver simulates all of them; a libvirt driver serves the one it runs on).
 class ComputeDriver {

@@ -358,6 +358,15 @@ bool Conductor::Impl::is_local(const std::string& host) const {
   return std::binary_search(local_hosts.begin(), local_hosts.end(), host);
 }
 
+Status Conductor::Impl::set_local_firewall(const std::string& host,
+                                           const std::string& instance_uuid,
+                                           const std::optional<compute::Firewall>& firewall) {
+  if (!firewall) return {};
+  Status s = local->apply_firewall(host, instance_uuid, *firewall);
+  if (!s.ok() && s.error().code == ErrorCode::kNotImplemented) return {};
+  return s;
+}
+
 bool Conductor::Impl::agent_host_up(const std::string& host) {
   auto h = store.get_compute_host(host);
   if (!h.ok()) return false;

@@ -88,6 +88,10 @@ struct Conductor::Impl {
 
   // Agent calls: makes the call and parks the task, or, when the answer is in, takes it.
   bool is_local(const std::string& host) const;
+  // Sets an in-process guest's firewall before its spawn (none: nothing to set); a driver
+  // without firewalls (kNotImplemented) is fine.
+  Status set_local_firewall(const std::string& host, const std::string& instance_uuid,
+                            const std::optional<compute::Firewall>& firewall);
   bool agent_host_up(const std::string& host);
   Next call_agent(store::LifecycleTask& t, const std::string& kind, const std::string& payload);
   // The finished agent task the task waited for, if its answer came (removes it).

@@ -129,8 +129,13 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     mine.instance_uuid = inst->uuid;
     auto devices = store.list_pci_devices(mine);
     if (!devices.ok()) return retry_later(t);
+    auto firewall = compute::guest_firewall(store, inst->uuid);
+    if (!firewall.ok()) return retry_later(t);
     if (is_local(host)) {
       (void)local->destroy(host, inst->uuid);  // a resumed step may find its own guest
+      if (auto s = set_local_firewall(host, inst->uuid, *firewall); !s.ok()) {
+        return rebuild_failed(t, s.error().message);
+      }
       if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
         return rebuild_failed(t, s.error().message);
       }
@@ -142,7 +147,8 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     }
     if (!agent_host_up(host)) return rebuild_failed(t, "compute host " + host + " is down");
     t.step = "spawn_wait";
-    return call_agent(t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices));
+    return call_agent(t, "spawn",
+                      compute::spawn_payload(*inst, *flavor, *image, *devices, *firewall));
   }
   if (t.step == "spawn_wait") {
     auto a = take_answer(t);

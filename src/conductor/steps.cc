@@ -155,6 +155,9 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     if (!devices.ok()) {
       return fail_boot(t, "Build of instance aborted: " + devices.error().message, 500);
     }
+    // The guest's firewall goes with the spawn: the guest must never run without it.
+    auto firewall = compute::guest_firewall(store, inst->uuid);
+    if (!firewall.ok()) return retry_later(t);
     if (!is_local(host)) {
       if (!agent_host_up(host)) {
         // The host went down after the view last saw it up (the view re-reads liveness every
@@ -175,11 +178,16 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
         return Next::kContinue;
       }
       t.step = "spawn_wait";
-      return call_agent(t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices));
+      return call_agent(t, "spawn",
+                        compute::spawn_payload(*inst, *flavor, *image, *devices, *firewall));
     }
     // In-process host: the call is quick and local. A resumed or retried spawn (activation
     // failed on a database error) may find its guest there.
     (void)local->destroy(host, inst->uuid);
+    if (auto s = set_local_firewall(host, inst->uuid, *firewall); !s.ok()) {
+      return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
+                       500);
+    }
     if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
       return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
                        500);

@@ -83,7 +83,8 @@ struct InstanceRow {
 };
 
 std::vector<Instance> select_instances(soci::session& sql, const std::string& uuid,
-                                       const std::string& project, bool include_deleted) {
+                                       const std::string& project, bool include_deleted,
+                                       const std::string& host = "") {
   // Only the filters that are set go into the WHERE clause: `(:u = '' OR uuid = :u)` would keep
   // SQLite from the primary key and scan every instance for one lookup (100,000 rows made each
   // boot's reads cost seconds).
@@ -91,6 +92,7 @@ std::vector<Instance> select_instances(soci::session& sql, const std::string& uu
     std::string w = " WHERE 1 = 1";
     if (!uuid.empty()) w += " AND " + prefix + "uuid = " + b.text(uuid);
     if (!project.empty()) w += " AND " + prefix + "project_id = " + b.text(project);
+    if (!host.empty()) w += " AND " + prefix + "host = " + b.text(host);
     if (!include_deleted) w += " AND " + prefix + "status <> 'DELETED'";
     return w;
   };
@@ -257,6 +259,12 @@ Result<std::vector<Instance>> Store::list_instances(const std::string& project_i
   return impl_->read<std::vector<Instance>>(
       [&](soci::session& sql) { return select_instances(sql, "", project_id, include_deleted); },
       "listing instances");
+}
+
+Result<std::vector<Instance>> Store::list_host_instances(const std::string& host) {
+  return impl_->read<std::vector<Instance>>(
+      [&](soci::session& sql) { return select_instances(sql, "", "", false, host); },
+      "listing the instances of host " + host);
 }
 
 Status Store::update_instance(const Instance& i) {

@@ -135,12 +135,14 @@ uint64_t Store::topology_version() const { return impl_->topology.load(); }
 
 Status Store::create_instance_with_task(const Instance& i, const LifecycleTask& boot,
                                         const InstanceQuotaRequest* quota,
-                                        const std::string& server_group) {
+                                        const std::string& server_group,
+                                        const std::vector<std::string>& security_groups) {
   return impl_->write(
       [&](soci::session& sql) {
         if (quota) check_instance_quota(sql, impl_->dialect, i, *quota);
         write_instance(sql, i, true);
         if (!server_group.empty()) join_server_group(sql, impl_->dialect, i, server_group);
+        join_security_groups(sql, impl_->dialect, i.uuid, security_groups);
         LifecycleTask t = boot;
         t.instance_uuid = i.uuid;
         insert_lifecycle(sql, t);

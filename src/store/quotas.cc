@@ -75,6 +75,10 @@ QuotaUsage count_usage(soci::session& sql, const std::string& project_id,
       soci::use(project_id, "p"), soci::use(user_id, "u1"), soci::use(user_id, "u2"),
       soci::into(groups);
   u.server_groups = groups;
+  long long security_groups = 0;
+  sql << "SELECT COUNT(*) FROM security_groups WHERE project_id = :p", soci::use(project_id),
+      soci::into(security_groups);
+  u.security_groups = security_groups;
   if (!user_id.empty()) {
     long long keys = 0;
     sql << "SELECT COUNT(*) FROM keypairs WHERE user_id = :u", soci::use(user_id), soci::into(keys);

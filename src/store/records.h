@@ -323,6 +323,37 @@ struct ServerGroup {
   TimePoint created_at{};
 };
 
+// nova's security groups (nova-network's API, enforced by the agents' firewalls:
+// docs/security_groups.md). A rule lets traffic in to the group's servers: from a network (cidr)
+// or from the servers of another group (remote_group_id). Everything else in is dropped.
+struct SecurityGroupRule {
+  std::string id;
+  std::string group_id;             // the parent group
+  std::string protocol;             // "tcp", "udp", "icmp"; "" (a remote-group rule only) every one
+  std::optional<int> from_port;     // tcp/udp first port, icmp type (-1 any); none with ""
+  std::optional<int> to_port;       // tcp/udp last port, icmp code (-1 any)
+  std::optional<std::string> cidr;  // as given ("10.2.3.124/24")
+  std::optional<std::string> remote_group_id;  // the group whose servers may reach
+};
+struct SecurityGroup {
+  std::string id;
+  std::string project_id;
+  std::string name;
+  std::string description;
+  std::vector<SecurityGroupRule> rules;  // oldest first
+  TimePoint created_at{};
+};
+// The instance_system_metadata key ("true") of a server whose guest is firewalled by its security
+// groups: every server created since they exist. Older servers have none and stay open.
+inline constexpr const char* kSecurityGroupsManaged = "security_groups_managed";
+// One rule of a guest's firewall with remote groups resolved: what compute::FirewallRule holds.
+struct IngressRule {
+  std::string protocol;
+  int from_port = -1;
+  int to_port = -1;
+  std::string cidr;
+};
+
 struct Aggregate {
   int64_t id = 0;
   std::string uuid;

@@ -461,6 +461,33 @@ const std::vector<std::string> kVersion19 = {
     "CREATE INDEX IF NOT EXISTS ix_console_auth_tokens_expires ON console_auth_tokens (expires_at)",
 };
 
+// Version 20: security groups (docs/security_groups.md). A rule holds either a cidr or a remote
+// group; its parent's rows go with the parent. Membership rows go with the group; a deleted
+// server's rows stay (it is read only while the server lives). The remote_group_id index serves
+// deleting a group (its rules elsewhere go) and finding the servers a change reaches.
+const std::vector<std::string> kVersion20 = {
+    "CREATE TABLE IF NOT EXISTS security_groups (id VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "project_id VARCHAR(64) NOT NULL, name VARCHAR(255) NOT NULL, "
+    "description VARCHAR(255) NOT NULL, created_at @TS NOT NULL, "
+    "UNIQUE (project_id, name))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS security_group_rules (id VARCHAR(36) NOT NULL PRIMARY KEY, "
+    "group_id VARCHAR(36) NOT NULL, protocol VARCHAR(16) NOT NULL, from_port INTEGER, "
+    "to_port INTEGER, cidr VARCHAR(64), remote_group_id VARCHAR(36), created_at @TS NOT NULL, "
+    "FOREIGN KEY (group_id) REFERENCES security_groups(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_security_group_rules_group ON security_group_rules "
+    "(group_id)",
+    "CREATE INDEX IF NOT EXISTS ix_security_group_rules_remote ON security_group_rules "
+    "(remote_group_id)",
+    "CREATE TABLE IF NOT EXISTS instance_security_groups (instance_uuid VARCHAR(36) NOT NULL, "
+    "group_id VARCHAR(36) NOT NULL, created_at @TS NOT NULL, "
+    "PRIMARY KEY (instance_uuid, group_id), "
+    "FOREIGN KEY (group_id) REFERENCES security_groups(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_instance_security_groups_group ON instance_security_groups "
+    "(group_id)",
+    // An agent's view and its firewall rules read the instances of one host.
+    "CREATE INDEX IF NOT EXISTS ix_instances_host ON instances (host)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -503,7 +530,8 @@ const std::vector<Migration>& migrations() {
       make(16, "compute host boot times", kVersion16),
       make(17, "group roles on projects, group extra attributes, system roles", kVersion17),
       make(18, "implied roles, domain-specific roles", kVersion18),
-      make(19, "console tokens", kVersion19)};
+      make(19, "console tokens", kVersion19),
+      make(20, "security groups", kVersion20)};
   return kAll;
 }
 

@@ -128,6 +128,7 @@ struct QuotaUsage {
   int64_t ram = 0;
   int64_t key_pairs = 0;
   int64_t server_groups = 0;
+  int64_t security_groups = 0;
 };
 // What one new server asks of its project's instances, cores and ram quotas.
 struct InstanceQuotaRequest {
@@ -521,6 +522,9 @@ class Store {
   Result<Instance> get_instance(const std::string& uuid);                      // deleted ones too
   Result<std::vector<Instance>> list_instances(const std::string& project_id,  // "" == all
                                                bool include_deleted);
+  // The live instances placed on `host` (an agent's view of its host, every few seconds: one
+  // indexed read, not the fleet's).
+  Result<std::vector<Instance>> list_host_instances(const std::string& host);
   Status update_instance(const Instance& i);  // every field but uuid and created_at
   Status set_instance_status(const std::string& uuid, ServerStatus status,
                              const std::string& vm_state,
@@ -555,6 +559,44 @@ class Store {
   // instance being scheduled): what the affinity filters compare a host with.
   Result<std::map<std::string, int>> server_group_hosts(const std::string& group_uuid,
                                                         const std::string& except);
+
+  // Security groups (security_groups.cc). Names are unique in a project (nova-network's rule);
+  // kConflict on a taken name, kForbidden when the project's security_groups quota is reached.
+  Status create_security_group(const SecurityGroup& g);
+  Result<SecurityGroup> get_security_group(const std::string& id);  // kNotFound
+  Result<std::vector<SecurityGroup>> list_security_groups(const std::string& project_id);  // "" all
+  // The project's group named "default", made on first need with the id `id_if_new` (nova makes
+  // it so); never counted against the quota.
+  Result<SecurityGroup> default_security_group(const std::string& project_id,
+                                               const std::string& id_if_new);
+  // kNotFound, kConflict (the name is taken).
+  Status update_security_group(const std::string& id, const std::string& name,
+                               const std::string& description);
+  // kNotFound; kConflict while a live server is in the group. The rules of other groups that
+  // name it as their remote group go with it (nova deletes them too).
+  Status delete_security_group(const std::string& id);
+  // kNotFound (the group); kConflict when the same rule exists; kForbidden when the group has
+  // as many rules as the project's security_group_rules quota (nova counts per group).
+  Status add_security_group_rule(const SecurityGroupRule& r);
+  Result<SecurityGroupRule> get_security_group_rule(const std::string& id);  // kNotFound
+  Status delete_security_group_rule(const std::string& id);                  // kNotFound
+  // A server's groups, oldest membership first.
+  Result<std::vector<SecurityGroup>> instance_security_groups(const std::string& instance_uuid);
+  // kNotFound (the group), kConflict (already in it / not in it).
+  Status add_instance_security_group(const std::string& instance_uuid, const std::string& group_id);
+  Status remove_instance_security_group(const std::string& instance_uuid,
+                                        const std::string& group_id);
+  // The servers whose guests a change to the group touches: its own members and the members of
+  // every group with a rule naming it as remote group (live servers with a host), as
+  // instance -> host.
+  Result<std::map<std::string, std::string>> security_group_reach(const std::string& group_id);
+  // The firewall of each live, managed server on `host` (or of the one server `instance_uuid`
+  // when host is ""), remote groups resolved to their members' known addresses. A server
+  // created before security groups existed is not managed and is absent from the map.
+  Result<std::map<std::string, std::vector<IngressRule>>> ingress_rules(
+      const std::string& host, const std::string& instance_uuid = "");
+  // Records the address a guest report gave (remote-group rules match it); no-op when equal.
+  Status set_instance_address(const std::string& instance_uuid, const std::string& ip);
 
   // GPU quotas per project and alias, checked inside claim().
   Status set_gpu_quota(const GpuQuota& q);
@@ -605,9 +647,12 @@ class Store {
   // "Quota exceeded for ..." message when one is exceeded).
   // With `server_group`, the instance joins that group in the same transaction (kNotFound when
   // it does not exist, kForbidden when its project's server_group_members quota is reached).
+  // With `security_groups` (group ids; the system metadata key kSecurityGroupsManaged is then
+  // set), the instance joins those in the same transaction (kNotFound when one is gone).
   Status create_instance_with_task(const Instance& i, const LifecycleTask& boot,
                                    const InstanceQuotaRequest* quota = nullptr,
-                                   const std::string& server_group = "");
+                                   const std::string& server_group = "",
+                                   const std::vector<std::string>& security_groups = {});
   // DELETE: in one transaction the instance becomes DELETED (kNotFound if it already is), the
   // record of its shelve snapshot (system metadata shelved_image_id) goes, and its cleanup is
   // arranged: a boot task still running, or a rebuild, undoes its own work; else, when the

@@ -303,6 +303,10 @@ void join_server_group(soci::session& sql, const Dialect& dialect, const Instanc
                        const std::string& group_uuid);
 void check_server_group_claim(soci::session& sql, const std::string& group_uuid,
                               const std::string& instance_uuid, const std::string& host);
+// security_groups.cc: the instance joins the groups, each locked first (Abort kNotFound when one
+// is gone), inside the caller's transaction.
+void join_security_groups(soci::session& sql, const Dialect& dialect, const std::string& instance,
+                          const std::vector<std::string>& group_ids);
 // identity_groups.cc: Abort with kNotFound unless the group (read with `lock` appended) or the
 // user exists.
 void require_group(soci::session& sql, const std::string& id, const std::string& lock);
