@@ -56,6 +56,8 @@ std::vector<LifecycleTask> select_lifecycle(soci::session& sql, const std::strin
   return out;
 }
 
+}  // namespace
+
 // Portable upsert (SQLite and MariaDB spell it differently): the key's old row goes first.
 void write_system_metadata(soci::session& sql, const std::string& uuid, const std::string& key,
                            const std::optional<std::string>& value) {
@@ -66,6 +68,8 @@ void write_system_metadata(soci::session& sql, const std::string& uuid, const st
          "VALUES (:u, :k, :v)",
       soci::use(uuid), soci::use(key), soci::use(*value);
 }
+
+namespace {
 
 void insert_lifecycle(soci::session& sql, LifecycleTask& t) {
   if (t.id.empty()) t.id = generate_uuid();

@@ -330,11 +330,7 @@ Status Store::add_instance_security_group(const std::string& instance_uuid,
                "VALUES (:i, :g, :t)",
             soci::use(instance_uuid), soci::use(group_id), soci::use(ts);
         // A server from before security groups is managed from its first group on.
-        sql << "DELETE FROM instance_system_metadata WHERE instance_uuid = :i AND meta_key = :k",
-            soci::use(instance_uuid), soci::use(std::string(kSecurityGroupsManaged));
-        sql << "INSERT INTO instance_system_metadata (instance_uuid, meta_key, meta_value) "
-               "VALUES (:i, :k, 'true')",
-            soci::use(instance_uuid), soci::use(std::string(kSecurityGroupsManaged));
+        write_system_metadata(sql, instance_uuid, kSecurityGroupsManaged, "true");
       },
       "adding server " + instance_uuid + " to security group " + group_id);
 }

@@ -303,6 +303,9 @@ void join_server_group(soci::session& sql, const Dialect& dialect, const Instanc
                        const std::string& group_uuid);
 void check_server_group_claim(soci::session& sql, const std::string& group_uuid,
                               const std::string& instance_uuid, const std::string& host);
+// lifecycle.cc: sets (or, with nullopt, removes) one system metadata key of an instance.
+void write_system_metadata(soci::session& sql, const std::string& uuid, const std::string& key,
+                           const std::optional<std::string>& value);
 // security_groups.cc: the instance joins the groups, each locked first (Abort kNotFound when one
 // is gone), inside the caller's transaction.
 void join_security_groups(soci::session& sql, const Dialect& dialect, const std::string& instance,

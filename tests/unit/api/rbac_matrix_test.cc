@@ -119,6 +119,7 @@ class RbacMatrixTest : public ComputeTest {
                {"role_id", "member"},
                {"domain_id", "default"},
                {"task_id", new_uuid()},
+               {"rule_id", new_uuid()},
                {"kind", "orphans"},
                {"network", "private"},
                {"alias", "K2_Grid"},
