@@ -9,6 +9,13 @@
 //     one thread per instance (comma-separated uuids, members of server group GROUP) claims
 //     the first host of HOSTS (comma-separated, all in the same order) that the group's policy
 //     lets it have; one line per instance: "ok UUID HOST" or "fail UUID".
+//   store_claim_worker URL boot-into GROUPS
+//     for each security group id of GROUPS (comma-separated) creates a server "vm-<id>" in it;
+//     one line each: "ok ID" or "fail ID" (the group was gone).
+//   store_claim_worker URL delete-groups GROUPS
+//     deletes each security group of GROUPS, last first (so that it meets boot-into, which goes
+//     first to last, somewhere in the middle); one line each: "deleted ID" or "inuse ID".
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -82,6 +89,40 @@ int group_race(Store& store, const std::string& group, const std::string& hosts_
   return 0;
 }
 
+int security_group_race(Store& store, const std::string& mode, const std::string& groups_csv) {
+  auto groups = split(groups_csv);
+  if (mode != "boot-into") std::reverse(groups.begin(), groups.end());
+  for (const auto& g : groups) {
+    if (mode == "boot-into") {
+      Instance i;
+      i.uuid = "vm-" + g;
+      i.name = i.uuid;
+      i.project_id = "p";
+      LifecycleTask t;
+      t.kind = "boot";
+      t.step = "schedule";
+      auto s = store.create_instance_with_task(i, t, nullptr, "", {g});
+      if (s.ok()) {
+        say("ok " + g);
+      } else if (s.error().code == ErrorCode::kNotFound) {
+        say("fail " + g);
+      } else {
+        say("error " + s.error().message);
+      }
+    } else {
+      auto s = store.delete_security_group(g);
+      if (s.ok()) {
+        say("deleted " + g);
+      } else if (s.error().code == ErrorCode::kConflict) {
+        say("inuse " + g);
+      } else {
+        say("error " + s.error().message);
+      }
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,6 +152,9 @@ int main(int argc, char** argv) {
     }
   }
   if (mode == "group" && argc >= 6) return group_race(store, argv[3], argv[4], argv[5]);
+  if (mode == "boot-into" || mode == "delete-groups") {
+    return security_group_race(store, mode, argv[3]);
+  }
   if (mode != "race" || argc < 6) return 2;
   const int threads = std::stoi(argv[3]), iterations = std::stoi(argv[4]);
   const std::string prefix = argv[5];

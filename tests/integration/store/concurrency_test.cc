@@ -175,6 +175,56 @@ TEST_P(StoreTest, TwoProcessesNeverPutTwoAntiAffinityMembersOnOneHost) {
   }
 }
 
+// One process boots a server into each of 40 security groups while another deletes the groups:
+// each group is either deleted (and its server was never made) or kept in use by its server.
+// A server never ends up in a group that is gone (that would be a guest whose firewall names
+// rules nobody can see or change).
+TEST_P(StoreTest, TwoProcessesNeverLeaveAServerInADeletedSecurityGroup) {
+  ASSERT_TRUE(store().set_project_quotas("p", "", {{"security_groups", -1}}).ok());
+  std::string csv;
+  for (int k = 0; k < 40; ++k) {
+    SecurityGroup g;
+    g.id = "sg-" + std::to_string(k);
+    g.project_id = "p";
+    g.name = g.id;
+    ASSERT_TRUE(store().create_security_group(g).ok());
+    csv += (csv.empty() ? "" : ",") + g.id;
+  }
+  Child a = spawn_worker({db().url(), "boot-into", csv});
+  Child b = spawn_worker({db().url(), "delete-groups", csv});
+  auto lines = read_lines(a.out);
+  auto more = read_lines(b.out);
+  lines.insert(lines.end(), more.begin(), more.end());
+  fclose(a.out);
+  fclose(b.out);
+  EXPECT_EQ(wait_exit(a.pid), 0);
+  EXPECT_EQ(wait_exit(b.pid), 0);
+  std::map<std::string, std::set<std::string>> outcome;
+  for (const auto& line : lines) {
+    ASSERT_NE(line.rfind("error", 0), 0u) << line;
+    const size_t sp = line.find(' ');
+    outcome[line.substr(sp + 1)].insert(line.substr(0, sp));
+  }
+  ASSERT_EQ(outcome.size(), 40u);
+  int kept = 0;
+  for (const auto& [g, seen] : outcome) {
+    const bool booted = seen.count("ok") > 0;
+    EXPECT_EQ(booted, seen.count("inuse") > 0) << g;
+    EXPECT_EQ(!booted, seen.count("deleted") > 0 && seen.count("fail") > 0) << g;
+    // The database agrees: a booted server is in its group, which still exists.
+    if (booted) {
+      ++kept;
+      auto groups = store().instance_security_groups("vm-" + g);
+      ASSERT_TRUE(groups.ok());
+      ASSERT_EQ(groups->size(), 1u) << g;
+      EXPECT_EQ(groups->front().id, g);
+    } else {
+      EXPECT_EQ(store().get_security_group(g).error().code, ErrorCode::kNotFound) << g;
+    }
+  }
+  std::printf("security group race: %d of 40 groups kept by their server\n", kept);
+}
+
 TEST_P(StoreTest, ProcessKilledInTheMiddleOfAClaimLeavesNoHalfClaim) {
   add_gpu_host("pool", 64);
   Child c = spawn_worker({db().url(), "crash", "K"});
