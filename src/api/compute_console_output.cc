@@ -93,16 +93,6 @@ LongPollWait wait_for_answer(ApiContext& ctx, const store::AgentTask& task,
   return w;
 }
 
-bool in_process_host(ApiContext& ctx, const std::string& host) {
-  if (!ctx.deps.driver) return false;
-  auto hosts = ctx.deps.driver->hosts();
-  if (!hosts.ok()) return false;
-  for (const auto& h : *hosts) {
-    if (h.name == host) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<Reply> console_output_action(ApiContext& ctx, const store::Instance& i, const json& args) {
@@ -112,7 +102,7 @@ Result<Reply> console_output_action(ApiContext& ctx, const store::Instance& i, c
     return Error::conflict("Instance " + i.uuid + " is not ready");
   }
   const std::string host = *i.host;
-  if (in_process_host(ctx, host)) {
+  if (ctx.in_process_host(host)) {
     auto raw = ctx.deps.driver->console_output(host, i.uuid);
     if (!raw.ok()) {
       if (raw.error().code == ErrorCode::kNotFound) return not_available(raw.error().message);

@@ -9,8 +9,6 @@
 // groups (store ingress_rules) and set by its host (docs/security_groups.md).
 #include <spdlog/spdlog.h>
 
-#include <set>
-
 #include "api/compute_impl.h"
 #include "api/validation_impl.h"
 #include "compute/compute.h"
@@ -128,17 +126,11 @@ Result<json> sg_group_body(const json& body) {
 // A change to a group's rules or members reaches these guests: hosts served in-process get the
 // new firewall now; agents pick it up in their next guest watch pass (GET {host}/view).
 void sg_refresh_firewalls(ApiContext& ctx, const std::map<std::string, std::string>& reach) {
-  compute::ComputeDriver* local = ctx.deps.driver;
-  if (!local || reach.empty()) return;
-  auto hosts = local->hosts();
-  if (!hosts.ok()) return;
-  std::set<std::string> in_process;
-  for (const auto& h : *hosts) in_process.insert(h.name);
   for (const auto& [uuid, host] : reach) {
-    if (!in_process.count(host)) continue;
+    if (!ctx.in_process_host(host)) continue;
     auto fw = compute::guest_firewall(ctx.store(), uuid);
     if (!fw.ok() || !*fw) continue;
-    if (auto s = local->apply_firewall(host, uuid, **fw);
+    if (auto s = ctx.deps.driver->apply_firewall(host, uuid, **fw);
         !s.ok() && s.error().code != ErrorCode::kNotImplemented) {
       spdlog::warn("firewall of {} on {}: {}", uuid, host, s.error().message);
     }

@@ -15,6 +15,7 @@
 #include "api/policy_impl.h"
 #include "api/router_impl.h"
 #include "api/worker_pool.h"
+#include "compute/compute.h"
 #include "core/host_task_notifier.h"
 
 namespace gpucloud::api {
@@ -418,6 +419,11 @@ Status ApiServer::start() {
                        : fmt::format("{}://{}:{}", tls ? "https" : "http",
                                      m.ctx.options.listen_host, m.http->port());
 
+  if (m.ctx.deps.driver) {
+    auto hosts = m.ctx.deps.driver->hosts();
+    if (!hosts.ok()) return hosts.error();
+    for (const auto& h : *hosts) m.ctx.local_hosts.insert(h.name);
+  }
   if (auto s = start_conductor(m.ctx); !s.ok()) return s;
   for (auto& r : identity_token_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_password_routes(m.ctx)) m.routes.push_back(std::move(r));

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,12 @@ struct ApiContext {
   // Password logins' throttle and Argon2id bound (made by identity_token_routes or
   // identity_password_routes, whichever runs first).
   std::shared_ptr<LoginGuard> login;
+  // The in-process driver's hosts (gpucloud up's simulated ones), read once at start: their
+  // guests are reached through deps.driver, every other host's through its agent.
+  std::set<std::string> local_hosts;
+  bool in_process_host(const std::string& host) const {
+    return deps.driver != nullptr && local_hosts.count(host) > 0;
+  }
   store::Store& store() const { return *deps.store; }
   std::shared_ptr<const config::NovaConfig> nova_config() const {
     return std::atomic_load(&deps.nova_config);
