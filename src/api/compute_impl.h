@@ -81,7 +81,9 @@ Result<std::vector<std::string>> server_security_groups(ApiContext& ctx, const j
                                                         const std::string& project_id);
 Result<Reply> security_group_action(ApiContext& ctx, const store::Instance& i,
                                     const std::string& action, const json& args);
-json server_security_groups_json(ApiContext& ctx, const store::Instance& i);
+// `names`: the server's group names when already read (a list reads them all in one query).
+json server_security_groups_json(ApiContext& ctx, const store::Instance& i,
+                                 const std::vector<std::string>* names = nullptr);
 // compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to
 // the server, for os-instance-actions; called once the request has been accepted.
 void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,
@@ -109,6 +111,9 @@ class ServerViews {
  public:
   ServerViews(ApiContext& ctx, const Call& call);
   json show(const store::Instance& i, ServerView view, const ReportedAddress* reported = nullptr);
+  // Reads the security group names of the project's servers ("" every project's) in one query,
+  // for a list; without it each server's are read when shown.
+  void prefetch_security_groups(const std::string& project_id);
 
  private:
   json flavor_view(const store::Instance& i);
@@ -121,6 +126,7 @@ class ServerViews {
   std::optional<std::map<std::string, store::Flavor>> flavors_;
   std::optional<std::map<std::string, std::string>> host_states_;
   std::map<std::string, std::map<std::string, std::string>> images_;
+  std::optional<std::map<std::string, std::vector<std::string>>> security_groups_;
 };
 // GET /servers and /servers/detail with nova's filters, sorting and paging
 // (compute_server_list.cc).

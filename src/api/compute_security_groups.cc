@@ -451,12 +451,17 @@ Result<Reply> security_group_action(ApiContext& ctx, const store::Instance& i,
   return Reply::ok(nullptr, 202);
 }
 
-json server_security_groups_json(ApiContext& ctx, const store::Instance& i) {
-  auto groups = ctx.store().instance_security_groups(i.uuid);
-  json out = json::array();
-  if (groups.ok()) {
-    for (const auto& g : *groups) out.push_back({{"name", g.name}});
+json server_security_groups_json(ApiContext& ctx, const store::Instance& i,
+                                 const std::vector<std::string>* names) {
+  std::vector<std::string> own;
+  if (!names) {
+    if (auto groups = ctx.store().instance_security_groups(i.uuid); groups.ok()) {
+      for (const auto& g : *groups) own.push_back(g.name);
+    }
+    names = &own;
   }
+  json out = json::array();
+  for (const auto& n : *names) out.push_back({{"name", n}});
   // A server from before security groups was shown in "default", and is still.
   if (out.empty() && !i.system_metadata.count(store::kSecurityGroupsManaged)) {
     out.push_back({{"name", "default"}});

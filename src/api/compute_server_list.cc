@@ -153,8 +153,9 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
   // nova: changes-since also lists servers deleted since then.
   auto list = ctx.store().list_instances(project, q->changes_since.has_value());
   if (!list.ok()) return list.error();
-  // One read for every server's reported address.
+  // One read for every server's reported address, and one for their security groups.
   const auto reported = detail ? reported_addresses(ctx) : std::map<std::string, ReportedAddress>{};
+  if (detail) views.prefetch_security_groups(project);
   std::vector<ListRow> rows;
   for (const auto& i : *list) {
     const bool deleted = i.status == store::ServerStatus::kDeleted;

@@ -135,6 +135,11 @@ json ServerViews::flavor_view(const store::Instance& i) {
   return f;
 }
 
+void ServerViews::prefetch_security_groups(const std::string& project_id) {
+  auto names = ctx_.store().security_group_names(project_id);
+  if (names.ok()) security_groups_ = std::move(*names);
+}
+
 json ServerViews::show(const store::Instance& i, ServerView view, const ReportedAddress* reported) {
   const std::string& base = ctx_.base_url;
   const Microversion& mv = call_.microversion;
@@ -191,7 +196,13 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
     j["OS-EXT-STS:power_state"] = static_cast<int>(i.power_state);
     j["os-extended-volumes:volumes_attached"] = json::array();
     // nova leaves the field out for a server in no group.
-    if (json groups = server_security_groups_json(ctx_, i); !groups.empty()) {
+    const std::vector<std::string>* names = nullptr;
+    static const std::vector<std::string> kNone;
+    if (security_groups_) {
+      auto it = security_groups_->find(i.uuid);
+      names = it == security_groups_->end() ? &kNone : &it->second;
+    }
+    if (json groups = server_security_groups_json(ctx_, i, names); !groups.empty()) {
       j["security_groups"] = std::move(groups);
     }
     if (who.is_admin()) {

@@ -315,6 +315,30 @@ Result<std::vector<SecurityGroup>> Store::instance_security_groups(
       "reading the security groups of " + instance_uuid);
 }
 
+Result<std::map<std::string, std::vector<std::string>>> Store::security_group_names(
+    const std::string& project_id) {
+  using Out = std::map<std::string, std::vector<std::string>>;
+  return impl_->read<Out>(
+      [&](soci::session& sql) {
+        Out out;
+        std::string uuid, name;
+        soci::statement st(sql);
+        st.alloc();
+        st.prepare(std::string("SELECT m.instance_uuid, g.name FROM instance_security_groups m "
+                               "JOIN security_groups g ON g.id = m.group_id") +
+                   (project_id.empty() ? "" : " WHERE g.project_id = :p") +
+                   " ORDER BY m.created_at, m.group_id");
+        st.exchange(soci::into(uuid));
+        st.exchange(soci::into(name));
+        if (!project_id.empty()) st.exchange(soci::use(project_id));
+        st.define_and_bind();
+        st.execute();
+        while (st.fetch()) out[uuid].push_back(name);
+        return out;
+      },
+      "reading the security group names of project " + project_id);
+}
+
 Status Store::add_instance_security_group(const std::string& instance_uuid,
                                           const std::string& group_id) {
   return impl_->write(

@@ -582,6 +582,10 @@ class Store {
   Status delete_security_group_rule(const std::string& id);                  // kNotFound
   // A server's groups, oldest membership first.
   Result<std::vector<SecurityGroup>> instance_security_groups(const std::string& instance_uuid);
+  // The names of each server's groups, for every server of the project ("" every project) that
+  // is in one: what a server list shows, in one query.
+  Result<std::map<std::string, std::vector<std::string>>> security_group_names(
+      const std::string& project_id);
   // kNotFound (the group), kConflict (already in it / not in it).
   Status add_instance_security_group(const std::string& instance_uuid, const std::string& group_id);
   Status remove_instance_security_group(const std::string& instance_uuid,
