@@ -106,6 +106,7 @@ std::chrono::milliseconds AgentLoop::watch_guests() {
     spdlog::warn("guest watch: {}", parsed.error().message);
     return options_.guest_interval;
   }
+  apply_firewalls(driver_, options_.host, *parsed, firewalls_);
   const std::string body = guest_report(driver_, options_.host, *parsed);
   auto r = guest_client_->call("PUT", host_path(options_) + "/guests", body);
   if (!r.ok() || r->status != 200) {

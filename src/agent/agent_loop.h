@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
@@ -87,6 +88,8 @@ class AgentLoop {
   std::condition_variable cv_;
   std::thread beat_thread_;
   std::thread guest_thread_;
+  // Each guest's firewall as the guest watch last set it (only that thread touches it).
+  std::map<std::string, compute::Firewall> firewalls_;
   bool guests_due_ = false;  // a spawn finished: watch the guests now (guarded by mu_)
 };
 

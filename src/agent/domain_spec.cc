@@ -193,7 +193,7 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
     spec.disks.push_back(cd);
   }
   if (!options.network.empty() && !compute::without_network(instance)) {
-    spec.networks.push_back({options.network, "virtio"});
+    spec.networks.push_back({options.network, "virtio", ""});
   }
 
   std::vector<PciAddress> host;

@@ -37,6 +37,7 @@ struct HostdevSpec {
 struct NetworkSpec {
   std::string network = "default";  // a libvirt network name
   std::string model = "virtio";
+  std::string filter;  // the nwfilter the NIC references (the guest's firewall); "" none
 };
 
 struct DomainSpec {

@@ -146,9 +146,10 @@ std::string to_domain_xml(const DomainSpec& s) {
     x += fmt::format(
         "    <interface type='network'>\n"
         "      <source network='{}'/>\n"
-        "      <model type='{}'/>\n"
-        "    </interface>\n",
+        "      <model type='{}'/>\n",
         esc(n.network), esc(n.model));
+    if (!n.filter.empty()) x += fmt::format("      <filterref filter='{}'/>\n", esc(n.filter));
+    x += "    </interface>\n";
   }
   for (const auto& h : s.hostdevs) {
     // managed='yes': libvirt binds the device to vfio-pci at start and gives it back at stop.

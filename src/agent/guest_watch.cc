@@ -22,6 +22,15 @@ Result<GuestWatchView> parse_guest_watch_view(const std::string& text) {
     if (i.contains("service_url") && i["service_url"].is_string()) {
       g.service_url = i["service_url"].get<std::string>();
     }
+    if (i.contains("firewall") && !i["firewall"].is_null()) {
+      // One malformed firewall leaves that guest's as it is; the others still apply.
+      auto fw = compute::firewall_from_json(i["firewall"].dump());
+      if (fw.ok()) {
+        g.firewall = std::move(*fw);
+      } else {
+        spdlog::warn("guest watch: {}: {}", g.uuid, fw.error().message);
+      }
+    }
     if (!g.uuid.empty()) out.guests.push_back(std::move(g));
   }
   // A server without a Cloud Controller (or one older than the guest watch) sends no settings.
@@ -34,6 +43,34 @@ Result<GuestWatchView> parse_guest_watch_view(const std::string& text) {
     out.interval = std::chrono::milliseconds(p.value("interval_ms", 0));
   }
   return out;
+}
+
+int apply_firewalls(compute::ComputeDriver& driver, const std::string& host,
+                    const GuestWatchView& view, std::map<std::string, compute::Firewall>& applied) {
+  std::map<std::string, compute::Firewall> still;
+  int set = 0;
+  for (const auto& g : view.guests) {
+    if (!g.firewall) continue;
+    auto last = applied.find(g.uuid);
+    if (last != applied.end() && last->second == *g.firewall) {
+      still[g.uuid] = last->second;
+      continue;
+    }
+    Status s = driver.apply_firewall(host, g.uuid, *g.firewall);
+    if (!s.ok() && s.error().code != ErrorCode::kNotImplemented) {
+      // Not remembered: the next pass tries again.
+      spdlog::warn("guest watch: firewall of {}: {}", g.uuid, s.error().message);
+      continue;
+    }
+    if (s.ok()) {
+      spdlog::info("guest watch: firewall of {} set: {} ingress rule(s)", g.uuid,
+                   g.firewall->ingress.size());
+      ++set;
+    }
+    still[g.uuid] = *g.firewall;
+  }
+  applied = std::move(still);
+  return set;
 }
 
 std::string guest_report(compute::ComputeDriver& driver, const std::string& host,

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,9 @@ struct WatchedGuest {
   std::string status;     // the server's: ACTIVE, BUILD, ...
   std::string readiness;  // "waiting", "ready", "timed_out"
   std::string service_url;
+  // What its security groups let in (docs/security_groups.md); nullopt: the server manages no
+  // firewall for it (a server from before security groups), or the one sent was malformed.
+  std::optional<compute::Firewall> firewall;
 };
 
 // The parts of GET {host}/view the guest watch uses.
@@ -30,6 +35,11 @@ struct GuestWatchView {
   std::chrono::milliseconds interval{0};  // the server's readiness_interval; 0: not given
 };
 Result<GuestWatchView> parse_guest_watch_view(const std::string& view_json);
+
+// Sets each guest's firewall that differs from what `applied` says was set last (all of them
+// after an agent restart), and forgets guests no longer in the view. Returns how many were set.
+int apply_firewalls(compute::ComputeDriver& driver, const std::string& host,
+                    const GuestWatchView& view, std::map<std::string, compute::Firewall>& applied);
 
 // The body of PUT {host}/guests for one pass over `view` (probes run here, one after another).
 std::string guest_report(compute::ComputeDriver& driver, const std::string& host,

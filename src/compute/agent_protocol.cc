@@ -429,6 +429,14 @@ Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
       return Error::invalid("spawn task " + task.id + " names host " +
                             args->instance.host.value_or("") + ", not " + task.host);
     }
+    // The firewall is set first: the guest must never run without it. A driver without
+    // firewalls (the fake one in an agent) answers kNotImplemented, which is fine.
+    if (args->firewall) {
+      Status s = driver.apply_firewall(task.host, args->instance.uuid, *args->firewall);
+      if (!s.ok() && s.error().code != ErrorCode::kNotImplemented) {
+        return s.error().with_context("setting the guest's firewall");
+      }
+    }
     return driver.spawn(args->instance, args->flavor, args->image, args->devices);
   }
   if (task.kind == "destroy") return driver.destroy(task.host, task.instance_uuid);

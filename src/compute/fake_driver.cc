@@ -26,8 +26,11 @@ struct FakeHost {
   int prefix = 24;
   std::map<std::string, DomainInfo> domains;        // by instance uuid
   std::map<std::string, std::string> console_logs;  // by instance uuid: what each boot "printed"
-  int clean_ms = 0;                                 // how long cleaning one task takes
-  std::map<PciAddress, std::string> clean_fails;    // cleaning this device fails with this reason
+  // Each guest's firewall as last set (set before its spawn): kept, not enforced, since a
+  // simulated guest has no network to filter.
+  std::map<std::string, Firewall> firewalls;
+  int clean_ms = 0;                               // how long cleaning one task takes
+  std::map<PciAddress, std::string> clean_fails;  // cleaning this device fails with this reason
 };
 
 Status check_keys(const json& obj, const std::string& where, std::set<std::string> known) {
@@ -253,8 +256,26 @@ class FakeDriver : public ComputeDriver {
     if (!h) return Error::not_found("fake driver: no host named " + host);
     h->domains.erase(uuid);
     h->console_logs.erase(uuid);
+    h->firewalls.erase(uuid);
     services_.stop(uuid);
     return {};
+  }
+  Status apply_firewall(const std::string& host, const std::string& uuid,
+                        const Firewall& firewall) override {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    h->firewalls[uuid] = firewall;
+    return {};
+  }
+  Result<std::optional<Firewall>> firewall(const std::string& host,
+                                           const std::string& uuid) override {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    auto it = h->firewalls.find(uuid);
+    if (it == h->firewalls.end()) return std::optional<Firewall>();
+    return std::optional<Firewall>(it->second);
   }
   // A fake guest has no disk: its snapshot is a small file that names it, enough for the image
   // upload, the checksum and unshelve to be exercised end to end.

@@ -37,6 +37,60 @@ TEST(SpawnPayload, WithoutSystemMetadata) {
   EXPECT_TRUE(args->instance.system_metadata.empty());
 }
 
+// The spawn task carries the guest's firewall, and the agent sets it before the guest starts.
+TEST(SpawnPayload, FirewallTravelsAndIsSetBeforeTheSpawn) {
+  Firewall fw;
+  fw.ingress = {{"tcp", 22, 22, "0.0.0.0/0"}, {"", -1, -1, "10.0.0.7/32"}};
+  store::Instance i;
+  i.uuid = "6f0e2c3a-1b7d-4c1e-9a55-0123456789ab";
+  i.host = "kvm1";
+  store::Flavor f;
+  f.id = "1";
+  f.vcpus = 1;
+  f.memory_mb = 64;
+  auto args = parse_spawn_payload(spawn_payload(i, f, store::Image{}, {}, fw));
+  ASSERT_TRUE(args.ok()) << args.error().message;
+  ASSERT_TRUE(args->firewall.has_value());
+  EXPECT_EQ(*args->firewall, fw);
+  EXPECT_FALSE(parse_spawn_payload(spawn_payload(i, f, store::Image{}, {}))->firewall);
+
+  auto driver = make_fake_driver(
+      R"({"hosts": [{"name": "kvm1", "vcpus": 4, "memory_mb": 4096, "disk_gb": 10}]})");
+  ASSERT_TRUE(driver.ok());
+  store::AgentTask task;
+  task.id = "t1";
+  task.kind = "spawn";
+  task.host = "kvm1";
+  task.instance_uuid = i.uuid;
+  task.payload = spawn_payload(i, f, store::Image{}, {}, fw);
+  ASSERT_TRUE(run_task(**driver, task).ok());
+  auto held = (*driver)->firewall("kvm1", i.uuid);
+  ASSERT_TRUE(held.ok() && held->has_value());
+  EXPECT_EQ(**held, fw);
+  // Destroying the guest forgets its firewall.
+  ASSERT_TRUE((*driver)->destroy("kvm1", i.uuid).ok());
+  EXPECT_FALSE((*driver)->firewall("kvm1", i.uuid)->has_value());
+}
+
+// What the agent refuses to turn into rules, naming the field.
+TEST(Firewall, MalformedRulesAreRefusedNamingTheField) {
+  EXPECT_TRUE(firewall_from_json(R"({"ingress": []})").ok());
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({})", "firewall.ingress"},
+      {R"({"ingress": [{"protocol": "gre", "cidr": "0.0.0.0/0"}]})", "ingress[0].protocol"},
+      {R"({"ingress": [{"protocol": "tcp", "from_port": 70000, "cidr": "0.0.0.0/0"}]})",
+       "ingress[0].from_port"},
+      {R"({"ingress": [{"protocol": "tcp", "cidr": "10.0.0.0/40"}]})", "ingress[0].cidr"},
+      {R"({"ingress": [{"protocol": "tcp", "cidr": "x' or '1"}]})", "ingress[0].cidr"},
+      {R"({"ingress": [{"protocol": "tcp"}]})", "ingress[0].cidr"},
+  };
+  for (const auto& [text, field] : bad) {
+    auto f = firewall_from_json(text);
+    ASSERT_FALSE(f.ok()) << text;
+    EXPECT_NE(f.error().message.find(field), std::string::npos) << f.error().message;
+  }
+}
+
 TEST(HostReport, BootTimeTravelsToTheSecond) {
   HostResources h;
   h.name = "gpu-1";

@@ -81,3 +81,51 @@ TEST(GuestWatch, ReportsAddressesAndProbesWhatIsNotReady) {
 
 }  // namespace
 }  // namespace gpucloud::agent
+
+namespace gpucloud::agent {
+namespace {
+
+// Firewalls from the view are set when they change, only then, and a malformed one for one guest
+// leaves the others alone.
+TEST(GuestWatch, SetsEachGuestsFirewallWhenItChanges) {
+  auto driver = fake_host();
+  json view = {
+      {"instances",
+       {{{"uuid", "a"},
+         {"status", "ACTIVE"},
+         {"firewall",
+          {{"ingress",
+            {{{"protocol", "tcp"}, {"from_port", 22}, {"to_port", 22}, {"cidr", "0.0.0.0/0"}}}}}}},
+        {{"uuid", "b"}, {"status", "ACTIVE"}, {"firewall", nullptr}},
+        {{"uuid", "c"},
+         {"status", "ACTIVE"},
+         {"firewall", {{"ingress", {{{"protocol", "gre"}, {"cidr", "0.0.0.0/0"}}}}}}}}}};
+  auto v = parse_guest_watch_view(view.dump());
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->guests.size(), 3u);
+  EXPECT_TRUE(v->guests[0].firewall.has_value());
+  EXPECT_FALSE(v->guests[1].firewall.has_value());  // unmanaged
+  EXPECT_FALSE(v->guests[2].firewall.has_value());  // malformed: left as it is
+  std::map<std::string, compute::Firewall> applied;
+  EXPECT_EQ(apply_firewalls(*driver, "kvm1", *v, applied), 1);
+  auto held = driver->firewall("kvm1", "a");
+  ASSERT_TRUE(held.ok() && held->has_value());
+  EXPECT_EQ((*held)->ingress.size(), 1u);
+  EXPECT_FALSE(driver->firewall("kvm1", "b")->has_value());
+  // Unchanged: nothing is set again.
+  EXPECT_EQ(apply_firewalls(*driver, "kvm1", *v, applied), 0);
+  // A changed firewall is set; a guest gone from the view is forgotten.
+  view["instances"][0]["firewall"]["ingress"] = json::array();
+  view["instances"].erase(1);
+  v = parse_guest_watch_view(view.dump());
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(apply_firewalls(*driver, "kvm1", *v, applied), 1);
+  EXPECT_TRUE((*driver->firewall("kvm1", "a"))->ingress.empty());
+  EXPECT_EQ(applied.size(), 1u);
+  // After an agent restart (nothing remembered) every firewall is set once.
+  applied.clear();
+  EXPECT_EQ(apply_firewalls(*driver, "kvm1", *v, applied), 1);
+}
+
+}  // namespace
+}  // namespace gpucloud::agent

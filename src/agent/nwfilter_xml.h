@@ -1,0 +1,20 @@
+// Private to agent/: a guest's firewall (compute::Firewall, from its server's security groups) as
+// a libvirt nwfilter, which the guest's NIC references (docs/security_groups.md).
+#pragma once
+
+#include <string>
+
+#include "compute/compute.h"
+
+namespace gpucloud::agent {
+
+// "gpucloud-<uuid>": one filter per guest, named after its instance.
+std::string nwfilter_name(const std::string& instance_uuid);
+
+// The filter: DHCP replies and IPv6 neighbour discovery in, each ingress rule as a stateful
+// accept of traffic to the guest, everything from the guest accepted (its replies come back
+// through connection tracking), and everything else to the guest dropped. Every value in it
+// was checked by firewall_from_json (protocols from a fixed set, integers, parsed CIDRs).
+std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewall& firewall);
+
+}  // namespace gpucloud::agent
