@@ -203,8 +203,15 @@ class LibvirtDriver : public compute::ComputeDriver {
   Status apply_firewall(const std::string& host, const std::string& uuid,
                         const compute::Firewall& firewall) override {
     if (auto s = check_host(host); !s.ok()) return s;
-    const std::string xml = nwfilter_xml(uuid, firewall);
     std::lock_guard lock(mu_);
+    // A redefinition keeps the filter's UUID: libvirt refuses the name under a new one.
+    std::string filter_uuid;
+    if (virNWFilterPtr old = virNWFilterLookupByName(conn_, nwfilter_name(uuid).c_str())) {
+      char buf[VIR_UUID_STRING_BUFLEN];
+      if (virNWFilterGetUUIDString(old, buf) == 0) filter_uuid = buf;
+      virNWFilterFree(old);
+    }
+    const std::string xml = nwfilter_xml(uuid, firewall, filter_uuid);
     virNWFilterPtr f = virNWFilterDefineXML(conn_, xml.c_str());
     if (!f) {
       virErrorPtr e = virGetLastError();

@@ -84,9 +84,11 @@ std::string ingress_match(const compute::FirewallRule& r) {
 
 std::string nwfilter_name(const std::string& instance_uuid) { return "gpucloud-" + instance_uuid; }
 
-std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewall& firewall) {
+std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewall& firewall,
+                         const std::string& filter_uuid) {
   std::string x =
       fmt::format("<filter name='{}' chain='root'>\n", esc(nwfilter_name(instance_uuid)));
+  if (!filter_uuid.empty()) x += fmt::format("  <uuid>{}</uuid>\n", esc(filter_uuid));
   // The guest's address comes from the network's DHCP server; IPv6 needs neighbour discovery
   // (router advertisement 134, neighbour solicitation 135 and advertisement 136).
   x += rule("accept", "in", 100, "udp srcportstart='67' dstportstart='68'");

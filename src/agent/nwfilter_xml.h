@@ -15,6 +15,9 @@ std::string nwfilter_name(const std::string& instance_uuid);
 // accept of traffic to the guest, everything from the guest accepted (its replies come back
 // through connection tracking), and everything else to the guest dropped. Every value in it
 // was checked by firewall_from_json (protocols from a fixed set, integers, parsed CIDRs).
-std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewall& firewall);
+// `filter_uuid`: the existing filter's own UUID when it is redefined (libvirt refuses a filter of
+// an existing name without it); "" for a new one.
+std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewall& firewall,
+                         const std::string& filter_uuid = "");
 
 }  // namespace gpucloud::agent

@@ -50,17 +50,10 @@ bool can_connect() {
   return true;
 }
 
-// Why this host cannot run the test, or "" when it can. Starts virtlogd and libvirtd when they
+// Why no libvirtd answers at kUri, or "" when one does. Starts virtlogd and libvirtd when they
 // are installed but not running (containers without systemd).
-std::string unusable_reason() {
-  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return std::string("/dev/kvm cannot be opened: ") + strerror(errno);
-  close(fd);
-  for (const char* tool : {"qemu-img", "genisoimage", "qemu-system-x86_64"}) {
-    if (!run_command({tool, "--version"}).ok()) {
-      return std::string(tool) + " is not installed (scripts/setup.sh installs it)";
-    }
-  }
+std::string libvirtd_reason() {
+  if (geteuid() != 0) return "needs root (qemu:///system)";
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
   // libvirtd hands QEMU's output to virtlogd; without systemd nothing socket-activates it.
   const char* logd_sock = "/run/libvirt/virtlogd-sock";
@@ -86,6 +79,19 @@ std::string unusable_reason() {
   }
   const char* m = virGetLastErrorMessage();
   return "cannot connect to " + std::string(kUri) + ": " + (m ? m : "?");
+}
+
+// Why this host cannot run a guest, or "" when it can.
+std::string unusable_reason() {
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return std::string("/dev/kvm cannot be opened: ") + strerror(errno);
+  close(fd);
+  for (const char* tool : {"qemu-img", "genisoimage", "qemu-system-x86_64"}) {
+    if (!run_command({tool, "--version"}).ok()) {
+      return std::string(tool) + " is not installed (scripts/setup.sh installs it)";
+    }
+  }
+  return libvirtd_reason();
 }
 
 // A QEMU process whose command line names the guest (-name guest=<name>,...).
@@ -179,6 +185,49 @@ void run_guest(const std::map<std::string, std::string>& image_props, bool spice
   for (const auto& d : *doms) EXPECT_NE(d.instance_uuid, inst.uuid);
   EXPECT_FALSE(qemu_runs(domain_name(inst.uuid)));
   std::filesystem::remove_all(root);
+}
+
+// A guest's firewall on the real nwfilter driver: defined under the guest's name, redefined in
+// place when it changes, removed with the guest.
+TEST(LibvirtVm, FirewallIsAnNwfilterRemovedWithTheGuest) {
+  std::string why = libvirtd_reason();
+  if (!why.empty()) GTEST_SKIP() << "skipped: " << why;
+  LibvirtOptions o;
+  o.uri = kUri;
+  o.host_name = "kvm-host";
+  o.instances_path = "/nonexistent/gpucloud-fw";
+  o.prepare_storage = false;
+  auto driver = make_libvirt_driver(o);
+  ASSERT_TRUE(driver.ok()) << driver.error().message;
+  const std::string uuid = "0c0ffee0-f1e0-4a11-8b00-" + std::to_string(100000000000 + getpid());
+  const std::string name = "gpucloud-" + uuid;
+  auto dump = [&] {
+    virConnectPtr conn = virConnectOpen(kUri);
+    std::string xml;
+    if (virNWFilterPtr f = virNWFilterLookupByName(conn, name.c_str())) {
+      char* x = virNWFilterGetXMLDesc(f, 0);
+      xml = x ? x : "";
+      free(x);
+      virNWFilterFree(f);
+    }
+    virConnectClose(conn);
+    return xml;
+  };
+  compute::Firewall fw;
+  fw.ingress = {{"tcp", 22, 22, "0.0.0.0/0"}};
+  auto s = (*driver)->apply_firewall("kvm-host", uuid, fw);
+  if (!s.ok() && s.error().code == ErrorCode::kNotImplemented) {
+    GTEST_SKIP() << "libvirtd has no nwfilter driver: " << s.error().message;
+  }
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_NE(dump().find("dstportstart='22'"), std::string::npos) << dump();
+  fw.ingress = {{"udp", 53, 53, "10.0.0.0/8"}};
+  s = (*driver)->apply_firewall("kvm-host", uuid, fw);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(dump().find("dstportstart='22'"), std::string::npos) << dump();
+  EXPECT_NE(dump().find("<udp srcipaddr='10.0.0.0' srcipmask='8'"), std::string::npos) << dump();
+  ASSERT_TRUE((*driver)->destroy("kvm-host", uuid).ok());
+  EXPECT_EQ(dump(), "");
 }
 
 TEST(LibvirtVm, QemuRunsASpiceQxlGuest) {

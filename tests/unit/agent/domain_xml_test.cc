@@ -124,6 +124,21 @@ TEST(DomainXml, GoldenFilesPassVirtXmlValidate) {
   }
 }
 
+// A guest's NIC references its firewall when it has one.
+TEST(DomainXml, NicReferencesTheGuestsFirewall) {
+  DomainSpec s;
+  s.name = "instance-u";
+  s.uuid = "u";
+  s.networks.push_back({"default", "virtio", "gpucloud-u"});
+  std::string xml = to_domain_xml(s);
+  EXPECT_NE(xml.find("      <model type='virtio'/>\n      <filterref filter='gpucloud-u'/>\n"
+                     "    </interface>"),
+            std::string::npos)
+      << xml;
+  s.networks[0].filter.clear();
+  EXPECT_EQ(to_domain_xml(s).find("filterref"), std::string::npos);
+}
+
 TEST(DomainXml, EscapesNamesAndPaths) {
   DomainSpec s;
   s.name = "a<b>&'\"";

@@ -96,6 +96,21 @@ TEST_F(LibvirtTestDriver, DefineStartStopUndefine) {
   EXPECT_EQ(off.error().code, ErrorCode::kNotFound);
 }
 
+// test:///default has no nwfilter driver: a firewall cannot be set there (kNotImplemented, which
+// the agent logs and goes on), and the guest spawns without a filter reference.
+TEST_F(LibvirtTestDriver, WithoutNwfilterAFirewallIsNotImplementedAndTheSpawnGoesOn) {
+  const std::string uuid = "11111111-2222-4333-8444-0000000000f1";
+  compute::Firewall fw;
+  fw.ingress = {{"tcp", 22, 22, "0.0.0.0/0"}};
+  auto s = driver_->apply_firewall("gpu-host-1", uuid, fw);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kNotImplemented) << s.error().message;
+  EXPECT_EQ(driver_->apply_firewall("other-host", uuid, fw).error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(driver_->spawn(instance(uuid), flavor_, image_, {}).ok());
+  EXPECT_TRUE(find(uuid).has_value());
+  ASSERT_TRUE(driver_->destroy("gpu-host-1", uuid).ok());
+}
+
 TEST_F(LibvirtTestDriver, RefusesADeviceAnotherGuestUses) {
   const std::string a = "11111111-2222-4333-8444-000000000002";
   const std::string b = "11111111-2222-4333-8444-000000000003";
