@@ -211,7 +211,7 @@ class LibvirtDriver : public compute::ComputeDriver {
       if (virNWFilterGetUUIDString(old, buf) == 0) filter_uuid = buf;
       virNWFilterFree(old);
     }
-    const std::string xml = nwfilter_xml(uuid, firewall, filter_uuid);
+    const std::string xml = nwfilter_xml(uuid, firewall, filter_uuid, network_addresses());
     virNWFilterPtr f = virNWFilterDefineXML(conn_, xml.c_str());
     if (!f) {
       virErrorPtr e = virGetLastError();
@@ -489,6 +489,25 @@ class LibvirtDriver : public compute::ComputeDriver {
   }
 
   LibvirtOptions options_;
+  // The host's own addresses on the guests' libvirt network (its <ip address=...>): the
+  // firewall lets them in (the agent probes guests from there). None without a network.
+  std::vector<std::string> network_addresses() {
+    std::vector<std::string> out;
+    if (options_.domain.network.empty()) return out;
+    virNetworkPtr net = virNetworkLookupByName(conn_, options_.domain.network.c_str());
+    if (!net) return out;
+    char* xml = virNetworkGetXMLDesc(net, 0);
+    virNetworkFree(net);
+    if (!xml) return out;
+    static const std::regex kIp(R"(<ip\b[^>]*\baddress=['"]([0-9A-Fa-f:.]+)['"])");
+    const std::string text = xml;
+    free(xml);
+    for (std::sregex_iterator it(text.begin(), text.end(), kIp), end; it != end; ++it) {
+      out.push_back((*it)[1].str());
+    }
+    return out;
+  }
+
   // Whether the guest's firewall filter exists (set by apply_firewall before the spawn).
   bool has_filter(const std::string& uuid) {
     virNWFilterPtr f = virNWFilterLookupByName(conn_, nwfilter_name(uuid).c_str());

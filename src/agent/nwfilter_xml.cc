@@ -85,7 +85,8 @@ std::string ingress_match(const compute::FirewallRule& r) {
 std::string nwfilter_name(const std::string& instance_uuid) { return "gpucloud-" + instance_uuid; }
 
 std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewall& firewall,
-                         const std::string& filter_uuid) {
+                         const std::string& filter_uuid,
+                         const std::vector<std::string>& host_addresses) {
   std::string x =
       fmt::format("<filter name='{}' chain='root'>\n", esc(nwfilter_name(instance_uuid)));
   if (!filter_uuid.empty()) x += fmt::format("  <uuid>{}</uuid>\n", esc(filter_uuid));
@@ -95,6 +96,18 @@ std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewa
   x += rule("accept", "in", 100, "udp-ipv6 srcportstart='547' dstportstart='546'");
   for (int type : {134, 135, 136}) {
     x += rule("accept", "in", 100, fmt::format("icmpv6 type='{}'", type));
+  }
+  // The host itself: nwfilter filters what the host sends to its guests too, and the agent's
+  // readiness probes (ssh banner, service_url) come from the host's address on the network. So
+  // that no guest can borrow that trust, a packet from a guest claiming the host's address is
+  // dropped first.
+  for (const auto& a : host_addresses) {
+    auto cidr = parse_cidr(a);
+    if (!cidr.ok()) continue;
+    const std::string all = cidr->ipv6 ? "all-ipv6" : "all";
+    const std::string match = fmt::format("{} srcipaddr='{}'", all, esc(cidr->address));
+    x += rule("drop", "out", 50, match);
+    x += rule("accept", "in", 150, match);
   }
   for (const auto& r : firewall.ingress) x += rule("accept", "in", 200, ingress_match(r));
   x += rule("accept", "out", 500, "all");

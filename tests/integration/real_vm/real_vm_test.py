@@ -6,7 +6,8 @@ a DHCP lease on a libvirt network this test creates (dnsmasq), mounts its config
 HTTP, the config drive's files included. The agent reads the guest's address from libvirt (the
 DHCP lease), reports it, probes the image's service_url (http://{}/config/meta-data) and the
 server goes READY; `openstack server list` shows the address under the network's name; its SPICE
-console URL's WebSocket, through the server's relay, gets QEMU's own SPICE link reply. A second
+console URL's WebSocket, through the server's relay, gets QEMU's own SPICE link reply; a network
+namespace on the guest's bridge is kept out of its HTTP port until a security group rule lets it in. A second
 guest whose user data keeps its HTTP server from starting stays `waiting` with the probe's error.
 
 With /dev/kvm the guest runs on KVM; without it, or when this machine is itself a VM (nested KVM:
@@ -293,7 +294,8 @@ with open(kernel, "rb") as f:
 
 third = pick_subnet()
 NETWORK = f"gpucloud-rvm-{os.getpid()}"
-create_network(NETWORK, f"gcrvm{os.getpid() % 100000}", third)
+BRIDGE = f"gcrvm{os.getpid() % 100000}"
+create_network(NETWORK, BRIDGE, third)
 subnet = ipaddress.ip_network(f"192.168.{third}.0/24")
 log(f"libvirt network {NETWORK}: {subnet} with DHCP (dnsmasq)")
 
@@ -390,6 +392,55 @@ except ImportError:  # python3-yaml comes with the openstack client; read the li
 if keys != [PUBLIC_KEY]:
     fail(f"the guest's meta-data does not carry the boot's key pair as public-keys: {meta!r}")
 log("the guest's config drive carries its key pair (public-keys)")
+# ---- security groups: the host's firewall in front of the guest (docs/security_groups.md) ----
+# The probes and the fetch above come from the host, which the firewall always lets in. Another
+# machine on the guest network is a network namespace on the bridge: the default group has no
+# rule, so it cannot reach the guest's HTTP port until a rule lets it, and not after the rule goes.
+def firewall_check():
+    ns, veth = f"gcns{os.getpid() % 100000}", f"gcv{os.getpid() % 100000}"
+    steps = [["ip", "netns", "add", ns],
+             ["ip", "link", "add", veth + "a", "type", "veth", "peer", "name", veth + "b"],
+             ["ip", "link", "set", veth + "b", "netns", ns],
+             ["ip", "link", "set", veth + "a", "master", BRIDGE],
+             ["ip", "link", "set", veth + "a", "up"],
+             ["ip", "netns", "exec", ns, "ip", "addr", "add", f"192.168.{third}.200/24", "dev",
+              veth + "b"],
+             ["ip", "netns", "exec", ns, "ip", "link", "set", veth + "b", "up"]]
+    CLEANUP.append(lambda: run(["ip", "netns", "del", ns]))
+    CLEANUP.append(lambda: run(["ip", "link", "del", veth + "a"]))
+    for step in steps:
+        r = run(step)
+        if r.returncode != 0:
+            log(f"note: no network namespace on the bridge ({' '.join(step)}: {r.stderr.strip()}); "
+                "the firewall's enforcement is not checked here")
+            return
+
+    def connects(host, port):
+        code = f"import socket; socket.create_connection(('{host}', {port}), timeout=2).close()"
+        return run(["ip", "netns", "exec", ns, "python3", "-c", code]).returncode == 0
+
+    # The path itself works: the network's DNS server (dnsmasq, on the host's bridge address).
+    wait_for("the namespace to reach the host's dnsmasq", lambda: connects(f"192.168.{third}.1", 53),
+             30)
+    if connects(ip, 80):
+        fail("a machine on the guest network reached rvm-ready's port 80 with no rule allowing it")
+    _, _, groups = http("GET", "/compute/v2.1/os-security-groups", admin, expect=200)
+    default = [g for g in groups["security_groups"] if g["name"] == "default"][0]
+    _, _, rule = http("POST", "/compute/v2.1/os-security-group-rules", admin,
+                      {"security_group_rule": {"parent_group_id": default["id"],
+                                               "ip_protocol": "tcp", "from_port": 80,
+                                               "to_port": 80, "cidr": f"192.168.{third}.0/24"}},
+                      expect=200)
+    wait_for("the rule to open port 80", lambda: connects(ip, 80), 60)
+    http("DELETE", f"/compute/v2.1/os-security-group-rules/{rule['security_group_rule']['id']}",
+         admin, expect=202)
+    wait_for("port 80 to close again", lambda: not connects(ip, 80), 60)
+    log("security groups: a machine on the guest network was kept out of rvm-ready's port 80, "
+        "let in by a rule, and kept out again when the rule went")
+
+
+firewall_check()
+
 if "address " + ip not in open(agent_log).read() and "lease" not in open(up_log).read():
     log("note: the address report is not in the logs (they are informational only)")
 
@@ -515,5 +566,6 @@ for sid in (ready_id, down_id):
 wait_for("the domains to go", lambda: all(
     virsh("domstate", "instance-" + sid).returncode != 0 for sid in (ready_id, down_id)), 120)
 log("PASS: real guests got DHCP addresses read through libvirt, the agent's probe made one "
-    "READY and kept the other waiting with its reason; the SPICE console relay reached QEMU and "
-    "the console log came back through the agent")
+    "READY and kept the other waiting with its reason; the guest's firewall kept a neighbour out "
+    "until a security group rule let it in; the SPICE console relay reached QEMU and the console "
+    "log came back through the agent")

@@ -79,6 +79,26 @@ TEST(NwfilterXml, EachRuleIsAStatefulAcceptBeforeTheDrop) {
   EXPECT_EQ(closed.find("priority='200'"), std::string::npos);
 }
 
+// The host's own address on the network always reaches the guest (the agent's probes), before
+// the group rules; no guest may send from it.
+TEST(NwfilterXml, TheHostReachesItsGuestsAndNoGuestMayPoseAsIt) {
+  const std::string xml = nwfilter_xml(kUuid, {}, "", {"192.168.122.1", "fd00::1", "junk"});
+  EXPECT_NE(xml.find("<rule action='drop' direction='out' priority='50'>\n"
+                     "    <all srcipaddr='192.168.122.1'/>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<rule action='accept' direction='in' priority='150'>\n"
+                     "    <all srcipaddr='192.168.122.1'/>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<all-ipv6 srcipaddr='fd00::1'/>"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("junk"), std::string::npos);
+  // A redefinition names the filter's own UUID.
+  EXPECT_NE(nwfilter_xml(kUuid, {}, "9ef8d25a-8d33-422b-af65-8d3fe2766d52")
+                .find("  <uuid>9ef8d25a-8d33-422b-af65-8d3fe2766d52</uuid>\n"),
+            std::string::npos);
+}
+
 TEST(NwfilterXml, EscapesTheName) {
   EXPECT_NE(nwfilter_xml("a'<b>", {}).find("name='gpucloud-a&apos;&lt;b&gt;'"), std::string::npos);
 }
