@@ -89,6 +89,47 @@ Status insert_bench_instances(Store& store, int n) {
       "inserting bench instances");
 }
 
+Status insert_bench_guests(Store& store, int hosts, int remote_members) {
+  Store::Impl& impl = StoreTestAccess::impl(store);
+  return impl.write(
+      [&](soci::session& sql) {
+        const std::string ts = format_time(now());
+        for (const std::string g : {"web", "db"}) {
+          sql << "INSERT INTO security_groups (id, project_id, name, description, created_at) "
+                 "VALUES (:i, 'bench', :n, '', :t)",
+              soci::use(g), soci::use(g), soci::use(ts);
+        }
+        sql << "INSERT INTO security_group_rules (id, group_id, protocol, from_port, to_port, "
+               "cidr, "
+               "remote_group_id, created_at) VALUES ('r-ssh', 'web', 'tcp', 22, 22, '0.0.0.0/0', "
+               "NULL, :t)",
+            soci::use(ts);
+        sql << "INSERT INTO security_group_rules (id, group_id, protocol, from_port, to_port, "
+               "cidr, "
+               "remote_group_id, created_at) VALUES ('r-peers', 'db', 'tcp', 5432, 5432, NULL, "
+               "'db', :t)",
+            soci::use(ts);
+        for (int h = 0; h < hosts; ++h) {
+          const std::string uuid = generate_uuid(), host = "bench-" + std::to_string(h);
+          const std::string ip = "10." + std::to_string(h / 65536) + "." +
+                                 std::to_string(h / 256 % 256) + "." + std::to_string(h % 256);
+          const std::string group = h < remote_members ? "db" : "web";
+          sql << "INSERT INTO instances (uuid, name, project_id, user_id, flavor_id, image_id, "
+                 "status, vm_state, power_state, host, ip_address, created_at, updated_at) VALUES "
+                 "(:u, :n, 'bench', 'bench', '1', '', 'ACTIVE', 'active', 1, :h, :ip, :c, :up)",
+              soci::use(uuid), soci::use(host), soci::use(host), soci::use(ip), soci::use(ts),
+              soci::use(ts);
+          sql << "INSERT INTO instance_system_metadata (instance_uuid, meta_key, meta_value) "
+                 "VALUES (:u, 'security_groups_managed', 'true')",
+              soci::use(uuid);
+          sql << "INSERT INTO instance_security_groups (instance_uuid, group_id, created_at) "
+                 "VALUES (:u, :g, :t)",
+              soci::use(uuid), soci::use(group), soci::use(ts);
+        }
+      },
+      "inserting bench guests");
+}
+
 Status recreate_mysql_database(const std::string& server_url, const std::string& name) {
   auto target = DatabaseTarget::parse(server_url);
   if (!target.ok()) return target.error();

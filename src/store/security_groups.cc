@@ -182,15 +182,23 @@ Result<std::vector<SecurityGroup>> Store::list_security_groups(const std::string
 
 Result<SecurityGroup> Store::default_security_group(const std::string& project_id,
                                                     const std::string& id_if_new) {
+  // Nearly always there: a plain read first.
+  auto found = impl_->read<std::vector<SecurityGroup>>(
+      [&](soci::session& sql) {
+        return select_security_groups(sql, "project_id = :p AND name = 'default'", project_id);
+      },
+      "reading the default security group of project " + project_id);
+  if (!found.ok()) return found.error();
+  if (!found->empty()) return found->front();
   return impl_->write_result<SecurityGroup>(
       [&](soci::session& sql) {
-        auto found =
-            select_security_groups(sql, "project_id = :p AND name = 'default'", project_id);
-        if (!found.empty()) return found.front();
         // The project's row lock makes two first servers of a project make one default group.
+        // It is taken before the read, so that on MariaDB the read sees the other's commit (a
+        // read before it would fix the transaction's snapshot first).
         lock_project_row(sql, impl_->dialect, project_id);
-        found = select_security_groups(sql, "project_id = :p AND name = 'default'", project_id);
-        if (!found.empty()) return found.front();
+        auto again =
+            select_security_groups(sql, "project_id = :p AND name = 'default'", project_id);
+        if (!again.empty()) return again.front();
         SecurityGroup g;
         g.id = id_if_new;
         g.project_id = project_id;

@@ -339,6 +339,10 @@ Result<long long> server_statement_count(Store& store);
 Status insert_bench_fleet(Store& store, const std::string& prefix, int hosts, int gpu_hosts,
                           int gpus);
 Status insert_bench_instances(Store& store, int n);
+// bench/agent_view: one ACTIVE, managed guest on each of `hosts` hosts ("bench-<k>", address
+// 10.x.y.z), the first `remote_members` in group "db" (whose rule lets in its own members: a
+// remote group), the others in "web" (one tcp/22 rule).
+Status insert_bench_guests(Store& store, int hosts, int remote_members);
 // Creates database `name` on the MariaDB server of `server_url` (dropping one of that name).
 Status recreate_mysql_database(const std::string& server_url, const std::string& name);
 
