@@ -221,13 +221,21 @@ TEST(LibvirtVm, FirewallIsAnNwfilterRemovedWithTheGuest) {
   }
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_NE(dump().find("dstportstart='22'"), std::string::npos) << dump();
+  // firewall() reads the rules back from what libvirt keeps.
+  auto held = (*driver)->firewall("kvm-host", uuid);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  EXPECT_EQ(held->value_or(compute::Firewall{}), fw);
   fw.ingress = {{"udp", 53, 53, "10.0.0.0/8"}};
   s = (*driver)->apply_firewall("kvm-host", uuid, fw);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(dump().find("dstportstart='22'"), std::string::npos) << dump();
   EXPECT_NE(dump().find("<udp srcipaddr='10.0.0.0' srcipmask='8'"), std::string::npos) << dump();
+  EXPECT_EQ((*driver)->firewall("kvm-host", uuid)->value_or(compute::Firewall{}), fw);
   ASSERT_TRUE((*driver)->destroy("kvm-host", uuid).ok());
   EXPECT_EQ(dump(), "");
+  auto gone = (*driver)->firewall("kvm-host", uuid);
+  ASSERT_TRUE(gone.ok()) << gone.error().message;
+  EXPECT_FALSE(gone->has_value());
 }
 
 TEST(LibvirtVm, QemuRunsASpiceQxlGuest) {
