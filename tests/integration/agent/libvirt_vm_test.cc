@@ -327,6 +327,16 @@ TEST(LibvirtVm, FirewallKeepsOthersOutUntilARuleLetsThemIn) {
       << "no rule: port 80 is closed to the other machine";
   EXPECT_TRUE(connects(guest_ns, "10.250.7.3", 8080))
       << "the guest's own connection is answered (the reply comes back in)";
+  // The host is not exempt: its SYN leaves through OUTPUT, unfiltered, but the guest's answer
+  // enters the host through INPUT, where libvirt's HI-<port> chain lets only replies to the
+  // guest's own connections and to accepted rules back. So the agent's probes of a guest need a
+  // rule of their own (the host's address on the guest network).
+  if (sh("ip addr add 10.250.7.1/24 dev " + bridge)) {
+    EXPECT_FALSE(
+        sh("python3 -c \"import socket; socket.create_connection(('10.250.7.2', 80), "
+           "timeout=2).close()\" 2>/dev/null"))
+        << "the host reached the guest's port 80 with no rule";
+  }
 
   compute::Firewall web;
   web.ingress = {{"tcp", 80, 80, "10.250.7.0/24"}};
