@@ -24,6 +24,7 @@
 
 #include "agent/agent.h"
 #include "agent/libvirt_command.h"
+#include "agent/nwfilter_xml.h"
 
 namespace gpucloud::agent {
 namespace {
@@ -331,11 +332,26 @@ TEST(LibvirtVm, FirewallKeepsOthersOutUntilARuleLetsThemIn) {
   // enters the host through INPUT, where libvirt's HI-<port> chain lets only replies to the
   // guest's own connections and to accepted rules back. So the agent's probes of a guest need a
   // rule of their own (the host's address on the guest network).
+  // That rule is what the driver writes for the host's addresses on --libvirt-network
+  // (nwfilter_xml's host_addresses); this bridge is no libvirt network, so it is written here.
   if (sh("ip addr add 10.250.7.1/24 dev " + bridge)) {
-    EXPECT_FALSE(
-        sh("python3 -c \"import socket; socket.create_connection(('10.250.7.2', 80), "
-           "timeout=2).close()\" 2>/dev/null"))
-        << "the host reached the guest's port 80 with no rule";
+    auto host_connects = [&] {
+      return sh(
+          "python3 -c \"import socket; socket.create_connection(('10.250.7.2', 80), "
+          "timeout=2).close()\" 2>/dev/null");
+    };
+    EXPECT_FALSE(host_connects()) << "the host reached the guest's port 80 with no rule";
+    virNWFilterPtr f = virNWFilterLookupByName(conn, ("gpucloud-" + uuid).c_str());
+    ASSERT_NE(f, nullptr) << virGetLastErrorMessage();
+    char filter_uuid[VIR_UUID_STRING_BUFLEN];
+    ASSERT_EQ(virNWFilterGetUUIDString(f, filter_uuid), 0);
+    virNWFilterFree(f);
+    const std::string xml = nwfilter_xml(uuid, compute::Firewall{}, filter_uuid, {"10.250.7.1"});
+    f = virNWFilterDefineXML(conn, xml.c_str());
+    ASSERT_NE(f, nullptr) << virGetLastErrorMessage();
+    virNWFilterFree(f);
+    EXPECT_TRUE(eventually(host_connects)) << "the host's own address is let in";
+    EXPECT_FALSE(connects(other_ns, "10.250.7.2", 80)) << "and nobody else";
   }
 
   compute::Firewall web;

@@ -29,6 +29,11 @@ TEST(NwfilterRead, WhatNwfilterXmlWritesReadsBackAsTheSameFirewall) {
   auto back = firewall_from_nwfilter_xml(nwfilter_xml("6f1c3b2a-1111-4222-8333-944455556666", fw));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(*back, fw);
+  // The host's own addresses are let in by rules of their own, not part of the firewall.
+  auto with_host = firewall_from_nwfilter_xml(
+      nwfilter_xml("6f1c3b2a-1111-4222-8333-944455556666", fw, "", {"192.168.122.1", "fd00::1"}));
+  ASSERT_TRUE(with_host.ok()) << with_host.error().message;
+  EXPECT_EQ(*with_host, fw);
 }
 
 TEST(NwfilterRead, AFilterWithNoGroupRulesIsAnEmptyFirewall) {
