@@ -18,6 +18,7 @@
 #include "agent/domain_graphics.h"
 #include "agent/guest_addresses.h"
 #include "agent/libvirt_command.h"
+#include "agent/nwfilter_read.h"
 #include "agent/nwfilter_xml.h"
 
 namespace gpucloud::agent {
@@ -222,6 +223,31 @@ class LibvirtDriver : public compute::ComputeDriver {
     }
     virNWFilterFree(f);
     return {};
+  }
+  // What the host enforces now: the ingress rules read back from gpucloud-<uuid>; nullopt when
+  // the guest has no filter (or this libvirt has no nwfilter driver, like test:///default).
+  Result<std::optional<compute::Firewall>> firewall(const std::string& host,
+                                                    const std::string& uuid) override {
+    if (auto s = check_host(host); !s.ok()) return s.error();
+    std::lock_guard lock(mu_);
+    virNWFilterPtr f = virNWFilterLookupByName(conn_, nwfilter_name(uuid).c_str());
+    if (!f) {
+      virErrorPtr e = virGetLastError();
+      if (!e || e->code == VIR_ERR_NO_NWFILTER || e->code == VIR_ERR_NO_SUPPORT) {
+        return std::optional<compute::Firewall>{};
+      }
+      return Error::unavailable("libvirt: looking up the firewall of " + uuid + ": " +
+                                last_error());
+    }
+    char* xml = virNWFilterGetXMLDesc(f, 0);
+    virNWFilterFree(f);
+    if (!xml)
+      return Error::internal("libvirt: reading the firewall of " + uuid + ": " + last_error());
+    const std::string text = xml;
+    free(xml);
+    auto fw = firewall_from_nwfilter_xml(text);
+    if (!fw.ok()) return fw.error().with_context("the firewall of " + uuid);
+    return std::optional<compute::Firewall>{std::move(*fw)};
   }
 
   // The guest's overlay and its base flattened into one qcow2 file (qemu-img reads the backing

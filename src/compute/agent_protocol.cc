@@ -1,6 +1,9 @@
 // What the server and an agent exchange as JSON: the agent's host report and the payload of a
 // spawn task, and how the agent runs a task on its own driver. Both sides use these functions,
 // so the two ends of the wire cannot drift apart.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -430,11 +433,17 @@ Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
                             args->instance.host.value_or("") + ", not " + task.host);
     }
     // The firewall is set first: the guest must never run without it. A driver without
-    // firewalls (the fake one in an agent) answers kNotImplemented, which is fine.
+    // firewalls answers kNotImplemented: the guest boots unfiltered, which the operator is told
+    // once per agent process (not on every spawn).
     if (args->firewall) {
       Status s = driver.apply_firewall(task.host, args->instance.uuid, *args->firewall);
       if (!s.ok() && s.error().code != ErrorCode::kNotImplemented) {
         return s.error().with_context("setting the guest's firewall");
+      }
+      static std::atomic<bool> told{false};
+      if (!s.ok() && !told.exchange(true)) {
+        spdlog::warn("spawn: the {} driver has no firewall; guests boot unfiltered ({})",
+                     driver.type(), s.error().message);
       }
     }
     return driver.spawn(args->instance, args->flavor, args->image, args->devices);

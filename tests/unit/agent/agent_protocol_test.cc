@@ -111,5 +111,90 @@ TEST(HostReport, BootTimeTravelsToTheSecond) {
   EXPECT_NE(bad.error().message.find("booted_at"), std::string::npos) << bad.error().message;
 }
 
+// A driver that records the calls run_task makes, in order, and answers apply_firewall as told.
+class RecordingDriver : public ComputeDriver {
+ public:
+  std::vector<std::string> calls;
+  std::optional<Firewall> applied;
+  Status firewall_answer;
+
+  std::string type() const override { return "recording"; }
+  Result<std::vector<HostResources>> hosts() override { return std::vector<HostResources>{}; }
+  Status spawn(const store::Instance& i, const store::Flavor&, const store::Image&,
+               const std::vector<store::PciDeviceRecord>&) override {
+    calls.push_back("spawn " + i.uuid);
+    return {};
+  }
+  Status apply_firewall(const std::string& host, const std::string& uuid,
+                        const Firewall& f) override {
+    calls.push_back("apply_firewall " + host + " " + uuid);
+    applied = f;
+    return firewall_answer;
+  }
+  Status destroy(const std::string&, const std::string&) override { return {}; }
+  Status power_on(const std::string&, const std::string&) override { return {}; }
+  Status power_off(const std::string&, const std::string&) override { return {}; }
+  Status reboot(const std::string&, const std::string&, bool) override { return {}; }
+  Result<std::vector<DomainInfo>> list_domains(const std::string&) override {
+    return std::vector<DomainInfo>{};
+  }
+  Status snapshot(const std::string&, const std::string&, const std::string&) override {
+    return {};
+  }
+};
+
+store::AgentTask spawn_task(const std::optional<Firewall>& firewall) {
+  store::Instance i;
+  i.uuid = "6f0e2c3a-1b7d-4c1e-9a55-0123456789ab";
+  i.host = "gpu-1";
+  store::Flavor f;
+  f.id = "1";
+  f.vcpus = 1;
+  f.memory_mb = 512;
+  store::AgentTask t;
+  t.id = "task-1";
+  t.host = "gpu-1";
+  t.kind = "spawn";
+  t.instance_uuid = i.uuid;
+  t.payload = spawn_payload(i, f, store::Image{}, {}, firewall);
+  return t;
+}
+
+Firewall ssh_from_anywhere() { return Firewall{{FirewallRule{"tcp", 22, 22, "0.0.0.0/0"}}}; }
+
+// The libvirt driver references the guest's nwfilter only when it exists at spawn: the firewall
+// must be set first, so that the guest never runs unfiltered.
+TEST(RunTask, SpawnSetsTheFirewallBeforeTheGuestStarts) {
+  RecordingDriver d;
+  ASSERT_TRUE(run_task(d, spawn_task(ssh_from_anywhere())).ok());
+  const std::vector<std::string> want = {
+      "apply_firewall gpu-1 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab",
+      "spawn 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab"};
+  EXPECT_EQ(d.calls, want);
+  ASSERT_TRUE(d.applied.has_value());
+  EXPECT_EQ(*d.applied, ssh_from_anywhere());
+}
+
+// A driver without firewalls still boots the guest (logged, not fatal).
+TEST(RunTask, SpawnGoesOnWhenTheDriverHasNoFirewall) {
+  RecordingDriver d;
+  d.firewall_answer = Error{ErrorCode::kNotImplemented, "no firewall here"};
+  ASSERT_TRUE(run_task(d, spawn_task(ssh_from_anywhere())).ok());
+  EXPECT_EQ(d.calls.size(), 2u);
+}
+
+// Any other failure to set the firewall fails the spawn: a guest must not boot open.
+TEST(RunTask, SpawnFailsWhenTheFirewallCannotBeSet) {
+  RecordingDriver d;
+  d.firewall_answer = Error::unavailable("libvirt is down");
+  Status s = run_task(d, spawn_task(ssh_from_anywhere()));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(s.error().message.find("libvirt is down"), std::string::npos);
+  const std::vector<std::string> want = {
+      "apply_firewall gpu-1 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab"};
+  EXPECT_EQ(d.calls, want);
+}
+
 }  // namespace
 }  // namespace gpucloud::compute

@@ -108,6 +108,11 @@ TEST_F(LibvirtTestDriver, WithoutNwfilterAFirewallIsNotImplementedAndTheSpawnGoe
   EXPECT_EQ(driver_->apply_firewall("other-host", uuid, fw).error().code, ErrorCode::kNotFound);
   ASSERT_TRUE(driver_->spawn(instance(uuid), flavor_, image_, {}).ok());
   EXPECT_TRUE(find(uuid).has_value());
+  // Nothing is enforced there, and firewall() says so (no filter) rather than failing.
+  auto held = driver_->firewall("gpu-host-1", uuid);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  EXPECT_FALSE(held->has_value());
+  EXPECT_EQ(driver_->firewall("other-host", uuid).error().code, ErrorCode::kNotFound);
   ASSERT_TRUE(driver_->destroy("gpu-host-1", uuid).ok());
 }
 

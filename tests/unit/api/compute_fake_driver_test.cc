@@ -99,6 +99,37 @@ TEST(FakeDriver, SpawnPassesThroughOnlyFreeDevicesOfTheHost) {
   EXPECT_TRUE(driver.list_domains("h")->empty());
 }
 
+// The firewall is kept per guest: set before the guest exists (run_task applies it before
+// spawn), replaced by the next apply, forgotten by destroy; an unknown host is kNotFound.
+TEST(FakeDriver, KeepsEachGuestsFirewallUntilDestroy) {
+  auto d = make_fake_driver(
+      R"({"hosts": [{"name": "h", "vcpus": 4, "memory_mb": 4096, "disk_gb": 10}]})");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ComputeDriver& driver = **d;
+  auto none = driver.firewall("h", "a");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+
+  const Firewall ssh{{FirewallRule{"tcp", 22, 22, "0.0.0.0/0"}}};
+  ASSERT_TRUE(driver.apply_firewall("h", "a", ssh).ok());
+  store::Instance a;
+  a.uuid = "a";
+  a.host = "h";
+  ASSERT_TRUE(driver.spawn(a, {}, {}, {}).ok());
+  EXPECT_EQ(driver.firewall("h", "a")->value(), ssh);
+
+  const Firewall ping{{FirewallRule{"icmp", 8, -1, "10.0.0.0/8"}}};
+  ASSERT_TRUE(driver.apply_firewall("h", "a", ping).ok());
+  EXPECT_EQ(driver.firewall("h", "a")->value(), ping);
+  EXPECT_FALSE(driver.firewall("h", "b")->has_value());
+
+  ASSERT_TRUE(driver.destroy("h", "a").ok());
+  EXPECT_FALSE(driver.firewall("h", "a")->has_value());
+
+  EXPECT_EQ(driver.apply_firewall("elsewhere", "a", ssh).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(driver.firewall("elsewhere", "a").error().code, ErrorCode::kNotFound);
+}
+
 // `gpucloud up`'s probes need something to reach: each guest's stand-in answers on its loopback
 // address, on ports of its own that the driver reports as forwarded guest ports 22 and
 // service_url's, so a probe of port 22 can never reach the host's own sshd.
