@@ -421,7 +421,8 @@ Result<std::vector<std::string>> server_security_groups(ApiContext& ctx, const j
       if (g.error().code != ErrorCode::kNotFound) return g.error();
       return bad_request("Unable to find security group with name or id '" + n + "'.");
     }
-    ids.push_back(g->id);
+    // A group named twice (by name and by id) is joined once.
+    if (std::find(ids.begin(), ids.end(), g->id) == ids.end()) ids.push_back(g->id);
   }
   return ids;
 }

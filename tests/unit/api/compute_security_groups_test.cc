@@ -266,6 +266,11 @@ TEST_F(SecurityGroupsTest, ServersJoinAndLeaveGroups) {
   json listed = server_groups(id, alice_);
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_TRUE(listed[0]["id"] == web || listed[1]["id"] == web);
+  // A group named twice, by name and by id, is joined once.
+  auto [s3, twice] = boot_in(alice_, json::array({{{"name", "web"}}, {{"name", web}}}));
+  ASSERT_EQ(s3, 202) << twice;
+  EXPECT_EQ(server_groups(twice, alice_).size(), 1u);
+  EXPECT_EQ(del(kV + "/servers/" + twice, alice_)->status, 204);
   // Booted without security_groups: the default group.
   auto [s2, plain] = boot_in(alice_, nullptr);
   ASSERT_EQ(s2, 202);
