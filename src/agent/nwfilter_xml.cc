@@ -7,8 +7,9 @@
 //   and libvirt makes those stateful by default: an accepted 'in' rule also lets the replies out,
 //   and the accepted 'out' rule lets the replies to the guest's own connections back in. That is
 //   nova's rule: a security group lists what may come in; what the guest starts is answered.
-// - Lower priorities run first: DHCP and neighbour discovery (100), the group rules (200), the
-//   guest's own traffic (500), then the drop of everything else in (1000).
+// - Lower priorities run first: a guest posing as its host dropped (50), DHCP and neighbour
+//   discovery (100), the host itself (150), the group rules (200), the guest's own traffic
+//   (500), then the drop of everything else in (1000).
 // - ARP is not IP and is left alone (the iptables layer never sees it).
 #include "agent/nwfilter_xml.h"
 
