@@ -117,5 +117,7 @@ Result<DomainSpec> make_domain_spec(const store::Instance& instance, const store
 
 // The libvirt domain XML of `spec`; the one place gpucloud writes it.
 std::string to_domain_xml(const DomainSpec& spec);
+// A value for an XML attribute or text (& < > ' " escaped): domain_xml.cc and nwfilter_xml.cc.
+std::string xml_escape(const std::string& s);
 
 }  // namespace gpucloud::agent

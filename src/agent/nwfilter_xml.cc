@@ -15,34 +15,10 @@
 
 #include <fmt/format.h>
 
+#include "agent/domain_spec.h"
+
 namespace gpucloud::agent {
 namespace {
-
-std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string rule(const char* action, const char* direction, int priority,
                  const std::string& match) {
@@ -68,7 +44,7 @@ std::string ingress_match(const compute::FirewallRule& r) {
   }
   std::string m = element;
   if (cidr.ok()) {
-    m += fmt::format(" srcipaddr='{}' srcipmask='{}'", esc(cidr->address), cidr->prefix);
+    m += fmt::format(" srcipaddr='{}' srcipmask='{}'", xml_escape(cidr->address), cidr->prefix);
   }
   if ((r.protocol == "tcp" || r.protocol == "udp") && r.from_port >= 0) {
     m += fmt::format(" dstportstart='{}' dstportend='{}'", r.from_port,
@@ -89,8 +65,8 @@ std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewa
                          const std::string& filter_uuid,
                          const std::vector<std::string>& host_addresses) {
   std::string x =
-      fmt::format("<filter name='{}' chain='root'>\n", esc(nwfilter_name(instance_uuid)));
-  if (!filter_uuid.empty()) x += fmt::format("  <uuid>{}</uuid>\n", esc(filter_uuid));
+      fmt::format("<filter name='{}' chain='root'>\n", xml_escape(nwfilter_name(instance_uuid)));
+  if (!filter_uuid.empty()) x += fmt::format("  <uuid>{}</uuid>\n", xml_escape(filter_uuid));
   // The guest's address comes from the network's DHCP server; IPv6 needs neighbour discovery
   // (router advertisement 134, neighbour solicitation 135 and advertisement 136).
   x += rule("accept", "in", 100, "udp srcportstart='67' dstportstart='68'");
@@ -106,7 +82,7 @@ std::string nwfilter_xml(const std::string& instance_uuid, const compute::Firewa
     auto cidr = parse_cidr(a);
     if (!cidr.ok()) continue;
     const std::string all = cidr->ipv6 ? "all-ipv6" : "all";
-    const std::string match = fmt::format("{} srcipaddr='{}'", all, esc(cidr->address));
+    const std::string match = fmt::format("{} srcipaddr='{}'", all, xml_escape(cidr->address));
     x += rule("drop", "out", 50, match);
     x += rule("accept", "in", 150, match);
   }

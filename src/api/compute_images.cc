@@ -293,8 +293,12 @@ std::vector<Route> compute_image_routes(ApiContext& ctx) {
                "image:write",
                [c](Call& call) { return delete_item(*c, call); },
                {}});
-  // 2.36 deprecated the proxy APIs: from there on nova answers 404 (glance serves images).
-  for (Route& route : r) {
+  end_at_2_35(r);  // glance serves images
+  return r;
+}
+
+void end_at_2_35(std::vector<Route>& routes) {
+  for (Route& route : routes) {
     route.handler = [h = std::move(route.handler)](Call& call) -> Result<Reply> {
       if (call.microversion.at_least(2, 36)) {
         return Error::not_found("The resource could not be found.");
@@ -302,7 +306,6 @@ std::vector<Route> compute_image_routes(ApiContext& ctx) {
       return h(call);
     };
   }
-  return r;
 }
 
 }  // namespace gpucloud::api

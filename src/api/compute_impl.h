@@ -73,6 +73,9 @@ bool is_console_action(const std::string& action);
 Result<Reply> console_output_action(ApiContext& ctx, const store::Instance& i, const json& args);
 Result<Reply> legacy_console_action(ApiContext& ctx, Call& call, const store::Instance& i,
                                     const std::string& action, const json& args);
+// nova's proxy APIs (images, security groups) end at 2.35: from 2.36 on each of `routes` answers
+// 404 as nova does (compute_images.cc).
+void end_at_2_35(std::vector<Route>& routes);
 // compute_security_groups.cc: the ids of the groups POST /servers names in `server` (names or
 // ids; the project's default when none; 400 for one that is not there); the addSecurityGroup
 // and removeSecurityGroup actions; a server's `security_groups` field ([{"name"}], empty when

@@ -510,16 +510,8 @@ std::vector<Route> compute_security_group_routes(ApiContext& ctx) {
        bind(sg_server_groups),
        {}},
   };
-  // 2.36 deprecated nova's network proxies: from there on nova answers 404 (the actions and
-  // the server's security_groups field stay).
-  for (Route& route : r) {
-    route.handler = [h = std::move(route.handler)](Call& call) -> Result<Reply> {
-      if (call.microversion.at_least(2, 36)) {
-        return Error::not_found("The resource could not be found.");
-      }
-      return h(call);
-    };
-  }
+  // The actions and the server's security_groups field stay at 2.36+.
+  end_at_2_35(r);
   return r;
 }
 
