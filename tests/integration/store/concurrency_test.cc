@@ -68,10 +68,8 @@ std::map<std::string, int> held(Store& s) {
   return out;
 }
 
-TEST_P(StoreTest, TwoProcessesTimesEightThreadsNeverDoubleAllocateFromSixtyFourDevices) {
-  add_gpu_host("pool", 64);
-  Child a = spawn_worker({db().url(), "race", "8", "12", "A"});
-  Child b = spawn_worker({db().url(), "race", "8", "12", "B"});
+// Both workers' output lines (a's, then b's), after each exited 0.
+std::vector<std::string> finish_both(Child& a, Child& b) {
   auto lines = read_lines(a.out);
   auto more = read_lines(b.out);
   lines.insert(lines.end(), more.begin(), more.end());
@@ -79,6 +77,14 @@ TEST_P(StoreTest, TwoProcessesTimesEightThreadsNeverDoubleAllocateFromSixtyFourD
   fclose(b.out);
   EXPECT_EQ(wait_exit(a.pid), 0);
   EXPECT_EQ(wait_exit(b.pid), 0);
+  return lines;
+}
+
+TEST_P(StoreTest, TwoProcessesTimesEightThreadsNeverDoubleAllocateFromSixtyFourDevices) {
+  add_gpu_host("pool", 64);
+  Child a = spawn_worker({db().url(), "race", "8", "12", "A"});
+  Child b = spawn_worker({db().url(), "race", "8", "12", "B"});
+  auto lines = finish_both(a, b);
 
   std::map<std::string, int> asked;  // what each instance should hold now
   int oks = 0, fails = 0;
@@ -151,13 +157,7 @@ TEST_P(StoreTest, TwoProcessesNeverPutTwoAntiAffinityMembersOnOneHost) {
   }
   Child a = spawn_worker({db().url(), "group", "spread", "h1,h2,h3,h4", "m0,m1,m2"});
   Child b = spawn_worker({db().url(), "group", "spread", "h1,h2,h3,h4", "m3,m4,m5"});
-  auto lines = read_lines(a.out);
-  auto more = read_lines(b.out);
-  lines.insert(lines.end(), more.begin(), more.end());
-  fclose(a.out);
-  fclose(b.out);
-  EXPECT_EQ(wait_exit(a.pid), 0);
-  EXPECT_EQ(wait_exit(b.pid), 0);
+  auto lines = finish_both(a, b);
   int oks = 0, fails = 0;
   for (const auto& line : lines) {
     ASSERT_NE(line.rfind("error", 0), 0u) << line;
@@ -192,13 +192,7 @@ TEST_P(StoreTest, TwoProcessesNeverLeaveAServerInADeletedSecurityGroup) {
   }
   Child a = spawn_worker({db().url(), "boot-into", csv});
   Child b = spawn_worker({db().url(), "delete-groups", csv});
-  auto lines = read_lines(a.out);
-  auto more = read_lines(b.out);
-  lines.insert(lines.end(), more.begin(), more.end());
-  fclose(a.out);
-  fclose(b.out);
-  EXPECT_EQ(wait_exit(a.pid), 0);
-  EXPECT_EQ(wait_exit(b.pid), 0);
+  auto lines = finish_both(a, b);
   std::map<std::string, std::set<std::string>> outcome;
   for (const auto& line : lines) {
     ASSERT_NE(line.rfind("error", 0), 0u) << line;
