@@ -240,7 +240,9 @@ Result<Reply> delete_region(ApiContext& ctx, Call& call) {
 
 // ---- endpoints ----
 
-json endpoint_json(const store::Endpoint& e, const std::string& base) {
+}  // namespace
+
+json catalog_endpoint_json(const store::Endpoint& e, const std::string& base) {
   const json region = e.region_id ? json(*e.region_id) : json(nullptr);
   return {{"id", e.id},
           {"service_id", e.service_id},
@@ -251,6 +253,8 @@ json endpoint_json(const store::Endpoint& e, const std::string& base) {
           {"enabled", e.enabled},
           {"links", {{"self", base + "/identity/v3/endpoints/" + e.id}}}};
 }
+
+namespace {
 
 Error endpoint_not_found(const std::string& id) {
   return Error::not_found("Could not find endpoint: " + id + ".");
@@ -337,7 +341,7 @@ Result<Reply> list_endpoints(ApiContext& ctx, Call& call) {
   for (const auto& e : *es) {
     if (!query_allows(service, e.service_id) || !query_allows(interface, e.interface)) continue;
     if (region && e.region_id != *region) continue;
-    out.push_back(endpoint_json(e, ctx.base_url));
+    out.push_back(catalog_endpoint_json(e, ctx.base_url));
   }
   return Reply::ok({{"endpoints", out}, {"links", list_links(ctx.base_url, "endpoints")}});
 }
@@ -346,7 +350,7 @@ Result<Reply> show_endpoint(ApiContext& ctx, Call& call) {
   const auto& id = call.param("endpoint_id");
   auto e = ctx.store().get_endpoint(id);
   if (!e.ok()) return endpoint_not_found(id);
-  return Reply::ok({{"endpoint", endpoint_json(*e, ctx.base_url)}});
+  return Reply::ok({{"endpoint", catalog_endpoint_json(*e, ctx.base_url)}});
 }
 
 Result<Reply> create_endpoint(ApiContext& ctx, Call& call) {
@@ -361,7 +365,7 @@ Result<Reply> create_endpoint(ApiContext& ctx, Call& call) {
   if (auto st = ctx.store().create_endpoint(e, legacy_region); !st.ok()) {
     return endpoint_error(st.error(), e);
   }
-  return Reply::ok({{"endpoint", endpoint_json(e, ctx.base_url)}}, 201);
+  return Reply::ok({{"endpoint", catalog_endpoint_json(e, ctx.base_url)}}, 201);
 }
 
 Result<Reply> update_endpoint(ApiContext& ctx, Call& call) {
@@ -377,7 +381,7 @@ Result<Reply> update_endpoint(ApiContext& ctx, Call& call) {
   if (auto st = ctx.store().update_endpoint(*e, legacy_region); !st.ok()) {
     return endpoint_error(st.error(), *e);
   }
-  return Reply::ok({{"endpoint", endpoint_json(*e, ctx.base_url)}});
+  return Reply::ok({{"endpoint", catalog_endpoint_json(*e, ctx.base_url)}});
 }
 
 Result<Reply> delete_endpoint(ApiContext& ctx, Call& call) {

@@ -39,6 +39,9 @@ json user_json(const store::User& u, const std::string& base);
 // A project as keystone shows it (identity_projects.cc), with its parent and tags.
 json project_json(const store::Project& p, const std::string& base);
 
+// An endpoint as keystone shows it (identity_catalog.cc).
+json catalog_endpoint_json(const store::Endpoint& e, const std::string& base);
+
 // Keystone's version document and the service catalog for this server.
 json identity_version(const std::string& base_url);
 json service_catalog(const std::string& base_url);

@@ -165,24 +165,25 @@ std::vector<Route> identity_password_routes(ApiContext& ctx);  // identity_passw
 std::vector<Route> identity_admin_routes(ApiContext& ctx);     // identity_admin.cc
 std::vector<Route> identity_project_routes(ApiContext& ctx);   // identity_projects.cc
 std::vector<Route> identity_role_assignment_routes(
-    ApiContext& ctx);                                              // identity_role_assignments.cc
-std::vector<Route> identity_domain_role_routes(ApiContext& ctx);   // identity_domain_roles.cc
-std::vector<Route> identity_project_role_routes(ApiContext& ctx);  // identity_project_roles.cc
-std::vector<Route> identity_system_role_routes(ApiContext& ctx);   // identity_system_roles.cc
-std::vector<Route> identity_implied_role_routes(ApiContext& ctx);  // identity_implied_roles.cc
-std::vector<Route> identity_credential_routes(ApiContext& ctx);    // identity_credentials.cc
-std::vector<Route> identity_policy_routes(ApiContext& ctx);        // identity_policies.cc
-std::vector<Route> identity_domain_routes(ApiContext& ctx);        // identity_domains.cc
-std::vector<Route> identity_group_routes(ApiContext& ctx);         // identity_groups.cc
-std::vector<Route> identity_catalog_routes(ApiContext& ctx);       // identity_catalog.cc
-std::vector<Route> image_routes(ApiContext& ctx);                  // image_crud.cc (and image_*.cc)
-std::vector<Route> compute_misc_routes(ApiContext& ctx);           // compute_misc.cc
-std::vector<Route> compute_flavor_routes(ApiContext& ctx);         // compute_flavors.cc
-std::vector<Route> compute_aggregate_routes(ApiContext& ctx);      // compute_aggregates.cc
-std::vector<Route> compute_host_routes(ApiContext& ctx);           // compute_hosts.cc
-std::vector<Route> compute_server_routes(ApiContext& ctx);         // compute_servers.cc
-std::vector<Route> compute_server_edit_routes(ApiContext& ctx);    // compute_server_edit.cc
-std::vector<Route> compute_server_admin_routes(ApiContext& ctx);   // compute_server_admin.cc
+    ApiContext& ctx);                                                // identity_role_assignments.cc
+std::vector<Route> identity_domain_role_routes(ApiContext& ctx);     // identity_domain_roles.cc
+std::vector<Route> identity_project_role_routes(ApiContext& ctx);    // identity_project_roles.cc
+std::vector<Route> identity_system_role_routes(ApiContext& ctx);     // identity_system_roles.cc
+std::vector<Route> identity_implied_role_routes(ApiContext& ctx);    // identity_implied_roles.cc
+std::vector<Route> identity_credential_routes(ApiContext& ctx);      // identity_credentials.cc
+std::vector<Route> identity_policy_routes(ApiContext& ctx);          // identity_policies.cc
+std::vector<Route> identity_domain_routes(ApiContext& ctx);          // identity_domains.cc
+std::vector<Route> identity_group_routes(ApiContext& ctx);           // identity_groups.cc
+std::vector<Route> identity_catalog_routes(ApiContext& ctx);         // identity_catalog.cc
+std::vector<Route> identity_endpoint_group_routes(ApiContext& ctx);  // identity_endpoint_groups.cc
+std::vector<Route> image_routes(ApiContext& ctx);                 // image_crud.cc (and image_*.cc)
+std::vector<Route> compute_misc_routes(ApiContext& ctx);          // compute_misc.cc
+std::vector<Route> compute_flavor_routes(ApiContext& ctx);        // compute_flavors.cc
+std::vector<Route> compute_aggregate_routes(ApiContext& ctx);     // compute_aggregates.cc
+std::vector<Route> compute_host_routes(ApiContext& ctx);          // compute_hosts.cc
+std::vector<Route> compute_server_routes(ApiContext& ctx);        // compute_servers.cc
+std::vector<Route> compute_server_edit_routes(ApiContext& ctx);   // compute_server_edit.cc
+std::vector<Route> compute_server_admin_routes(ApiContext& ctx);  // compute_server_admin.cc
 std::vector<Route> compute_instance_action_routes(ApiContext& ctx);  // compute_instance_actions.cc
 std::vector<Route> compute_image_routes(ApiContext& ctx);            // compute_images.cc
 std::vector<Route> compute_usage_routes(ApiContext& ctx);            // compute_usage.cc

@@ -53,23 +53,6 @@ const char* kUserSelect =
     "SELECT id, name, domain_id, password_hash, email, default_project_id, enabled, created_at, "
     "user_extra.extra FROM users LEFT JOIN user_extra ON user_extra.user_id = users.id ";
 
-// Runs `select + where` with up to two string parameters and collects the rows.
-template <typename Row, typename T>
-std::vector<T> select_rows(soci::session& sql, const std::string& query,
-                           const std::vector<std::string>& params) {
-  Row row;
-  soci::statement st(sql);
-  st.alloc();
-  st.prepare(query);
-  row.bind(st);
-  for (const auto& p : params) st.exchange(soci::use(p));
-  st.define_and_bind();
-  st.execute();
-  std::vector<T> out;
-  while (st.fetch()) out.push_back(row.get());
-  return out;
-}
-
 template <typename T>
 T first_or_not_found(std::vector<T> rows, const std::string& what) {
   if (rows.empty()) throw Abort{Error::not_found(what)};

@@ -66,23 +66,6 @@ struct EndpointRow {
   }
 };
 
-// `select` + `tail`, its placeholders bound to `values` in order.
-template <typename Row, typename T>
-std::vector<T> catalog_rows(soci::session& sql, const std::string& select, const std::string& tail,
-                            const std::vector<std::string>& values) {
-  Row row;
-  soci::statement st(sql);
-  st.alloc();
-  st.prepare(select + tail);
-  row.bind(st);
-  for (const auto& v : values) st.exchange(soci::use(v));
-  st.define_and_bind();
-  st.execute();
-  std::vector<T> out;
-  while (st.fetch()) out.push_back(row.get());
-  return out;
-}
-
 const char* const kServiceSelect =
     "SELECT id, type, name, description, enabled FROM catalog_services ";
 const char* const kRegionSelect = "SELECT id, description, parent_region_id FROM catalog_regions ";
@@ -91,7 +74,7 @@ const char* const kEndpointSelect =
 
 template <typename Row, typename T>
 T one_row(soci::session& sql, const char* select, const std::string& id, const char* what) {
-  auto rows = catalog_rows<Row, T>(sql, select, "WHERE id = :i", {id});
+  auto rows = select_rows<Row, T>(sql, std::string(select) + "WHERE id = :i", {id});
   if (rows.empty()) throw Abort{Error::not_found(std::string(what) + " " + id + " does not exist")};
   return rows.front();
 }
@@ -174,8 +157,8 @@ Result<CatalogService> Store::get_service(const std::string& id) {
 Result<std::vector<CatalogService>> Store::list_services() {
   return impl_->read<std::vector<CatalogService>>(
       [&](soci::session& sql) {
-        return catalog_rows<ServiceRow, CatalogService>(sql, kServiceSelect, "ORDER BY type, id",
-                                                        {});
+        return select_rows<ServiceRow, CatalogService>(
+            sql, std::string(kServiceSelect) + "ORDER BY type, id", {});
       },
       "listing services");
 }
@@ -232,7 +215,7 @@ Result<Region> Store::get_region(const std::string& id) {
 Result<std::vector<Region>> Store::list_regions() {
   return impl_->read<std::vector<Region>>(
       [&](soci::session& sql) {
-        return catalog_rows<RegionRow, Region>(sql, kRegionSelect, "ORDER BY id", {});
+        return select_rows<RegionRow, Region>(sql, std::string(kRegionSelect) + "ORDER BY id", {});
       },
       "listing regions");
 }
@@ -260,8 +243,8 @@ Status Store::delete_region(const std::string& id) {
         // The region and every region below it, parents before children.
         std::vector<std::string> tree = {id};
         for (size_t i = 0; i < tree.size(); ++i) {
-          for (const auto& child : catalog_rows<RegionRow, Region>(
-                   sql, kRegionSelect, "WHERE parent_region_id = :p", {tree[i]})) {
+          for (const auto& child : select_rows<RegionRow, Region>(
+                   sql, std::string(kRegionSelect) + "WHERE parent_region_id = :p", {tree[i]})) {
             if (std::find(tree.begin(), tree.end(), child.id) == tree.end()) {
               tree.push_back(child.id);
             }
@@ -305,7 +288,8 @@ Result<Endpoint> Store::get_endpoint(const std::string& id) {
 Result<std::vector<Endpoint>> Store::list_endpoints() {
   return impl_->read<std::vector<Endpoint>>(
       [&](soci::session& sql) {
-        return catalog_rows<EndpointRow, Endpoint>(sql, kEndpointSelect, "ORDER BY id", {});
+        return select_rows<EndpointRow, Endpoint>(sql, std::string(kEndpointSelect) + "ORDER BY id",
+                                                  {});
       },
       "listing endpoints");
 }

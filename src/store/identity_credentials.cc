@@ -33,23 +33,6 @@ struct IdentityPolicyRow {
   IdentityPolicy get() const { return p; }
 };
 
-// `query` with its string parameters bound in order; the rows.
-template <typename Row, typename T>
-std::vector<T> blob_rows(soci::session& sql, const std::string& query,
-                         const std::vector<std::string>& params) {
-  Row row;
-  soci::statement st(sql);
-  st.alloc();
-  st.prepare(query);
-  row.bind(st);
-  for (const auto& p : params) st.exchange(soci::use(p));
-  st.define_and_bind();
-  st.execute();
-  std::vector<T> out;
-  while (st.fetch()) out.push_back(row.get());
-  return out;
-}
-
 const char* kCredentialSelect =
     "SELECT id, user_id, project_id, type, blob_text FROM identity_credentials ";
 const char* kIdentityPolicySelect = "SELECT id, type, blob_text FROM identity_policies ";
@@ -84,7 +67,7 @@ Status Store::create_credential(const Credential& c) {
 Result<Credential> Store::get_credential(const std::string& id) {
   return impl_->read<Credential>(
       [&](soci::session& sql) {
-        auto out = blob_rows<CredentialRow, Credential>(
+        auto out = select_rows<CredentialRow, Credential>(
             sql, std::string(kCredentialSelect) + "WHERE id = :i", {id});
         if (out.empty()) throw Abort{Error::not_found("credential " + id + " does not exist")};
         return out.front();
@@ -96,7 +79,7 @@ Result<std::vector<Credential>> Store::list_credentials(const std::string& user_
                                                         const std::string& type) {
   return impl_->read<std::vector<Credential>>(
       [&](soci::session& sql) {
-        return blob_rows<CredentialRow, Credential>(
+        return select_rows<CredentialRow, Credential>(
             sql,
             std::string(kCredentialSelect) +
                 "WHERE (:u1 = '' OR user_id = :u2) AND (:t1 = '' OR type = :t2) ORDER BY id",
@@ -145,7 +128,7 @@ Status Store::create_identity_policy(const IdentityPolicy& p) {
 Result<IdentityPolicy> Store::get_identity_policy(const std::string& id) {
   return impl_->read<IdentityPolicy>(
       [&](soci::session& sql) {
-        auto out = blob_rows<IdentityPolicyRow, IdentityPolicy>(
+        auto out = select_rows<IdentityPolicyRow, IdentityPolicy>(
             sql, std::string(kIdentityPolicySelect) + "WHERE id = :i", {id});
         if (out.empty()) throw Abort{Error::not_found("policy " + id + " does not exist")};
         return out.front();
@@ -156,7 +139,7 @@ Result<IdentityPolicy> Store::get_identity_policy(const std::string& id) {
 Result<std::vector<IdentityPolicy>> Store::list_identity_policies() {
   return impl_->read<std::vector<IdentityPolicy>>(
       [&](soci::session& sql) {
-        return blob_rows<IdentityPolicyRow, IdentityPolicy>(
+        return select_rows<IdentityPolicyRow, IdentityPolicy>(
             sql, std::string(kIdentityPolicySelect) + "ORDER BY id", {});
       },
       "listing policies");

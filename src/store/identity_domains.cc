@@ -44,22 +44,6 @@ struct RoleRow {
   }
 };
 
-// Runs `query` with up to one string parameter and collects the rows.
-template <typename Row, typename T>
-std::vector<T> rows(soci::session& sql, const std::string& query, const std::string* param) {
-  Row row;
-  soci::statement st(sql);
-  st.alloc();
-  st.prepare(query);
-  row.bind(st);
-  if (param) st.exchange(soci::use(*param));
-  st.define_and_bind();
-  st.execute();
-  std::vector<T> out;
-  while (st.fetch()) out.push_back(row.get());
-  return out;
-}
-
 const char* kDomainSelect = "SELECT id, name, description, enabled FROM domains ";
 // A domain-specific role's name is its domain_specific_roles row's (roles.name holds its id).
 const char* kRoleSelect =
@@ -108,7 +92,8 @@ Status Store::create_domain(const Domain& d) {
 Result<Domain> Store::get_domain(const std::string& id) {
   return impl_->read<Domain>(
       [&](soci::session& sql) {
-        auto out = rows<DomainRow, Domain>(sql, std::string(kDomainSelect) + "WHERE id = :i", &id);
+        auto out =
+            select_rows<DomainRow, Domain>(sql, std::string(kDomainSelect) + "WHERE id = :i", {id});
         if (out.empty()) throw Abort{Error::not_found("domain " + id + " does not exist")};
         return out.front();
       },
@@ -118,7 +103,8 @@ Result<Domain> Store::get_domain(const std::string& id) {
 Result<std::vector<Domain>> Store::list_domains() {
   return impl_->read<std::vector<Domain>>(
       [&](soci::session& sql) {
-        return rows<DomainRow, Domain>(sql, std::string(kDomainSelect) + "ORDER BY name", nullptr);
+        return select_rows<DomainRow, Domain>(sql, std::string(kDomainSelect) + "ORDER BY name",
+                                              {});
       },
       "listing domains");
 }
@@ -231,7 +217,8 @@ Status Store::create_role(const Role& r) {
 Result<Role> Store::get_role(const std::string& id) {
   return impl_->read<Role>(
       [&](soci::session& sql) {
-        auto out = rows<RoleRow, Role>(sql, std::string(kRoleSelect) + "WHERE r.id = :i", &id);
+        auto out =
+            select_rows<RoleRow, Role>(sql, std::string(kRoleSelect) + "WHERE r.id = :i", {id});
         if (out.empty()) throw Abort{Error::not_found("role " + id + " does not exist")};
         return out.front();
       },
@@ -241,7 +228,7 @@ Result<Role> Store::get_role(const std::string& id) {
 Result<std::vector<Role>> Store::list_roles() {
   return impl_->read<std::vector<Role>>(
       [&](soci::session& sql) {
-        return rows<RoleRow, Role>(sql, std::string(kRoleSelect) + "ORDER BY 2, 1", nullptr);
+        return select_rows<RoleRow, Role>(sql, std::string(kRoleSelect) + "ORDER BY 2, 1", {});
       },
       "listing roles");
 }

@@ -112,6 +112,22 @@ struct Endpoint {
   bool enabled = true;
 };
 
+// keystone's endpoint groups (OS-EP-FILTER, schema version 21): a filter on endpoints by service,
+// region and interface (absent: any), which projects are associated with. Projects may also be
+// associated with single endpoints. Rows like the rest of the catalog: tokens keep the built-in
+// catalog (api/identity_tokens.cc).
+struct EndpointGroup {
+  std::string id;
+  std::string name;
+  std::optional<std::string> description;
+  std::optional<std::string> service_id, region_id, interface;
+  bool matches(const Endpoint& e) const {
+    return (!service_id || *service_id == e.service_id) &&
+           (!region_id || (e.region_id && *region_id == *e.region_id)) &&
+           (!interface || *interface == e.interface);
+  }
+};
+
 // One user's role on one project, held by name ("admin", "member", "reader"; a domain-specific
 // role by its id): tokens and policy speak names, and renaming a role renames its assignments.
 struct RoleAssignment {

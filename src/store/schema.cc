@@ -488,6 +488,25 @@ const std::vector<std::string> kVersion20 = {
     "CREATE INDEX IF NOT EXISTS ix_instances_host ON instances (host)",
 };
 
+// Version 21: keystone's endpoint groups (OS-EP-FILTER). A filter's keys are columns (NULL:
+// any); the association rows go with what they name.
+const std::vector<std::string> kVersion21 = {
+    "CREATE TABLE IF NOT EXISTS endpoint_groups (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name VARCHAR(255) NOT NULL, description @TEXT, service_id VARCHAR(255), "
+    "region_id VARCHAR(255), interface VARCHAR(255))@ENGINE",
+    "CREATE TABLE IF NOT EXISTS project_endpoint_groups (endpoint_group_id VARCHAR(64) NOT NULL, "
+    "project_id VARCHAR(64) NOT NULL, PRIMARY KEY (endpoint_group_id, project_id), "
+    "FOREIGN KEY (endpoint_group_id) REFERENCES endpoint_groups(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_project_endpoint_groups_project ON project_endpoint_groups "
+    "(project_id)",
+    "CREATE TABLE IF NOT EXISTS project_endpoints (endpoint_id VARCHAR(64) NOT NULL, "
+    "project_id VARCHAR(64) NOT NULL, PRIMARY KEY (endpoint_id, project_id), "
+    "FOREIGN KEY (endpoint_id) REFERENCES catalog_endpoints(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_project_endpoints_project ON project_endpoints (project_id)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -531,7 +550,8 @@ const std::vector<Migration>& migrations() {
       make(17, "group roles on projects, group extra attributes, system roles", kVersion17),
       make(18, "implied roles, domain-specific roles", kVersion18),
       make(19, "console tokens", kVersion19),
-      make(20, "security groups", kVersion20)};
+      make(20, "security groups", kVersion20),
+      make(21, "endpoint groups", kVersion21)};
   return kAll;
 }
 

@@ -330,6 +330,28 @@ class Store {
   Status update_endpoint(const Endpoint& e, bool create_region = false);
   Status delete_endpoint(const std::string& id);
 
+  // Endpoint groups and project associations (endpoint_groups.cc). The associations go with the
+  // group, the endpoint or the project they name. add_* are idempotent and kNotFound naming what
+  // is missing; remove_* are kNotFound when there is no such association.
+  Status create_endpoint_group(const EndpointGroup& g);
+  Result<EndpointGroup> get_endpoint_group(const std::string& id);
+  Result<std::vector<EndpointGroup>> list_endpoint_groups();
+  Status update_endpoint_group(const EndpointGroup& g);
+  Status delete_endpoint_group(const std::string& id);
+  Status add_endpoint_group_to_project(const std::string& group_id, const std::string& project_id);
+  Status remove_endpoint_group_from_project(const std::string& group_id,
+                                            const std::string& project_id);
+  Result<bool> endpoint_group_in_project(const std::string& group_id,
+                                         const std::string& project_id);
+  Result<std::vector<std::string>> endpoint_group_project_ids(const std::string& group_id);
+  Result<std::vector<EndpointGroup>> project_endpoint_groups(const std::string& project_id);
+  Status add_endpoint_to_project(const std::string& endpoint_id, const std::string& project_id);
+  Status remove_endpoint_from_project(const std::string& endpoint_id,
+                                      const std::string& project_id);
+  Result<bool> endpoint_in_project(const std::string& endpoint_id, const std::string& project_id);
+  Result<std::vector<std::string>> endpoint_project_ids(const std::string& endpoint_id);
+  Result<std::vector<std::string>> project_endpoint_ids(const std::string& project_id);
+
   Status assign_role(const RoleAssignment& a);  // idempotent
   Status unassign_role(const RoleAssignment& a);
   // Filters are optional: empty string means any.

@@ -220,6 +220,24 @@ Error classify(const std::exception& e, const std::string& what);
 bool is_retryable(const std::exception& e);
 bool is_duplicate(const std::exception& e);
 
+// Runs `query`, its placeholders bound to `params` in order, and collects the rows: `Row` binds
+// its columns (bind(statement&)) and makes the record (get()).
+template <typename Row, typename T>
+std::vector<T> select_rows(soci::session& sql, const std::string& query,
+                           const std::vector<std::string>& params) {
+  Row row;
+  soci::statement st(sql);
+  st.alloc();
+  st.prepare(query);
+  row.bind(st);
+  for (const auto& p : params) st.exchange(soci::use(p));
+  st.define_and_bind();
+  st.execute();
+  std::vector<T> out;
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
 // Throws Abort(not_found) unless the statement changed at least one row.
 void require_row(soci::statement& st, const std::string& what);
 

@@ -137,6 +137,72 @@ Token project_token(const std::string& hash, const std::string& user, const std:
   return t;
 }
 
+// Endpoint groups (schema version 21): the associations go with the group, the endpoint and
+// the project they name, and are refused for ones that do not exist.
+TEST_P(StoreTest, EndpointGroupAssociationsGoWithWhatTheyName) {
+  Project p;
+  p.id = "p1";
+  p.name = "lab";
+  ASSERT_TRUE(store().create_project(p).ok());
+  ASSERT_TRUE(store().create_service({"s1", "compute", std::nullopt, std::nullopt, true}).ok());
+  ASSERT_TRUE(
+      store().create_endpoint({"e1", "s1", "public", "http://a/", std::nullopt, true}).ok());
+  const EndpointGroup g{"eg1", "publics", std::nullopt, std::nullopt, std::nullopt, "public"};
+  ASSERT_TRUE(store().create_endpoint_group(g).ok());
+  EXPECT_EQ(store().create_endpoint_group(g).error().code, ErrorCode::kConflict);
+  auto read = store().get_endpoint_group("eg1");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->interface, "public");
+  EXPECT_FALSE(read->service_id.has_value());
+  EXPECT_FALSE(read->description.has_value());
+  EXPECT_TRUE(read->matches(*store().get_endpoint("e1")));
+
+  EndpointGroup changed = *read;
+  changed.description = "d";
+  changed.interface.reset();
+  changed.service_id = "s2";
+  ASSERT_TRUE(store().update_endpoint_group(changed).ok());
+  EXPECT_EQ(store().get_endpoint_group("eg1")->service_id, "s2");
+  EXPECT_FALSE(store().get_endpoint_group("eg1")->interface.has_value());
+  EXPECT_EQ(store().get_endpoint_group("eg1")->description, "d");
+  EXPECT_EQ(store()
+                .update_endpoint_group(
+                    {"eg9", "x", std::nullopt, std::nullopt, std::nullopt, std::nullopt})
+                .error()
+                .code,
+            ErrorCode::kNotFound);
+
+  ASSERT_TRUE(store().add_endpoint_group_to_project("eg1", "p1").ok());
+  ASSERT_TRUE(store().add_endpoint_group_to_project("eg1", "p1").ok());  // idempotent
+  EXPECT_EQ(store().add_endpoint_group_to_project("eg9", "p1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().add_endpoint_group_to_project("eg1", "p9").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store().add_endpoint_to_project("e1", "p1").ok());
+  EXPECT_EQ(store().add_endpoint_to_project("e9", "p1").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(*store().endpoint_group_in_project("eg1", "p1"));
+  EXPECT_TRUE(*store().endpoint_in_project("e1", "p1"));
+  EXPECT_EQ(*store().endpoint_group_project_ids("eg1"), std::vector<std::string>{"p1"});
+  EXPECT_EQ(*store().endpoint_project_ids("e1"), std::vector<std::string>{"p1"});
+  EXPECT_EQ(*store().project_endpoint_ids("p1"), std::vector<std::string>{"e1"});
+  ASSERT_EQ(store().project_endpoint_groups("p1")->size(), 1u);
+
+  // Deleting the endpoint, the group or the project takes their associations.
+  ASSERT_TRUE(store().delete_endpoint("e1").ok());
+  EXPECT_TRUE(store().project_endpoint_ids("p1")->empty());
+  ASSERT_TRUE(store()
+                  .create_endpoint_group(
+                      {"eg2", "other", std::nullopt, std::nullopt, std::nullopt, std::nullopt})
+                  .ok());
+  ASSERT_TRUE(store().add_endpoint_group_to_project("eg2", "p1").ok());
+  ASSERT_TRUE(store().delete_endpoint_group("eg1").ok());
+  EXPECT_EQ(store().delete_endpoint_group("eg1").error().code, ErrorCode::kNotFound);
+  ASSERT_EQ(store().project_endpoint_groups("p1")->size(), 1u);
+  EXPECT_EQ(store().remove_endpoint_group_from_project("eg1", "p1").error().code,
+            ErrorCode::kNotFound);
+  ASSERT_TRUE(store().delete_project("p1").ok());
+  EXPECT_TRUE(store().endpoint_group_project_ids("eg2")->empty());
+  EXPECT_EQ(store().list_endpoint_groups()->size(), 1u);
+}
+
 TEST_P(StoreTest, GroupRolesOnProjectsAreTheMembersAndGoWithTheirMembership) {
   Project p;
   p.id = "p1";

@@ -105,6 +105,10 @@ class RbacMatrixTest : public ComputeTest {
     ASSERT_TRUE(
         store_->create_credential({"sparecredential", alice, std::nullopt, "totp", "seed"}).ok());
     ASSERT_TRUE(store_->create_identity_policy({"sparepolicy", "application/json", "{}"}).ok());
+    ASSERT_TRUE(store_
+                    ->create_endpoint_group({"sparegroupofendpoints", "spare", std::nullopt,
+                                             std::nullopt, std::nullopt, "public"})
+                    .ok());
 
     // Path parameters: objects of the member (alice) and project demo; admin-only identity
     // routes act on the spare user and project (policy_impl.h's convention).
@@ -143,7 +147,8 @@ class RbacMatrixTest : public ComputeTest {
                {"policy_id", "sparepolicy"},
                {"prior_role_id", "sparerole"},
                {"implied_role_id", "spareimplied"},
-               {"console_token", "no-such-token"}};
+               {"console_token", "no-such-token"},
+               {"endpoint_group_id", "sparegroupofendpoints"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
