@@ -34,6 +34,15 @@ Result<bool> opt_bool(const json& obj, const char* field, const char* where, boo
 Result<json> member(const json& body, const char* key);
 Status check_fields(const json& obj, const char* where, std::initializer_list<const char*> known);
 
+// A keystone token asked for with the "oauth1" method (identity_oauth1.cc): the request signed
+// by a consumer with its access token. Who delegated, on which project, and until when.
+struct OAuthLogin {
+  std::string user_id, project_id, access_token_id, consumer_id;
+  std::vector<std::string> roles;  // delegated, by the names assignments hold
+  store::TimePoint expires_at{};
+};
+Result<OAuthLogin> oauth1_login(ApiContext& ctx, Call& call);
+
 // A user as keystone shows it (identity_admin.cc), its other properties included.
 json user_json(const store::User& u, const std::string& base);
 // A project as keystone shows it (identity_projects.cc), with its parent and tags.

@@ -40,6 +40,10 @@ json token_body(store::Store& st, const Caller& c, const std::vector<std::string
             {"audit_ids", json::array({c.token_hash.substr(0, 22)})},
             {"issued_at", iso8601(c.issued_at)},
             {"expires_at", iso8601(c.expires_at)}};
+  if (c.oauth_access_token_id) {
+    t["OS-OAUTH1"] = {{"access_token_id", *c.oauth_access_token_id},
+                      {"consumer_id", c.oauth_consumer_id.value_or("")}};
+  }
   if (!c.project_id.empty()) {
     t["project"] = {{"id", c.project_id},
                     {"name", c.project_name},
@@ -84,6 +88,7 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
   // A token made from another one expires with it (keystone): re-scoping never extends a
   // token's life, however often it is repeated.
   std::optional<store::TimePoint> expires_by;
+  std::optional<OAuthLogin> oauth;  // the oauth1 method: scope and roles are the delegation's
   if (methods.size() == 1 && methods[0] == "password") {
     const json& pw = identity.value("password", json());
     if (!pw.is_object() || !pw.contains("user") || !pw["user"].is_object()) {
@@ -101,13 +106,26 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     }
     auto caller = validate_token(st, tk["id"]);
     if (!caller.ok()) return caller.error();
+    if (caller->oauth_access_token_id) {
+      // keystone: a delegated token would otherwise become one with all the user's roles.
+      return forbidden(
+          "Using an OAuth1-delegated token to create another token is not allowed; ask for a "
+          "new token with the oauth1 method instead.");
+    }
     user_id = caller->user_id;
     expires_by = caller->expires_at;
     // Every token began with a password (the only other method); keystone lists the methods
     // of the whole chain.
     methods = {"password", "token"};
+  } else if (methods.size() == 1 && methods[0] == "oauth1") {
+    auto o = oauth1_login(ctx, call);
+    if (!o.ok()) return o.error();
+    user_id = o->user_id;
+    expires_by = o->expires_at;
+    oauth = *o;
+    methods = {"oauth1"};
   } else {
-    return unauthorized("Unsupported authentication method; use password or token.");
+    return unauthorized("Unsupported authentication method; use password, token or oauth1.");
   }
   auto user = st.get_user(user_id);
   if (!user.ok()) return unauthorized(kBadCredentials);
@@ -118,10 +136,17 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     return unauthorized(kBadCredentials);
   }
 
-  // Scope: the requested project, else the user's default project, else unscoped.
+  if (oauth && !user->enabled) return unauthorized(kBadCredentials);
+
+  // Scope: the delegation's project, else the requested project, else the user's default
+  // project, else unscoped.
   std::optional<store::Project> project;
   bool by_default = false;
-  if (auth.contains("scope")) {
+  if (oauth) {
+    auto p = st.get_project(oauth->project_id);
+    if (!p.ok()) return unauthorized(kBadCredentials);
+    project = *p;
+  } else if (auth.contains("scope")) {
     const json& scope = auth["scope"];
     if (!scope.is_object() || !scope.contains("project") || !scope["project"].is_object()) {
       // Domain and system scopes would need policy rules for what they grant; gpucloud has
@@ -167,6 +192,18 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
       roles = with_implied_roles(roles);
       token.project_id = project->id;
     }
+    if (oauth) {
+      // Only the delegated roles (and those they imply) that the user still holds.
+      const auto delegated = with_implied_roles(oauth->roles);
+      std::erase_if(roles, [&](const std::string& r) {
+        return std::find(delegated.begin(), delegated.end(), r) == delegated.end();
+      });
+      if (roles.empty()) {
+        return unauthorized("User " + user->id +
+                            " no longer holds the delegated roles on project " + project->id + ".");
+      }
+      token.oauth_access_token_id = oauth->access_token_id;
+    }
   }
   const std::string secret = new_token();
   const auto now = std::chrono::system_clock::now();
@@ -190,6 +227,10 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
     c.project_id = project->id;
     c.project_name = project->name;
     c.project_domain_id = project->domain_id;
+  }
+  if (oauth) {
+    c.oauth_access_token_id = oauth->access_token_id;
+    c.oauth_consumer_id = oauth->consumer_id;
   }
   if (login) login->succeeded();
   Reply r = Reply::ok(token_body(st, c, methods, ctx.base_url), 201);
@@ -268,7 +309,9 @@ std::vector<Route> identity_token_routes(ApiContext& ctx) {
        [&ctx](Call& call) -> Result<Reply> {
          auto c = subject_token(ctx, call);
          if (!c.ok()) return c.error();
-         Reply r = Reply::ok(token_body(ctx.store(), *c, {"password"}, ctx.base_url));
+         const std::vector<std::string> methods = {c->oauth_access_token_id ? "oauth1"
+                                                                            : "password"};
+         Reply r = Reply::ok(token_body(ctx.store(), *c, methods, ctx.base_url));
          r.headers.emplace_back("X-Subject-Token", call.req.header("X-Subject-Token"));
          return r;
        },

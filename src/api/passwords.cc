@@ -1,5 +1,6 @@
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -79,6 +80,18 @@ Result<Caller> validate_token(store::Store& store, const std::string& token) {
     c.project_name = g->project->name;
     c.project_domain_id = g->project->domain_id;
     c.roles = with_implied_roles(g->roles);
+    if (g->delegated_roles) {
+      // OAuth1: the delegated roles (with those they imply) that the user still holds.
+      const auto delegated = with_implied_roles(*g->delegated_roles);
+      std::vector<std::string> kept;
+      for (const auto& r : c.roles) {
+        if (std::find(delegated.begin(), delegated.end(), r) != delegated.end()) kept.push_back(r);
+      }
+      if (kept.empty()) return unauthorized(kInvalid);
+      c.roles = std::move(kept);
+      c.oauth_access_token_id = g->token.oauth_access_token_id;
+      c.oauth_consumer_id = g->oauth_consumer_id;
+    }
   }
   return c;
 }

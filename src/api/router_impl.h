@@ -35,6 +35,9 @@ struct Caller {
   std::vector<std::string> roles;
   store::TimePoint issued_at{};
   store::TimePoint expires_at{};
+  // A token made through OAuth1 delegation: it grants its access token's roles only, and may not
+  // make other tokens or delegate further (keystone's rules).
+  std::optional<std::string> oauth_access_token_id, oauth_consumer_id;
 
   bool has_role(std::string_view role) const;
   bool is_admin() const { return has_role("admin"); }
@@ -176,6 +179,7 @@ std::vector<Route> identity_domain_routes(ApiContext& ctx);          // identity
 std::vector<Route> identity_group_routes(ApiContext& ctx);           // identity_groups.cc
 std::vector<Route> identity_catalog_routes(ApiContext& ctx);         // identity_catalog.cc
 std::vector<Route> identity_endpoint_group_routes(ApiContext& ctx);  // identity_endpoint_groups.cc
+std::vector<Route> identity_oauth1_routes(ApiContext& ctx);          // identity_oauth1.cc
 std::vector<Route> image_routes(ApiContext& ctx);                 // image_crud.cc (and image_*.cc)
 std::vector<Route> compute_misc_routes(ApiContext& ctx);          // compute_misc.cc
 std::vector<Route> compute_flavor_routes(ApiContext& ctx);        // compute_flavors.cc

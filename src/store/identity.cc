@@ -1,6 +1,5 @@
 // Keystone's side of the store: users, role assignments, hashed tokens, and nova's keypairs
 // (owned by users). Projects are in identity_projects.cc.
-#include <sstream>
 
 #include "store/store_impl.h"
 
@@ -8,21 +7,6 @@ namespace gpucloud::store {
 namespace {
 
 std::string stamp(TimePoint t) { return format_time(t == TimePoint{} ? now() : t); }
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
-  return s;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 struct UserRow {
   User u;
@@ -222,13 +206,18 @@ Result<std::vector<RoleAssignment>> Store::list_role_assignments(const std::stri
 Status Store::store_token(const Token& t) {
   return impl_->write(
       [&](soci::session& sql) {
-        std::string roles = join(t.roles), issued = stamp(t.issued_at),
+        std::string roles = join_role_names(t.roles), issued = stamp(t.issued_at),
                     expires = format_time(t.expires_at);
         int revoked = t.revoked ? 1 : 0;
         sql << "INSERT INTO tokens (token_hash, user_id, project_id, roles, issued_at, "
                "expires_at, revoked) VALUES (:h, :u, :p, :r, :i, :e, :rv)",
             soci::use(t.token_hash), soci::use(t.user_id), soci::use(t.project_id),
             soci::use(roles), soci::use(issued), soci::use(expires), soci::use(revoked);
+        if (t.oauth_access_token_id) {
+          sql << "INSERT INTO oauth_delegated_tokens (token_hash, access_token_id) "
+                 "VALUES (:h, :a)",
+              soci::use(t.token_hash), soci::use(*t.oauth_access_token_id);
+        }
       },
       "storing token");
 }
@@ -246,7 +235,7 @@ Result<Token> Store::get_token(const std::string& token_hash) {
             soci::into(t.project_id), soci::into(roles, i_roles), soci::into(issued),
             soci::into(expires), soci::into(revoked);
         if (!sql.got_data()) throw Abort{Error::not_found("token not found")};
-        if (i_roles != soci::i_null) t.roles = split(roles);
+        if (i_roles != soci::i_null) t.roles = split_role_names(roles);
         t.issued_at = parse_time(issued);
         t.expires_at = parse_time(expires);
         t.revoked = revoked != 0;
@@ -276,6 +265,12 @@ Result<int> Store::delete_expired_tokens(TimePoint at) {
             (sql.prepare << "DELETE FROM tokens WHERE expires_at < :t", soci::use(ts));
         st.execute(true);
         deleted = static_cast<int>(st.get_affected_rows());
+        // OAuth1's short-lived rows go with them: expired request and access tokens, and
+        // nonces older than any signature the API still accepts (oauth1_signature.cc).
+        sql << "DELETE FROM oauth_request_tokens WHERE expires_at < :t", soci::use(ts);
+        sql << "DELETE FROM oauth_access_tokens WHERE expires_at < :t", soci::use(ts);
+        const std::string nonces = format_time(at - std::chrono::minutes(20));
+        sql << "DELETE FROM oauth_nonces WHERE seen_at < :t", soci::use(nonces);
       },
       "deleting expired tokens");
   if (!s) return s.error();

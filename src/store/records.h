@@ -195,6 +195,39 @@ struct Token {
   TimePoint issued_at{};
   TimePoint expires_at{};
   bool revoked = false;
+  // A token made with an OAuth1 access token: it grants that access token's roles only, and
+  // only while the access token lives (oauth1.cc).
+  std::optional<std::string> oauth_access_token_id;
+};
+
+// keystone's OAuth1 delegation (OS-OAUTH1, schema version 23). A consumer signs with its secret
+// (HMAC-SHA1 needs it, so it is kept as issued, like keystone); a request token names the project
+// and, once a user authorizes it, that user, the roles it delegates and the verifier; exchanged,
+// it becomes an access token, from which the consumer gets keystone tokens.
+struct OAuthConsumer {
+  std::string id;
+  std::string secret;
+  std::optional<std::string> description;
+};
+
+struct OAuthRequestToken {
+  std::string id;
+  std::string secret;
+  std::string consumer_id;
+  std::string project_id;
+  std::vector<std::string> roles;  // by name, set when authorized
+  std::optional<std::string> user_id, verifier;
+  TimePoint expires_at{};
+};
+
+struct OAuthAccessToken {
+  std::string id;
+  std::string secret;
+  std::string consumer_id;
+  std::string user_id;  // who authorized it
+  std::string project_id;
+  std::vector<std::string> roles;  // by name
+  TimePoint expires_at{};
 };
 
 struct KeyPair {

@@ -507,6 +507,35 @@ const std::vector<std::string> kVersion21 = {
     "CREATE INDEX IF NOT EXISTS ix_project_endpoints_project ON project_endpoints (project_id)",
 };
 
+// Version 23: keystone's OAuth1 delegation (OS-OAUTH1). Tokens made from an access token are
+// marked in their own table, which goes with the token; a missing access token row then means
+// the token grants nothing. Nonces are kept for the signature's time window (replays).
+const std::vector<std::string> kVersion23 = {
+    "CREATE TABLE IF NOT EXISTS oauth_consumers (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "secret VARCHAR(64) NOT NULL, description @TEXT)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS oauth_request_tokens (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "secret VARCHAR(64) NOT NULL, consumer_id VARCHAR(64) NOT NULL, "
+    "project_id VARCHAR(64) NOT NULL, roles @TEXT, user_id VARCHAR(64), verifier VARCHAR(64), "
+    "expires_at @TS NOT NULL, "
+    "FOREIGN KEY (consumer_id) REFERENCES oauth_consumers(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE TABLE IF NOT EXISTS oauth_access_tokens (id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "secret VARCHAR(64) NOT NULL, consumer_id VARCHAR(64) NOT NULL, "
+    "user_id VARCHAR(64) NOT NULL, project_id VARCHAR(64) NOT NULL, roles @TEXT NOT NULL, "
+    "expires_at @TS NOT NULL, "
+    "FOREIGN KEY (consumer_id) REFERENCES oauth_consumers(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_oauth_access_tokens_user ON oauth_access_tokens (user_id)",
+    "CREATE TABLE IF NOT EXISTS oauth_delegated_tokens (token_hash VARCHAR(128) NOT NULL "
+    "PRIMARY KEY, access_token_id VARCHAR(64) NOT NULL, "
+    "FOREIGN KEY (token_hash) REFERENCES tokens(token_hash) ON DELETE CASCADE)@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_oauth_delegated_tokens_access ON oauth_delegated_tokens "
+    "(access_token_id)",
+    "CREATE TABLE IF NOT EXISTS oauth_nonces (consumer_id VARCHAR(64) NOT NULL, "
+    "nonce VARCHAR(255) NOT NULL, seen_at @TS NOT NULL, PRIMARY KEY (consumer_id, nonce))@ENGINE",
+    "CREATE INDEX IF NOT EXISTS ix_oauth_nonces_seen ON oauth_nonces (seen_at)",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -551,7 +580,8 @@ const std::vector<Migration>& migrations() {
       make(18, "implied roles, domain-specific roles", kVersion18),
       make(19, "console tokens", kVersion19),
       make(20, "security groups", kVersion20),
-      make(21, "endpoint groups", kVersion21)};
+      make(21, "endpoint groups", kVersion21),
+      make(23, "OAuth1 delegation", kVersion23)};
   return kAll;
 }
 

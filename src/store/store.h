@@ -89,10 +89,14 @@ struct PciDeviceFilter {
 // roles the token was issued with, so that a removed role, a disabled user or project takes
 // effect at the next request on every server replica: keystone's revocation semantics.
 struct TokenGrant {
-  Token token;
+  Token token;  // with oauth_access_token_id for a delegated token
   User user;
   std::optional<Project> project;  // the scope's project; nullopt when unscoped or gone
   std::vector<std::string> roles;  // the user's role assignments on that project now
+  // A delegated token (OAuth1): the roles its access token names, empty when the access token
+  // is gone or expired; it grants those of `roles` only (api validate_token).
+  std::optional<std::vector<std::string>> delegated_roles;
+  std::optional<std::string> oauth_consumer_id;
 };
 
 // Failed password logins of one user since the last success (keystone's failed_auth_count and
@@ -416,6 +420,29 @@ class Store {
   Result<LoginFailures> record_login_failure(const std::string& user_id, TimePoint at);
   Status clear_login_failures(const std::string& user_id);
   Result<int> delete_expired_tokens(TimePoint now);
+
+  // OAuth1 (oauth1.cc). Deleting a consumer deletes its request and access tokens; deleting an
+  // access token revokes the tokens made from it (and a token whose access token is gone or
+  // expired grants nothing: get_token_grant). authorize_request_token is kConflict when the
+  // token was authorized already, kNotFound when it is gone or expired; exchange_request_token
+  // turns an authorized request token into `access` once (kNotFound the second time).
+  // use_oauth_nonce is kConflict for a nonce the consumer used before (a replay).
+  Status create_oauth_consumer(const OAuthConsumer& c);
+  Result<OAuthConsumer> get_oauth_consumer(const std::string& id);
+  Result<std::vector<OAuthConsumer>> list_oauth_consumers();
+  Status update_oauth_consumer(const OAuthConsumer& c);  // the description
+  Status delete_oauth_consumer(const std::string& id);
+  Status create_request_token(const OAuthRequestToken& t);
+  Result<OAuthRequestToken> get_request_token(const std::string& id);
+  Status authorize_request_token(const std::string& id, const std::string& user_id,
+                                 const std::vector<std::string>& roles, const std::string& verifier,
+                                 TimePoint now);
+  Status exchange_request_token(const std::string& request_token_id,
+                                const OAuthAccessToken& access);
+  Result<OAuthAccessToken> get_access_token(const std::string& id);
+  Result<std::vector<OAuthAccessToken>> list_user_access_tokens(const std::string& user_id);
+  Status delete_access_token(const std::string& id);
+  Status use_oauth_nonce(const std::string& consumer_id, const std::string& nonce, TimePoint at);
 
   Status create_keypair(const KeyPair& k);
   Result<KeyPair> get_keypair(const std::string& user_id, const std::string& name);

@@ -220,6 +220,10 @@ Error classify(const std::exception& e, const std::string& what);
 bool is_retryable(const std::exception& e);
 bool is_duplicate(const std::exception& e);
 
+// Role names as the tokens and OAuth1 tables keep them: comma-separated.
+std::string join_role_names(const std::vector<std::string>& names);
+std::vector<std::string> split_role_names(const std::string& text);
+
 // Runs `query`, its placeholders bound to `params` in order, and collects the rows: `Row` binds
 // its columns (bind(statement&)) and makes the record (get()).
 template <typename Row, typename T>

@@ -1,21 +1,11 @@
 // What a token grants at the moment it is used, and failed password logins per user: the store's
 // half of keystone's revocation and lockout. Both live in the database so that every server
 // replica sees a revocation or a lockout at once, with no cache to invalidate.
-#include <sstream>
 
 #include "store/store_impl.h"
 
 namespace gpucloud::store {
 namespace {
-
-std::vector<std::string> split_roles(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 LoginFailures read_failures(soci::session& sql, const std::string& user_id) {
   LoginFailures f;
@@ -38,13 +28,17 @@ Result<TokenGrant> Store::get_token_grant(const std::string& token_hash) {
         std::string roles, issued, expires;
         soci::indicator i_roles = soci::i_null;
         int revoked = 0;
-        sql << "SELECT token_hash, user_id, project_id, roles, issued_at, expires_at, revoked "
-               "FROM tokens WHERE token_hash = :h",
+        std::string access;
+        soci::indicator i_access = soci::i_null;
+        sql << "SELECT t.token_hash, t.user_id, t.project_id, t.roles, t.issued_at, "
+               "t.expires_at, t.revoked, d.access_token_id FROM tokens t LEFT JOIN "
+               "oauth_delegated_tokens d ON d.token_hash = t.token_hash WHERE t.token_hash = :h",
             soci::use(token_hash), soci::into(t.token_hash), soci::into(t.user_id),
             soci::into(t.project_id), soci::into(roles, i_roles), soci::into(issued),
-            soci::into(expires), soci::into(revoked);
+            soci::into(expires), soci::into(revoked), soci::into(access, i_access);
         if (!sql.got_data()) throw Abort{Error::not_found("token not found")};
-        if (i_roles != soci::i_null) t.roles = split_roles(roles);
+        t.oauth_access_token_id = opt(access, i_access);
+        if (i_roles != soci::i_null) t.roles = split_role_names(roles);
         t.issued_at = parse_time(issued);
         t.expires_at = parse_time(expires);
         t.revoked = revoked != 0;
@@ -72,6 +66,18 @@ Result<TokenGrant> Store::get_token_grant(const std::string& token_hash) {
 
         // The user's own roles and its groups': a membership or grant that went is gone here.
         g.roles = read_user_project_roles(sql, t.user_id, t.project_id);
+        if (t.oauth_access_token_id) {
+          // Delegated: the access token's roles, none once it is deleted or expired.
+          std::string delegated, consumer, until;
+          sql << "SELECT roles, consumer_id, expires_at FROM oauth_access_tokens WHERE id = :a",
+              soci::use(*t.oauth_access_token_id), soci::into(delegated), soci::into(consumer),
+              soci::into(until);
+          g.delegated_roles.emplace();
+          if (sql.got_data() && parse_time(until) > now()) {
+            g.oauth_consumer_id = consumer;
+            g.delegated_roles = split_role_names(delegated);
+          }
+        }
         return g;
       },
       "reading token");

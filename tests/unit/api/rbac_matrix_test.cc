@@ -105,6 +105,7 @@ class RbacMatrixTest : public ComputeTest {
     ASSERT_TRUE(
         store_->create_credential({"sparecredential", alice, std::nullopt, "totp", "seed"}).ok());
     ASSERT_TRUE(store_->create_identity_policy({"sparepolicy", "application/json", "{}"}).ok());
+    ASSERT_TRUE(store_->create_oauth_consumer({"spareconsumer", "s", std::nullopt}).ok());
     ASSERT_TRUE(store_
                     ->create_endpoint_group({"sparegroupofendpoints", "spare", std::nullopt,
                                              std::nullopt, std::nullopt, "public"})
@@ -148,7 +149,10 @@ class RbacMatrixTest : public ComputeTest {
                {"prior_role_id", "sparerole"},
                {"implied_role_id", "spareimplied"},
                {"console_token", "no-such-token"},
-               {"endpoint_group_id", "sparegroupofendpoints"}};
+               {"endpoint_group_id", "sparegroupofendpoints"},
+               {"consumer_id", "spareconsumer"},
+               {"request_token_id", "no-such-request-token"},
+               {"access_token_id", "no-such-access-token"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
