@@ -56,7 +56,13 @@ int apply_firewalls(compute::ComputeDriver& driver, const std::string& host,
       still[g.uuid] = last->second;
       continue;
     }
-    Status s = driver.apply_firewall(host, g.uuid, *g.firewall);
+    Status s = driver.update_firewall(host, g.uuid, *g.firewall);
+    if (!s.ok() && s.error().code == ErrorCode::kNotFound) {
+      // No guest yet (its spawn sets the firewall) or no more (destroyed while this pass ran:
+      // no filter may outlive it). Not remembered: a guest that appears gets it next pass.
+      spdlog::debug("guest watch: firewall of {}: {}", g.uuid, s.error().message);
+      continue;
+    }
     if (!s.ok() && s.error().code != ErrorCode::kNotImplemented) {
       // Not remembered: the next pass tries again.
       spdlog::warn("guest watch: firewall of {}: {}", g.uuid, s.error().message);

@@ -205,7 +205,20 @@ class LibvirtDriver : public compute::ComputeDriver {
                         const compute::Firewall& firewall) override {
     if (auto s = check_host(host); !s.ok()) return s;
     std::lock_guard lock(mu_);
-    // A redefinition keeps the filter's UUID: libvirt refuses the name under a new one.
+    return define_filter(uuid, firewall);
+  }
+  // Under the lock destroy holds: a domain that is gone (or not there yet) gets no filter.
+  Status update_firewall(const std::string& host, const std::string& uuid,
+                         const compute::Firewall& firewall) override {
+    if (auto s = check_host(host); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    DomainRef dom(virDomainLookupByUUIDString(conn_, uuid.c_str()));
+    if (!dom.ptr) return Error::not_found("no guest " + uuid + " on this host");
+    return define_filter(uuid, firewall);
+  }
+  // Defines gpucloud-<uuid> (the caller holds mu_). A redefinition keeps the filter's UUID:
+  // libvirt refuses the name under a new one.
+  Status define_filter(const std::string& uuid, const compute::Firewall& firewall) {
     std::string filter_uuid;
     if (virNWFilterPtr old = virNWFilterLookupByName(conn_, nwfilter_name(uuid).c_str())) {
       char buf[VIR_UUID_STRING_BUFLEN];

@@ -142,6 +142,14 @@ class ComputeDriver {
   // logs it and goes on).
   virtual Status apply_firewall(const std::string& host, const std::string& instance_uuid,
                                 const Firewall& firewall);
+  // Changes the firewall of a guest that exists on the host, and only then: kNotFound when it
+  // has no guest (not spawned yet, or destroyed), and nothing is set. The agent's guest watch
+  // uses it, so that a pass racing the guest's destroy never leaves a filter behind. By default
+  // apply_firewall (a driver whose firewalls go with nothing else).
+  virtual Status update_firewall(const std::string& host, const std::string& instance_uuid,
+                                 const Firewall& firewall) {
+    return apply_firewall(host, instance_uuid, firewall);
+  }
   // The firewall the driver holds for the guest now; nullopt when it has none. By default
   // kNotImplemented.
   virtual Result<std::optional<Firewall>> firewall(const std::string& host,

@@ -238,6 +238,12 @@ TEST(LibvirtVm, FirewallIsAnNwfilterRemovedWithTheGuest) {
   auto gone = (*driver)->firewall("kvm-host", uuid);
   ASSERT_TRUE(gone.ok()) << gone.error().message;
   EXPECT_FALSE(gone->has_value());
+  // The guest watch's change of a guest that is gone (a pass racing the destroy) defines
+  // nothing: no filter outlives its guest.
+  s = (*driver)->update_firewall("kvm-host", uuid, fw);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(dump(), "");
 }
 
 // The firewall enforced, without QEMU: the "guest" is a network namespace whose veth is on a
