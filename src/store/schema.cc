@@ -507,6 +507,19 @@ const std::vector<std::string> kVersion21 = {
     "CREATE INDEX IF NOT EXISTS ix_project_endpoints_project ON project_endpoints (project_id)",
 };
 
+// Version 22: keystone's domain configurations (domain_configs.cc).
+// One row per option of a domain's `identity` or `ldap` group, its value as JSON text; a sensitive
+// option (ldap.password) is flagged so that nothing reads it back to a client. The rows go with
+// their domain. The columns are not called `group`, `option` and `sensitive`: all three are
+// reserved words in MySQL.
+const std::vector<std::string> kVersion22 = {
+    "CREATE TABLE IF NOT EXISTS domain_configs (domain_id VARCHAR(64) NOT NULL, "
+    "config_group VARCHAR(64) NOT NULL, config_option VARCHAR(64) NOT NULL, "
+    "config_value @TEXT NOT NULL, is_sensitive INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (domain_id, config_group, config_option), "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE)@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -551,7 +564,8 @@ const std::vector<Migration>& migrations() {
       make(18, "implied roles, domain-specific roles", kVersion18),
       make(19, "console tokens", kVersion19),
       make(20, "security groups", kVersion20),
-      make(21, "endpoint groups", kVersion21)};
+      make(21, "endpoint groups", kVersion21),
+      make(22, "domain configs", kVersion22)};
   return kAll;
 }
 

@@ -148,7 +148,9 @@ class RbacMatrixTest : public ComputeTest {
                {"prior_role_id", "sparerole"},
                {"implied_role_id", "spareimplied"},
                {"console_token", "no-such-token"},
-               {"endpoint_group_id", "sparegroupofendpoints"}};
+               {"endpoint_group_id", "sparegroupofendpoints"},
+               {"group", "ldap"},
+               {"option", "url"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
@@ -201,12 +203,20 @@ class RbacMatrixTest : public ComputeTest {
     return out + r.pattern.substr(last);
   }
 
+  // "{}", except where keystone answers an empty body with a 403 of its own, which the matrix
+  // could not tell from the policy's: a domain configuration without options.
+  static std::string body_of(const RouteInfo& r) {
+    if (r.pattern.find("/domains/{domain_id}/config") == std::string::npos) return "{}";
+    if (r.pattern.ends_with("{option}")) return R"({"config": {"url": "ldap://rbac"}})";
+    return R"({"config": {"ldap": {"url": "ldap://rbac"}}})";
+  }
+
   int call(const RouteInfo& r, Persona p) {
     const std::string path = path_of(r);
     httplib::Headers h = {{"X-Requested-With", "XMLHttpRequest"}, {"X-Subject-Token", subject_}};
     if (p != Persona::kAnonymous) h.emplace("X-Auth-Token", tokens_.at(p));
     httplib::Result res{nullptr, httplib::Error::Unknown};
-    const std::string body = "{}";
+    const std::string body = body_of(r);
     if (r.method == "GET") res = client_->Get(path, h);
     if (r.method == "HEAD") res = client_->Head(path, h);  // this server serves HEAD routes
     if (r.method == "POST") res = client_->Post(path, h, body, "application/json");
