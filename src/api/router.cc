@@ -440,6 +440,7 @@ Status ApiServer::start() {
   for (auto& r : identity_group_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_catalog_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_endpoint_group_routes(m.ctx)) m.routes.push_back(std::move(r));
+  for (auto& r : identity_domain_config_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : identity_oauth1_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : image_routes(m.ctx)) m.routes.push_back(std::move(r));
   for (auto& r : controller_routes(m.ctx)) m.routes.push_back(std::move(r));

@@ -179,6 +179,7 @@ std::vector<Route> identity_domain_routes(ApiContext& ctx);          // identity
 std::vector<Route> identity_group_routes(ApiContext& ctx);           // identity_groups.cc
 std::vector<Route> identity_catalog_routes(ApiContext& ctx);         // identity_catalog.cc
 std::vector<Route> identity_endpoint_group_routes(ApiContext& ctx);  // identity_endpoint_groups.cc
+std::vector<Route> identity_domain_config_routes(ApiContext& ctx);   // identity_domain_configs.cc
 std::vector<Route> identity_oauth1_routes(ApiContext& ctx);          // identity_oauth1.cc
 std::vector<Route> image_routes(ApiContext& ctx);                 // image_crud.cc (and image_*.cc)
 std::vector<Route> compute_misc_routes(ApiContext& ctx);          // compute_misc.cc

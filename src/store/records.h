@@ -128,6 +128,16 @@ struct EndpointGroup {
   }
 };
 
+// One option of a domain's configuration (keystone's domain configuration API, schema version
+// 22): `group` is "identity" or "ldap", `value` the option's JSON value as text. Stored only: no
+// identity driver reads it (docs/identity.md).
+struct DomainConfigOption {
+  std::string group;
+  std::string option;
+  std::string value;       // JSON text
+  bool sensitive = false;  // ldap.password: kept, never answered
+};
+
 // One user's role on one project, held by name ("admin", "member", "reader"; a domain-specific
 // role by its id): tokens and policy speak names, and renaming a role renames its assignments.
 struct RoleAssignment {

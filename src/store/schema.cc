@@ -507,6 +507,19 @@ const std::vector<std::string> kVersion21 = {
     "CREATE INDEX IF NOT EXISTS ix_project_endpoints_project ON project_endpoints (project_id)",
 };
 
+// Version 22: keystone's domain configurations (domain_configs.cc).
+// One row per option of a domain's `identity` or `ldap` group, its value as JSON text; a sensitive
+// option (ldap.password) is flagged so that nothing reads it back to a client. The rows go with
+// their domain. The columns are not called `group`, `option` and `sensitive`: all three are
+// reserved words in MySQL.
+const std::vector<std::string> kVersion22 = {
+    "CREATE TABLE IF NOT EXISTS domain_configs (domain_id VARCHAR(64) NOT NULL, "
+    "config_group VARCHAR(64) NOT NULL, config_option VARCHAR(64) NOT NULL, "
+    "config_value @TEXT NOT NULL, is_sensitive INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (domain_id, config_group, config_option), "
+    "FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE)@ENGINE",
+};
+
 // Version 23: keystone's OAuth1 delegation (OS-OAUTH1). Tokens made from an access token are
 // marked in their own table, which goes with the token; a missing access token row then means
 // the token grants nothing. Nonces are kept for the signature's time window (replays).
@@ -581,6 +594,7 @@ const std::vector<Migration>& migrations() {
       make(19, "console tokens", kVersion19),
       make(20, "security groups", kVersion20),
       make(21, "endpoint groups", kVersion21),
+      make(22, "domain configs", kVersion22),
       make(23, "OAuth1 delegation", kVersion23)};
   return kAll;
 }

@@ -356,6 +356,24 @@ class Store {
   Result<std::vector<std::string>> endpoint_project_ids(const std::string& endpoint_id);
   Result<std::vector<std::string>> project_endpoint_ids(const std::string& project_id);
 
+  // keystone's domain configurations (domain_configs.cc); every call is kNotFound without the
+  // domain. replace: the domain's options become `options`. update: each of `options` is set,
+  // the others stay; with `existing_group` (and `existing_option`) that group (option) must be
+  // set already (kNotFound otherwise), checked in the same transaction. list: the options of the
+  // domain, of one group or one option ("" for any), by group and option, sensitive ones
+  // included. delete: the rows that matched (0 when none). The rows go with their domain.
+  Status replace_domain_config(const std::string& domain_id,
+                               const std::vector<DomainConfigOption>& options);
+  Status update_domain_config(const std::string& domain_id,
+                              const std::vector<DomainConfigOption>& options,
+                              const std::string& existing_group = "",
+                              const std::string& existing_option = "");
+  Result<std::vector<DomainConfigOption>> list_domain_config(const std::string& domain_id,
+                                                             const std::string& group = "",
+                                                             const std::string& option = "");
+  Result<int> delete_domain_config(const std::string& domain_id, const std::string& group = "",
+                                   const std::string& option = "");
+
   Status assign_role(const RoleAssignment& a);  // idempotent
   Status unassign_role(const RoleAssignment& a);
   // Filters are optional: empty string means any.
