@@ -18,6 +18,9 @@
 namespace gpucloud::api {
 namespace {
 
+// Every failure of a signed request is this one 401; the log says which it was.
+const char* const kOAuthInvalid = "Invalid OAuth1 signature or credentials.";
+
 // keystone's [oauth1] request_token_duration and access_token_duration defaults.
 constexpr std::chrono::seconds kRequestTokenLife{28800};
 constexpr std::chrono::seconds kAccessTokenLife{86400};
@@ -121,7 +124,6 @@ Result<SignedBy> signed_request(
     ApiContext& ctx, Call& call,
     const std::function<Result<std::string>(const OAuthRequest&, const std::string&)>&
         token_secret) {
-  static const char* kInvalid = "Invalid OAuth1 signature or credentials.";
   auto r = read_oauth_request(call.req);
   if (!r.ok()) return r.error();
   auto c = ctx.store().get_oauth_consumer(r->get("oauth_consumer_key"));
@@ -129,14 +131,14 @@ Result<SignedBy> signed_request(
     if (c.error().code != ErrorCode::kNotFound) return c.error();
     spdlog::warn("identity: OAuth1 request from {} names no consumer",
                  loggable(call.req.remote_address));
-    return unauthorized(kInvalid);
+    return unauthorized(kOAuthInvalid);
   }
   auto secret = token_secret(*r, c->id);
   if (!secret.ok()) return secret.error();
   if (!oauth_signature_matches(*r, call.req, ctx.base_url, c->secret, *secret)) {
     spdlog::warn("identity: OAuth1 request of consumer {} from {}: the signature does not match",
                  c->id, loggable(call.req.remote_address));
-    return unauthorized(kInvalid);
+    return unauthorized(kOAuthInvalid);
   }
   if (auto st = ctx.store().use_oauth_nonce(c->id, r->get("oauth_nonce"),
                                             std::chrono::system_clock::now());
@@ -144,9 +146,23 @@ Result<SignedBy> signed_request(
     if (st.error().code != ErrorCode::kConflict) return st.error();
     spdlog::warn("identity: OAuth1 request of consumer {} from {} repeats a nonce (a replay)",
                  c->id, loggable(call.req.remote_address));
-    return unauthorized(kInvalid);
+    return unauthorized(kOAuthInvalid);
   }
   return SignedBy{std::move(*r), std::move(*c)};
+}
+
+// The request or access token a signed request names (`found`, by its oauth_token), when it
+// is the signing consumer's: its secret then signs the request with the consumer's.
+template <typename T>
+Result<std::string> consumers_token(Result<T> found, const std::string& consumer,
+                                    std::optional<T>& out) {
+  if (!found.ok()) {
+    if (found.error().code != ErrorCode::kNotFound) return found.error();
+    return unauthorized(kOAuthInvalid);
+  }
+  if (found->consumer_id != consumer) return unauthorized(kOAuthInvalid);
+  out = *found;
+  return found->secret;
 }
 
 Reply form_reply(const std::string& body) {
@@ -258,17 +274,9 @@ Result<Reply> authorize_request_token(ApiContext& ctx, Call& call) {
 // POST /OS-OAUTH1/access_token: signed by the consumer with the authorized request token and
 // its verifier.
 Result<Reply> create_access_token(ApiContext& ctx, Call& call) {
-  static const char* kInvalid = "Invalid OAuth1 signature or credentials.";
   std::optional<store::OAuthRequestToken> request;
   auto s = signed_request(ctx, call, [&](const OAuthRequest& r, const std::string& consumer) {
-    auto t = ctx.store().get_request_token(r.get("oauth_token"));
-    if (!t.ok()) {
-      if (t.error().code != ErrorCode::kNotFound) return Result<std::string>(t.error());
-      return Result<std::string>(unauthorized(kInvalid));
-    }
-    if (t->consumer_id != consumer) return Result<std::string>(unauthorized(kInvalid));
-    request = *t;
-    return Result<std::string>(t->secret);
+    return consumers_token(ctx.store().get_request_token(r.get("oauth_token")), consumer, request);
   });
   if (!s.ok()) return s.error();
   const auto now = std::chrono::system_clock::now();
@@ -290,7 +298,7 @@ Result<Reply> create_access_token(ApiContext& ctx, Call& call) {
   a.roles = request->roles;
   a.expires_at = now + kAccessTokenLife;
   if (auto st = ctx.store().exchange_request_token(request->id, a); !st.ok()) {
-    if (st.error().code == ErrorCode::kNotFound) return unauthorized(kInvalid);
+    if (st.error().code == ErrorCode::kNotFound) return unauthorized(kOAuthInvalid);
     return st.error();
   }
   return form_reply("oauth_token=" + oauth_percent_encode(a.id) +
@@ -402,17 +410,9 @@ Result<Reply> show_access_token_role(ApiContext& ctx, Call& call) {
 }  // namespace
 
 Result<OAuthLogin> oauth1_login(ApiContext& ctx, Call& call) {
-  static const char* kInvalid = "Invalid OAuth1 signature or credentials.";
   std::optional<store::OAuthAccessToken> access;
   auto s = signed_request(ctx, call, [&](const OAuthRequest& r, const std::string& consumer) {
-    auto a = ctx.store().get_access_token(r.get("oauth_token"));
-    if (!a.ok()) {
-      if (a.error().code != ErrorCode::kNotFound) return Result<std::string>(a.error());
-      return Result<std::string>(unauthorized(kInvalid));
-    }
-    if (a->consumer_id != consumer) return Result<std::string>(unauthorized(kInvalid));
-    access = *a;
-    return Result<std::string>(a->secret);
+    return consumers_token(ctx.store().get_access_token(r.get("oauth_token")), consumer, access);
   });
   if (!s.ok()) return s.error();
   if (access->expires_at <= std::chrono::system_clock::now()) {

@@ -41,16 +41,7 @@ const char* kProjectRowSelect =
 // Runs `query` with its string parameters, collects the projects and gives them their tags.
 std::vector<Project> select_projects(soci::session& sql, const std::string& query,
                                      const std::vector<std::string>& params) {
-  ProjectRow row;
-  soci::statement st(sql);
-  st.alloc();
-  st.prepare(query);
-  row.bind(st);
-  for (const auto& p : params) st.exchange(soci::use(p));
-  st.define_and_bind();
-  st.execute();
-  std::vector<Project> out;
-  while (st.fetch()) out.push_back(row.get());
+  std::vector<Project> out = select_rows<ProjectRow, Project>(sql, query, params);
   if (out.empty()) return out;
 
   std::map<std::string, std::vector<std::string>> tags;
