@@ -26,6 +26,11 @@ Result<Caller> validate_token(store::Store& store, const std::string& token);
 // admin, member, reader, then others.
 std::vector<std::string> with_implied_roles(const std::vector<std::string>& roles);
 
+// What an OAuth1 delegation grants: the roles of `held` (the user's, implied ones included) that
+// `delegated` names or implies. Empty when the user holds none of them any more.
+std::vector<std::string> delegated_roles_held(const std::vector<std::string>& held,
+                                              const std::vector<std::string>& delegated);
+
 // Keystone request bodies (identity_admin.cc): an optional string or boolean field, the body's
 // object member (`{"user": {...}}`), and a refusal of unknown fields; errors name the field.
 Result<std::optional<std::string>> opt_string(const json& obj, const char* field,

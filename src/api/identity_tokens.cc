@@ -193,11 +193,7 @@ Result<Reply> issue_token(ApiContext& ctx, Call& call) {
       token.project_id = project->id;
     }
     if (oauth) {
-      // Only the delegated roles (and those they imply) that the user still holds.
-      const auto delegated = with_implied_roles(oauth->roles);
-      std::erase_if(roles, [&](const std::string& r) {
-        return std::find(delegated.begin(), delegated.end(), r) == delegated.end();
-      });
+      roles = delegated_roles_held(roles, oauth->roles);
       if (roles.empty()) {
         return unauthorized("User " + user->id +
                             " no longer holds the delegated roles on project " + project->id + ".");

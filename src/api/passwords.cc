@@ -81,19 +81,23 @@ Result<Caller> validate_token(store::Store& store, const std::string& token) {
     c.project_domain_id = g->project->domain_id;
     c.roles = with_implied_roles(g->roles);
     if (g->delegated_roles) {
-      // OAuth1: the delegated roles (with those they imply) that the user still holds.
-      const auto delegated = with_implied_roles(*g->delegated_roles);
-      std::vector<std::string> kept;
-      for (const auto& r : c.roles) {
-        if (std::find(delegated.begin(), delegated.end(), r) != delegated.end()) kept.push_back(r);
-      }
-      if (kept.empty()) return unauthorized(kInvalid);
-      c.roles = std::move(kept);
+      c.roles = delegated_roles_held(c.roles, *g->delegated_roles);
+      if (c.roles.empty()) return unauthorized(kInvalid);
       c.oauth_access_token_id = g->token.oauth_access_token_id;
       c.oauth_consumer_id = g->oauth_consumer_id;
     }
   }
   return c;
+}
+
+std::vector<std::string> delegated_roles_held(const std::vector<std::string>& held,
+                                              const std::vector<std::string>& delegated) {
+  const auto granted = with_implied_roles(delegated);
+  std::vector<std::string> out;
+  for (const auto& r : held) {
+    if (std::find(granted.begin(), granted.end(), r) != granted.end()) out.push_back(r);
+  }
+  return out;
 }
 
 }  // namespace gpucloud::api
