@@ -36,6 +36,9 @@ class AgentApiTest : public ComputeTest {
   // shared between threads).
   json take_one(const std::string& host) {
     httplib::Client c("127.0.0.1", server_->port());
+    // Longer than the poll's own wait: httplib's default (5 s) gave up on a slow conductor
+    // (seen under ASan on a loaded machine) before the server answered.
+    c.set_read_timeout(std::chrono::seconds(20));
     auto r = c.Get((kHosts + host + "/tasks?wait=10").c_str(), {{"X-Auth-Token", agent_}});
     EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
     json tasks = r && r->status == 200 ? json::parse(r->body)["tasks"] : json::array();
