@@ -6,14 +6,10 @@ exchanges it for an access token and gets keystone tokens that carry that role o
 attacks: a replayed signed request, a wrong secret, a second exchange, re-scoping the delegated
 token, and the user deleting the access token. Prints 'N passed, N failed'; exits 1 on a failure.
 """
-import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.parse
 
 import requests
 from keystoneauth1 import session as ks_session
@@ -21,6 +17,10 @@ from keystoneauth1.extras.oauth1 import v3 as oauth1_plugin
 from keystoneauth1.identity import v3 as identity
 from keystoneclient.v3 import client as ks_client
 from oauthlib import oauth1
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "support"))
+import gpucloud_up  # noqa: E402  (tests/support)
 
 GPUCLOUD = sys.argv[1]
 results = {"passed": 0, "failed": 0}
@@ -152,18 +152,7 @@ def walk(base, admin_password):
 def main():
     tmp = tempfile.mkdtemp(prefix="gpucloud-oauth1-")
     data = os.path.join(tmp, "data")
-    up = subprocess.Popen([GPUCLOUD, "up", "--no-demo", "--port", "0", "--data-dir", data],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = None
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = up.stdout.readline()
-        if not line:
-            break
-        m = re.match(r"gpucloud is up in [0-9.]+ s: (\S+)", line)
-        if m:
-            base = m.group(1)
-            break
+    up, base = gpucloud_up.start(GPUCLOUD, data)
     if not check("gpucloud up starts", base is not None):
         up.kill()
         sys.exit(1)

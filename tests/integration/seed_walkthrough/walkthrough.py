@@ -13,7 +13,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "support"))
+import gpucloud_up  # noqa: E402  (tests/support)
 
 GPUCLOUD = sys.argv[1]
 results = {"passed": 0, "failed": 0}
@@ -45,18 +48,7 @@ def run(cmd, env, expect_ok=True, tty=False):
 def main():
     tmp = tempfile.mkdtemp(prefix="gpucloud-walkthrough-")
     data = os.path.join(tmp, "data")
-    up = subprocess.Popen([GPUCLOUD, "up", "--no-demo", "--port", "0", "--data-dir", data],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = None
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = up.stdout.readline()
-        if not line:
-            break
-        m = re.match(r"gpucloud is up in [0-9.]+ s: (\S+)", line)
-        if m:
-            base = m.group(1)
-            break
+    up, base = gpucloud_up.start(GPUCLOUD, data)
     if not check("gpucloud up starts and prints its URL", base is not None):
         up.kill()
         return
