@@ -457,12 +457,24 @@ std::optional<store::AgentTask> Conductor::Impl::take_answer(const store::Lifecy
   return std::nullopt;
 }
 
-void Conductor::Impl::forget_call(store::LifecycleTask& t) {
-  if (!t.agent_task_id) return;
+bool Conductor::Impl::forget_call(store::LifecycleTask& t) {
+  if (!t.agent_task_id) return true;
+  // The call is failed in the database too: left pending (or running, requeued when its agent
+  // comes back from a kill -9) an agent would still run it, e.g. spawn a guest for a server
+  // already deleted, after its GPUs went to cleaning. An agent that already runs it gets a 409
+  // for its answer; the destroy that follows comes after it in the agent's queue.
+  if (auto s = store.finish_agent_task(
+          *t.agent_task_id, t.host.value_or(""), false,
+          "cancelled: the server's " + t.kind + " no longer waits for this call", "{}");
+      !s.ok() && s.error().code != ErrorCode::kConflict && s.error().code != ErrorCode::kNotFound) {
+    spdlog::warn("conductor: cancelling agent task {}: {}", *t.agent_task_id, s.error().message);
+    return false;  // the caller's step runs again
+  }
   std::lock_guard lock(mu);
   waiting.erase(*t.agent_task_id);
   answers.erase(*t.agent_task_id);
   t.agent_task_id.reset();
+  return true;
 }
 
 }  // namespace gpucloud::conductor

@@ -96,8 +96,10 @@ struct Conductor::Impl {
   Next call_agent(store::LifecycleTask& t, const std::string& kind, const std::string& payload);
   // The finished agent task the task waited for, if its answer came (removes it).
   std::optional<store::AgentTask> take_answer(const store::LifecycleTask& t);
-  // The task stops waiting for its agent call (it moves on without the answer).
-  void forget_call(store::LifecycleTask& t);
+  // The task stops waiting for its agent call (it moves on without the answer), and the call is
+  // failed in the database so that no agent runs it late. false: the database could not be
+  // told; the step runs again.
+  bool forget_call(store::LifecycleTask& t);
 
   bool save(store::LifecycleTask& t);  // false: the task was dropped or put off
   void finish(const store::LifecycleTask& t);

@@ -31,7 +31,7 @@ const std::vector<ServerStatus> kRebuildable = {ServerStatus::kActive, ServerSta
 // no longer holds.
 auto Conductor::Impl::rebuild_failed(store::LifecycleTask& t, const std::string& message) -> Next {
   spdlog::warn("rebuild of {} failed: {}", t.instance_uuid, message);
-  forget_call(t);
+  if (!forget_call(t)) return retry_later(t);
   store::InstanceTransition tr;
   tr.from = kRebuildable;
   tr.from_task = "rebuilding";
@@ -77,7 +77,7 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
   auto inst = store.get_instance(t.instance_uuid);
   if (!inst.ok()) return inst.error().code == ErrorCode::kNotFound ? Next::kDone : retry_later(t);
   if (inst->status == ServerStatus::kDeleted) {
-    forget_call(t);  // an answer still to come no longer matters
+    if (!forget_call(t)) return retry_later(t);  // an answer still to come no longer matters
     t.step = "undo_destroy";
     return Next::kContinue;
   }

@@ -116,7 +116,7 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
   if (inst->status == ServerStatus::kDeleted) {
     // Delete won. The guest exists only if the spawn was sent.
     const bool spawned = t.step == "spawn_wait" || (t.step == "spawn" && t.attempts > 1);
-    forget_call(t);  // the spawn's answer no longer matters
+    if (!forget_call(t)) return retry_later(t);  // the spawn's answer no longer matters
     t.step = spawned ? "undo_destroy" : "undo_release";
     return Next::kContinue;
   }

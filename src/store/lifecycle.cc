@@ -186,6 +186,15 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
           sql << "DELETE FROM image_members WHERE image_id = :i", soci::use(snapshot);
           sql << "DELETE FROM images WHERE id = :i", soci::use(snapshot);
         }
+        // A spawn the boot, unshelve or rebuild asked for and no agent has answered is failed:
+        // its task wakes at once (even with the host's agent dead) and undoes itself, and an
+        // agent that comes back later never builds a guest for a deleted server.
+        const std::string cancelled = "cancelled: the server was deleted";
+        sql << "UPDATE agent_tasks SET state = 'failed', message = :m, finished_at = :f "
+               "WHERE id IN (SELECT agent_task_id FROM lifecycle_tasks WHERE instance_uuid = :u "
+               "AND agent_task_id IS NOT NULL) AND kind = 'spawn' AND state IN ('pending', "
+               "'running')",
+            soci::use(cancelled), soci::use(ts), soci::use(uuid);
         int booting = 0, rebuilding = 0;
         sql << "SELECT COUNT(*) FROM lifecycle_tasks WHERE instance_uuid = :u "
                "AND kind IN ('boot', 'unshelve')",

@@ -194,6 +194,8 @@ manage_locations = False
 
 [network-feature-enabled]
 ipv6 = False
+# gpucloud has no floating IPs (docs/compatibility.md); Tempest ties its floating IP tests to this.
+floating_ips = False
 
 [service_available]
 cinder = False

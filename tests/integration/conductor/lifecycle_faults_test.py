@@ -357,11 +357,37 @@ def free_gpus():
                    "status = 'available'")[0][0])
 
 
+def busy_gpus():
+    """What holds each GPU that is not free: its row, its last events, its host's agent tasks."""
+    out = []
+    for dev_id, host, status, inst in sql(
+            "SELECT d.id, h.name, d.status, d.instance_uuid FROM pci_devices d JOIN "
+            "compute_hosts h ON h.id = d.compute_node_id WHERE d.deleted = 0 AND "
+            "d.status <> 'available'"):
+        events = sql("SELECT from_status, to_status, instance_uuid, created_at FROM "
+                     f"pci_device_events WHERE device_id = {int(dev_id)} ORDER BY id")
+        tasks = sql("SELECT kind, state, instance_uuid, message, created_at, taken_at, "
+                    f"finished_at FROM agent_tasks WHERE host = '{host}' ORDER BY created_at")
+        reason = sql(f"SELECT reason FROM pci_device_reasons WHERE device_id = {int(dev_id)}")
+        out.append(f"device {dev_id} on {host} is {status} ({inst}), reason {reason}; "
+                   f"events {events[-6:]}; agent tasks {tasks[-6:]}")
+    return "\n".join(out)
+
+
+def wait_for_free_gpus(phase):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if free_gpus() == 8:
+            return
+        time.sleep(0.1)
+    fail(f"{phase}: GPUs not free after 30 s:\n{busy_gpus()}")
+
+
 def delete_all_and_check(phase):
     for s in servers():
         delete(s["id"], random.choice("AB"))
     settled(60)
-    wait_for(f"{phase}: every GPU free", lambda: free_gpus() == 8)
+    wait_for_free_gpus(phase)
     check_devices(phase)
 
 
@@ -403,7 +429,7 @@ back = [s for s in final if s["id"] in racers]
 if back:
     fail(f"deleted servers came back: {[(s['name'], s['status']) for s in back]}")
 check_devices("delete races")
-wait_for("delete races: every GPU free", lambda: free_gpus() == 8)
+wait_for_free_gpus("delete races")
 undone = sum(int(n) for n, in sql("SELECT COUNT(*) FROM instances WHERE status = 'DELETED'"))
 print(f"delete races: {len(racers)} boots deleted mid-build, none came back; settled in "
       f"{took:.1f} s")
@@ -422,7 +448,7 @@ back = [s for s in final if s["id"] in rebuilt]
 if back:
     fail(f"servers deleted mid-rebuild came back: {[(s['name'], s['status']) for s in back]}")
 check_devices("rebuild delete races")
-wait_for("rebuild delete races: every GPU free", lambda: free_gpus() == 8)
+wait_for_free_gpus("rebuild delete races")
 print(f"rebuild delete races: {len(rebuilt)} servers deleted mid-rebuild; settled in {took:.1f} s")
 
 # ---- 4. kill -9 of a replica or an agent at random points ----
