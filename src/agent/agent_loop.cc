@@ -247,6 +247,18 @@ void AgentLoop::run_one(const std::string& text) {
     spdlog::warn("answering task {} failed: {}", task.id,
                  r.ok() ? reply_message(*r) : r.error().message);
   }
+  // A spawn the server failed while it ran (its server deleted, or its boot given up after the
+  // agent timeout: a slow image download) made a guest nobody wants, holding GPUs that went to
+  // cleaning: it goes now, before the clean that follows finds them passed through. The 409 of
+  // Store::finish_agent_task names the state it found; a 409 for an answer recorded earlier
+  // ("succeeded") leaves the guest alone.
+  if (s.ok() && task.kind == "spawn" && r.ok() && r->status == 409 &&
+      reply_message(*r).find("already finished (failed") != std::string::npos) {
+    auto d = driver_.destroy(options_.host, task.instance_uuid);
+    spdlog::warn("task {}: the server no longer waits for this spawn; its guest {}: {}", task.id,
+                 task.instance_uuid, d.ok() ? "destroyed" : d.error().message);
+    return;
+  }
   if (s.ok() && task.kind == "spawn") {
     std::lock_guard lock(mu_);
     guests_due_ = true;  // the new guest's address and probe need not wait for the interval

@@ -29,7 +29,8 @@ struct FakeHost {
   // Each guest's firewall as last set (set before its spawn): kept, not enforced, since a
   // simulated guest has no network to filter.
   std::map<std::string, Firewall> firewalls;
-  int clean_ms = 0;                               // how long cleaning one task takes
+  int clean_ms = 0;  // how long cleaning one task takes
+  int spawn_ms = 0;  // how long a spawn takes (a slow image download, say) before the guest exists
   std::map<PciAddress, std::string> clean_fails;  // cleaning this device fails with this reason
 };
 
@@ -120,7 +121,7 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
   if (!h.is_object()) return Error::invalid(where + ": an object is required");
   if (auto s = check_keys(h, where,
                           {"name", "vcpus", "memory_mb", "disk_gb", "hypervisor_type", "cpu_arch",
-                           "pci_devices", "fail_spawn", "guest_network", "clean_ms"});
+                           "pci_devices", "fail_spawn", "guest_network", "clean_ms", "spawn_ms"});
       !s.ok())
     return s.error();
   FakeHost host;
@@ -152,6 +153,9 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
   auto clean_ms = get_int(h, where, "clean_ms", false);
   if (!clean_ms.ok()) return clean_ms.error();
   host.clean_ms = static_cast<int>(*clean_ms);
+  auto spawn_ms = get_int(h, where, "spawn_ms", false);
+  if (!spawn_ms.ok()) return spawn_ms.error();
+  host.spawn_ms = static_cast<int>(*spawn_ms);
   auto network = get_string(h, where, "guest_network", false);
   if (!network.ok()) return network.error();
   if (!network->empty()) {
@@ -210,8 +214,14 @@ class FakeDriver : public ComputeDriver {
 
   Status spawn(const store::Instance& instance, const store::Flavor&, const store::Image& image,
                const std::vector<store::PciDeviceRecord>& devices) override {
-    std::lock_guard lock(mu_);
     if (!instance.host) return Error::invalid("instance " + instance.uuid + " has no host");
+    int ms = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (auto* h = find(*instance.host)) ms = h->spawn_ms;
+    }
+    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // not under mu_
+    std::lock_guard lock(mu_);
     auto* h = find(*instance.host);
     if (!h) return Error::not_found("fake driver: no host named " + *instance.host);
     if (h->fail_spawn) {

@@ -234,6 +234,7 @@ Status Store::finish_agent_task(const std::string& id, const std::string& host, 
           throw Abort{Error::not_found("agent task " + id + " not found on host " + host)};
         }
         if (t.state == AgentTaskState::kSucceeded || t.state == AgentTaskState::kFailed) {
+          // The agent reads "already finished (failed" as: undo the spawn (agent_loop.cc).
           throw Abort{Error::conflict("agent task " + id + " already finished (" +
                                       to_string(t.state) + ": " + t.message + ")")};
         }

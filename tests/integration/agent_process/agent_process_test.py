@@ -74,10 +74,12 @@ def wait_for(what, predicate, timeout=20.0):
     fail(f"timed out waiting for {what}")
 
 
-def http(method, path, token=None, body=None, expect=None):
+def http(method, path, token=None, body=None, expect=None, headers=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(BASE + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     if token:
         req.add_header("X-Auth-Token", token)
     try:
@@ -119,7 +121,11 @@ with open(fake_hosts, "w") as f:
         {"name": "hostB", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "clean_ms": CLEAN_MS,
          "pci_devices": [
             {"address": "0000:06:00.0", "vendor_id": "10de", "product_id": "11bf"},
-            {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
+            {"address": "0000:07:00.0", "vendor_id": "10de", "product_id": "11bf"}]},
+        # Started last: its spawns are slow (a large image being downloaded, say).
+        {"name": "hostC", "vcpus": 8, "memory_mb": 16384, "disk_gb": 400, "spawn_ms": 3000,
+         "pci_devices": [
+            {"address": "0000:08:00.0", "vendor_id": "10de", "product_id": "11bf"}]}]}, f)
 
 
 def start_agent(host, user, pw, name=None, extra=()):
@@ -401,6 +407,31 @@ _, _, hv = http("GET", "/compute/v2.1/os-hypervisors/detail", admin, expect=200)
 if [h["vcpus_used"] for h in hv["hypervisors"] if h["hypervisor_hostname"] == "hostB"] != [0]:
     fail("the repaired server's resources were not released")
 delete(kept)
+
+# ---- a spawn the server stopped waiting for while the agent ran it ----
+# hostC's spawns take 3 s. Its server is deleted while hostC's agent runs the spawn, with hostC
+# forced down so that the delete sends no destroy (nova's local delete): the GPU goes to cleaning
+# at once. The agent's late answer is refused (the delete failed the spawn); the agent destroys
+# the guest it made, so the clean that follows finds the GPU free instead of passed through.
+agent_c, agent_c_log = start_agent("hostC", "admin", password)
+wait_for("hostC up", lambda: states("os-services", "host").get("hostC") == "up")
+_, _, body = http("POST", "/compute/v2.1/servers", admin, {"server": {
+    "name": "slow", "flavorRef": "3", "imageRef": image, "availability_zone": "nova:hostC"}},
+    expect=202)
+slow = body["server"]["id"]
+wait_for("hostC's agent to start the spawn", lambda: f"spawn {slow}" in open(agent_c_log).read())
+http("PUT", "/compute/v2.1/os-services/force-down", admin,
+     {"host": "hostC", "binary": "nova-compute", "forced_down": True}, expect=200,
+     headers={"X-OpenStack-Nova-API-Version": "2.11"})
+http("DELETE", f"/compute/v2.1/servers/{slow}", admin, expect=204)
+wait_for("hostC's GPU cleaned and free again (not unavailable: passed through to the guest)",
+         lambda: k2()["free"] == 3 and k2()["unavailable"] == 0, timeout=15)
+if f"guest {slow}: destroyed" not in open(agent_c_log).read():
+    fail("hostC's agent did not say it destroyed the guest nobody waits for")
+agent_c.send_signal(signal.SIGTERM)
+if agent_c.wait(timeout=15) != 0:
+    fail("agent-hostC did not exit 0 on SIGTERM")
+
 agent_b.send_signal(signal.SIGTERM)
 if agent_b.wait(timeout=15) != 0:
     fail("agent-hostB did not exit 0 on SIGTERM")
