@@ -9,6 +9,11 @@ namespace gpucloud::api {
 
 Result<std::string> hash_password(const std::string& password);
 bool verify_password(const std::string& stored_hash, const std::string& password);
+// For the in-process unit tests only (never called by gpucloud itself): new hashes use Argon2id's
+// minimum cost instead of libsodium's interactive one, which was 80% of those tests' CPU time.
+// A hash records its own cost, so verifying is cheap as well. The integration tests run the real
+// binary at the real cost.
+void use_cheap_password_hashes_for_tests(bool cheap);
 
 // A fresh random token for the client (43 url-safe characters, 256 bits).
 std::string new_token();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "api/api.h"
+#include "api/identity_impl.h"
 
 namespace gpucloud::api::testing {
 
@@ -17,6 +18,8 @@ using nlohmann::json;
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Argon2id at its minimum cost, unless the test measures login cost (TimingTest).
+    use_cheap_password_hashes_for_tests(cheap_password_hashes_);
     dir_ = std::filesystem::temp_directory_path() /
            ("gpucloud-api-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -85,6 +88,7 @@ class ApiTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::chrono::seconds token_ttl_{3600};
+  bool cheap_password_hashes_ = true;  // false: the production Argon2id cost
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<httplib::Client> client_;
