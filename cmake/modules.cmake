@@ -57,8 +57,20 @@ function(gpucloud_unit_tests)
     add_dependencies(unit_${name} gpucloud)
     add_dependencies(unit_tests unit_${name})
     gpucloud_warnings(unit_${name})
-    gtest_discover_tests(unit_${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit
-                         TEST_PREFIX "${name}.")
+    if(CMAKE_BUILD_TYPE STREQUAL "sanitize")
+      # Under ASan a process costs about a second before its first test (loading, shadow
+      # memory, the leak check at exit): one per test was most of that run. gtest's own shards,
+      # a few processes per binary, run every test with the same checks; the normal build keeps
+      # one process per test.
+      foreach(shard RANGE 3)
+        add_test(NAME ${name}.shard${shard} COMMAND unit_${name})
+        set_tests_properties(${name}.shard${shard} PROPERTIES LABELS unit
+                             ENVIRONMENT "GTEST_TOTAL_SHARDS=4;GTEST_SHARD_INDEX=${shard}")
+      endforeach()
+    else()
+      gtest_discover_tests(unit_${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit
+                           TEST_PREFIX "${name}.")
+    endif()
   endforeach()
 endfunction()
 
