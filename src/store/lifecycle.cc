@@ -485,11 +485,24 @@ Result<AgentTask> Store::start_agent_call(LifecycleTask& t, const std::string& o
         AgentTask a = call;
         a.id = a.id.empty() ? generate_uuid() : a.id;
         const std::string ts = format_time(now());
-        const std::string state = to_string(AgentTaskState::kPending);
+        // A spawn for a server deleted since its task last looked is made failed, as
+        // begin_delete fails one made before (the instance row, locked, orders the two): the
+        // task wakes and undoes itself without any agent running it.
+        std::string status;
+        if (a.kind == "spawn") {
+          sql << "SELECT status FROM instances WHERE uuid = :u" + impl_->dialect.for_update,
+              soci::use(a.instance_uuid), soci::into(status);
+        }
+        const bool deleted = status == to_string(ServerStatus::kDeleted);
+        const std::string state =
+            to_string(deleted ? AgentTaskState::kFailed : AgentTaskState::kPending);
+        const std::string message = deleted ? "cancelled: the server was deleted" : "";
+        soci::indicator finished = deleted ? soci::i_ok : soci::i_null;
         sql << "INSERT INTO agent_tasks (id, host, kind, instance_uuid, payload, state, message, "
-               "result, created_at) VALUES (:i, :h, :k, :u, :p, :s, '', '{}', :c)",
+               "result, created_at, finished_at) VALUES (:i, :h, :k, :u, :p, :s, :m, '{}', :c, :f)",
             soci::use(a.id), soci::use(a.host), soci::use(a.kind), soci::use(a.instance_uuid),
-            soci::use(a.payload), soci::use(state), soci::use(ts);
+            soci::use(a.payload), soci::use(state), soci::use(message), soci::use(ts),
+            soci::use(ts, finished);
         soci::statement st =
             (sql.prepare << "UPDATE lifecycle_tasks SET agent_task_id = :a, step = :s, "
                             "updated_at = :t WHERE id = :i AND owner = :o",
@@ -498,7 +511,8 @@ Result<AgentTask> Store::start_agent_call(LifecycleTask& t, const std::string& o
         if (st.get_affected_rows() != 1) {
           throw Abort{Error::conflict("conductor task " + t.id + " is no longer held by " + owner)};
         }
-        a.state = AgentTaskState::kPending;
+        a.state = deleted ? AgentTaskState::kFailed : AgentTaskState::kPending;
+        a.message = message;
         a.created_at = parse_time(ts);
         return a;
       },

@@ -83,6 +83,48 @@ TEST_P(StoreTest, DeleteDuringBootLeavesTheCleanupToTheBootAndItCannotActivate) 
   EXPECT_EQ(store().begin_delete("i1").error().code, ErrorCode::kNotFound);
 }
 
+// Whichever of a boot's spawn and the server's delete commits first, no agent is left with a
+// spawn for a deleted server: the delete fails a spawn made before it, and a spawn made after
+// it is made failed.
+TEST_P(StoreTest, ADeleteFailsItsBootsSpawnWhetherItCameBeforeOrAfter) {
+  const auto now = std::chrono::system_clock::now();
+  AgentTask call;
+  call.host = "kvm1";
+  call.kind = "spawn";
+  for (const bool spawn_first : {true, false}) {
+    const std::string uuid = spawn_first ? "before" : "after";
+    ASSERT_TRUE(store().create_instance_with_task(new_instance(uuid), boot_task()).ok());
+    LifecycleTask t;
+    auto tasks = store().list_lifecycle_tasks();
+    ASSERT_TRUE(tasks.ok());
+    for (const auto& task : *tasks) {
+      if (task.instance_uuid == uuid) t = task;
+    }
+    ASSERT_TRUE(*store().take_lifecycle_task(t.id, "A", now + seconds(30), now));
+    t.step = "spawn_wait";
+    call.instance_uuid = uuid;
+    Result<AgentTask> made = Error::internal("not made");
+    if (spawn_first) {
+      made = store().start_agent_call(t, "A", call);
+      ASSERT_TRUE(made.ok()) << made.error().message;
+      EXPECT_EQ(made->state, AgentTaskState::kPending);
+    }
+    ASSERT_TRUE(store().begin_delete(uuid).ok());
+    if (!spawn_first) {
+      made = store().start_agent_call(t, "A", call);
+      ASSERT_TRUE(made.ok()) << made.error().message;
+      EXPECT_EQ(made->state, AgentTaskState::kFailed);
+    }
+    auto stored = store().get_agent_task(made->id);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->state, AgentTaskState::kFailed) << uuid;
+    EXPECT_EQ(stored->message, "cancelled: the server was deleted") << uuid;
+    // Finished, so the boot's conductor wakes on it, and no agent's poll hands it out.
+    EXPECT_EQ(store().finished_agent_tasks({made->id})->size(), 1u) << uuid;
+  }
+  EXPECT_TRUE(store().take_agent_tasks("kvm1", 10)->empty());
+}
+
 TEST_P(StoreTest, DeleteOfAServerWithAGuestMakesADeleteTaskAndWithoutOneReleasesAtOnce) {
   add_gpu_host("h1", 2);
   Instance a = new_instance("a");
