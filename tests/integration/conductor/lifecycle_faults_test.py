@@ -229,9 +229,13 @@ admin = login("admin", password, "admin")
 # ---- eight agents, one GPU each, half of them talking to each replica ----
 fake_hosts = os.path.join(TMP, "fake_hosts.json")
 with open(fake_hosts, "w") as f:
+    # Half the hosts spawn slowly (300 ms, a slow image download), which widens the windows
+    # where a delete, a rebuild or a kill -9 lands while an agent runs a spawn.
     json.dump({"hosts": [{"name": h, "vcpus": 64, "memory_mb": 262144, "disk_gb": 4000,
+                          "spawn_ms": 300 if i % 2 == 0 else 0,
                           "pci_devices": [{"address": "0000:06:00.0", "vendor_id": "10de",
-                                           "product_id": "11bf"}]} for h in HOSTS]}, f)
+                                           "product_id": "11bf"}]} for i, h in enumerate(HOSTS)]},
+              f)
 for i, h in enumerate(HOSTS):
     env = os.environ.copy()
     port = PORTS["A" if i % 2 == 0 else "B"]
