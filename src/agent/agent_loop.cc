@@ -201,6 +201,19 @@ void AgentLoop::run_one(const std::string& text) {
     spdlog::warn("a task without an id was skipped: {}", text.substr(0, 200));
     return;
   }
+  if (task.kind == "spawn") {
+    // Taken in a batch, it may have waited behind other tasks: a spawn the server failed
+    // meanwhile (its server deleted) is skipped. If the server cannot say, the spawn runs; a
+    // late answer's 409 undoes it below.
+    auto now = tasks_client_->call("GET", host_path(options_) + "/tasks/" + task.id);
+    json state = now.ok() && now->status == 200 ? json::parse(now->body, nullptr, false) : json();
+    if (state.is_object() && state.contains("task") && state["task"].is_object() &&
+        state["task"].value("state", "") == "failed") {
+      spdlog::warn("task {}: spawn {} skipped: {}", task.id, task.instance_uuid,
+                   state["task"].value("message", ""));
+      return;
+    }
+  }
   spdlog::info("task {}: {} {}", task.id, task.kind, task.instance_uuid);
   Status s;
   json details = json::object();

@@ -130,6 +130,21 @@ Result<Reply> take_tasks(ApiContext& ctx, Call& call) {
   return take_or_wait(ctx, name, max, deadline, wait == 0);
 }
 
+// GET {host}/tasks/{task_id}: one of the host's tasks, with its state and message. The agent asks
+// before a spawn it took in a batch: one the server failed meanwhile (its server deleted) is not
+// worth an image download and a guest.
+Result<Reply> show_task(ApiContext& ctx, Call& call) {
+  auto t = ctx.store().get_agent_task(call.param("task_id"));
+  if (!t.ok()) return t.error();
+  if (t->host != call.param("host")) {
+    return Error::not_found("agent task " + t->id + " not found on host " + call.param("host"));
+  }
+  json j = task_json(*t);
+  j.erase("payload");
+  j["message"] = t->message;
+  return Reply::ok({{"task", j}});
+}
+
 // POST {host}/tasks/{task_id}: {"result": {"succeeded": bool, "message": "..."}}.
 Result<Reply> finish_task(ApiContext& ctx, Call& call) {
   auto body = call.json_body();
@@ -296,6 +311,8 @@ std::vector<Route> agent_routes(ApiContext& ctx) {
   add("POST", one + "/heartbeat", "gpucloud:agent",
       [c](Call& call) { return heartbeat(*c, call); });
   add("GET", one + "/tasks", "gpucloud:agent", [c](Call& call) { return take_tasks(*c, call); });
+  add("GET", one + "/tasks/{task_id}", "gpucloud:agent",
+      [c](Call& call) { return show_task(*c, call); });
   add("POST", one + "/tasks/{task_id}", "gpucloud:agent",
       [c](Call& call) { return finish_task(*c, call); });
   add("GET", one + "/view", "gpucloud:agent", [c](Call& call) { return host_view(*c, call); });

@@ -415,10 +415,35 @@ delete(kept)
 # the guest it made, so the clean that follows finds the GPU free instead of passed through.
 agent_c, agent_c_log = start_agent("hostC", "admin", password)
 wait_for("hostC up", lambda: states("os-services", "host").get("hostC") == "up")
-_, _, body = http("POST", "/compute/v2.1/servers", admin, {"server": {
-    "name": "slow", "flavorRef": "3", "imageRef": image, "availability_zone": "nova:hostC"}},
-    expect=202)
-slow = body["server"]["id"]
+
+
+def boot_on_c(name, flavor):
+    _, _, body = http("POST", "/compute/v2.1/servers", admin, {"server": {
+        "name": name, "flavorRef": flavor, "imageRef": image,
+        "availability_zone": "nova:hostC"}}, expect=202)
+    return body["server"]["id"]
+
+
+# Two spawns taken in one batch, the second's server deleted while the first runs: the agent
+# asks before the second and skips it (no image download, no guest).
+first = boot_on_c("first", "2")
+wait_for("hostC's agent to start the first spawn",
+         lambda: f"spawn {first}" in open(agent_c_log).read())
+second, third = boot_on_c("second", "2"), boot_on_c("third", "2")
+wait_for("hostC's agent to start the second spawn (the third is in its batch)",
+         lambda: f"spawn {second}" in open(agent_c_log).read(), timeout=15)
+http("DELETE", f"/compute/v2.1/servers/{third}", admin, expect=204)
+wait_for("the third spawn skipped",
+         lambda: f"spawn {third} skipped" in open(agent_c_log).read(), timeout=15)
+if re.search(rf": spawn {third}$", open(agent_c_log).read(), re.M):
+    fail("hostC's agent ran the spawn of a server deleted while it waited in the batch")
+for uuid in (first, second):
+    wait_for(f"server {uuid} active", lambda: http(
+        "GET", f"/compute/v2.1/servers/{uuid}", admin)[2]["server"]["status"] == "ACTIVE")
+    delete(uuid)
+wait_for("the third server gone",
+         lambda: http("GET", f"/compute/v2.1/servers/{third}", admin)[0] == 404)
+slow = boot_on_c("slow", "3")
 wait_for("hostC's agent to start the spawn", lambda: f"spawn {slow}" in open(agent_c_log).read())
 http("PUT", "/compute/v2.1/os-services/force-down", admin,
      {"host": "hostC", "binary": "nova-compute", "forced_down": True}, expect=200,

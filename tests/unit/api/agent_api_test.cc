@@ -140,6 +140,15 @@ TEST_F(AgentApiTest, BootAndDeleteTravelThroughTheAgentsTasks) {
   EXPECT_EQ(task["instance_uuid"], id);
   EXPECT_EQ(task["payload"]["instance"]["host"], "kvm1");
   EXPECT_EQ(task["payload"]["flavor"]["id"], "2");
+  // The agent may ask for a task's state (before a spawn that waited in its batch); only its
+  // own host's.
+  json shown = get_json(kHosts + "kvm1/tasks/" + task["id"].get<std::string>(), agent_);
+  EXPECT_EQ(shown["task"]["state"], "running");
+  EXPECT_EQ(shown["task"]["kind"], "spawn");
+  EXPECT_FALSE(shown["task"].contains("payload"));
+  EXPECT_EQ(get(kHosts + "kvm2/tasks/" + task["id"].get<std::string>(), agent_)->status, 404);
+  EXPECT_EQ(get(kHosts + "kvm1/tasks/no-such-task", agent_)->status, 404);
+  EXPECT_EQ(get(kHosts + "kvm1/tasks/" + task["id"].get<std::string>(), alice_)->status, 403);
   // A poll while the task is unanswered means the agent lost it (e.g. it restarted): the same
   // task comes again.
   json again = take_one("kvm1");
