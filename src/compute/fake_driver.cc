@@ -215,12 +215,7 @@ class FakeDriver : public ComputeDriver {
   Status spawn(const store::Instance& instance, const store::Flavor&, const store::Image& image,
                const std::vector<store::PciDeviceRecord>& devices) override {
     if (!instance.host) return Error::invalid("instance " + instance.uuid + " has no host");
-    int ms = 0;
-    {
-      std::lock_guard lock(mu_);
-      if (auto* h = find(*instance.host)) ms = h->spawn_ms;
-    }
-    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // not under mu_
+    take_time(*instance.host, &FakeHost::spawn_ms);
     std::lock_guard lock(mu_);
     auto* h = find(*instance.host);
     if (!h) return Error::not_found("fake driver: no host named " + *instance.host);
@@ -309,14 +304,7 @@ class FakeDriver : public ComputeDriver {
   // QEMU) or the hosts file says its cleaning fails.
   Result<std::vector<CleanOutcome>> clean(const std::string& host,
                                           const std::vector<CleanDevice>& devices) override {
-    int ms = 0;
-    {
-      std::lock_guard lock(mu_);
-      auto* h = find(host);
-      if (!h) return Error::not_found("fake driver: no host named " + host);
-      ms = h->clean_ms;
-    }
-    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // not under mu_
+    take_time(host, &FakeHost::clean_ms);
     std::lock_guard lock(mu_);
     auto* h = find(host);
     if (!h) return Error::not_found("fake driver: no host named " + host);
@@ -408,6 +396,16 @@ class FakeDriver : public ComputeDriver {
   FakeHost* find(const std::string& name) {
     auto it = hosts_.find(name);
     return it == hosts_.end() ? nullptr : &it->second;
+  }
+  // Sleeps the host's configured duration (spawn_ms, clean_ms), not under mu_; an unknown host
+  // takes none (the caller's own lookup then reports it).
+  void take_time(const std::string& host, int FakeHost::*ms_field) {
+    int ms = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (auto* h = find(host)) ms = h->*ms_field;
+    }
+    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }
   Status set_power(const std::string& host, const std::string& uuid, store::PowerState p) {
     std::lock_guard lock(mu_);

@@ -7,6 +7,9 @@
 namespace gpucloud::store {
 namespace {
 
+// What a spawn failed for its server's delete says (begin_delete, start_agent_call).
+const char* const kSpawnCancelled = "cancelled: the server was deleted";
+
 struct LifecycleRow {
   LifecycleTask t;
   std::string host, agent, owner, lease, created, updated;
@@ -189,7 +192,7 @@ Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid
         // A spawn the boot, unshelve or rebuild asked for and no agent has answered is failed:
         // its task wakes at once (even with the host's agent dead) and undoes itself, and an
         // agent that comes back later never builds a guest for a deleted server.
-        const std::string cancelled = "cancelled: the server was deleted";
+        const std::string cancelled = kSpawnCancelled;
         sql << "UPDATE agent_tasks SET state = 'failed', message = :m, finished_at = :f "
                "WHERE id IN (SELECT agent_task_id FROM lifecycle_tasks WHERE instance_uuid = :u "
                "AND agent_task_id IS NOT NULL) AND kind = 'spawn' AND state IN ('pending', "
@@ -496,7 +499,7 @@ Result<AgentTask> Store::start_agent_call(LifecycleTask& t, const std::string& o
         const bool deleted = status == to_string(ServerStatus::kDeleted);
         const std::string state =
             to_string(deleted ? AgentTaskState::kFailed : AgentTaskState::kPending);
-        const std::string message = deleted ? "cancelled: the server was deleted" : "";
+        const std::string message = deleted ? kSpawnCancelled : "";
         soci::indicator finished = deleted ? soci::i_ok : soci::i_null;
         sql << "INSERT INTO agent_tasks (id, host, kind, instance_uuid, payload, state, message, "
                "result, created_at, finished_at) VALUES (:i, :h, :k, :u, :p, :s, :m, '{}', :c, :f)",

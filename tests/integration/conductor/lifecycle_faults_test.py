@@ -93,14 +93,15 @@ def kill9(name):
     p.wait()
 
 
-def wait_for(what, predicate, timeout=30.0):
+def wait_for(what, predicate, timeout=30.0, detail=None):
+    """Polls `predicate` until it is true; on timeout fails with `detail()` (what was seen) too."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.1)
-    fail(f"timed out waiting for {what}")
+    fail(f"timed out waiting for {what}" + (":\n" + detail() if detail else ""))
 
 
 # ---- the database ----
@@ -379,12 +380,7 @@ def busy_gpus():
 
 
 def wait_for_free_gpus(phase):
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if free_gpus() == 8:
-            return
-        time.sleep(0.1)
-    fail(f"{phase}: GPUs not free after 30 s:\n{busy_gpus()}")
+    wait_for(f"{phase}: every GPU free", lambda: free_gpus() == 8, detail=busy_gpus)
 
 
 def delete_all_and_check(phase):
