@@ -3,6 +3,7 @@
 // check-then-define of spawn must not interleave).
 #include "agent/libvirt_driver.h"
 
+#include <arpa/inet.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <sys/statvfs.h>
@@ -18,6 +19,7 @@
 #include "agent/domain_graphics.h"
 #include "agent/guest_addresses.h"
 #include "agent/libvirt_command.h"
+#include "agent/network_xml.h"
 #include "agent/nwfilter_read.h"
 #include "agent/nwfilter_xml.h"
 
@@ -85,6 +87,8 @@ class LibvirtDriver : public compute::ComputeDriver {
     }
     h.pci_devices = options_.pci_devices;
     h.device_tags = options_.device_tags;
+    h.guest_network = options_.domain.network;
+    if (!h.guest_network.empty()) h.guest_cidr = network_ipv4_cidr(network_xml());
     // The agent runs on the host: its boot is now less the time since boot (CLOCK_BOOTTIME counts
     // suspended time too, as `uptime` does).
     struct timespec since_boot;
@@ -196,6 +200,36 @@ class LibvirtDriver : public compute::ComputeDriver {
       std::filesystem::remove_all(options_.instances_path + "/" + uuid, ec);
     }
     return {};
+  }
+
+  // Reserved fixed IPs as DHCP host entries of the guests' network (agent/network_xml.h), changed
+  // live and in its persistent definition, so that a network restart keeps them.
+  Status reserve_addresses(const std::string& host,
+                           const std::vector<std::string>& addresses) override {
+    if (auto s = check_host(host); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    if (options_.domain.network.empty()) return {};  // no network: nothing hands addresses out
+    virNetworkPtr net = virNetworkLookupByName(conn_, options_.domain.network.c_str());
+    if (!net) {
+      return Error::unavailable("libvirt: network " + options_.domain.network + ": " +
+                                last_error());
+    }
+    const auto changes = reservation_changes(network_xml(), addresses);
+    unsigned flags = VIR_NETWORK_UPDATE_AFFECT_CONFIG;
+    if (virNetworkIsActive(net) == 1) flags |= VIR_NETWORK_UPDATE_AFFECT_LIVE;
+    Status out;
+    auto update = [&](unsigned command, const std::string& xml) {
+      if (!out.ok()) return;
+      if (virNetworkUpdate(net, command, VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, xml.c_str(),
+                           flags) != 0) {
+        out = Error::internal("libvirt: network " + options_.domain.network + ": " + xml + ": " +
+                              last_error());
+      }
+    };
+    for (const auto& xml : changes.remove) update(VIR_NETWORK_UPDATE_COMMAND_DELETE, xml);
+    for (const auto& xml : changes.add) update(VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, xml);
+    virNetworkFree(net);
+    return out;
   }
 
   // The guest's firewall as nwfilter gpucloud-<uuid>. Redefining the filter of a running guest
@@ -532,19 +566,25 @@ class LibvirtDriver : public compute::ComputeDriver {
   // firewall lets them in (the agent probes guests from there). None without a network.
   std::vector<std::string> network_addresses() {
     std::vector<std::string> out;
-    if (options_.domain.network.empty()) return out;
-    virNetworkPtr net = virNetworkLookupByName(conn_, options_.domain.network.c_str());
-    if (!net) return out;
-    char* xml = virNetworkGetXMLDesc(net, 0);
-    virNetworkFree(net);
-    if (!xml) return out;
     static const std::regex kIp(R"(<ip\b[^>]*\baddress=['"]([0-9A-Fa-f:.]+)['"])");
-    const std::string text = xml;
-    free(xml);
+    const std::string text = network_xml();
     for (std::sregex_iterator it(text.begin(), text.end(), kIp), end; it != end; ++it) {
       out.push_back((*it)[1].str());
     }
     return out;
+  }
+
+  // The guests' libvirt network's XML; "" without one (none configured, or libvirt lacks it).
+  std::string network_xml() {
+    if (options_.domain.network.empty()) return "";
+    virNetworkPtr net = virNetworkLookupByName(conn_, options_.domain.network.c_str());
+    if (!net) return "";
+    char* xml = virNetworkGetXMLDesc(net, 0);
+    virNetworkFree(net);
+    if (!xml) return "";
+    std::string text = xml;
+    free(xml);
+    return text;
   }
 
   // Whether the guest's firewall filter exists (set by apply_firewall before the spawn).

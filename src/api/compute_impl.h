@@ -52,8 +52,11 @@ std::string nova_time(store::TimePoint t);
 struct ReportedAddress;  // agent_guests_impl.h
 // nova's addresses: {network name: [{"version", "addr", "OS-EXT-IPS:type", mac}]}: the address
 // and network the host's agent last reported (libvirt's network name), else the address the
-// spawn gave, under "private".
-json addresses_json(const store::Instance& i, const ReportedAddress* reported);
+// spawn gave, under the guest network its host reports (`host_network`), else "private".
+json addresses_json(const store::Instance& i, const ReportedAddress* reported,
+                    const std::string& host_network = "");
+// The name of the guest network a host reports (docs/networks.md); "" when it reports none.
+std::string guest_network_of(const store::ComputeHost& host);
 // nova's sanitize_hostname of a display name ("server-<uuid>" when nothing is left).
 std::string sanitize_hostname(const std::string& name, const std::string& uuid);
 // The guest's hostname: set by 2.90's hostname, else the sanitized name.
@@ -87,6 +90,9 @@ Result<Reply> security_group_action(ApiContext& ctx, const store::Instance& i,
 // `names`: the server's group names when already read (a list reads them all in one query).
 json server_security_groups_json(ApiContext& ctx, const store::Instance& i,
                                  const std::vector<std::string>* names = nullptr);
+// compute_networks.cc: the name of the guest network whose os-networks id is `id` (a boot's
+// networks: [{"uuid"}]); kNotFound when no host has it.
+Result<std::string> network_for_id(ApiContext& ctx, const std::string& id);
 // compute_instance_actions.cc: records that the caller's request did `action` (nova's name) to
 // the server, for os-instance-actions; called once the request has been accepted.
 void record_instance_action(ApiContext& ctx, const Call& call, const std::string& instance_uuid,
@@ -127,7 +133,13 @@ class ServerViews {
   ApiContext& ctx_;
   const Call& call_;
   std::optional<std::map<std::string, store::Flavor>> flavors_;
-  std::optional<std::map<std::string, std::string>> host_states_;
+  // Per host, read once per request: nova's host_status (2.16) and its guest network's name.
+  struct HostFacts {
+    std::string status;
+    std::string network;
+  };
+  const HostFacts* host_facts(const std::string& host);
+  std::optional<std::map<std::string, HostFacts>> host_facts_;
   std::map<std::string, std::map<std::string, std::string>> images_;
   std::optional<std::map<std::string, std::vector<std::string>>> security_groups_;
 };

@@ -61,13 +61,28 @@ Status check_networks(const json& nets, const Microversion& mv) {
       }
     }
   }
-  // Well formed, but gpucloud has one network and no neutron to find it in.
+  // Well formed. A guest has one NIC, on its host's guest network: one network, asked for by
+  // uuid (the API resolves it, compute_servers.cc); there are no ports to attach.
+  if (nets.size() > 1) {
+    return Error::invalid(
+        "Invalid input for field/attribute networks: gpucloud gives a guest one "
+        "NIC, on its host's guest network; ask for one network");
+  }
   if (!nets.empty()) {
-    const json& first = nets.front();
-    const std::string id = first.value("uuid", first.value("port", std::string()));
-    return Error::invalid("Network " + id +
-                          " could not be found: gpucloud has no networking service; leave "
-                          "'networks' out (every server gets the host's guest network)");
+    const json& n = nets.front();
+    if (n.contains("port")) {
+      return Error::invalid("Port " + n["port"].get<std::string>() +
+                            " could not be found: gpucloud has no ports (no networking service); "
+                            "ask for a network by uuid");
+    }
+    if (n.contains("fixed_ip")) {
+      return Error::invalid(
+          "Invalid input for field/attribute networks[0].fixed_ip: gpucloud's "
+          "hosts give guests their addresses; a fixed IP cannot be asked for");
+    }
+    if (!n.contains("uuid")) {
+      return Error::invalid("Invalid input for field/attribute networks[0]: 'uuid' is required");
+    }
   }
   return {};
 }

@@ -150,11 +150,22 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
   const auto flavor = call.query("flavor");
   const auto image = call.query("image");
   const auto reservation = call.query("reservation_id");  // one multi-create request's servers
+  // ip / ip6: nova's regular expressions, matched from the start of each of the server's
+  // addresses of that IP version (gpucloud's guests have IPv4 addresses only).
+  // With ip6 alone no IPv4 address can match.
+  std::shared_ptr<NameFilter> ip_filter;
+  const bool ip6_only = call.query("ip6").has_value() && !call.query("ip").has_value();
+  if (auto ip = call.query("ip")) {
+    auto f = NameFilter::compile("^(" + *ip + ")", "ip");
+    if (!f.ok()) return f.error();
+    ip_filter = *f;
+  }
   // nova: changes-since also lists servers deleted since then.
   auto list = ctx.store().list_instances(project, q->changes_since.has_value());
   if (!list.ok()) return list.error();
   // One read for every server's reported address, and one for their security groups.
-  const auto reported = detail ? reported_addresses(ctx) : std::map<std::string, ReportedAddress>{};
+  const auto reported =
+      detail || ip_filter ? reported_addresses(ctx) : std::map<std::string, ReportedAddress>{};
   if (detail) views.prefetch_security_groups(project);
   std::vector<ListRow> rows;
   for (const auto& i : *list) {
@@ -170,6 +181,13 @@ Result<Reply> list_servers(ApiContext& ctx, Call& call, bool detail) {
     if (locked && sys_has(i, "locked_by") != *locked) continue;
     if (!tags_match(i, tag_filters)) continue;
     const auto a = reported.find(i.uuid);
+    if (ip6_only) continue;
+    if (ip_filter) {
+      const std::string address = a != reported.end() && !a->second.ip_address.empty()
+                                      ? a->second.ip_address
+                                      : i.ip_address;
+      if (address.empty() || !ip_filter->matches(address)) continue;
+    }
     rows.push_back({i.uuid, sort_values(i),
                     views.show(i, detail ? ServerView::kList : ServerView::kBrief,
                                a == reported.end() ? nullptr : &a->second)});

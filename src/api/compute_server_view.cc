@@ -31,12 +31,15 @@ json nullable(const std::optional<std::string>& v) { return v ? json(*v) : json(
 
 }  // namespace
 
-json addresses_json(const store::Instance& i, const ReportedAddress* reported) {
+json addresses_json(const store::Instance& i, const ReportedAddress* reported,
+                    const std::string& host_network) {
   json out = json::object();
   const bool have = reported && !reported->ip_address.empty();
   const std::string ip = have ? reported->ip_address : i.ip_address;
   if (ip.empty()) return out;
-  const std::string network = have && !reported->network.empty() ? reported->network : "private";
+  const std::string network = have && !reported->network.empty() ? reported->network
+                              : !host_network.empty()            ? host_network
+                                                                 : "private";
   json a = {{"version", 4}, {"addr", ip}, {"OS-EXT-IPS:type", "fixed"}};
   if (have && !reported->mac_address.empty()) a["OS-EXT-IPS-MAC:mac_addr"] = reported->mac_address;
   out[network] = json::array({a});
@@ -78,9 +81,9 @@ const store::Flavor* ServerViews::flavor(const std::string& id) {
   return it == flavors_->end() ? nullptr : &it->second;
 }
 
-std::string ServerViews::host_status(const std::string& host) {
-  if (!host_states_) {
-    host_states_.emplace();
+const ServerViews::HostFacts* ServerViews::host_facts(const std::string& host) {
+  if (!host_facts_) {
+    host_facts_.emplace();
     if (auto hosts = ctx_.store().list_compute_hosts(); hosts.ok()) {
       const auto managed = driver_host_names(ctx_);
       const std::chrono::seconds down_after(compute_config(ctx_)->service_down_time);
@@ -89,12 +92,17 @@ std::string ServerViews::host_status(const std::string& host) {
         const char* s = !h.enabled                                   ? "MAINTENANCE"
                         : conductor::host_up(h, managed, down_after) ? "UP"
                                                                      : "DOWN";
-        host_states_->emplace(h.name, s);
+        host_facts_->emplace(h.name, HostFacts{s, guest_network_of(h)});
       }
     }
   }
-  auto it = host_states_->find(host);
-  return it == host_states_->end() ? "UNKNOWN" : it->second;
+  auto it = host_facts_->find(host);
+  return it == host_facts_->end() ? nullptr : &it->second;
+}
+
+std::string ServerViews::host_status(const std::string& host) {
+  const HostFacts* f = host_facts(host);
+  return f ? f->status : "UNKNOWN";
 }
 
 std::optional<std::string> ServerViews::image_property(const std::string& image_id,
@@ -161,7 +169,10 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
   j["flavor"] = flavor_view(i);
   j["created"] = nova_time(i.created_at);
   j["updated"] = nova_time(i.updated_at == store::TimePoint{} ? i.created_at : i.updated_at);
-  j["addresses"] = addresses_json(i, reported);
+  // The host's network names an address no agent reported (an in-process host's guest).
+  const bool named = reported && !reported->ip_address.empty() && !reported->network.empty();
+  const HostFacts* facts = !named && i.host ? host_facts(*i.host) : nullptr;
+  j["addresses"] = addresses_json(i, reported, facts ? facts->network : "");
   if (!full) {
     for (auto& [network, list] : j["addresses"].items()) {
       for (auto& a : list) {

@@ -57,7 +57,12 @@ Result<Reply> server_ips(ApiContext& ctx, const Call& call, bool one_network) {
   const auto reported =
       i->host ? reported_addresses(ctx, *i->host) : std::map<std::string, ReportedAddress>{};
   const auto mine = reported.find(i->uuid);
-  json all = addresses_json(*i, mine == reported.end() ? nullptr : &mine->second);
+  std::string host_network;
+  if (i->host) {
+    if (auto h = ctx.store().get_compute_host(*i->host); h.ok())
+      host_network = guest_network_of(*h);
+  }
+  json all = addresses_json(*i, mine == reported.end() ? nullptr : &mine->second, host_network);
   for (auto& [network, list] : all.items()) {
     for (auto& a : list) a = {{"version", a["version"]}, {"addr", a["addr"]}};
   }
@@ -217,6 +222,16 @@ Result<Reply> create_server(ApiContext& ctx, Call& call) {
   // readiness probes to reach.
   if (mv.at_least(2, 37) && b.contains("networks") && b["networks"] == "none") {
     system_metadata["networks"] = "none";
+  }
+  // A network asked for by its os-networks id: the scheduler keeps to hosts that have it.
+  if (b.contains("networks") && b["networks"].is_array() && !b["networks"].empty()) {
+    const std::string id = b["networks"][0].value("uuid", "");
+    auto name = network_for_id(ctx, id);
+    if (!name.ok()) {
+      if (name.error().code != ErrorCode::kNotFound) return name.error();
+      return bad_request("Network " + id + " could not be found.");
+    }
+    system_metadata["network"] = *name;
   }
   if (b.contains("trusted_image_certificates") && !b["trusted_image_certificates"].is_null()) {
     // nova refuses them unless glance signature verification is on, which gpucloud lacks.

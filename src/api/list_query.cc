@@ -132,13 +132,15 @@ Result<ListQuery> parse_list_query(const Call& call, const ListRules& rules) {
   return q;
 }
 
-Result<std::shared_ptr<NameFilter>> NameFilter::compile(const std::string& pattern) {
+Result<std::shared_ptr<NameFilter>> NameFilter::compile(const std::string& pattern,
+                                                        const std::string& param) {
   if (pattern.size() > 255) {
-    return bad_request("Invalid input for query parameter name: longer than 255 characters.");
+    return bad_request("Invalid input for query parameter " + param +
+                       ": longer than 255 characters.");
   }
   std::shared_ptr<NameFilter> f(new NameFilter());
   if (regcomp(&f->re_, pattern.c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
-    return bad_request("Invalid input for query parameter name. Value: " + shown(pattern) +
+    return bad_request("Invalid input for query parameter " + param + ". Value: " + shown(pattern) +
                        ". It is not a valid regular expression.");
   }
   f->compiled_ = true;

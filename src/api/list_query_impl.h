@@ -44,7 +44,9 @@ Result<store::TimePoint> parse_iso8601(const std::string& text, const std::strin
 // runs in time linear in the name: a client's pattern cannot stall a thread).
 class NameFilter {
  public:
-  static Result<std::shared_ptr<NameFilter>> compile(const std::string& pattern);
+  // `param`: the query parameter the pattern came from, for the 400.
+  static Result<std::shared_ptr<NameFilter>> compile(const std::string& pattern,
+                                                     const std::string& param = "name");
   ~NameFilter();
   bool matches(const std::string& name) const;
 

@@ -452,7 +452,7 @@ Status ApiServer::start() {
         compute_server_routes, compute_server_edit_routes, compute_server_admin_routes,
         compute_instance_action_routes, compute_image_routes, compute_usage_routes,
         compute_gpu_routes, compute_quota_routes, compute_server_group_routes,
-        compute_security_group_routes, compute_server_metadata_routes}) {
+        compute_security_group_routes, compute_server_metadata_routes, compute_network_routes}) {
     for (auto& r : table(m.ctx)) m.routes.push_back(std::move(r));
   }
   m.routes.push_back({"GET",

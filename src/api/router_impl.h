@@ -195,6 +195,7 @@ std::vector<Route> compute_usage_routes(ApiContext& ctx);            // compute_
 std::vector<Route> compute_server_group_routes(ApiContext& ctx);     // compute_server_groups.cc
 std::vector<Route> compute_security_group_routes(ApiContext& ctx);   // compute_security_groups.cc
 std::vector<Route> compute_server_metadata_routes(ApiContext& ctx);  // compute_server_metadata.cc
+std::vector<Route> compute_network_routes(ApiContext& ctx);          // compute_networks.cc
 // compute_servers.cc: starts the server's own conductor unless deps.conductor was given (it
 // then stops with the server), before any route can hand it work.
 Status start_conductor(ApiContext& ctx);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "compute/compute.h"
+#include "core/cidr.h"
 
 namespace gpucloud::compute {
 namespace {
@@ -175,6 +176,9 @@ std::string host_resources_to_json(const HostResources& h) {
               {"vcpus", h.vcpus},      {"memory_mb", h.memory_mb},
               {"disk_gb", h.disk_gb},  {"cpu_arch", h.cpu_arch},
               {"pci_devices", devices}};
+  if (!h.guest_network.empty()) {
+    out["guest_network"] = {{"name", h.guest_network}, {"cidr", h.guest_cidr}};
+  }
   if (h.booted_at) {
     out["booted_at"] =
         std::chrono::duration_cast<std::chrono::seconds>(h.booted_at->time_since_epoch()).count();
@@ -187,7 +191,7 @@ Result<HostResources> host_resources_from_json(std::string_view text) {
   if (j.is_discarded() || !j.is_object()) return Error::invalid("host: a JSON object is required");
   static const std::set<std::string> kKnown = {"name",        "hypervisor_type", "vcpus",
                                                "memory_mb",   "disk_gb",         "cpu_arch",
-                                               "pci_devices", "booted_at"};
+                                               "pci_devices", "booted_at",       "guest_network"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!kKnown.count(it.key())) return Error::invalid(it.key() + ": unknown field");
   }
@@ -208,6 +212,25 @@ Result<HostResources> host_resources_from_json(std::string_view text) {
   if (j.contains("booted_at") && !j["booted_at"].is_null()) {  // seconds since the epoch
     GC_TRY(booted, f.integer("booted_at", false));
     h.booted_at = store::TimePoint(std::chrono::seconds(booted));
+  }
+  if (j.contains("guest_network") && !j["guest_network"].is_null()) {
+    if (!j["guest_network"].is_object()) {
+      return Error::invalid("guest_network: an object is required");
+    }
+    Fields net{j["guest_network"], "guest_network"};
+    GC_TRY(net_name, net.str("name", true));
+    if (net_name.empty() || net_name.size() > 255) {
+      return Error::invalid("guest_network.name: 1 to 255 characters are required");
+    }
+    GC_TRY(net_cidr, net.str("cidr", false));
+    if (!net_cidr.empty()) {
+      auto c = parse_cidr(net_cidr);
+      if (!c.ok() || c->ipv6) {
+        return Error::invalid("guest_network.cidr: '" + net_cidr + "' is not an IPv4 network");
+      }
+    }
+    h.guest_network = net_name;
+    h.guest_cidr = net_cidr;
   }
   if (j.contains("pci_devices") && !j["pci_devices"].is_null()) {
     if (!j["pci_devices"].is_array()) return Error::invalid("pci_devices: a list is required");
@@ -281,7 +304,8 @@ Result<Firewall> firewall_from_json(std::string_view text) {
 
 std::string spawn_payload(const store::Instance& i, const store::Flavor& f, const store::Image& im,
                           const std::vector<store::PciDeviceRecord>& devices,
-                          const std::optional<Firewall>& firewall) {
+                          const std::optional<Firewall>& firewall,
+                          const std::vector<std::string>& reserved_addresses) {
   json inst = {{"uuid", i.uuid},
                {"name", i.name},
                {"project_id", i.project_id},
@@ -317,6 +341,7 @@ std::string spawn_payload(const store::Instance& i, const store::Flavor& f, cons
   for (const auto& d : devices) devs.push_back(record_json(d));
   json out = {{"instance", inst}, {"flavor", flavor}, {"image", image}, {"devices", devs}};
   if (firewall) out["firewall"] = firewall_json(*firewall);
+  if (!reserved_addresses.empty()) out["reserved_addresses"] = reserved_addresses;
   return out.dump();
 }
 
@@ -421,6 +446,17 @@ Result<SpawnArgs> parse_spawn_payload(std::string_view text) {
     GC_TRY(fw, firewall_from(j["firewall"], "payload.firewall"));
     a.firewall = fw;
   }
+  if (j.contains("reserved_addresses") && !j["reserved_addresses"].is_null()) {
+    const json& r = j["reserved_addresses"];
+    if (!r.is_array()) return Error::invalid("payload.reserved_addresses: a list is required");
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (!r[i].is_string()) {
+        return Error::invalid("payload.reserved_addresses[" + std::to_string(i) +
+                              "]: a string is required");
+      }
+      a.reserved_addresses.push_back(r[i].get<std::string>());
+    }
+  }
   return a;
 }
 
@@ -445,6 +481,12 @@ Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
         spdlog::warn("spawn: the {} driver has no firewall; guests boot unfiltered ({})",
                      driver.type(), s.error().message);
       }
+    }
+    // The reserved addresses too (an empty list lifts earlier reservations): the guest's
+    // address is handed out as it starts.
+    Status r = driver.reserve_addresses(task.host, args->reserved_addresses);
+    if (!r.ok() && r.error().code != ErrorCode::kNotImplemented) {
+      return r.error().with_context("reserving the guest network's fixed IPs");
     }
     return driver.spawn(args->instance, args->flavor, args->image, args->devices);
   }

@@ -30,6 +30,11 @@ struct HostResources {
   std::map<PciAddress, std::map<std::string, std::string>> device_tags;
   // When the host booted (os-hypervisors' uptime); the fake driver's hosts boot with it.
   std::optional<store::TimePoint> booted_at;
+  // The network every guest of the host gets (docs/networks.md): its name, as server addresses
+  // label it ("default", the libvirt network), and its IPv4 network ("192.168.122.0/24"; "" when
+  // unknown). An empty name: the host reports none (an agent older than networks).
+  std::string guest_network;
+  std::string guest_cidr;
 };
 
 // Cleaning a GPU a guest gave back (docs/cleaning.md): reset it, check it, scrub it.
@@ -91,6 +96,10 @@ Result<Firewall> firewall_from_json(std::string_view json_text);
 // nullopt for a server created before security groups (its guest stays open).
 Result<std::optional<Firewall>> guest_firewall(store::Store& store,
                                                const std::string& instance_uuid);
+// The fixed IPs reserved on `host`'s guest network (os-fixed-ips), which no new guest there may
+// be given; none when the host reports no network (registered before networks).
+Result<std::vector<std::string>> reserved_guest_addresses(store::Store& store,
+                                                          const std::string& host);
 // The same for every managed server on `host`, by instance uuid (the agent's view).
 Result<std::map<std::string, Firewall>> host_firewalls(store::Store& store,
                                                        const std::string& host);
@@ -158,6 +167,11 @@ class ComputeDriver {
   // By default every device is clean (a driver with nothing to reset).
   virtual Result<std::vector<CleanOutcome>> clean(const std::string& host,
                                                   const std::vector<CleanDevice>& devices);
+  // Sets the addresses of the host's guest network that no new guest may be given (os-fixed-ips
+  // reserve), replacing the last set; a guest that has one keeps it. Called before each spawn,
+  // like apply_firewall. By default kNotImplemented (the caller goes on without).
+  virtual Status reserve_addresses(const std::string& host,
+                                   const std::vector<std::string>& addresses);
 };
 
 // The most of a console log a driver reads (nova's libvirt driver reads 100 KiB).
@@ -213,11 +227,14 @@ struct SpawnArgs {
   // The guest's firewall, set before the guest starts; none for a server that has no security
   // groups managed (one created before them).
   std::optional<Firewall> firewall;
+  // The host's reserved guest addresses (reserved_guest_addresses), set before the guest starts.
+  std::vector<std::string> reserved_addresses;
 };
 std::string spawn_payload(const store::Instance& instance, const store::Flavor& flavor,
                           const store::Image& image,
                           const std::vector<store::PciDeviceRecord>& devices,
-                          const std::optional<Firewall>& firewall = std::nullopt);
+                          const std::optional<Firewall>& firewall = std::nullopt,
+                          const std::vector<std::string>& reserved_addresses = {});
 Result<SpawnArgs> parse_spawn_payload(std::string_view json_text);
 
 // Runs one task taken from the queue on the agent's own driver (kinds "spawn", "destroy",

@@ -19,6 +19,13 @@ Result<std::string> ComputeDriver::console_output(const std::string& host,
   return Error{ErrorCode::kNotImplemented, "this driver keeps no console log"};
 }
 
+Status ComputeDriver::reserve_addresses(const std::string& host,
+                                        const std::vector<std::string>& addresses) {
+  (void)host;
+  (void)addresses;
+  return Error{ErrorCode::kNotImplemented, "this driver cannot reserve guest addresses"};
+}
+
 Status ComputeDriver::apply_firewall(const std::string& host, const std::string& instance_uuid,
                                      const Firewall& firewall) {
   (void)host;

@@ -24,7 +24,9 @@ struct FakeHost {
   bool fail_spawn = false;  // every spawn fails: for tests of the ERROR path
   uint32_t network = 0;     // guests' IPv4 network (host order) and its size
   int prefix = 24;
-  std::map<std::string, DomainInfo> domains;        // by instance uuid
+  std::string network_name = "private";       // what server addresses label the network
+  std::set<std::string> reserved;             // addresses no new guest is given (reserve_addresses)
+  std::map<std::string, DomainInfo> domains;  // by instance uuid
   std::map<std::string, std::string> console_logs;  // by instance uuid: what each boot "printed"
   // Each guest's firewall as last set (set before its spawn): kept, not enforced, since a
   // simulated guest has no network to filter.
@@ -119,9 +121,10 @@ Status parse_network(const std::string& text, const std::string& where, FakeHost
 
 Result<FakeHost> parse_host(const json& h, const std::string& where) {
   if (!h.is_object()) return Error::invalid(where + ": an object is required");
-  if (auto s = check_keys(h, where,
-                          {"name", "vcpus", "memory_mb", "disk_gb", "hypervisor_type", "cpu_arch",
-                           "pci_devices", "fail_spawn", "guest_network", "clean_ms", "spawn_ms"});
+  if (auto s = check_keys(
+          h, where,
+          {"name", "vcpus", "memory_mb", "disk_gb", "hypervisor_type", "cpu_arch", "pci_devices",
+           "fail_spawn", "guest_network", "guest_network_name", "clean_ms", "spawn_ms"});
       !s.ok())
     return s.error();
   FakeHost host;
@@ -161,6 +164,11 @@ Result<FakeHost> parse_host(const json& h, const std::string& where) {
   if (!network->empty()) {
     if (auto s = parse_network(*network, where, host); !s.ok()) return s.error();
   }
+  auto network_name = get_string(h, where, "guest_network_name", false, "private");
+  if (!network_name.ok()) return network_name.error();
+  if (network_name->empty())
+    return Error::invalid(where + ".guest_network_name: must not be empty");
+  host.network_name = *network_name;
   if (h.contains("pci_devices")) {
     if (!h["pci_devices"].is_array())
       return Error::invalid(where + ".pci_devices: a list is required");
@@ -208,7 +216,11 @@ class FakeDriver : public ComputeDriver {
   Result<std::vector<HostResources>> hosts() override {
     std::lock_guard lock(mu_);
     std::vector<HostResources> out;
-    for (const auto& [name, h] : hosts_) out.push_back(h.resources);
+    for (const auto& [name, h] : hosts_) {
+      out.push_back(h.resources);
+      out.back().guest_network = h.network_name;
+      out.back().guest_cidr = ipv4_text(h.network) + "/" + std::to_string(h.prefix);
+    }
     return out;
   }
 
@@ -247,11 +259,23 @@ class FakeDriver : public ComputeDriver {
       }
       d.pci_devices.push_back(dev.address);
     }
-    if (!without_network(instance)) d.ip_address = free_address(*h, instance.uuid);
+    if (!without_network(instance)) {
+      d.ip_address = free_address(*h, instance.uuid);
+      d.network = h->network_name;
+    }
     start_stand_in(instance, image, d);
     h->domains[instance.uuid] = std::move(d);
     h->console_logs[instance.uuid].clear();
     log_boot(*h, instance.uuid);
+    return {};
+  }
+
+  Status reserve_addresses(const std::string& host,
+                           const std::vector<std::string>& addresses) override {
+    std::lock_guard lock(mu_);
+    auto* h = find(host);
+    if (!h) return Error::not_found("fake driver: no host named " + host);
+    h->reserved = std::set<std::string>(addresses.begin(), addresses.end());
     return {};
   }
 
@@ -366,6 +390,7 @@ class FakeDriver : public ComputeDriver {
     if (auto it = h.domains.find(uuid); it != h.domains.end()) return it->second.ip_address;
     std::set<std::string> used;
     for (const auto& [other, d] : h.domains) used.insert(d.ip_address);
+    used.insert(h.reserved.begin(), h.reserved.end());
     const uint32_t size = 1u << (32 - h.prefix);
     for (uint32_t k = 2; k + 1 < size; ++k) {
       std::string ip = ipv4_text(h.network + k);

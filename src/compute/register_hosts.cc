@@ -15,9 +15,15 @@ Status register_host(const HostResources& r, store::Store& store, const HostRati
   h.cpu_allocation_ratio = ratios.cpu;
   h.ram_allocation_ratio = ratios.ram;
   h.disk_allocation_ratio = ratios.disk;
-  h.capabilities_json =
-      nlohmann::json{{"hypervisor_type", r.hypervisor_type}, {"cpu_info", {{"arch", r.cpu_arch}}}}
-          .dump();
+  nlohmann::json caps = {{"hypervisor_type", r.hypervisor_type},
+                         {"cpu_info", {{"arch", r.cpu_arch}}}};
+  // The guest network rides in the capabilities: the scheduler reads them for every host already,
+  // so a boot that asks for a network (networks: [{uuid}]) needs no other host column, and
+  // os-networks lists the networks from them (docs/networks.md).
+  if (!r.guest_network.empty()) {
+    caps["guest_network"] = {{"name", r.guest_network}, {"cidr", r.guest_cidr}};
+  }
+  h.capabilities_json = caps.dump();
   auto up = store.upsert_compute_host(h);
   if (!up.ok()) return up.error().with_context("host " + r.name);
   // The heartbeat before the inventory: a fleet view that re-reads the host when the inventory
@@ -34,6 +40,21 @@ Status register_host(const HostResources& r, store::Store& store, const HostRati
     return s.error().with_context("host " + r.name);
   }
   return {};
+}
+
+Result<std::vector<std::string>> reserved_guest_addresses(store::Store& store,
+                                                          const std::string& host) {
+  auto h = store.get_compute_host(host);
+  if (!h.ok()) return h.error();
+  auto caps = nlohmann::json::parse(h->capabilities_json, nullptr, false);
+  std::vector<std::string> out;
+  if (!caps.is_object() || !caps.contains("guest_network")) return out;
+  const std::string network = caps["guest_network"].value("name", "");
+  if (network.empty()) return out;
+  auto rows = store.list_fixed_ip_reservations(network);
+  if (!rows.ok()) return rows.error();
+  for (auto& [name, address] : *rows) out.push_back(std::move(address));
+  return out;
 }
 
 Status register_hosts(ComputeDriver& driver, store::Store& store, const HostRatios& ratios) {

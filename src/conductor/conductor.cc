@@ -367,6 +367,13 @@ Status Conductor::Impl::set_local_firewall(const std::string& host,
   return s;
 }
 
+Status Conductor::Impl::set_local_reservations(const std::string& host,
+                                               const std::vector<std::string>& addresses) {
+  Status s = local->reserve_addresses(host, addresses);
+  if (!s.ok() && s.error().code == ErrorCode::kNotImplemented) return {};
+  return s;
+}
+
 bool Conductor::Impl::agent_host_up(const std::string& host) {
   auto h = store.get_compute_host(host);
   if (!h.ok()) return false;

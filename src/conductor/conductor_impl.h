@@ -92,6 +92,9 @@ struct Conductor::Impl {
   // without firewalls (kNotImplemented) is fine.
   Status set_local_firewall(const std::string& host, const std::string& instance_uuid,
                             const std::optional<compute::Firewall>& firewall);
+  // The host's reserved guest addresses on an in-process host, before a spawn (a driver without
+  // them is no error).
+  Status set_local_reservations(const std::string& host, const std::vector<std::string>& addresses);
   bool agent_host_up(const std::string& host);
   Next call_agent(store::LifecycleTask& t, const std::string& kind, const std::string& payload);
   // The finished agent task the task waited for, if its answer came (removes it).

@@ -131,9 +131,14 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     if (!devices.ok()) return retry_later(t);
     auto firewall = compute::guest_firewall(store, inst->uuid);
     if (!firewall.ok()) return retry_later(t);
+    auto reserved = compute::reserved_guest_addresses(store, host);
+    if (!reserved.ok()) return retry_later(t);
     if (is_local(host)) {
       (void)local->destroy(host, inst->uuid);  // a resumed step may find its own guest
       if (auto s = set_local_firewall(host, inst->uuid, *firewall); !s.ok()) {
+        return rebuild_failed(t, s.error().message);
+      }
+      if (auto s = set_local_reservations(host, *reserved); !s.ok()) {
         return rebuild_failed(t, s.error().message);
       }
       if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
@@ -147,8 +152,8 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     }
     if (!agent_host_up(host)) return rebuild_failed(t, "compute host " + host + " is down");
     t.step = "spawn_wait";
-    return call_agent(t, "spawn",
-                      compute::spawn_payload(*inst, *flavor, *image, *devices, *firewall));
+    return call_agent(
+        t, "spawn", compute::spawn_payload(*inst, *flavor, *image, *devices, *firewall, *reserved));
   }
   if (t.step == "spawn_wait") {
     auto a = take_answer(t);

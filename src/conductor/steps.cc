@@ -158,6 +158,8 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     // The guest's firewall goes with the spawn: the guest must never run without it.
     auto firewall = compute::guest_firewall(store, inst->uuid);
     if (!firewall.ok()) return retry_later(t);
+    auto reserved = compute::reserved_guest_addresses(store, host);
+    if (!reserved.ok()) return retry_later(t);
     if (!is_local(host)) {
       if (!agent_host_up(host)) {
         // The host went down after the view last saw it up (the view re-reads liveness every
@@ -178,13 +180,18 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
         return Next::kContinue;
       }
       t.step = "spawn_wait";
-      return call_agent(t, "spawn",
-                        compute::spawn_payload(*inst, *flavor, *image, *devices, *firewall));
+      return call_agent(
+          t, "spawn",
+          compute::spawn_payload(*inst, *flavor, *image, *devices, *firewall, *reserved));
     }
     // In-process host: the call is quick and local. A resumed or retried spawn (activation
     // failed on a database error) may find its guest there.
     (void)local->destroy(host, inst->uuid);
     if (auto s = set_local_firewall(host, inst->uuid, *firewall); !s.ok()) {
+      return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
+                       500);
+    }
+    if (auto s = set_local_reservations(host, *reserved); !s.ok()) {
       return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
                        500);
     }
@@ -238,6 +245,10 @@ Next Conductor::Impl::schedule(store::LifecycleTask& t, const store::Instance& i
     auto forced = inst.system_metadata.find("force_host");
     spec->force_host =
         !h->second.empty() && forced != inst.system_metadata.end() && forced->second == "true";
+  }
+  // The guest network the boot asked for by uuid, kept by name (the API resolved it).
+  if (auto n = inst.system_metadata.find("network"); n != inst.system_metadata.end()) {
+    spec->network = n->second;
   }
   scheduler::SchedulerOptions opts = scheduler::options_from(*cfg);
   auto sched = scheduler::Scheduler::create(opts);

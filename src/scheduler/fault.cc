@@ -17,6 +17,24 @@ namespace {
 const std::string kPciFilter = "PciPassthroughFilter";
 }  // namespace
 
+std::optional<FilterVerdict> pinned_out(const HostState& host, const RequestSpec& request) {
+  if (!request.requested_host.empty() && host.name != request.requested_host) {
+    return FilterVerdict{"RequestedHost",
+                         Verdict::fail("host " + request.requested_host + " was requested")};
+  }
+  if (!request.network.empty()) {
+    auto it = host.capabilities.find("guest_network:name");
+    if (it == host.capabilities.end() || it->second != request.network) {
+      return FilterVerdict{
+          "RequestedNetwork",
+          Verdict::fail(
+              "network '" + request.network + "' was requested; the host's guests get " +
+              (it == host.capabilities.end() ? "no known network" : "'" + it->second + "'"))};
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<HostReport> refusal_reports(const std::vector<std::shared_ptr<const Filter>>& filters,
                                         const HostView& hosts, const RequestSpec& request) {
   std::vector<HostBits> passes;
@@ -27,13 +45,8 @@ std::vector<HostReport> refusal_reports(const std::vector<std::shared_ptr<const 
   std::vector<HostReport> reports;
   reports.reserve(hosts.size());
   for (size_t i = 0; i < hosts.size(); ++i) {
-    if (!request.requested_host.empty() && hosts[i].name != request.requested_host) {
-      reports.push_back(
-          {hosts[i].name,
-           false,
-           {{"RequestedHost", Verdict::fail("host " + request.requested_host + " was requested")}},
-           std::nullopt,
-           {}});
+    if (auto out = pinned_out(hosts[i], request)) {
+      reports.push_back({hosts[i].name, false, {std::move(*out)}, std::nullopt, {}});
       continue;
     }
     const Filter* first = nullptr;

@@ -90,10 +90,9 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
   auto report = [&](size_t i) {
     const HostState& h = state(i);
     HostReport r{h.name, true, {}, std::nullopt, {}};
-    if (!req->requested_host.empty() && h.name != req->requested_host) {
+    if (auto out = pinned_out(h, *req)) {
       r.passed = false;
-      r.filters.push_back(
-          {"RequestedHost", Verdict::fail("host " + req->requested_host + " was requested")});
+      r.filters.push_back(std::move(*out));
       return r;
     }
     for (const auto& f : filters) {
@@ -117,8 +116,8 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
       // Filter by filter over all hosts at once; the pass set does not depend on the order.
       const HostView hosts_now = view();
       HostBits candidates(hosts.size(), true);
-      if (!req->requested_host.empty()) {
-        candidates.keep_if([&](size_t i) { return hosts[i].name == req->requested_host; });
+      if (!req->requested_host.empty() || !req->network.empty()) {
+        candidates.keep_if([&](size_t i) { return !pinned_out(hosts[i], *req); });
       }
       for (const auto& f : filters) {
         if (candidates.none()) break;

@@ -166,6 +166,10 @@ struct RequestSpec {
   // every filter but those that check fit (nova's force_hosts skips them all; the GPUs and
   // resources must still be there for the claim).
   bool force_host = false;
+  // The guest network a boot asked for (`networks: [{"uuid": ...}]`, resolved by name): only
+  // hosts whose guests get that network (capability guest_network:name) are considered, even a
+  // requested or forced host. Empty: any host (docs/networks.md).
+  std::string network;
 
   Resources requested() const;  // per instance; disk = root + ephemeral + swap rounded up to GB
 };

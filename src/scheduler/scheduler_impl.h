@@ -88,6 +88,10 @@ std::vector<double> weigh_hosts(
 // fault can name (its first refusal by a filter other than PciPassthroughFilter, else
 // PciPassthroughFilter's), found with narrow() over all hosts so that one reason per host is
 // built instead of every filter's.
+// Why `host` is out before any filter runs: another host was requested, or it lacks the requested
+// network. nullopt: it is in.
+std::optional<FilterVerdict> pinned_out(const HostState& host, const RequestSpec& request);
+
 std::vector<HostReport> refusal_reports(const std::vector<std::shared_ptr<const Filter>>& filters,
                                         const HostView& hosts, const RequestSpec& request);
 

@@ -549,6 +549,13 @@ const std::vector<std::string> kVersion23 = {
     "CREATE INDEX IF NOT EXISTS ix_oauth_nonces_seen ON oauth_nonces (seen_at)",
 };
 
+// Version 24: fixed IPs an admin reserved (os-fixed-ips reserve): no guest of a host on that
+// guest network is given the address (docs/networks.md). A network is known by its name.
+const std::vector<std::string> kVersion24 = {
+    "CREATE TABLE IF NOT EXISTS fixed_ip_reservations (network VARCHAR(255) NOT NULL, "
+    "address VARCHAR(64) NOT NULL, created_at @TS NOT NULL, PRIMARY KEY (network, address))@ENGINE",
+};
+
 Migration make(int version, std::string description, const std::vector<std::string>& stmts) {
   Migration m{version, std::move(description), {}, {}, {}};
   static const std::regex kCreate(R"(^CREATE TABLE IF NOT EXISTS (\w+))");
@@ -595,7 +602,8 @@ const std::vector<Migration>& migrations() {
       make(20, "security groups", kVersion20),
       make(21, "endpoint groups", kVersion21),
       make(22, "domain configs", kVersion22),
-      make(23, "OAuth1 delegation", kVersion23)};
+      make(23, "OAuth1 delegation", kVersion23),
+      make(24, "fixed IP reservations", kVersion24)};
   return kAll;
 }
 

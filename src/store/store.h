@@ -562,6 +562,13 @@ class Store {
   Status create_console_token(const ConsoleToken& t);
   Result<ConsoleToken> get_console_token(const std::string& token_hash, TimePoint now);
   Status delete_console_tokens(const std::string& instance_uuid);
+
+  // Fixed IPs reserved on a guest network (fixed_ips.cc; os-fixed-ips reserve/unreserve). Both
+  // are idempotent, as nova's flag is. The list is by address, of one network or ("") of all.
+  Status set_fixed_ip_reserved(const std::string& network, const std::string& address,
+                               bool reserved);
+  Result<std::vector<std::pair<std::string, std::string>>> list_fixed_ip_reservations(
+      const std::string& network = "");
   // When the host last booted, as its agent reports it; nullopt when it never said.
   Status record_host_boot(const std::string& name, TimePoint booted_at);
   Result<std::optional<TimePoint>> host_booted_at(const std::string& name);

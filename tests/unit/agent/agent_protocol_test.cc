@@ -2,6 +2,8 @@
 // instance's system metadata travels, and nothing else of it) and the host report's boot time.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "compute/compute.h"
 
 namespace gpucloud::compute {
@@ -111,12 +113,39 @@ TEST(HostReport, BootTimeTravelsToTheSecond) {
   EXPECT_NE(bad.error().message.find("booted_at"), std::string::npos) << bad.error().message;
 }
 
+// The guest network travels with the host report; a malformed one is refused naming its field.
+TEST(HostReport, GuestNetworkTravelsAndIsChecked) {
+  HostResources h;
+  h.name = "gpu-1";
+  h.vcpus = 8;
+  h.memory_mb = 1024;
+  h.disk_gb = 10;
+  h.guest_network = "default";
+  h.guest_cidr = "192.168.122.0/24";
+  auto back = host_resources_from_json(host_resources_to_json(h));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->guest_network, "default");
+  EXPECT_EQ(back->guest_cidr, "192.168.122.0/24");
+  const std::string base = R"({"name": "x", "vcpus": 1, "memory_mb": 1, "disk_gb": 1, )";
+  for (const auto& [field, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"("guest_network": "default")", "guest_network: an object is required"},
+           {R"("guest_network": {"cidr": "10.0.0.0/8"})", "guest_network.name: required"},
+           {R"("guest_network": {"name": ""})", "guest_network.name: 1 to 255"},
+           {R"("guest_network": {"name": "n", "cidr": "fd00::/64"})", "not an IPv4 network"},
+           {R"("guest_network": {"name": "n", "cidr": "10.0.0.0/99"})", "not an IPv4 network"}}) {
+    auto bad = host_resources_from_json(base + field + "}");
+    ASSERT_FALSE(bad.ok()) << field;
+    EXPECT_NE(bad.error().message.find(want), std::string::npos) << bad.error().message;
+  }
+}
+
 // A driver that records the calls run_task makes, in order, and answers apply_firewall as told.
 class RecordingDriver : public ComputeDriver {
  public:
   std::vector<std::string> calls;
   std::optional<Firewall> applied;
   Status firewall_answer;
+  std::optional<std::vector<std::string>> reserved;
 
   std::string type() const override { return "recording"; }
   Result<std::vector<HostResources>> hosts() override { return std::vector<HostResources>{}; }
@@ -131,6 +160,12 @@ class RecordingDriver : public ComputeDriver {
     applied = f;
     return firewall_answer;
   }
+  Status reserve_addresses(const std::string& host,
+                           const std::vector<std::string>& addresses) override {
+    calls.push_back("reserve_addresses " + host);
+    reserved = addresses;
+    return {};
+  }
   Status destroy(const std::string&, const std::string&) override { return {}; }
   Status power_on(const std::string&, const std::string&) override { return {}; }
   Status power_off(const std::string&, const std::string&) override { return {}; }
@@ -143,7 +178,8 @@ class RecordingDriver : public ComputeDriver {
   }
 };
 
-store::AgentTask spawn_task(const std::optional<Firewall>& firewall) {
+store::AgentTask spawn_task(const std::optional<Firewall>& firewall,
+                            const std::vector<std::string>& reserved = {}) {
   store::Instance i;
   i.uuid = "6f0e2c3a-1b7d-4c1e-9a55-0123456789ab";
   i.host = "gpu-1";
@@ -156,7 +192,7 @@ store::AgentTask spawn_task(const std::optional<Firewall>& firewall) {
   t.host = "gpu-1";
   t.kind = "spawn";
   t.instance_uuid = i.uuid;
-  t.payload = spawn_payload(i, f, store::Image{}, {}, firewall);
+  t.payload = spawn_payload(i, f, store::Image{}, {}, firewall, reserved);
   return t;
 }
 
@@ -168,7 +204,7 @@ TEST(RunTask, SpawnSetsTheFirewallBeforeTheGuestStarts) {
   RecordingDriver d;
   ASSERT_TRUE(run_task(d, spawn_task(ssh_from_anywhere())).ok());
   const std::vector<std::string> want = {
-      "apply_firewall gpu-1 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab",
+      "apply_firewall gpu-1 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab", "reserve_addresses gpu-1",
       "spawn 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab"};
   EXPECT_EQ(d.calls, want);
   ASSERT_TRUE(d.applied.has_value());
@@ -180,7 +216,27 @@ TEST(RunTask, SpawnGoesOnWhenTheDriverHasNoFirewall) {
   RecordingDriver d;
   d.firewall_answer = Error{ErrorCode::kNotImplemented, "no firewall here"};
   ASSERT_TRUE(run_task(d, spawn_task(ssh_from_anywhere())).ok());
-  EXPECT_EQ(d.calls.size(), 2u);
+  EXPECT_EQ(d.calls.size(), 3u);
+}
+
+// The host's reserved addresses are set before the guest starts (it takes its address then);
+// none in the payload sets none, lifting earlier reservations.
+TEST(RunTask, SpawnSetsTheReservedAddressesFirst) {
+  RecordingDriver d;
+  ASSERT_TRUE(run_task(d, spawn_task(std::nullopt, {"10.0.0.5", "10.0.0.6"})).ok());
+  const std::vector<std::string> want = {"reserve_addresses gpu-1",
+                                         "spawn 6f0e2c3a-1b7d-4c1e-9a55-0123456789ab"};
+  EXPECT_EQ(d.calls, want);
+  EXPECT_EQ(d.reserved, (std::vector<std::string>{"10.0.0.5", "10.0.0.6"}));
+  ASSERT_TRUE(run_task(d, spawn_task(std::nullopt)).ok());
+  EXPECT_EQ(d.reserved, std::vector<std::string>{});
+  store::AgentTask bad = spawn_task(std::nullopt);
+  auto j = nlohmann::json::parse(bad.payload);
+  j["reserved_addresses"] = {1};
+  bad.payload = j.dump();
+  Status s = run_task(d, bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("payload.reserved_addresses[0]"), std::string::npos);
 }
 
 // Any other failure to set the firewall fails the spawn: a guest must not boot open.

@@ -1,6 +1,7 @@
 // The libvirt driver through the ComputeDriver interface against libvirt's test:///default
 // driver (in-process, no daemon, no QEMU): define, start, stop, undefine, and what it refuses.
 #include <gtest/gtest.h>
+#include <libvirt/libvirt.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -66,6 +67,38 @@ TEST_F(LibvirtTestDriver, ReportsItsHost) {
   EXPECT_EQ((*hosts)[0].name, "gpu-host-1");
   EXPECT_GT((*hosts)[0].vcpus, 0);
   EXPECT_GT((*hosts)[0].memory_mb, 0);
+  // Its guests' network, as os-networks lists it: the test driver's default is NAT on .122.
+  EXPECT_EQ((*hosts)[0].guest_network, "default");
+  EXPECT_EQ((*hosts)[0].guest_cidr, "192.168.122.0/24");
+}
+
+// Reserved fixed IPs become DHCP host entries of the network, changed as the set changes.
+TEST_F(LibvirtTestDriver, ReservedAddressesAreKeptFromDhcp) {
+  virConnectPtr conn = virConnectOpen("test:///default");
+  ASSERT_NE(conn, nullptr);
+  auto network_xml = [&] {
+    virNetworkPtr net = virNetworkLookupByName(conn, "default");
+    EXPECT_NE(net, nullptr);
+    char* xml = net ? virNetworkGetXMLDesc(net, 0) : nullptr;
+    std::string out = xml ? xml : "";
+    free(xml);
+    if (net) virNetworkFree(net);
+    return out;
+  };
+  auto s = driver_->reserve_addresses("gpu-host-1", {"192.168.122.50", "192.168.122.51"});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  std::string xml = network_xml();
+  EXPECT_NE(xml.find("ip='192.168.122.50'"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("ip='192.168.122.51'"), std::string::npos) << xml;
+  s = driver_->reserve_addresses("gpu-host-1", {"192.168.122.51"});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  xml = network_xml();
+  EXPECT_EQ(xml.find("ip='192.168.122.50'"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("ip='192.168.122.51'"), std::string::npos) << xml;
+  ASSERT_TRUE(driver_->reserve_addresses("gpu-host-1", {}).ok());
+  EXPECT_EQ(network_xml().find("02:67:63"), std::string::npos);
+  EXPECT_FALSE(driver_->reserve_addresses("other-host", {}).ok());
+  virConnectClose(conn);
 }
 
 TEST_F(LibvirtTestDriver, DefineStartStopUndefine) {

@@ -154,7 +154,9 @@ class RbacMatrixTest : public ComputeTest {
                {"option", "url"},
                {"consumer_id", "spareconsumer"},
                {"request_token_id", "no-such-request-token"},
-               {"access_token_id", "no-such-access-token"}};
+               {"access_token_id", "no-such-access-token"},
+               {"network_id", "00000000-0000-5000-8000-000000000000"},
+               {"address", "192.0.2.7"}};
     self_user_ = alice;
     self_project_ = demo;
     spare_user_ = store_->find_user_by_name("victim", "default")->id;
