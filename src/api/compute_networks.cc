@@ -2,7 +2,8 @@
 // (docs/networks.md): os-networks and os-tenant-networks list and show them, os-fixed-ips shows
 // who has an address and reserves it. A network is a name that hosts give their guests ("default",
 // the libvirt network); each host is its own gateway (nova-network's multi_host), so the same
-// network may have another IPv4 network on each host. Like nova's, these routes end at 2.35.
+// network may have another IPv4 network on each host. Like nova's, these routes end at 2.35, but
+// for os-networks (below).
 #include <arpa/inet.h>
 #include <sodium.h>
 
@@ -300,13 +301,6 @@ std::vector<Route> compute_network_routes(ApiContext& ctx) {
     return [c, f](Call& call) { return f(*c, call); };
   };
   std::vector<Route> r = {
-      {"GET", net_kNetworks, Service::kCompute, "compute:read", bind(list_networks), {}},
-      {"GET",
-       net_kNetworks + "/{network_id}",
-       Service::kCompute,
-       "compute:read",
-       bind(show_network),
-       {}},
       {"GET",
        net_kTenantNetworks,
        Service::kCompute,
@@ -333,6 +327,16 @@ std::vector<Route> compute_network_routes(ApiContext& ctx) {
        {}},
   };
   end_at_2_35(r);
+  // os-networks stays at every microversion, unlike nova's (404 from 2.36, where neutron lists
+  // networks): without neutron it is the only place a client finds a network's id for
+  // `networks: [{"uuid"}]`, and Tempest looks networks up there at any microversion.
+  r.push_back({"GET", net_kNetworks, Service::kCompute, "compute:read", bind(list_networks), {}});
+  r.push_back({"GET",
+               net_kNetworks + "/{network_id}",
+               Service::kCompute,
+               "compute:read",
+               bind(show_network),
+               {}});
   return r;
 }
 

@@ -151,6 +151,9 @@ flavor_ref_alt = 2
 min_microversion = {vmin}
 max_microversion = {vmax}
 min_compute_nodes = {nodes}
+# The guest network the demo's hosts report (docs/networks.md): os-networks lists it, and every
+# server Tempest creates asks for it by id (networks: [{{"uuid"}}]).
+fixed_network_name = private
 build_timeout = 60
 build_interval = 1
 
