@@ -206,28 +206,42 @@ Result<FixedIp> find_fixed_ip(ApiContext& ctx, const std::string& address) {
   if (inet_pton(AF_INET, address.c_str(), &a) != 1) {
     return Error::invalid("Fixed IP address " + address + " is invalid.");
   }
-  auto hosts = ctx.store().list_compute_hosts();
-  if (!hosts.ok()) return hosts.error();
+  auto fleet = ctx.store().list_compute_hosts();
+  if (!fleet.ok()) return fleet.error();
   FixedIp out{address, {}, std::nullopt};
-  for (auto& n : host_networks(*hosts)) {
+  for (auto& n : host_networks(*fleet)) {
     if (in_cidr(n.cidr, a)) out.networks.push_back(std::move(n));
   }
   if (out.networks.empty())
     return Error::not_found("Fixed IP not found for address " + address + ".");
-  // Only the hosts of those networks can have a guest with the address: their instances (one
-  // indexed read each) and their agents' reports.
+  // Only the hosts of those networks can have a guest with the address. A few hosts: their
+  // instances and their agents' reports, two indexed reads each. Many (libvirt's NAT range on
+  // every host of a large fleet): the fleet's, in two reads, not two per host.
+  std::set<std::string> hosts;
+  for (const auto& n : out.networks) hosts.insert(n.host);
   std::vector<store::Instance> holders;
-  for (const auto& n : out.networks) {
-    auto instances = ctx.store().list_host_instances(n.host);
-    if (!instances.ok()) return instances.error();
-    const auto reported = reported_addresses(ctx, n.host);
-    for (auto& i : *instances) {
+  auto collect = [&](std::vector<store::Instance>& instances,
+                     const std::map<std::string, ReportedAddress>& reported) {
+    for (auto& i : instances) {
+      if (!i.host || !hosts.count(*i.host)) continue;
       auto r = reported.find(i.uuid);
       const std::string& ip = r != reported.end() && !r->second.ip_address.empty()
                                   ? r->second.ip_address
                                   : i.ip_address;
       if (ip == address) holders.push_back(std::move(i));
     }
+  };
+  constexpr size_t kPerHostReads = 8;
+  if (hosts.size() <= kPerHostReads) {
+    for (const auto& host : hosts) {
+      auto instances = ctx.store().list_host_instances(host);
+      if (!instances.ok()) return instances.error();
+      collect(*instances, reported_addresses(ctx, host));
+    }
+  } else {
+    auto instances = ctx.store().list_instances("", false);
+    if (!instances.ok()) return instances.error();
+    collect(*instances, reported_addresses(ctx));
   }
   if (holders.size() > 1) {
     // Hosts with separate networks of one range (libvirt's NAT network on each) reuse addresses.

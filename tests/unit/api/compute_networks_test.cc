@@ -40,6 +40,16 @@ class NetworksTest : public ComputeTest {
                      {"disk_gb", 100},
                      {"guest_network", "10.2.0.0/24"},
                      {"guest_network_name", "blue"}}}}};
+    // Nine hosts of network "wide" share one range, as libvirt's NAT network does on every host
+    // of a fleet: os-fixed-ips then reads the fleet's guests at once, not host by host.
+    for (int k = 0; k < 9; ++k) {
+      hosts["hosts"].push_back({{"name", "wide" + std::to_string(k)},
+                                {"vcpus", 8},
+                                {"memory_mb", 16384},
+                                {"disk_gb", 100},
+                                {"guest_network", "10.3.0.0/24"},
+                                {"guest_network_name", "wide"}});
+    }
     auto driver = compute::make_fake_driver(hosts.dump());
     ASSERT_TRUE(driver.ok()) << driver.error().message;
     driver_ = std::move(*driver);
@@ -90,7 +100,7 @@ class NetworksTest : public ComputeTest {
 
 TEST_F(NetworksTest, ListedFromWhatTheHostsReport) {
   auto mine = networks(alice_, kNets);
-  ASSERT_EQ(mine.size(), 3u);
+  ASSERT_EQ(mine.size(), 4u);
   ASSERT_TRUE(mine.count("red") && mine.count("blue") && mine.count("private"));
   // One range on every host of the network: it is the network's; the seed's hosts each have
   // their own loopback /24, so "private" has none of its own.
@@ -110,7 +120,7 @@ TEST_F(NetworksTest, ListedFromWhatTheHostsReport) {
 
   // os-tenant-networks: the same networks, with nova's three fields.
   auto tenant = networks(bob_, kTenantNets);
-  ASSERT_EQ(tenant.size(), 3u);
+  ASSERT_EQ(tenant.size(), 4u);
   EXPECT_EQ(tenant["red"],
             json({{"id", mine["red"]["id"]}, {"label", "red"}, {"cidr", "10.1.0.0/24"}}));
   json t = get_json(kTenantNets + "/" + mine["red"]["id"].get<std::string>(), bob_)["network"];
@@ -246,6 +256,18 @@ TEST_F(NetworksTest, AnAddressTwoHostsGaveOutIsAConflictNotAGuess) {
   auto r = get(kFixed + "10.1.0.2", admin_);
   EXPECT_EQ(r->status, 409);
   EXPECT_THAT(r->body, ::testing::HasSubstr("held by 2 servers"));
+
+  // The same over nine hosts, where the lookup reads the fleet's guests in one go.
+  const std::string wide = networks(alice_, kNets)["wide"]["id"];
+  auto [s3, id3] = boot_on(json::array({{{"uuid", wide}}}), admin_, "2.74", "wide3");
+  ASSERT_EQ(s3, 202) << id3;
+  EXPECT_EQ(address_of(id3, "wide"), "10.3.0.2");
+  EXPECT_EQ(get_json(kFixed + "10.3.0.2", admin_)["fixed_ip"]["host"], "wide3");
+  EXPECT_TRUE(get_json(kFixed + "10.3.0.3", admin_)["fixed_ip"]["host"].is_null());
+  auto [s4, id4] = boot_on(json::array({{{"uuid", wide}}}), admin_, "2.74", "wide7");
+  ASSERT_EQ(s4, 202) << id4;
+  EXPECT_EQ(address_of(id4, "wide"), "10.3.0.2");
+  EXPECT_EQ(get(kFixed + "10.3.0.2", admin_)->status, 409);
 }
 
 }  // namespace
