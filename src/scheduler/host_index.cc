@@ -76,6 +76,12 @@ void set_numbers(Data& d, size_t i, const HostState& host) {
     d.up.reset(i);
   }
   for (const auto& [key, value] : host.capabilities) d.capability_keys.insert(key);
+  auto net = host.capabilities.find("guest_network:name");
+  d.host_network[i] =
+      net == host.capabilities.end()
+          ? Data::kNone
+          : d.network_ids.emplace(net->second, static_cast<uint32_t>(d.network_ids.size()))
+                .first->second;
 }
 
 }  // namespace
@@ -85,6 +91,7 @@ HostIndex::HostIndex(const std::vector<HostState>& hosts) : d_(std::make_unique<
   const size_t n = hosts.size();
   d.numbers.resize(n);
   d.up = HostBits(n, false);
+  d.host_network.resize(n, Data::kNone);
   d.host_metadata.resize(n);
   d.pool_begin.reserve(n + 1);
   for (size_t i = 0; i < n; ++i) {

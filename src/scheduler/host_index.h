@@ -111,6 +111,15 @@ struct HostIndex::Data {
   // Every capability key any host had since the index was built (it only grows): a capabilities
   // extra spec whose key no host has cannot refuse a host unless it is scoped.
   std::unordered_set<std::string> capability_keys;
+  // Each host's guest network (capability guest_network:name), interned (kNone: none), so that a
+  // boot asking for a network keeps its hosts without reading every host's capabilities.
+  std::unordered_map<std::string, uint32_t> network_ids;
+  std::vector<uint32_t> host_network;
+
+  uint32_t network_id(const std::string& name) const {
+    auto it = network_ids.find(name);
+    return it == network_ids.end() ? kNone : it->second;
+  }
 
   uint32_t key_id(std::string_view key) const {
     auto it = key_ids.find(std::string(key));

@@ -116,8 +116,14 @@ Selection Scheduler::select_with(const std::vector<HostState>& hosts, const Host
       // Filter by filter over all hosts at once; the pass set does not depend on the order.
       const HostView hosts_now = view();
       HostBits candidates(hosts.size(), true);
-      if (!req->requested_host.empty() || !req->network.empty()) {
-        candidates.keep_if([&](size_t i) { return !pinned_out(hosts[i], *req); });
+      if (!req->requested_host.empty()) {
+        candidates.keep_if([&](size_t i) { return hosts[i].name == req->requested_host; });
+      }
+      if (!req->network.empty()) {
+        const HostIndex::Data& d = current_index().data();
+        const uint32_t net = d.network_id(req->network);
+        candidates.keep_if(
+            [&](size_t i) { return net != HostIndex::Data::kNone && d.host_network[i] == net; });
       }
       for (const auto& f : filters) {
         if (candidates.none()) break;

@@ -51,6 +51,17 @@ TEST(RequestedNetwork, OnlyHostsWithTheNetworkAreConsidered) {
   EXPECT_FALSE(sched.select(hosts, req, false).ok());
   req.requested_host = "d";
   EXPECT_EQ(sched.select(hosts, req, false).selected(), std::vector<std::string>{"d"});
+
+  // A kept index follows a host whose network changed (an agent that re-registered).
+  req.requested_host.clear();
+  req.network = "red";
+  HostIndex index(hosts);
+  hosts[3].capabilities["guest_network:name"] = "red";
+  hosts[3].total.memory_mb *= 4;  // the roomier of the two red hosts now
+  index.update(3, hosts[3]);
+  EXPECT_EQ(sched.select(hosts, index, req, false).selected(), std::vector<std::string>{"d"});
+  req.network = "blue";
+  EXPECT_EQ(sched.select(hosts, index, req, false).selected(), std::vector<std::string>{"b"});
 }
 
 }  // namespace
