@@ -140,6 +140,8 @@ struct Route {
 struct LoginGuard;  // login_guard_impl.h
 
 // Shared by every service's handlers.
+struct NetworkIds;  // compute_networks.cc
+
 struct ApiContext {
   ServerDeps deps;
   ServerOptions options;
@@ -153,6 +155,9 @@ struct ApiContext {
   // The in-process driver's hosts (gpucloud up's simulated ones), read once at start: their
   // guests are reached through deps.driver, every other host's through its agent.
   std::set<std::string> local_hosts;
+  // The guest networks' ids seen so far (made by compute_network_routes): a boot that names a
+  // network resolves it without reading every host.
+  std::shared_ptr<NetworkIds> network_ids;
   bool in_process_host(const std::string& host) const {
     return deps.driver != nullptr && local_hosts.count(host) > 0;
   }

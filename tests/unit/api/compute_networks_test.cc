@@ -2,6 +2,7 @@
 // (docs/networks.md): what they list, a boot that asks for a network, who holds an address, and
 // a reserved address that no new guest gets.
 #include <gmock/gmock.h>
+#include <sodium.h>
 
 #include <set>
 
@@ -90,6 +91,21 @@ class NetworksTest : public ComputeTest {
       return "";
     }
     return s["addresses"][label][0]["addr"];
+  }
+
+  // A network's id as docs/networks.md says it is derived: SHA-256 of the name (with a prefix),
+  // version and variant bits set as in a v5 UUID.
+  static std::string derived_id(const std::string& name) {
+    const std::string in = "gpucloud-guest-network:" + name;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(in.data()), in.size());
+    h[6] = static_cast<unsigned char>((h[6] & 0x0f) | 0x50);
+    h[8] = static_cast<unsigned char>((h[8] & 0x3f) | 0x80);
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, h, 16);
+    const std::string x = hex;
+    return x.substr(0, 8) + "-" + x.substr(8, 4) + "-" + x.substr(12, 4) + "-" + x.substr(16, 4) +
+           "-" + x.substr(20, 12);
   }
 
   int action(const std::string& address, const json& body, const std::string& token) {
@@ -217,6 +233,41 @@ TEST_F(NetworksTest, FixedIpsShowWhoHasAnAddressAndReserveIt) {
   auto stored = store_->list_fixed_ip_reservations();
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(*stored, (std::vector<std::pair<std::string, std::string>>{{"blue", ip}}));
+}
+
+// Boots resolve a network id from the ids seen before, without reading every host; an id not
+// seen yet (a network a host registered since) reads the hosts once.
+TEST_F(NetworksTest, ANetworkRegisteredLaterIsFoundAndOneGoneFailsScheduling) {
+  const std::string blue = networks(alice_, kNets)["blue"]["id"];
+  compute::HostResources green;
+  green.name = "green1";
+  green.vcpus = 8;
+  green.memory_mb = 16384;
+  green.disk_gb = 100;
+  green.guest_network = "green";
+  green.guest_cidr = "10.4.0.0/24";
+  ASSERT_TRUE(compute::register_host(green, *store_, {}).ok());
+  // green's id as any replica derives it from the name (checked against blue's as listed); this
+  // server has not listed green yet.
+  EXPECT_EQ(derived_id("blue"), blue);
+  const std::string green_id = derived_id("green");
+  auto [s1, id1] = boot_on(json::array({{{"uuid", green_id}}}), alice_);
+  EXPECT_EQ(s1, 202) << id1;
+  // blue1 re-registers on another network: blue's id is still known here, so the boot is taken
+  // and the scheduler finds no host of it, saying so.
+  compute::HostResources teal;
+  teal.name = "blue1";
+  teal.vcpus = 8;
+  teal.memory_mb = 16384;
+  teal.disk_gb = 100;
+  teal.guest_network = "teal";
+  teal.guest_cidr = "10.2.0.0/24";
+  ASSERT_TRUE(compute::register_host(teal, *store_, {}).ok());
+  auto [s2, id2] = boot_on(json::array({{{"uuid", blue}}}), alice_);
+  ASSERT_EQ(s2, 202) << id2;
+  json failed = wait_built(id2, alice_);
+  EXPECT_EQ(failed["status"], "ERROR");
+  EXPECT_FALSE(networks(alice_, kNets).count("blue"));
 }
 
 // GET /servers?ip=: nova's regular expression, matched from the start of the address.
