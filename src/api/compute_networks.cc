@@ -12,6 +12,7 @@
 
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
+#include "core/cidr.h"
 
 namespace gpucloud::api {
 namespace {
@@ -27,14 +28,24 @@ struct HostNetwork {
   std::string cidr;  // "" when the host did not say
 };
 
+// nullopt when the host reports none, or its row holds something else than register_host wrote.
+std::optional<HostNetwork> host_network(const store::ComputeHost& h) {
+  const json caps = json::parse(h.capabilities_json, nullptr, false);
+  if (!caps.is_object()) return std::nullopt;
+  const auto n = caps.find("guest_network");
+  if (n == caps.end() || !n->is_object()) return std::nullopt;
+  const auto name = n->find("name");
+  if (name == n->end() || !name->is_string()) return std::nullopt;
+  const auto cidr = n->find("cidr");
+  return HostNetwork{h.name, name->get<std::string>(),
+                     cidr != n->end() && cidr->is_string() ? cidr->get<std::string>() : ""};
+}
+
 }  // namespace
 
 std::string guest_network_of(const store::ComputeHost& h) {
-  json caps = json::parse(h.capabilities_json, nullptr, false);
-  if (!caps.is_object() || !caps.contains("guest_network")) return "";
-  const json& n = caps["guest_network"];
-  if (!n.is_object() || !n.contains("name") || !n["name"].is_string()) return "";
-  return n["name"].get<std::string>();
+  auto n = host_network(h);
+  return n ? n->name : "";
 }
 
 namespace {
@@ -42,11 +53,7 @@ namespace {
 std::vector<HostNetwork> host_networks(const std::vector<store::ComputeHost>& hosts) {
   std::vector<HostNetwork> out;
   for (const auto& h : hosts) {
-    json caps = json::parse(h.capabilities_json, nullptr, false);
-    if (!caps.is_object() || !caps.contains("guest_network")) continue;
-    const json& n = caps["guest_network"];
-    if (!n.is_object() || !n.contains("name") || !n["name"].is_string()) continue;
-    out.push_back({h.name, n["name"].get<std::string>(), n.value("cidr", std::string())});
+    if (auto n = host_network(h)) out.push_back(std::move(*n));
   }
   return out;
 }
@@ -69,19 +76,27 @@ std::string network_id(const std::string& name) {
 struct Network {
   std::string id, name;
   std::optional<std::string> cidr;  // when every host of it agrees
-  size_t hosts = 0;
 };
+
+// An IPv4 range as hosts report it ("10.2.0.0/24"): its network and mask, host order; nullopt
+// for anything else (the row is read as stored, so it is checked again here).
+struct Ipv4Range {
+  uint32_t network = 0, mask = 0;
+};
+std::optional<Ipv4Range> ipv4_range(const std::string& cidr) {
+  auto c = parse_cidr(cidr);
+  in_addr a{};
+  if (!c.ok() || c->ipv6 || inet_pton(AF_INET, c->address.c_str(), &a) != 1) return std::nullopt;
+  const uint32_t mask = c->prefix == 0 ? 0 : ~uint32_t{0} << (32 - c->prefix);
+  return Ipv4Range{ntohl(a.s_addr) & mask, mask};
+}
 
 std::vector<Network> networks_of(const std::vector<HostNetwork>& per_host) {
   std::map<std::string, std::set<std::string>> cidrs;
-  std::map<std::string, size_t> count;
-  for (const auto& h : per_host) {
-    cidrs[h.name].insert(h.cidr);
-    ++count[h.name];
-  }
+  for (const auto& h : per_host) cidrs[h.name].insert(ipv4_range(h.cidr) ? h.cidr : "");
   std::vector<Network> out;
   for (const auto& [name, set] : cidrs) {
-    Network n{network_id(name), name, std::nullopt, count[name]};
+    Network n{network_id(name), name, std::nullopt};
     if (set.size() == 1 && !set.begin()->empty()) n.cidr = *set.begin();
     out.push_back(std::move(n));
   }
@@ -111,15 +126,14 @@ Result<std::vector<Network>> all_networks(ApiContext& ctx) {
   return out;
 }
 
-std::string netmask_of(const std::string& cidr) {
-  const auto slash = cidr.find('/');
-  if (slash == std::string::npos) return "";
-  const int prefix = std::stoi(cidr.substr(slash + 1));
+std::optional<std::string> netmask_of(const std::string& cidr) {
+  auto r = ipv4_range(cidr);
+  if (!r) return std::nullopt;
   in_addr m{};
-  m.s_addr = htonl(prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix));
+  m.s_addr = htonl(r->mask);
   char text[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &m, text, sizeof text);
-  return text;
+  return std::string(text);
 }
 
 json nullable(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
@@ -201,14 +215,8 @@ Result<Reply> show_tenant_network(ApiContext& ctx, Call& call) {
 }
 
 bool in_cidr(const std::string& cidr, const in_addr& a) {
-  const auto slash = cidr.find('/');
-  in_addr net{};
-  if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &net) != 1) {
-    return false;
-  }
-  const int prefix = std::stoi(cidr.substr(slash + 1));
-  const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  return (ntohl(net.s_addr) & mask) == (ntohl(a.s_addr) & mask);
+  auto r = ipv4_range(cidr);
+  return r && (ntohl(a.s_addr) & r->mask) == r->network;
 }
 
 // An address as os-fixed-ips finds it: the hosts whose guest network holds it and the live

@@ -46,12 +46,14 @@ Result<std::vector<std::string>> reserved_guest_addresses(store::Store& store,
                                                           const std::string& host) {
   auto h = store.get_compute_host(host);
   if (!h.ok()) return h.error();
-  auto caps = nlohmann::json::parse(h->capabilities_json, nullptr, false);
+  const auto caps = nlohmann::json::parse(h->capabilities_json, nullptr, false);
   std::vector<std::string> out;
-  if (!caps.is_object() || !caps.contains("guest_network")) return out;
-  const std::string network = caps["guest_network"].value("name", "");
-  if (network.empty()) return out;
-  auto rows = store.list_fixed_ip_reservations(network);
+  if (!caps.is_object()) return out;
+  const auto net = caps.find("guest_network");
+  if (net == caps.end() || !net->is_object()) return out;
+  const auto name = net->find("name");
+  if (name == net->end() || !name->is_string() || name->get<std::string>().empty()) return out;
+  auto rows = store.list_fixed_ip_reservations(name->get<std::string>());
   if (!rows.ok()) return rows.error();
   for (auto& [name, address] : *rows) out.push_back(std::move(address));
   return out;

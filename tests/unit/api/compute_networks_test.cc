@@ -270,6 +270,31 @@ TEST_F(NetworksTest, ANetworkRegisteredLaterIsFoundAndOneGoneFailsScheduling) {
   EXPECT_FALSE(networks(alice_, kNets).count("blue"));
 }
 
+// Host rows whose capabilities are not what register_host writes (hand-edited, another version)
+// are read as hosts without a network, or a network without a range, never as a failure.
+TEST_F(NetworksTest, OddHostRowsAreReadAsWhatTheyCanBe) {
+  for (const auto& [name, caps] : std::vector<std::pair<std::string, std::string>>{
+           {"odd1", "{not json"},
+           {"odd2", R"({"guest_network": "red"})"},
+           {"odd3", R"({"guest_network": {"name": 5, "cidr": "10.1.0.0/24"}})"},
+           {"odd4", R"({"guest_network": {"name": "odd", "cidr": "10.9.0.0/99"}})"},
+           {"odd5", R"({"guest_network": {"name": "odd", "cidr": 7}})"}}) {
+    store::ComputeHost h;
+    h.name = name;
+    h.vcpus = 1;
+    h.memory_mb = 1024;
+    h.disk_gb = 1;
+    h.capabilities_json = caps;
+    ASSERT_TRUE(store_->upsert_compute_host(h).ok());
+  }
+  auto all = networks(admin_, kNets);
+  ASSERT_TRUE(all.count("odd"));
+  EXPECT_TRUE(all["odd"]["cidr"].is_null());
+  EXPECT_EQ(all.size(), 5u);
+  EXPECT_EQ(get(kFixed + "10.9.0.1", admin_)->status, 404);
+  EXPECT_EQ(get(kFixed + "10.2.0.9", admin_)->status, 200);
+}
+
 // GET /servers?ip=: nova's regular expression, matched from the start of the address.
 TEST_F(NetworksTest, ServersFilteredByAddress) {
   const std::string blue = networks(alice_, kNets)["blue"]["id"];
