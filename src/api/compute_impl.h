@@ -133,13 +133,10 @@ class ServerViews {
   ApiContext& ctx_;
   const Call& call_;
   std::optional<std::map<std::string, store::Flavor>> flavors_;
-  // Per host, read once per request: nova's host_status (2.16) and its guest network's name.
-  struct HostFacts {
-    std::string status;
-    std::string network;
-  };
-  const HostFacts* host_facts(const std::string& host);
-  std::optional<std::map<std::string, HostFacts>> host_facts_;
+  std::optional<std::map<std::string, std::string>> host_states_;
+  // The guest network of each host this request met (the label of an unreported address).
+  const std::string& host_network(const std::string& host);
+  std::map<std::string, std::string> host_networks_;
   std::map<std::string, std::map<std::string, std::string>> images_;
   std::optional<std::map<std::string, std::vector<std::string>>> security_groups_;
 };

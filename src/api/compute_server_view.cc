@@ -81,9 +81,9 @@ const store::Flavor* ServerViews::flavor(const std::string& id) {
   return it == flavors_->end() ? nullptr : &it->second;
 }
 
-const ServerViews::HostFacts* ServerViews::host_facts(const std::string& host) {
-  if (!host_facts_) {
-    host_facts_.emplace();
+std::string ServerViews::host_status(const std::string& host) {
+  if (!host_states_) {
+    host_states_.emplace();
     if (auto hosts = ctx_.store().list_compute_hosts(); hosts.ok()) {
       const auto managed = driver_host_names(ctx_);
       const std::chrono::seconds down_after(compute_config(ctx_)->service_down_time);
@@ -92,17 +92,24 @@ const ServerViews::HostFacts* ServerViews::host_facts(const std::string& host) {
         const char* s = !h.enabled                                   ? "MAINTENANCE"
                         : conductor::host_up(h, managed, down_after) ? "UP"
                                                                      : "DOWN";
-        host_facts_->emplace(h.name, HostFacts{s, guest_network_of(h)});
+        host_states_->emplace(h.name, s);
       }
     }
   }
-  auto it = host_facts_->find(host);
-  return it == host_facts_->end() ? nullptr : &it->second;
+  auto it = host_states_->find(host);
+  return it == host_states_->end() ? "UNKNOWN" : it->second;
 }
 
-std::string ServerViews::host_status(const std::string& host) {
-  const HostFacts* f = host_facts(host);
-  return f ? f->status : "UNKNOWN";
+// One read per host a request meets, not the fleet's: a list of a few servers on a large fleet
+// stays cheap.
+const std::string& ServerViews::host_network(const std::string& host) {
+  auto it = host_networks_.find(host);
+  if (it == host_networks_.end()) {
+    std::string name;
+    if (auto h = ctx_.store().get_compute_host(host); h.ok()) name = guest_network_of(*h);
+    it = host_networks_.emplace(host, std::move(name)).first;
+  }
+  return it->second;
 }
 
 std::optional<std::string> ServerViews::image_property(const std::string& image_id,
@@ -170,9 +177,10 @@ json ServerViews::show(const store::Instance& i, ServerView view, const Reported
   j["created"] = nova_time(i.created_at);
   j["updated"] = nova_time(i.updated_at == store::TimePoint{} ? i.created_at : i.updated_at);
   // The host's network names an address no agent reported (an in-process host's guest).
-  const bool named = reported && !reported->ip_address.empty() && !reported->network.empty();
-  const HostFacts* facts = !named && i.host ? host_facts(*i.host) : nullptr;
-  j["addresses"] = addresses_json(i, reported, facts ? facts->network : "");
+  const bool reported_ip = reported && !reported->ip_address.empty();
+  const bool unnamed = reported_ip ? reported->network.empty() : !i.ip_address.empty();
+  j["addresses"] =
+      addresses_json(i, reported, unnamed && i.host ? host_network(*i.host) : std::string());
   if (!full) {
     for (auto& [network, list] : j["addresses"].items()) {
       for (auto& a : list) {

@@ -239,14 +239,19 @@ TEST_F(NetworksTest, FixedIpsShowWhoHasAnAddressAndReserveIt) {
 // seen yet (a network a host registered since) reads the hosts once.
 TEST_F(NetworksTest, ANetworkRegisteredLaterIsFoundAndOneGoneFailsScheduling) {
   const std::string blue = networks(alice_, kNets)["blue"]["id"];
-  compute::HostResources green;
-  green.name = "green1";
-  green.vcpus = 8;
-  green.memory_mb = 16384;
-  green.disk_gb = 100;
-  green.guest_network = "green";
-  green.guest_cidr = "10.4.0.0/24";
-  ASSERT_TRUE(compute::register_host(green, *store_, {}).ok());
+  // Registered as an agent's report would be.
+  auto register_on = [&](const std::string& host, const std::string& network,
+                         const std::string& cidr) {
+    compute::HostResources r;
+    r.name = host;
+    r.vcpus = 8;
+    r.memory_mb = 16384;
+    r.disk_gb = 100;
+    r.guest_network = network;
+    r.guest_cidr = cidr;
+    return compute::register_host(r, *store_, {}).ok();
+  };
+  ASSERT_TRUE(register_on("green1", "green", "10.4.0.0/24"));
   // green's id as any replica derives it from the name (checked against blue's as listed); this
   // server has not listed green yet.
   EXPECT_EQ(derived_id("blue"), blue);
@@ -255,18 +260,12 @@ TEST_F(NetworksTest, ANetworkRegisteredLaterIsFoundAndOneGoneFailsScheduling) {
   EXPECT_EQ(s1, 202) << id1;
   // blue1 re-registers on another network: blue's id is still known here, so the boot is taken
   // and the scheduler finds no host of it, saying so.
-  compute::HostResources teal;
-  teal.name = "blue1";
-  teal.vcpus = 8;
-  teal.memory_mb = 16384;
-  teal.disk_gb = 100;
-  teal.guest_network = "teal";
-  teal.guest_cidr = "10.2.0.0/24";
-  ASSERT_TRUE(compute::register_host(teal, *store_, {}).ok());
+  ASSERT_TRUE(register_on("blue1", "teal", "10.2.0.0/24"));
   auto [s2, id2] = boot_on(json::array({{{"uuid", blue}}}), alice_);
   ASSERT_EQ(s2, 202) << id2;
   json failed = wait_built(id2, alice_);
   EXPECT_EQ(failed["status"], "ERROR");
+  EXPECT_THAT(failed["fault"]["message"].get<std::string>(), ::testing::HasSubstr("'blue'"));
   EXPECT_FALSE(networks(alice_, kNets).count("blue"));
 }
 
