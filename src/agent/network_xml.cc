@@ -2,10 +2,13 @@
 
 #include <arpa/inet.h>
 
+#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <regex>
 #include <set>
+
+#include "core/cidr.h"
 
 namespace gpucloud::agent {
 namespace {
@@ -29,25 +32,15 @@ std::string network_ipv4_cidr(const std::string& xml) {
   for (std::sregex_iterator it(xml.begin(), xml.end(), kIp), end; it != end; ++it) {
     const std::string attrs = (*it)[1];
     std::smatch a, p, m;
-    in_addr address{}, mask{};
-    if (!std::regex_search(attrs, a, kAddress) ||
-        inet_pton(AF_INET, a[1].str().c_str(), &address) != 1) {
-      continue;  // IPv6, or not an address
-    }
-    int prefix = 24;  // libvirt's default for a class C address without either attribute
+    if (!std::regex_search(attrs, a, kAddress)) continue;  // IPv6
+    std::string prefix = "24";  // libvirt's default for a class C address without either attribute
+    uint32_t mask = 0;
     if (std::regex_search(attrs, p, kPrefix)) {
-      prefix = std::stoi(p[1].str());
-    } else if (std::regex_search(attrs, m, kNetmask) &&
-               inet_pton(AF_INET, m[1].str().c_str(), &mask) == 1) {
-      prefix = __builtin_popcount(ntohl(mask.s_addr));
+      prefix = p[1].str();
+    } else if (std::regex_search(attrs, m, kNetmask) && parse_ipv4(m[1].str(), mask)) {
+      prefix = std::to_string(std::popcount(mask));
     }
-    if (prefix < 0 || prefix > 32) continue;
-    const uint32_t bits = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-    in_addr net{};
-    net.s_addr = htonl(ntohl(address.s_addr) & bits);
-    char text[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &net, text, sizeof text);
-    return std::string(text) + "/" + std::to_string(prefix);
+    if (auto range = ipv4_range(a[1].str() + "/" + prefix)) return range->text();
   }
   return "";
 }
@@ -65,17 +58,11 @@ std::string reservation_host_xml(const std::string& address) {
 ReservationChanges reservation_changes(const std::string& xml,
                                        const std::vector<std::string>& addresses) {
   ReservationChanges out;
-  const std::string cidr = network_ipv4_cidr(xml);
-  uint32_t net = 0;
-  int prefix = 0;
-  const auto slash = cidr.find('/');
-  if (slash == std::string::npos || !parse_ipv4(cidr.substr(0, slash), net)) return out;
-  prefix = std::stoi(cidr.substr(slash + 1));
-  const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+  const auto range = ipv4_range(network_ipv4_cidr(xml));
+  if (!range) return out;
   std::set<std::string> wanted;
   for (const auto& a : addresses) {
-    uint32_t v = 0;
-    if (parse_ipv4(a, v) && (v & mask) == net) wanted.insert(a);
+    if (range->contains(a)) wanted.insert(a);
   }
   // The entries gpucloud made before: a <host> whose MAC has the reserved prefix.
   static const std::regex kHost(R"(<host\b([^>]*)/?>)");

@@ -55,8 +55,6 @@ struct ReportedAddress;  // agent_guests_impl.h
 // spawn gave, under the guest network its host reports (`host_network`), else "private".
 json addresses_json(const store::Instance& i, const ReportedAddress* reported,
                     const std::string& host_network = "");
-// The name of the guest network a host reports (docs/networks.md); "" when it reports none.
-std::string guest_network_of(const store::ComputeHost& host);
 // nova's sanitize_hostname of a display name ("server-<uuid>" when nothing is left).
 std::string sanitize_hostname(const std::string& name, const std::string& uuid);
 // The guest's hostname: set by 2.90's hostname, else the sanitized name.

@@ -12,6 +12,7 @@
 
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
+#include "compute/compute.h"
 #include "core/cidr.h"
 
 namespace gpucloud::api {
@@ -21,39 +22,17 @@ const std::string net_kNetworks = kCompute + "/os-networks";
 const std::string net_kTenantNetworks = kCompute + "/os-tenant-networks";
 const std::string net_kFixedIps = kCompute + "/os-fixed-ips";
 
-// One host's guest network, from its capabilities (compute::register_host writes them).
+// One host's guest network, as compute::guest_network reads it from the host's row.
 struct HostNetwork {
   std::string host;
   std::string name;
   std::string cidr;  // "" when the host did not say
 };
 
-// nullopt when the host reports none, or its row holds something else than register_host wrote.
-std::optional<HostNetwork> host_network(const store::ComputeHost& h) {
-  const json caps = json::parse(h.capabilities_json, nullptr, false);
-  if (!caps.is_object()) return std::nullopt;
-  const auto n = caps.find("guest_network");
-  if (n == caps.end() || !n->is_object()) return std::nullopt;
-  const auto name = n->find("name");
-  if (name == n->end() || !name->is_string()) return std::nullopt;
-  const auto cidr = n->find("cidr");
-  return HostNetwork{h.name, name->get<std::string>(),
-                     cidr != n->end() && cidr->is_string() ? cidr->get<std::string>() : ""};
-}
-
-}  // namespace
-
-std::string guest_network_of(const store::ComputeHost& h) {
-  auto n = host_network(h);
-  return n ? n->name : "";
-}
-
-namespace {
-
 std::vector<HostNetwork> host_networks(const std::vector<store::ComputeHost>& hosts) {
   std::vector<HostNetwork> out;
   for (const auto& h : hosts) {
-    if (auto n = host_network(h)) out.push_back(std::move(*n));
+    if (auto n = compute::guest_network(h)) out.push_back({h.name, n->name, n->cidr});
   }
   return out;
 }
@@ -78,21 +57,9 @@ struct Network {
   std::optional<std::string> cidr;  // when every host of it agrees
 };
 
-// An IPv4 range as hosts report it ("10.2.0.0/24"): its network and mask, host order; nullopt
-// for anything else (the row is read as stored, so it is checked again here).
-struct Ipv4Range {
-  uint32_t network = 0, mask = 0;
-};
-std::optional<Ipv4Range> ipv4_range(const std::string& cidr) {
-  auto c = parse_cidr(cidr);
-  in_addr a{};
-  if (!c.ok() || c->ipv6 || inet_pton(AF_INET, c->address.c_str(), &a) != 1) return std::nullopt;
-  const uint32_t mask = c->prefix == 0 ? 0 : ~uint32_t{0} << (32 - c->prefix);
-  return Ipv4Range{ntohl(a.s_addr) & mask, mask};
-}
-
 std::vector<Network> networks_of(const std::vector<HostNetwork>& per_host) {
   std::map<std::string, std::set<std::string>> cidrs;
+  // A host row is read as stored: a range that is not one counts as none.
   for (const auto& h : per_host) cidrs[h.name].insert(ipv4_range(h.cidr) ? h.cidr : "");
   std::vector<Network> out;
   for (const auto& [name, set] : cidrs) {
@@ -126,16 +93,6 @@ Result<std::vector<Network>> all_networks(ApiContext& ctx) {
   return out;
 }
 
-std::optional<std::string> netmask_of(const std::string& cidr) {
-  auto r = ipv4_range(cidr);
-  if (!r) return std::nullopt;
-  in_addr m{};
-  m.s_addr = htonl(r->mask);
-  char text[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &m, text, sizeof text);
-  return std::string(text);
-}
-
 json nullable(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
 // nova's network_dict: its fields for everyone, the admin's beside them. What gpucloud does not
@@ -143,7 +100,9 @@ json nullable(const std::optional<std::string>& v) { return v ? json(*v) : json(
 // IPv4 networks has none of its own (cidr null), as each host is its gateway (multi_host).
 json network_json(const Network& n, bool admin) {
   std::optional<std::string> mask;
-  if (n.cidr) mask = netmask_of(*n.cidr);
+  if (n.cidr) {
+    if (auto r = ipv4_range(*n.cidr)) mask = r->netmask();
+  }
   json j = {{"id", n.id},
             {"label", n.name},
             {"cidr", nullable(n.cidr)},
@@ -214,11 +173,6 @@ Result<Reply> show_tenant_network(ApiContext& ctx, Call& call) {
   return Reply::ok({{"network", tenant_network_json(*n)}});
 }
 
-bool in_cidr(const std::string& cidr, const in_addr& a) {
-  auto r = ipv4_range(cidr);
-  return r && (ntohl(a.s_addr) & r->mask) == r->network;
-}
-
 // An address as os-fixed-ips finds it: the hosts whose guest network holds it and the live
 // server that has it, if one does.
 struct FixedIp {
@@ -236,7 +190,8 @@ Result<FixedIp> find_fixed_ip(ApiContext& ctx, const std::string& address) {
   if (!fleet.ok()) return fleet.error();
   FixedIp out{address, {}, std::nullopt};
   for (auto& n : host_networks(*fleet)) {
-    if (in_cidr(n.cidr, a)) out.networks.push_back(std::move(n));
+    auto range = ipv4_range(n.cidr);
+    if (range && range->contains(address)) out.networks.push_back(std::move(n));
   }
   if (out.networks.empty())
     return Error::not_found("Fixed IP not found for address " + address + ".");

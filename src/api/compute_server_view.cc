@@ -6,6 +6,7 @@
 
 #include "api/agent_guests_impl.h"
 #include "api/compute_impl.h"
+#include "compute/compute.h"
 
 namespace gpucloud::api {
 namespace {
@@ -106,7 +107,9 @@ const std::string& ServerViews::host_network(const std::string& host) {
   auto it = host_networks_.find(host);
   if (it == host_networks_.end()) {
     std::string name;
-    if (auto h = ctx_.store().get_compute_host(host); h.ok()) name = guest_network_of(*h);
+    if (auto h = ctx_.store().get_compute_host(host); h.ok()) {
+      if (auto n = compute::guest_network(*h)) name = n->name;
+    }
     it = host_networks_.emplace(host, std::move(name)).first;
   }
   return it->second;

@@ -59,8 +59,9 @@ Result<Reply> server_ips(ApiContext& ctx, const Call& call, bool one_network) {
   const auto mine = reported.find(i->uuid);
   std::string host_network;
   if (i->host) {
-    if (auto h = ctx.store().get_compute_host(*i->host); h.ok())
-      host_network = guest_network_of(*h);
+    if (auto h = ctx.store().get_compute_host(*i->host); h.ok()) {
+      if (auto n = compute::guest_network(*h)) host_network = n->name;
+    }
   }
   json all = addresses_json(*i, mine == reported.end() ? nullptr : &mine->second, host_network);
   for (auto& [network, list] : all.items()) {

@@ -460,6 +460,31 @@ Result<SpawnArgs> parse_spawn_payload(std::string_view text) {
   return a;
 }
 
+Status spawn_guest(ComputeDriver& driver, const SpawnArgs& args) {
+  const std::string host = args.instance.host.value_or("");
+  // The firewall is set first: the guest must never run without it. A driver without
+  // firewalls answers kNotImplemented: the guest boots unfiltered, which the operator is told
+  // once per process (not on every spawn).
+  if (args.firewall) {
+    Status s = driver.apply_firewall(host, args.instance.uuid, *args.firewall);
+    if (!s.ok() && s.error().code != ErrorCode::kNotImplemented) {
+      return s.error().with_context("setting the guest's firewall");
+    }
+    static std::atomic<bool> told{false};
+    if (!s.ok() && !told.exchange(true)) {
+      spdlog::warn("spawn: the {} driver has no firewall; guests boot unfiltered ({})",
+                   driver.type(), s.error().message);
+    }
+  }
+  // The reserved addresses too (an empty list lifts earlier reservations): the guest's
+  // address is handed out as it starts.
+  Status r = driver.reserve_addresses(host, args.reserved_addresses);
+  if (!r.ok() && r.error().code != ErrorCode::kNotImplemented) {
+    return r.error().with_context("reserving the guest network's fixed IPs");
+  }
+  return driver.spawn(args.instance, args.flavor, args.image, args.devices);
+}
+
 Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
   if (task.kind == "spawn") {
     auto args = parse_spawn_payload(task.payload);
@@ -468,27 +493,7 @@ Status run_task(ComputeDriver& driver, const store::AgentTask& task) {
       return Error::invalid("spawn task " + task.id + " names host " +
                             args->instance.host.value_or("") + ", not " + task.host);
     }
-    // The firewall is set first: the guest must never run without it. A driver without
-    // firewalls answers kNotImplemented: the guest boots unfiltered, which the operator is told
-    // once per agent process (not on every spawn).
-    if (args->firewall) {
-      Status s = driver.apply_firewall(task.host, args->instance.uuid, *args->firewall);
-      if (!s.ok() && s.error().code != ErrorCode::kNotImplemented) {
-        return s.error().with_context("setting the guest's firewall");
-      }
-      static std::atomic<bool> told{false};
-      if (!s.ok() && !told.exchange(true)) {
-        spdlog::warn("spawn: the {} driver has no firewall; guests boot unfiltered ({})",
-                     driver.type(), s.error().message);
-      }
-    }
-    // The reserved addresses too (an empty list lifts earlier reservations): the guest's
-    // address is handed out as it starts.
-    Status r = driver.reserve_addresses(task.host, args->reserved_addresses);
-    if (!r.ok() && r.error().code != ErrorCode::kNotImplemented) {
-      return r.error().with_context("reserving the guest network's fixed IPs");
-    }
-    return driver.spawn(args->instance, args->flavor, args->image, args->devices);
+    return spawn_guest(driver, *args);
   }
   if (task.kind == "destroy") return driver.destroy(task.host, task.instance_uuid);
   if (task.kind == "power_on") return driver.power_on(task.host, task.instance_uuid);

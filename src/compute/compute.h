@@ -96,6 +96,14 @@ Result<Firewall> firewall_from_json(std::string_view json_text);
 // nullopt for a server created before security groups (its guest stays open).
 Result<std::optional<Firewall>> guest_firewall(store::Store& store,
                                                const std::string& instance_uuid);
+// The guest network a host row's capabilities carry (register_host writes them:
+// docs/networks.md); nullopt when the host reports none or the row holds something else. `cidr`
+// is as stored ("" when the host did not say).
+struct GuestNetwork {
+  std::string name;
+  std::string cidr;
+};
+std::optional<GuestNetwork> guest_network(const store::ComputeHost& host);
 // The fixed IPs reserved on `host`'s guest network (os-fixed-ips), which no new guest there may
 // be given; none when the host reports no network (registered before networks).
 Result<std::vector<std::string>> reserved_guest_addresses(store::Store& store,
@@ -236,6 +244,10 @@ std::string spawn_payload(const store::Instance& instance, const store::Flavor& 
                           const std::optional<Firewall>& firewall = std::nullopt,
                           const std::vector<std::string>& reserved_addresses = {});
 Result<SpawnArgs> parse_spawn_payload(std::string_view json_text);
+// A spawn as every host runs it, an agent's or an in-process one: the guest's firewall, then the
+// host network's reserved addresses, then the guest, on args.instance.host. A driver without
+// firewalls or reservations (kNotImplemented) is no error.
+Status spawn_guest(ComputeDriver& driver, const SpawnArgs& args);
 
 // Runs one task taken from the queue on the agent's own driver (kinds "spawn", "destroy",
 // "power_on", "power_off", "reboot"; an unknown kind is kInvalidArgument).

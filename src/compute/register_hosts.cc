@@ -42,18 +42,28 @@ Status register_host(const HostResources& r, store::Store& store, const HostRati
   return {};
 }
 
+std::optional<GuestNetwork> guest_network(const store::ComputeHost& host) {
+  const auto caps = nlohmann::json::parse(host.capabilities_json, nullptr, false);
+  if (!caps.is_object()) return std::nullopt;
+  const auto n = caps.find("guest_network");
+  if (n == caps.end() || !n->is_object()) return std::nullopt;
+  const auto name = n->find("name");
+  if (name == n->end() || !name->is_string() || name->get<std::string>().empty()) {
+    return std::nullopt;
+  }
+  const auto cidr = n->find("cidr");
+  return GuestNetwork{name->get<std::string>(),
+                      cidr != n->end() && cidr->is_string() ? cidr->get<std::string>() : ""};
+}
+
 Result<std::vector<std::string>> reserved_guest_addresses(store::Store& store,
                                                           const std::string& host) {
   auto h = store.get_compute_host(host);
   if (!h.ok()) return h.error();
-  const auto caps = nlohmann::json::parse(h->capabilities_json, nullptr, false);
   std::vector<std::string> out;
-  if (!caps.is_object()) return out;
-  const auto net = caps.find("guest_network");
-  if (net == caps.end() || !net->is_object()) return out;
-  const auto name = net->find("name");
-  if (name == net->end() || !name->is_string() || name->get<std::string>().empty()) return out;
-  auto rows = store.list_fixed_ip_reservations(name->get<std::string>());
+  const auto network = guest_network(*h);
+  if (!network) return out;
+  auto rows = store.list_fixed_ip_reservations(network->name);
   if (!rows.ok()) return rows.error();
   for (auto& [name, address] : *rows) out.push_back(std::move(address));
   return out;

@@ -358,20 +358,14 @@ bool Conductor::Impl::is_local(const std::string& host) const {
   return std::binary_search(local_hosts.begin(), local_hosts.end(), host);
 }
 
-Status Conductor::Impl::set_local_firewall(const std::string& host,
-                                           const std::string& instance_uuid,
-                                           const std::optional<compute::Firewall>& firewall) {
-  if (!firewall) return {};
-  Status s = local->apply_firewall(host, instance_uuid, *firewall);
-  if (!s.ok() && s.error().code == ErrorCode::kNotImplemented) return {};
-  return s;
-}
-
-Status Conductor::Impl::set_local_reservations(const std::string& host,
-                                               const std::vector<std::string>& addresses) {
-  Status s = local->reserve_addresses(host, addresses);
-  if (!s.ok() && s.error().code == ErrorCode::kNotImplemented) return {};
-  return s;
+Status Conductor::Impl::spawn_local(const std::string& host, const store::Instance& instance,
+                                    const store::Flavor& flavor, const store::Image& image,
+                                    const std::vector<store::PciDeviceRecord>& devices,
+                                    const std::optional<compute::Firewall>& firewall,
+                                    const std::vector<std::string>& reserved) {
+  compute::SpawnArgs args{instance, flavor, image, devices, firewall, reserved};
+  args.instance.host = host;
+  return compute::spawn_guest(*local, args);
 }
 
 bool Conductor::Impl::agent_host_up(const std::string& host) {

@@ -88,13 +88,13 @@ struct Conductor::Impl {
 
   // Agent calls: makes the call and parks the task, or, when the answer is in, takes it.
   bool is_local(const std::string& host) const;
-  // Sets an in-process guest's firewall before its spawn (none: nothing to set); a driver
-  // without firewalls (kNotImplemented) is fine.
-  Status set_local_firewall(const std::string& host, const std::string& instance_uuid,
-                            const std::optional<compute::Firewall>& firewall);
-  // The host's reserved guest addresses on an in-process host, before a spawn (a driver without
-  // them is no error).
-  Status set_local_reservations(const std::string& host, const std::vector<std::string>& addresses);
+  // Spawns on an in-process host as an agent would (compute::spawn_guest: the firewall and the
+  // reserved addresses first).
+  Status spawn_local(const std::string& host, const store::Instance& instance,
+                     const store::Flavor& flavor, const store::Image& image,
+                     const std::vector<store::PciDeviceRecord>& devices,
+                     const std::optional<compute::Firewall>& firewall,
+                     const std::vector<std::string>& reserved);
   bool agent_host_up(const std::string& host);
   Next call_agent(store::LifecycleTask& t, const std::string& kind, const std::string& payload);
   // The finished agent task the task waited for, if its answer came (removes it).

@@ -135,13 +135,8 @@ auto Conductor::Impl::step_rebuild(store::LifecycleTask& t) -> Next {
     if (!reserved.ok()) return retry_later(t);
     if (is_local(host)) {
       (void)local->destroy(host, inst->uuid);  // a resumed step may find its own guest
-      if (auto s = set_local_firewall(host, inst->uuid, *firewall); !s.ok()) {
-        return rebuild_failed(t, s.error().message);
-      }
-      if (auto s = set_local_reservations(host, *reserved); !s.ok()) {
-        return rebuild_failed(t, s.error().message);
-      }
-      if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
+      if (auto s = spawn_local(host, *inst, *flavor, *image, *devices, *firewall, *reserved);
+          !s.ok()) {
         return rebuild_failed(t, s.error().message);
       }
       std::string ip;

@@ -187,15 +187,8 @@ Next Conductor::Impl::step_boot(store::LifecycleTask& t) {
     // In-process host: the call is quick and local. A resumed or retried spawn (activation
     // failed on a database error) may find its guest there.
     (void)local->destroy(host, inst->uuid);
-    if (auto s = set_local_firewall(host, inst->uuid, *firewall); !s.ok()) {
-      return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
-                       500);
-    }
-    if (auto s = set_local_reservations(host, *reserved); !s.ok()) {
-      return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
-                       500);
-    }
-    if (auto s = local->spawn(*inst, *flavor, *image, *devices); !s.ok()) {
+    if (auto s = spawn_local(host, *inst, *flavor, *image, *devices, *firewall, *reserved);
+        !s.ok()) {
       return fail_boot(t, "Build of instance " + inst->uuid + " aborted: " + s.error().message,
                        500);
     }
