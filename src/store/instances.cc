@@ -244,6 +244,15 @@ Instance one_instance(soci::session& sql, const std::string& uuid) {
   return rows.front();
 }
 
+Instance locked_instance(soci::session& sql, const Dialect& dialect, const std::string& uuid) {
+  if (!dialect.for_update.empty() && !uuid.empty()) {
+    std::string found;
+    sql << "SELECT uuid FROM instances WHERE uuid = :u" + dialect.for_update, soci::use(uuid),
+        soci::into(found);
+  }
+  return one_instance(sql, uuid);  // read after the lock: the latest committed row
+}
+
 Status Store::create_instance(const Instance& i) {
   return impl_->write([&](soci::session& sql) { write_instance(sql, i, true); },
                       "creating instance " + i.uuid);
@@ -280,7 +289,7 @@ Status modify(Store::Impl& impl, const std::string& uuid,
               const std::function<void(Instance&)>& change, const std::string& what) {
   return impl.write(
       [&](soci::session& sql) {
-        Instance i = one_instance(sql, uuid);
+        Instance i = locked_instance(sql, impl.dialect, uuid);
         change(i);
         write_instance(sql, i, false);
       },
@@ -329,7 +338,7 @@ Status Store::delete_instance(const std::string& uuid) {
   // One transaction: a crash cannot leave a DELETED instance that still holds GPUs.
   return impl_->write(
       [&](soci::session& sql) {
-        Instance i = one_instance(sql, uuid);
+        Instance i = locked_instance(sql, impl_->dialect, uuid);
         i.status = ServerStatus::kDeleted;
         i.vm_state = "deleted";
         i.task_state.reset();

@@ -160,7 +160,10 @@ Status Store::create_instance_with_task(const Instance& i, const LifecycleTask& 
 Result<std::optional<LifecycleTask>> Store::begin_delete(const std::string& uuid) {
   return impl_->write_result<std::optional<LifecycleTask>>(
       [&](soci::session& sql) -> std::optional<LifecycleTask> {
-        Instance i = one_instance(sql, uuid);
+        // Locked: whether a boot still building undoes itself or a delete task is needed is
+        // decided on this state, and a boot's activation committing between a plain read and the
+        // UPDATE below left a DELETED server holding its GPUs with nobody to release them.
+        Instance i = locked_instance(sql, impl_->dialect, uuid);
         if (i.status == ServerStatus::kDeleted) {
           throw Abort{Error::not_found("Instance " + uuid + " could not be found.")};
         }

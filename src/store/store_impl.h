@@ -303,6 +303,10 @@ void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
 // instances.cc: one instance row (Abort with kNotFound when missing), and writing every column
 // of one (then its metadata).
 Instance one_instance(soci::session& sql, const std::string& uuid);
+// The same row, locked for the rest of the write transaction: a read-modify-write or a decision
+// taken on the instance's state must see the state its writes replace. (Under READ COMMITTED a
+// plain read can be overtaken by another replica's commit before this transaction's UPDATE.)
+Instance locked_instance(soci::session& sql, const Dialect& dialect, const std::string& uuid);
 void write_instance(soci::session& sql, const Instance& i, bool insert);
 // catalogue.cc: writes every column of an image (insert or update) and replaces its properties
 // and tags; removes one with its properties and tags (kNotFound when missing).
