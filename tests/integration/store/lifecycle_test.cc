@@ -173,6 +173,52 @@ TEST_P(StoreTest, ADeleteRacingAnActivationAlwaysLeavesSomeoneToReleaseTheGpu) {
   std::printf("activation first %d, delete first %d\n", activated, undone);
 }
 
+// An agent's answer to a spawn racing the DELETE that fails that spawn: the agent either has its
+// answer recorded, or learns that the spawn failed and destroys its guest (agent_loop.cc reads
+// "already finished (failed" in the 409). Read without a lock on MariaDB, the delete's commit
+// between the read and the UPDATE gave a 409 without the state, and the guest stayed.
+TEST_P(StoreTest, ASpawnAnswerRacingTheDeleteThatFailsItAlwaysTellsTheAgent) {
+  const auto now = std::chrono::system_clock::now();
+  int recorded = 0, refused = 0;
+  for (int n = 0; n < 150; ++n) {
+    const std::string uuid = "answer-" + std::to_string(n);
+    ASSERT_TRUE(store().create_instance_with_task(new_instance(uuid), boot_task()).ok());
+    LifecycleTask t;
+    auto tasks = store().list_lifecycle_tasks();
+    ASSERT_TRUE(tasks.ok());
+    for (const auto& task : *tasks) {
+      if (task.instance_uuid == uuid) t = task;
+    }
+    ASSERT_TRUE(*store().take_lifecycle_task(t.id, "A", now + seconds(30), now));
+    t.step = "spawn_wait";
+    AgentTask call;
+    call.host = "kvm1";
+    call.kind = "spawn";
+    call.instance_uuid = uuid;
+    auto made = store().start_agent_call(t, "A", call);
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    ASSERT_EQ(store().take_agent_tasks("kvm1", 10)->size(), 1u);  // running on the agent
+    Status answer = Status();
+    Result<std::optional<LifecycleTask>> del = Error::internal("not run");
+    // The delete starts first: it has more to do before it fails the spawn.
+    std::thread d([&] { del = store().begin_delete(uuid); });
+    std::thread a([&] { answer = store().finish_agent_task(made->id, "kvm1", true, "", "{}"); });
+    a.join();
+    d.join();
+    ASSERT_TRUE(del.ok()) << del.error().message;
+    if (answer.ok()) {
+      ++recorded;
+      EXPECT_EQ(store().get_agent_task(made->id)->state, AgentTaskState::kSucceeded);
+    } else {
+      ++refused;
+      EXPECT_EQ(answer.error().code, ErrorCode::kConflict);
+      ASSERT_NE(answer.error().message.find("already finished (failed"), std::string::npos)
+          << uuid << ": " << answer.error().message;
+    }
+  }
+  std::printf("answer first %d, delete first %d\n", recorded, refused);
+}
+
 TEST_P(StoreTest, DeleteOfAServerWithAGuestMakesADeleteTaskAndWithoutOneReleasesAtOnce) {
   add_gpu_host("h1", 2);
   Instance a = new_instance("a");
