@@ -56,7 +56,7 @@ void restore_queued(ApiContext& ctx, const std::string& id) {
   auto cur = ctx.store().get_image(id);
   if (!cur.ok()) return;
   cur->status = store::ImageStatus::kQueued;
-  if (auto s = ctx.store().update_image(*cur); !s.ok()) {
+  if (auto s = ctx.store().update_image_data(*cur, store::ImageStatus::kSaving); !s.ok()) {
     spdlog::error("image {}: cannot put it back to queued after a failed upload: {}", id,
                   s.error().message);
   }
@@ -113,8 +113,14 @@ class ImageUpload : public Upload {
       return bad_request(
           "Properties disk_format, container_format must be set prior to saving data.");
     }
+    // A compare-and-set: of two uploads begun at once on two replicas, one wins.
     img->status = store::ImageStatus::kSaving;
-    if (auto s = ctx_.store().update_image(*img); !s.ok()) return s.error();
+    if (auto s = ctx_.store().update_image_data(*img, store::ImageStatus::kQueued); !s.ok()) {
+      if (s.error().code != ErrorCode::kConflict) return s.error();
+      return Error::conflict(
+          "Image status transition from saving to saving is not allowed: data can be uploaded "
+          "to a queued image only.");
+    }
     began_ = true;
     return {};
   }
@@ -187,7 +193,7 @@ Status commit_data(ApiContext& ctx, const std::string& id, const fs::path& data)
   cur->os_hash_algo = "sha512";
   cur->os_hash_value = to_hex(digest, sizeof digest);
   cur->location = "file://" + final_path.string();
-  if (auto s = ctx.store().update_image(*cur); !s.ok()) {
+  if (auto s = ctx.store().update_image_data(*cur, store::ImageStatus::kSaving); !s.ok()) {
     fs::remove(final_path, ec);
     return s.error();
   }
@@ -270,6 +276,8 @@ Status import_file(ApiContext& ctx, const std::string& id, const std::string& pa
     return Error::conflict("image " + id + " is " + store::to_string(img->status) +
                            ", not queued: its data cannot be written");
   }
+  img->status = store::ImageStatus::kSaving;  // a compare-and-set, as for an upload
+  if (auto s = ctx.store().update_image_data(*img, store::ImageStatus::kQueued); !s.ok()) return s;
   std::error_code ec;
   fs::create_directories(image_dir(ctx), ec);
   const fs::path part = image_dir(ctx) / (id + ".part");
@@ -279,9 +287,14 @@ Status import_file(ApiContext& ctx, const std::string& id, const std::string& pa
     fs::copy_file(path, part, fs::copy_options::overwrite_existing, ec);
     std::error_code ignored;
     fs::remove(path, ignored);
-    if (ec) return Error::unavailable("cannot write the data of image " + id + ": " + ec.message());
+    if (ec) {
+      restore_queued(ctx, id);
+      return Error::unavailable("cannot write the data of image " + id + ": " + ec.message());
+    }
   }
-  return commit_data(ctx, id, part);
+  auto done = commit_data(ctx, id, part);
+  if (!done.ok()) restore_queued(ctx, id);
+  return done;
 }
 
 Status delete_with_data(ApiContext& ctx, const std::string& id) {

@@ -310,17 +310,14 @@ void write_image(soci::session& sql, const Image& i, bool insert) {
         soci::use(i.os_hash_value), soci::use(i.location), soci::use(min_disk), soci::use(min_ram),
         soci::use(prot), soci::use(hidden), soci::use(updated), soci::use(created), soci::use(i.id);
   } else {
+    // Metadata only: the status and the data are update_image_data's.
     soci::statement st =
-        (sql.prepare << "UPDATE images SET name = :n, owner = :o, status = :s, visibility = :v, "
-                        "disk_format = :df, container_format = :cf, size = :sz, virtual_size = "
-                        ":vs, checksum = :ck, os_hash_algo = :ha, os_hash_value = :hv, location = "
-                        ":l, min_disk = :md, min_ram = :mr, protected = :p, os_hidden = :h, "
-                        "updated_at = :u WHERE id = :i",
-         soci::use(i.name), soci::use(i.owner), soci::use(status), soci::use(vis),
-         soci::use(i.disk_format), soci::use(i.container_format), soci::use(size, si),
-         soci::use(vsize, vi), soci::use(i.checksum), soci::use(i.os_hash_algo),
-         soci::use(i.os_hash_value), soci::use(i.location), soci::use(min_disk), soci::use(min_ram),
-         soci::use(prot), soci::use(hidden), soci::use(updated), soci::use(i.id));
+        (sql.prepare << "UPDATE images SET name = :n, owner = :o, visibility = :v, disk_format = "
+                        ":df, container_format = :cf, min_disk = :md, min_ram = :mr, protected = "
+                        ":p, os_hidden = :h, updated_at = :u WHERE id = :i",
+         soci::use(i.name), soci::use(i.owner), soci::use(vis), soci::use(i.disk_format),
+         soci::use(i.container_format), soci::use(min_disk), soci::use(min_ram), soci::use(prot),
+         soci::use(hidden), soci::use(updated), soci::use(i.id));
     st.execute(true);
     if (st.get_affected_rows() == 0) {  // MySQL counts changed rows only: check it exists
       int n = 0;
@@ -372,6 +369,35 @@ Result<std::vector<Image>> Store::list_images() {
 Status Store::update_image(const Image& i) {
   return impl_->write([&](soci::session& sql) { write_image(sql, i, false); },
                       "updating image " + i.id);
+}
+
+Status Store::update_image_data(const Image& i, ImageStatus from) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        const std::string status = to_string(i.status), want = to_string(from);
+        const std::string updated = format_time(now());
+        long long size = i.size.value_or(0), vsize = i.virtual_size.value_or(0);
+        soci::indicator si = i.size ? soci::i_ok : soci::i_null;
+        soci::indicator vi = i.virtual_size ? soci::i_ok : soci::i_null;
+        soci::statement st =
+            (sql.prepare << "UPDATE images SET status = :s, size = :sz, virtual_size = :vs, "
+                            "checksum = :ck, os_hash_algo = :ha, os_hash_value = :hv, location = "
+                            ":l, updated_at = :u WHERE id = :i AND status = :w",
+             soci::use(status), soci::use(size, si), soci::use(vsize, vi), soci::use(i.checksum),
+             soci::use(i.os_hash_algo), soci::use(i.os_hash_value), soci::use(i.location),
+             soci::use(updated), soci::use(i.id), soci::use(want));
+        st.execute(true);
+        if (st.get_affected_rows() > 0) return;
+        // No row changed: gone, no longer `from`, or (MySQL counts changed rows) the same values.
+        std::string now_status;
+        sql << "SELECT status FROM images WHERE id = :i", soci::use(i.id), soci::into(now_status);
+        if (!sql.got_data()) throw Abort{Error::not_found("image " + i.id + " does not exist")};
+        if (now_status != want) {
+          throw Abort{
+              Error::conflict("image " + i.id + " is " + now_status + ", no longer " + want)};
+        }
+      },
+      "writing the data of image " + i.id);
 }
 
 Status Store::delete_image(const std::string& id) {

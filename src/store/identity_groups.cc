@@ -62,8 +62,11 @@ void require_user(soci::session& sql, const std::string& id) {
 Status Store::create_group(const Group& g) {
   return impl_->write(
       [&](soci::session& sql) {
+        // Locked: a domain deleted by another replica meanwhile would leave the group in no
+        // domain (identity_groups has no foreign key to domains).
         std::string domain;
-        sql << "SELECT id FROM domains WHERE id = :d", soci::use(g.domain_id), soci::into(domain);
+        sql << "SELECT id FROM domains WHERE id = :d" + impl_->dialect.for_update,
+            soci::use(g.domain_id), soci::into(domain);
         if (!sql.got_data()) {
           throw Abort{Error::not_found("domain " + g.domain_id + " does not exist")};
         }

@@ -479,11 +479,17 @@ class Store {
   Status remove_flavor_access(const std::string& flavor_id, const std::string& project_id);
   Result<std::vector<std::string>> list_flavor_access(const std::string& flavor_id);
 
-  // Images. update_image replaces every field, properties and tags included.
+  // Images. update_image replaces the metadata (name, owner, visibility, formats, minimums,
+  // flags, properties, tags) and keeps the status and data as stored; update_image_data writes
+  // only those (status, size, virtual_size, checksums, location), and only while the image is
+  // still `from` (else kConflict; kNotFound when it is gone). A metadata edit racing an upload
+  // thus never writes back a status or location read before the upload finished, an upload never
+  // drops an edit made while it streamed, and of two uploads begun at once one wins.
   Status create_image(const Image& i);
   Result<Image> get_image(const std::string& id);
   Result<std::vector<Image>> list_images();
   Status update_image(const Image& i);
+  Status update_image_data(const Image& i, ImageStatus from);
   Status delete_image(const std::string& id);  // its members go with it
   // Compare-and-set of the status alone (deactivate, reactivate): kConflict when the image is
   // no longer in `from`, kNotFound when it is gone.

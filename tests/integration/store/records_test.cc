@@ -92,6 +92,7 @@ TEST_P(StoreTest, ImagesWithPropertiesChecksumsAndStatusRoundTrip) {
   i.location = "/var/lib/gpucloud/images/1111";
   i.properties.erase("service_url");
   ASSERT_TRUE(store().update_image(i).ok());
+  ASSERT_TRUE(store().update_image_data(i, ImageStatus::kQueued).ok());
   auto got = store().get_image(i.id);
   ASSERT_TRUE(got.ok()) << got.error().message;
   EXPECT_EQ(got->status, ImageStatus::kActive);
@@ -103,6 +104,48 @@ TEST_P(StoreTest, ImagesWithPropertiesChecksumsAndStatusRoundTrip) {
   EXPECT_EQ(got->min_disk, 10);
   ASSERT_TRUE(store().delete_image(i.id).ok());
   EXPECT_TRUE(store().list_images()->empty());
+}
+
+// A metadata edit and an upload interleaved as two requests (or two replicas) do them: the edit
+// was read while the image was saving and lands after the upload finished.
+TEST_P(StoreTest, AMetadataEditReadBeforeAnUploadFinishedKeepsTheUploadsStatusAndData) {
+  Image i;
+  i.id = "2222";
+  i.name = "before";
+  i.owner = "p1";
+  i.disk_format = "raw";
+  i.container_format = "bare";
+  ASSERT_TRUE(store().create_image(i).ok());
+  Image saving = i;
+  saving.status = ImageStatus::kSaving;
+  ASSERT_TRUE(store().update_image_data(saving, ImageStatus::kQueued).ok());
+  // A second upload begun at once loses: the image is no longer queued.
+  auto again = store().update_image_data(saving, ImageStatus::kQueued);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  Image edit = *store().get_image(i.id);  // read while saving
+  Image done = saving;
+  done.status = ImageStatus::kActive;
+  done.size = 4096;
+  done.checksum = "0123";
+  done.location = "file:///var/lib/gpucloud/images/2222";
+  ASSERT_TRUE(store().update_image_data(done, ImageStatus::kSaving).ok());
+  edit.name = "after";
+  edit.tags = {"edited"};
+  ASSERT_TRUE(store().update_image(edit).ok());  // carries status saving and no location
+  auto got = store().get_image(i.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->name, "after");
+  EXPECT_EQ(got->tags, std::vector<std::string>{"edited"});
+  EXPECT_EQ(got->status, ImageStatus::kActive);
+  EXPECT_EQ(got->size, 4096);
+  EXPECT_EQ(got->location, done.location);
+  // The upload's data write does not touch the edit's fields either, and a gone image is 404.
+  EXPECT_EQ(store().update_image_data(done, ImageStatus::kSaving).error().code,
+            ErrorCode::kConflict);
+  ASSERT_TRUE(store().delete_image(i.id).ok());
+  EXPECT_EQ(store().update_image_data(done, ImageStatus::kActive).error().code,
+            ErrorCode::kNotFound);
 }
 
 TEST_P(StoreTest, AggregatesWithZoneMetadataAndHostsRoundTrip) {
