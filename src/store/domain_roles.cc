@@ -40,6 +40,7 @@ Status Store::assign_domain_role(const DomainRoleAssignment& a) {
         } else {
           require_group(sql, a.group_id, "");
         }
+        require_role_held_as(sql, impl_->dialect, a.role);
         int n = 0;
         sql << std::string("SELECT COUNT(*) FROM ") + h.table + " WHERE domain_id = :d AND " +
                    h.column + " = :h AND role = :r",

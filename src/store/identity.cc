@@ -155,6 +155,7 @@ Status Store::delete_user(const std::string& id) {
 Status Store::assign_role(const RoleAssignment& a) {
   return impl_->write(
       [&](soci::session& sql) {
+        require_role_held_as(sql, impl_->dialect, a.role);
         int n = 0;
         sql << "SELECT COUNT(*) FROM role_assignments WHERE user_id = :u AND project_id = :p "
                "AND role = :r",

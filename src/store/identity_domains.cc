@@ -79,6 +79,13 @@ void erase_role(soci::session& sql, const std::string& id, const std::string& he
 
 }  // namespace
 
+void require_role_held_as(soci::session& sql, const Dialect& dialect, const std::string& held_as) {
+  std::string found;
+  sql << "SELECT id FROM roles WHERE name = :n" + dialect.for_update, soci::use(held_as),
+      soci::into(found);
+  if (!sql.got_data()) throw Abort{Error::not_found("role " + held_as + " does not exist")};
+}
+
 Status Store::create_domain(const Domain& d) {
   return impl_->write(
       [&](soci::session& sql) {

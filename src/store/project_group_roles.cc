@@ -50,6 +50,7 @@ Status Store::assign_group_role(const GroupRoleAssignment& a) {
       [&](soci::session& sql) {
         require_project_row(sql, a.project_id);
         require_group(sql, a.group_id, "");
+        require_role_held_as(sql, impl_->dialect, a.role);
         int n = 0;
         sql << "SELECT COUNT(*) FROM project_group_roles WHERE project_id = :p AND group_id = :g "
                "AND role = :r",

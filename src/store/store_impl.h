@@ -340,6 +340,10 @@ void join_security_groups(soci::session& sql, const Dialect& dialect, const std:
 // user exists.
 void require_group(soci::session& sql, const std::string& id, const std::string& lock);
 void require_user(soci::session& sql, const std::string& id);
+// identity_domains.cc: Abort with kNotFound unless a role is held as `held_as` (roles.name, what
+// assignments hold), its row locked: a role deleted meanwhile by another replica cannot leave an
+// assignment behind that a later role of the same name would silently grant.
+void require_role_held_as(soci::session& sql, const Dialect& dialect, const std::string& held_as);
 // project_group_roles.cc: the user's roles on the project, its own and its groups' and every
 // role they imply, without the domain-specific ones, each once and sorted (one indexed query: it
 // runs for every request's token).

@@ -33,6 +33,7 @@ Status Store::assign_system_role(const SystemRoleAssignment& a) {
         } else {
           require_group(sql, a.group_id, "");
         }
+        require_role_held_as(sql, impl_->dialect, a.role);
         int n = 0;
         sql << std::string("SELECT COUNT(*) FROM ") + h.table + " WHERE " + h.column +
                    " = :h AND role = :r",

@@ -1,4 +1,7 @@
 // Domains and roles (schema version 7) on both backends: seeds, uniqueness, the cascades.
+#include <cstdio>
+#include <thread>
+
 #include "test_db.h"
 
 namespace gpucloud::store::testing {
@@ -68,5 +71,42 @@ TEST_P(StoreTest, UserExtraPropertiesRoundTripAndGoWithTheUser) {
   EXPECT_EQ(store().get_user("u2")->extra, "");
 }
 
+// An assignment names a role that exists, its row locked while the assignment is made: a role
+// deleted at the same moment (another replica) leaves no assignment that a later role of the same
+// name would silently grant.
+TEST_P(StoreTest, RolesAreAssignedOnlyWhileTheyExistEvenRacingTheirDelete) {
+  ASSERT_TRUE(
+      store().create_project({"p1", "lab", "default", "", true, {}, std::nullopt, {}}).ok());
+  User u;
+  u.id = "u1";
+  u.name = "carol";
+  ASSERT_TRUE(store().create_user(u).ok());
+  ASSERT_TRUE(store().create_group({"g1", "default", "ops", std::nullopt, ""}).ok());
+  EXPECT_EQ(store().assign_role({"u1", "p1", "ghost"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().assign_group_role({"g1", "p1", "ghost"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().assign_system_role({"u1", "", "ghost"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().assign_domain_role({"default", "u1", "", "ghost"}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_TRUE(store().list_role_assignments("u1", "")->empty());
+
+  int assigned_first = 0, deleted_first = 0;
+  for (int n = 0; n < 60; ++n) {
+    const std::string id = "r" + std::to_string(n), name = "temp" + std::to_string(n);
+    ASSERT_TRUE(store().create_role({id, name, ""}).ok());
+    Status assigned = Status(), deleted = Status();
+    std::thread d([&] { deleted = store().delete_role(id); });
+    std::thread a([&] { assigned = store().assign_role({"u1", "p1", name}); });
+    d.join();
+    a.join();
+    ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+    (assigned.ok() ? assigned_first : deleted_first)++;
+    if (!assigned.ok()) {
+      EXPECT_EQ(assigned.error().code, ErrorCode::kNotFound);
+    }
+    ASSERT_TRUE(store().list_role_assignments("u1", "p1")->empty())
+        << name << " is still held after its role was deleted";
+  }
+  std::printf("assignment first %d, delete first %d\n", assigned_first, deleted_first);
+}
 }  // namespace
 }  // namespace gpucloud::store::testing
