@@ -291,7 +291,13 @@ Result<Reply> release_claims(ApiContext& ctx, Call& call) {
         continue;
       }
     }
-    if (auto s = ctx.store().release_claims(uuid); !s.ok()) return s.error();
+    // Checked again where the claims are released: a rebuild or unshelve begun meanwhile keeps
+    // them.
+    if (auto s = ctx.store().release_idle_claims(uuid); !s.ok()) {
+      if (s.error().code != ErrorCode::kConflict) return s.error();
+      skipped.push_back({{"instance_uuid", uuid}, {"reason", s.error().message}});
+      continue;
+    }
     spdlog::warn("agent of host {} released the leaked claims of {}", name, uuid);
     released.push_back(uuid);
   }

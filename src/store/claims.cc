@@ -529,4 +529,22 @@ Status Store::release_claims(const std::string& instance_uuid, bool used) {
       "releasing claims of instance " + instance_uuid);
 }
 
+Status Store::release_idle_claims(const std::string& instance_uuid) {
+  return impl_->write(
+      [&](soci::session& sql) {
+        try {
+          Instance i = locked_instance(sql, impl_->dialect, instance_uuid);
+          if (i.status == ServerStatus::kBuild || i.task_state) {
+            throw Abort{Error::conflict("instance " + instance_uuid + " is " + to_string(i.status) +
+                                        (i.task_state ? " (" + *i.task_state + ")" : "") +
+                                        ": its claims are in use")};
+          }
+        } catch (const Abort& a) {
+          if (a.error.code != ErrorCode::kNotFound) throw;  // no instance row: nothing claims anew
+        }
+        release_in_transaction(sql, impl_->dialect, instance_uuid, true);
+      },
+      "releasing leaked claims of instance " + instance_uuid);
+}
+
 }  // namespace gpucloud::store

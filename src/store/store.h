@@ -625,6 +625,9 @@ class Store {
   Result<ClaimResult> claim(const ClaimRequest& request);
   Status allocate_claims(const std::string& instance_uuid);
   Status release_claims(const std::string& instance_uuid, bool used = true);
+  // An agent's repair of leaked claims: release_claims (used), unless the instance, locked, is
+  // building or has an action in flight (a rebuild or unshelve that claims anew): kConflict.
+  Status release_idle_claims(const std::string& instance_uuid);
 
   // nova's server groups (server_groups.cc). A group's members are its live servers: a deleted
   // server leaves its group; deleting a group leaves its servers where they are.

@@ -219,6 +219,37 @@ TEST_P(StoreTest, ASpawnAnswerRacingTheDeleteThatFailsItAlwaysTellsTheAgent) {
   std::printf("answer first %d, delete first %d\n", recorded, refused);
 }
 
+// An agent's repair releases leaked claims only of a server nothing is claiming for: one that
+// builds, or has a rebuild or unshelve in flight (begun after the agent looked), keeps them.
+TEST_P(StoreTest, ARepairReleasesClaimsOnlyOfAServerWithNoActionInFlight) {
+  add_gpu_host("h1", 2);
+  ASSERT_TRUE(store().create_instance_with_task(new_instance("building"), boot_task()).ok());
+  ASSERT_TRUE(store().claim(one_gpu("building", "h1")).ok());
+  Instance r = new_instance("rebuilding");
+  r.status = ServerStatus::kError;
+  r.host = "h1";
+  r.task_state = "rebuilding";
+  ASSERT_TRUE(store().create_instance(r).ok());
+  ASSERT_TRUE(store().claim(one_gpu("rebuilding", "h1")).ok());
+  PciDeviceFilter mine;
+  for (const char* uuid : {"building", "rebuilding"}) {
+    auto s = store().release_idle_claims(uuid);
+    ASSERT_FALSE(s.ok()) << uuid;
+    EXPECT_EQ(s.error().code, ErrorCode::kConflict) << uuid;
+    mine.instance_uuid = uuid;
+    EXPECT_EQ(store().list_pci_devices(mine)->size(), 1u) << uuid;
+  }
+  // Idle (the action over): released, its device to cleaning.
+  ASSERT_TRUE(store()
+                  .set_instance_status("rebuilding", ServerStatus::kError, "error", std::nullopt,
+                                       PowerState::kNoState)
+                  .ok());
+  ASSERT_TRUE(store().release_idle_claims("rebuilding").ok());
+  mine.instance_uuid = "rebuilding";
+  EXPECT_TRUE(store().list_pci_devices(mine)->empty());
+  EXPECT_TRUE(store().release_idle_claims("never-existed").ok());  // nothing to release
+}
+
 TEST_P(StoreTest, DeleteOfAServerWithAGuestMakesADeleteTaskAndWithoutOneReleasesAtOnce) {
   add_gpu_host("h1", 2);
   Instance a = new_instance("a");
