@@ -29,6 +29,22 @@ LifecycleTask boot_task() {
   return t;
 }
 
+// A new server whose boot task replica "A" holds, at its spawn_wait step (an empty id on failure).
+LifecycleTask boot_waiting_for_its_spawn(Store& store, const std::string& uuid) {
+  const auto now = std::chrono::system_clock::now();
+  if (!store.create_instance_with_task(new_instance(uuid), boot_task()).ok()) return {};
+  auto tasks = store.list_lifecycle_tasks();
+  if (!tasks.ok()) return {};
+  for (auto t : *tasks) {
+    if (t.instance_uuid != uuid) continue;
+    auto taken = store.take_lifecycle_task(t.id, "A", now + seconds(30), now);
+    if (!taken.ok() || !*taken) return {};
+    t.step = "spawn_wait";
+    return t;
+  }
+  return {};
+}
+
 ClaimRequest one_gpu(const std::string& instance, const std::string& host) {
   ClaimRequest c;
   c.instance_uuid = instance;
@@ -88,21 +104,13 @@ TEST_P(StoreTest, DeleteDuringBootLeavesTheCleanupToTheBootAndItCannotActivate) 
 // spawn for a deleted server: the delete fails a spawn made before it, and a spawn made after
 // it is made failed.
 TEST_P(StoreTest, ADeleteFailsItsBootsSpawnWhetherItCameBeforeOrAfter) {
-  const auto now = std::chrono::system_clock::now();
   AgentTask call;
   call.host = "kvm1";
   call.kind = "spawn";
   for (const bool spawn_first : {true, false}) {
     const std::string uuid = spawn_first ? "before" : "after";
-    ASSERT_TRUE(store().create_instance_with_task(new_instance(uuid), boot_task()).ok());
-    LifecycleTask t;
-    auto tasks = store().list_lifecycle_tasks();
-    ASSERT_TRUE(tasks.ok());
-    for (const auto& task : *tasks) {
-      if (task.instance_uuid == uuid) t = task;
-    }
-    ASSERT_TRUE(*store().take_lifecycle_task(t.id, "A", now + seconds(30), now));
-    t.step = "spawn_wait";
+    LifecycleTask t = boot_waiting_for_its_spawn(store(), uuid);
+    ASSERT_FALSE(t.id.empty());
     call.instance_uuid = uuid;
     Result<AgentTask> made = Error::internal("not made");
     if (spawn_first) {
@@ -178,19 +186,11 @@ TEST_P(StoreTest, ADeleteRacingAnActivationAlwaysLeavesSomeoneToReleaseTheGpu) {
 // "already finished (failed" in the 409). Read without a lock on MariaDB, the delete's commit
 // between the read and the UPDATE gave a 409 without the state, and the guest stayed.
 TEST_P(StoreTest, ASpawnAnswerRacingTheDeleteThatFailsItAlwaysTellsTheAgent) {
-  const auto now = std::chrono::system_clock::now();
   int recorded = 0, refused = 0;
   for (int n = 0; n < 150; ++n) {
     const std::string uuid = "answer-" + std::to_string(n);
-    ASSERT_TRUE(store().create_instance_with_task(new_instance(uuid), boot_task()).ok());
-    LifecycleTask t;
-    auto tasks = store().list_lifecycle_tasks();
-    ASSERT_TRUE(tasks.ok());
-    for (const auto& task : *tasks) {
-      if (task.instance_uuid == uuid) t = task;
-    }
-    ASSERT_TRUE(*store().take_lifecycle_task(t.id, "A", now + seconds(30), now));
-    t.step = "spawn_wait";
+    LifecycleTask t = boot_waiting_for_its_spawn(store(), uuid);
+    ASSERT_FALSE(t.id.empty());
     AgentTask call;
     call.host = "kvm1";
     call.kind = "spawn";
