@@ -118,8 +118,9 @@ class ImageUpload : public Upload {
     if (auto s = ctx_.store().update_image_data(*img, store::ImageStatus::kQueued); !s.ok()) {
       if (s.error().code != ErrorCode::kConflict) return s.error();
       return Error::conflict(
-          "Image status transition from saving to saving is not allowed: data can be uploaded "
-          "to a queued image only.");
+          "Image status transition to saving is not allowed: data can be uploaded to a queued "
+          "image only (" +
+          s.error().message + ").");
     }
     began_ = true;
     return {};

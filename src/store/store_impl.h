@@ -308,8 +308,9 @@ Instance one_instance(soci::session& sql, const std::string& uuid);
 // plain read can be overtaken by another replica's commit before this transaction's UPDATE.)
 Instance locked_instance(soci::session& sql, const Dialect& dialect, const std::string& uuid);
 void write_instance(soci::session& sql, const Instance& i, bool insert);
-// catalogue.cc: writes every column of an image (insert or update) and replaces its properties
-// and tags; removes one with its properties and tags (kNotFound when missing).
+// catalogue.cc: writes an image (insert: every column; update: the metadata columns, never the
+// status or data, which are Store::update_image_data's) and replaces its properties and tags;
+// removes one with its properties and tags (kNotFound when missing).
 void write_image(soci::session& sql, const Image& i, bool insert);
 void erase_image(soci::session& sql, const std::string& id);
 // quotas.cc: checks the instances, cores and ram quotas of `i`'s project for one more server
