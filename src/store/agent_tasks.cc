@@ -233,11 +233,7 @@ Status Store::finish_agent_task(const std::string& id, const std::string& host, 
         // of a spawn the server failed meanwhile (a DELETE, the agent timeout). Read without the
         // lock on MariaDB, a failure committed between this read and the UPDATE gave a 409 that
         // did not say "failed", and the guest of a deleted server kept running with its GPUs.
-        if (!impl_->dialect.for_update.empty()) {
-          std::string found;
-          sql << "SELECT id FROM agent_tasks WHERE id = :i" + impl_->dialect.for_update,
-              soci::use(id), soci::into(found);
-        }
+        lock_row(sql, impl_->dialect, "agent_tasks", "id", id);
         AgentTask t = one_task(sql, id);
         if (t.host != host) {
           throw Abort{Error::not_found("agent task " + id + " not found on host " + host)};

@@ -439,11 +439,7 @@ Status Store::delete_aggregate(int64_t id) {
         long long aid = id;
         // Locked first: a host added by another replica meanwhile waits on this row (the foreign
         // key) and then fails, instead of being cascaded away after the emptiness check passed.
-        if (!impl_->dialect.for_update.empty()) {
-          long long found = 0;
-          sql << "SELECT id FROM aggregates WHERE id = :i" + impl_->dialect.for_update,
-              soci::use(aid), soci::into(found);
-        }
+        lock_row(sql, impl_->dialect, "aggregates", "id", aid);
         Aggregate a = one_aggregate(sql, aid);
         if (!a.hosts.empty()) {
           throw Abort{Error::conflict("aggregate '" + a.name + "' still has " +

@@ -245,11 +245,7 @@ Instance one_instance(soci::session& sql, const std::string& uuid) {
 }
 
 Instance locked_instance(soci::session& sql, const Dialect& dialect, const std::string& uuid) {
-  if (!dialect.for_update.empty() && !uuid.empty()) {
-    std::string found;
-    sql << "SELECT uuid FROM instances WHERE uuid = :u" + dialect.for_update, soci::use(uuid),
-        soci::into(found);
-  }
+  if (!uuid.empty()) lock_row(sql, dialect, "instances", "uuid", uuid);
   return one_instance(sql, uuid);  // read after the lock: the latest committed row
 }
 

@@ -300,6 +300,19 @@ std::vector<PciDeviceRecord> select_pci_devices(soci::session& sql, const std::s
                                                 Binder& b);
 void log_pci_event(soci::session& sql, const PciDeviceRecord& d,
                    std::optional<PciDeviceStatus> from, PciDeviceStatus to, const std::string& ts);
+// Locks one row (`key` = `value`) for the rest of the write transaction before it is read:
+// MariaDB's `FOR UPDATE`; nothing on SQLite, whose write transactions hold the one write lock.
+// Under READ COMMITTED a plain read can be overtaken by another replica's commit before this
+// transaction's own write (docs/concurrency.md, "Reading before writing").
+template <typename Key>
+void lock_row(soci::session& sql, const Dialect& dialect, const std::string& table,
+              const std::string& key, const Key& value) {
+  if (dialect.for_update.empty()) return;
+  Key found{};
+  sql << "SELECT " + key + " FROM " + table + " WHERE " + key + " = :k" + dialect.for_update,
+      soci::use(value), soci::into(found);
+}
+
 // instances.cc: one instance row (Abort with kNotFound when missing), and writing every column
 // of one (then its metadata).
 Instance one_instance(soci::session& sql, const std::string& uuid);
